@@ -1,0 +1,472 @@
+"""`convert-torch-to-patdnn`: torch dialect -> the patdnn layerwise representation.
+
+PatDNN Section 5.1. `aten.conv2d` / `aten.convolution` become `patdnn.conv2d`, with a
+following batch norm folded into the weights and bias, and a following relu / relu6
+fused into the op. Then every 3x3 layer whose weights are pattern-sparse is checked
+against the pattern library (given, or extracted from the weights: the most frequent
+kernel supports): when every non-empty kernel fits a pattern, the layer becomes
+`patdnn.pattern_conv2d`; when one does not, the layer stays dense and carries a
+`patdnn.remark` saying which kernel broke its pattern (an error with `strict=true`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import (
+    DenseResourceAttr,
+    FunctionType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    f32,
+)
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
+from xdsl.parser import Parser
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from patdnn.dialect import torch as tdl
+from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, PatternLibraryAttr
+from patdnn.dialect.weights import WEIGHTS
+from patdnn.errors import PatdnnError
+
+LAYER_ATTR = "patdnn.layer"
+REMARK_ATTR = "patdnn.remark"
+
+
+class ConversionError(PatdnnError):
+    """The torch-dialect input cannot be converted; the message names op and layer."""
+
+
+class PatternRemark(UserWarning):
+    """A layer that looked pattern-pruned but broke its pattern library."""
+
+
+def layer_of(op: Operation) -> str:
+    attr = op.attributes.get(LAYER_ATTR)
+    return attr.data if isinstance(attr, StringAttr) else ""
+
+
+def describe(op: Operation) -> str:
+    layer = layer_of(op)
+    return f"{op.name} (layer '{layer}')" if layer else op.name
+
+
+# ---------------------------------------------------------------------------
+# Reading constant operands
+# ---------------------------------------------------------------------------
+
+
+def constant_array(value: SSAValue) -> np.ndarray:
+    """The numbers behind a weight operand (`arith.constant` or `torch.vtensor.literal`)."""
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp | tdl.ValueTensorLiteralOp):
+        return WEIGHTS.value(owner.value)
+    raise ConversionError(f"expected a constant tensor, got the result of {owner}")
+
+
+def _const_int(value: SSAValue, user: Operation) -> int:
+    owner = value.owner
+    if isinstance(owner, tdl.ConstantIntOp):
+        return owner.int_value
+    raise ConversionError(f"{describe(user)}: expected a constant int operand")
+
+
+def _const_bool(value: SSAValue, user: Operation) -> bool:
+    owner = value.owner
+    if isinstance(owner, tdl.ConstantBoolOp):
+        return bool(owner.value.value.data)
+    raise ConversionError(f"{describe(user)}: expected a constant bool operand")
+
+
+def _const_float(value: SSAValue, user: Operation) -> float:
+    owner = value.owner
+    if isinstance(owner, tdl.ConstantFloatOp):
+        return owner.value.value.data
+    if isinstance(owner, tdl.ConstantIntOp):
+        return float(owner.int_value)
+    raise ConversionError(f"{describe(user)}: expected a constant number operand")
+
+
+def _int_list(value: SSAValue, user: Operation) -> list[int]:
+    owner = value.owner
+    if isinstance(owner, tdl.ListConstructOp):
+        return [_const_int(v, user) for v in owner.elements]
+    raise ConversionError(f"{describe(user)}: expected a constant list of ints")
+
+
+def _pair(values: list[int], what: str, user: Operation) -> tuple[int, int]:
+    if len(values) == 1:
+        return (values[0], values[0])
+    if len(values) == 2:
+        return (values[0], values[1])
+    raise ConversionError(f"{describe(user)}: {what} must have 1 or 2 values, got {values}")
+
+
+def builtin_tensor_type(ty: Attribute, where: str) -> TensorType[Attribute]:
+    if not isinstance(ty, tdl.ValueTensorType):
+        raise ConversionError(f"{where}: expected a !torch.vtensor, got {ty}")
+    if ty.dtype != f32:
+        raise ConversionError(f"{where}: only f32 tensors are supported, got {ty}")
+    shape = ty.get_shape()
+    if any(d < 0 for d in shape):
+        raise ConversionError(f"{where}: dynamic shapes are not supported, got {ty}")
+    return TensorType(f32, shape)
+
+
+def weight_constant(array: np.ndarray, name: str) -> arith.ConstantOp:
+    """A constant for `array`, its numbers kept in the weight store."""
+    return arith.ConstantOp(WEIGHTS.add(name, np.ascontiguousarray(array, dtype=np.float32)))
+
+
+def _resource_name(value: SSAValue, fallback: str) -> str:
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, DenseResourceAttr):
+        return owner.value.resource_handle.data
+    return fallback
+
+
+# ---------------------------------------------------------------------------
+# Patterns
+# ---------------------------------------------------------------------------
+
+Support = frozenset[tuple[int, int]]
+
+
+def kernel_supports(weight: np.ndarray) -> np.ndarray:
+    """Boolean [Cout, Cin, Kh, Kw] mask of the non-zero taps."""
+    return weight != 0
+
+
+def is_pattern_sparse(weight: np.ndarray) -> bool:
+    """A 3x3 layer counts as pattern-pruned when at least half its weights are zero."""
+    return weight.ndim == 4 and weight.shape[2:] == (3, 3) and (weight == 0).mean() >= 0.5
+
+
+def extract_library(weights: Sequence[np.ndarray], num_patterns: int) -> PatternLibraryAttr:
+    """The `num_patterns` most frequent full-size kernel supports (ties: by taps)."""
+    counts: Counter[tuple[tuple[int, int], ...]] = Counter()
+    tap_count = 4
+    for w in weights:
+        nnz = (w != 0).reshape(w.shape[0] * w.shape[1], -1)
+        sizes = nnz.sum(axis=1)
+        nonempty = sizes[sizes > 0]
+        if nonempty.size:
+            tap_count = int(np.bincount(nonempty).argmax())
+        rows = nnz[sizes == tap_count]
+        keys, freq = np.unique(rows, axis=0, return_counts=True)
+        for key, n in zip(keys, freq, strict=True):
+            taps = tuple((int(i) // 3, int(i) % 3) for i in np.flatnonzero(key))
+            counts[taps] += int(n)
+    if not counts:
+        raise ConversionError("no pattern-pruned kernel to extract a pattern library from")
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return PatternLibraryAttr.from_patterns(taps for taps, _ in ranked[:num_patterns])
+
+
+def first_misfit(weight: np.ndarray, library: PatternLibraryAttr) -> tuple[int, int] | None:
+    """The (filter, channel) of the first non-empty kernel no pattern covers, if any."""
+    masks = np.zeros((len(library.patterns), 9), dtype=bool)
+    for p, pattern in enumerate(library.patterns):
+        for r, c in pattern:
+            masks[p, r * 3 + c] = True
+    nnz = (weight != 0).reshape(-1, 9)
+    # A kernel fits a pattern when it has no non-zero outside it.
+    outside = nnz[:, None, :] & ~masks[None, :, :]
+    fits = ~outside.any(axis=2)
+    bad = np.flatnonzero(nnz.any(axis=1) & ~fits.any(axis=1))
+    if bad.size == 0:
+        return None
+    f, c = divmod(int(bad[0]), weight.shape[1])
+    return (f, c)
+
+
+def parse_library(text: str) -> PatternLibraryAttr:
+    from patdnn.dialect.context import make_context
+
+    source = text if text.startswith("#") else f"#patdnn.patterns<{text}>"
+    attr = Parser(make_context(), source).parse_attribute()
+    if not isinstance(attr, PatternLibraryAttr):
+        raise ConversionError(f"not a pattern library: {text}")
+    return attr
+
+
+# ---------------------------------------------------------------------------
+# The conversion
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _FunctionConverter:
+    """Converts one function's body, op by op, from torch values to builtin tensors."""
+
+    block: Block
+    values: dict[SSAValue, SSAValue] = field(default_factory=dict[SSAValue, SSAValue])
+    erase: list[Operation] = field(default_factory=list[Operation])
+
+    def mapped(self, value: SSAValue) -> SSAValue:
+        # Block arguments are retyped in place by `_convert_signature`.
+        return value if isinstance(value, BlockArgument) else self.values[value]
+
+    def insert(self, new: Operation, before: Operation) -> Operation:
+        Rewriter.insert_op(new, InsertPoint.before(before))
+        return new
+
+    def run(self) -> None:
+        handlers: dict[type[Operation], Callable[[Operation], None]] = {
+            tdl.ValueTensorLiteralOp: self.literal,
+            tdl.Conv2dOp: self.conv,
+            tdl.ConvolutionOp: self.conv,
+            tdl.ReluOp: self.activation,
+            tdl.Relu6Op: self.activation,
+            tdl.HardtanhOp: self.activation,
+            tdl.BatchNormOp: self.batch_norm,
+            tdl.DropoutOp: self.identity,
+        }
+        for op in list(self.block.ops):
+            if isinstance(
+                op,
+                tdl.ConstantIntOp
+                | tdl.ConstantFloatOp
+                | tdl.ConstantBoolOp
+                | tdl.ConstantNoneOp
+                | tdl.ListConstructOp,
+            ):
+                self.erase.append(op)
+                continue
+            if isinstance(op, func.ReturnOp):
+                new_ret = func.ReturnOp(*(self.mapped(v) for v in op.arguments))
+                self.insert(new_ret, op)
+                self.erase.append(op)
+                continue
+            handler = handlers.get(type(op))
+            if handler is None:
+                if op.name.startswith("torch."):
+                    raise ConversionError(
+                        f"{describe(op)} cannot be converted to patdnn yet"
+                    )
+                continue
+            handler(op)
+            self.erase.append(op)
+        for op in reversed(self.erase):
+            for result in op.results:
+                if result.uses:
+                    raise ConversionError(f"{describe(op)} still has uses after conversion")
+            Rewriter.erase_op(op)
+
+    def literal(self, op: Operation) -> None:
+        assert isinstance(op, tdl.ValueTensorLiteralOp)
+        new = arith.ConstantOp(op.value)
+        self.insert(new, op)
+        self.values[op.result] = new.result
+
+    def identity(self, op: Operation) -> None:
+        self.values[op.results[0]] = self.mapped(op.operands[0])
+
+    def conv(self, op: Operation) -> None:
+        assert isinstance(op, tdl.Conv2dOp | tdl.ConvolutionOp)
+        stride = _pair(_int_list(op.stride, op), "stride", op)
+        padding = _pair(_int_list(op.padding, op), "padding", op)
+        dilation = _pair(_int_list(op.dilation, op), "dilation", op)
+        groups = _const_int(op.groups, op)
+        if isinstance(op, tdl.ConvolutionOp):
+            if _const_bool(op.transposed, op):
+                raise ConversionError(f"{describe(op)}: transposed convolution is not supported")
+        if dilation != (1, 1):
+            raise ConversionError(f"{describe(op)}: dilation {dilation} is not supported")
+        bias = None
+        if isinstance(op.bias.type, tdl.ValueTensorType):
+            bias = self.mapped(op.bias)
+        result_type = builtin_tensor_type(op.result.type, describe(op))
+        new = Conv2dOp(
+            self.mapped(op.input),
+            self.mapped(op.weight),
+            result_type,
+            bias=bias,
+            strides=stride,
+            padding=padding,
+            groups=groups,
+            layer=layer_of(op) or None,
+        )
+        self.insert(new, op)
+        self.values[op.result] = new.result
+
+    def _fusable_conv(self, op: Operation) -> Conv2dOp | None:
+        """The conv producing `op`'s input, when `op` is its only user."""
+        source = op.operands[0]
+        produced = self.mapped(source).owner
+        if (
+            isinstance(produced, Conv2dOp)
+            and source.has_one_use()
+            and produced.activation.data == "none"
+        ):
+            return produced
+        return None
+
+    def activation(self, op: Operation) -> None:
+        if isinstance(op, tdl.ReluOp):
+            kind = "relu"
+        elif isinstance(op, tdl.Relu6Op):
+            kind = "relu6"
+        else:
+            assert isinstance(op, tdl.HardtanhOp)
+            bounds = (_const_float(op.min_val, op), _const_float(op.max_val, op))
+            if bounds != (0.0, 6.0):
+                raise ConversionError(
+                    f"{describe(op)}: hardtanh{bounds} is not supported (only relu6 = (0, 6))"
+                )
+            kind = "relu6"
+        conv = self._fusable_conv(op)
+        if conv is None:
+            raise ConversionError(
+                f"{describe(op)}: {kind} is only supported fused into the convolution before it"
+            )
+        conv.activation = StringAttr(kind)
+        self.values[op.results[0]] = conv.result
+
+    def batch_norm(self, op: Operation) -> None:
+        """Folds an inference batch norm into the convolution before it."""
+        assert isinstance(op, tdl.BatchNormOp)
+        if _const_bool(op.training, op):
+            raise ConversionError(f"{describe(op)}: batch norm in training mode")
+        conv = self._fusable_conv(op)
+        if conv is None:
+            raise ConversionError(
+                f"{describe(op)}: batch norm is only supported right after a convolution"
+            )
+        eps = _const_float(op.eps, op)
+        cout = conv.result.type.get_shape()[1]  # type: ignore[union-attr]
+
+        def vec(value: SSAValue, default: float) -> np.ndarray:
+            if isinstance(value.type, tdl.NoneType):
+                return np.full(cout, default, dtype=np.float64)
+            return constant_array(self.mapped(value)).astype(np.float64)
+
+        gamma, beta = vec(op.weight, 1.0), vec(op.bias, 0.0)
+        mean, var = vec(op.running_mean, 0.0), vec(op.running_var, 1.0)
+        scale = gamma / np.sqrt(var + eps)
+        weight = constant_array(conv.weight).astype(np.float64)
+        bias = (
+            constant_array(conv.bias).astype(np.float64)
+            if conv.bias is not None
+            else np.zeros(cout)
+        )
+        name = _resource_name(conv.weight, layer_of(op) or "conv").removesuffix(".weight")
+        new_w = weight_constant(weight * scale[:, None, None, None], f"{name}.bn_weight")
+        new_b = weight_constant((bias - mean) * scale + beta, f"{name}.bn_bias")
+        self.insert(new_w, conv)
+        self.insert(new_b, conv)
+        conv.operands[1] = new_w.result
+        if conv.bias is not None:
+            conv.operands[2] = new_b.result
+        else:
+            # Rebuild with a bias operand: optional operand segments are fixed at creation.
+            rebuilt = _rebuild_conv(conv, bias=new_b.result)
+            self.values[op.operands[0]] = rebuilt.result
+            conv = rebuilt
+        self.values[op.results[0]] = conv.result
+
+
+def _rebuild_conv(conv: Conv2dOp, *, bias: SSAValue) -> Conv2dOp:
+    new = Conv2dOp(
+        conv.input,
+        conv.weight,
+        conv.result.type,
+        bias=bias,
+        residual=conv.residual,
+        strides=conv.stride_values,
+        padding=conv.padding_values,
+        groups=conv.group_count,
+        activation=conv.activation.data,
+        layer=conv.layer.data if conv.layer is not None else None,
+    )
+    Rewriter.replace_op(conv, new)
+    return new
+
+
+def _convert_signature(fn: func.FuncOp) -> None:
+    block = fn.body.block
+    where = f"function @{fn.sym_name.data}"
+    for arg in block.args:
+        Rewriter.replace_value_with_new_type(arg, builtin_tensor_type(arg.type, where))
+    outputs = [
+        builtin_tensor_type(t, where) for t in fn.function_type.outputs.data
+    ]
+    fn.function_type = FunctionType.from_lists([a.type for a in block.args], outputs)
+
+
+def select_pattern_layers(
+    module: ModuleOp, library: PatternLibraryAttr | None, num_patterns: int, strict: bool
+) -> None:
+    """Turns each pattern-sparse 3x3 `patdnn.conv2d` whose kernels fit into a pattern conv."""
+    candidates: list[tuple[Conv2dOp, np.ndarray]] = []
+    for op in module.walk():
+        if isinstance(op, Conv2dOp) and op.group_count == 1:
+            weight = constant_array(op.weight)
+            if is_pattern_sparse(weight):
+                candidates.append((op, weight))
+    if not candidates:
+        return
+    if library is None:
+        library = extract_library([w for _, w in candidates], num_patterns)
+    for op, weight in candidates:
+        misfit = first_misfit(weight, library)
+        if misfit is not None:
+            f, c = misfit
+            taps = [(int(i) // 3, int(i) % 3) for i in np.flatnonzero(weight[f, c].reshape(-1))]
+            message = (
+                f"layer '{op.layer_name}' stays dense: kernel (filter {f}, channel {c}) keeps "
+                f"taps {taps}, which no pattern of the library covers"
+            )
+            if strict:
+                raise ConversionError(message)
+            op.attributes[REMARK_ATTR] = StringAttr(message)
+            warnings.warn(message, PatternRemark, stacklevel=2)
+            continue
+        new = PatternConv2dOp(
+            op.input,
+            op.weight,
+            op.result.type,
+            library,
+            bias=op.bias,
+            residual=op.residual,
+            strides=op.stride_values,
+            padding=op.padding_values,
+            activation=op.activation.data,
+            layer=op.layer.data if op.layer is not None else None,
+        )
+        Rewriter.replace_op(op, new)
+
+
+@dataclass(frozen=True)
+class ConvertTorchToPatdnnPass(ModulePass):
+    """
+    Converts the torch dialect to patdnn layer ops (PatDNN Section 5.1).
+
+    Options: `library` (a pattern library, `[[(0,1),(1,0),(1,1),(1,2)], ...]`; default:
+    extracted from the weights), `num-patterns` (size of the extracted library),
+    `strict` (a layer that breaks its pattern is an error, not a remark).
+    """
+
+    name = "convert-torch-to-patdnn"
+
+    library: str = ""
+    num_patterns: int = 8
+    strict: bool = False
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        library = parse_library(self.library) if self.library else None
+        if self.num_patterns < 1:
+            raise ConversionError(f"num-patterns must be positive, got {self.num_patterns}")
+        for fn in list(op.walk()):
+            if isinstance(fn, func.FuncOp) and not fn.is_declaration:
+                _convert_signature(fn)
+                _FunctionConverter(fn.body.block).run()
+        select_pattern_layers(op, library, self.num_patterns, self.strict)

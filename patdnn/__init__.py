@@ -1,0 +1,1 @@
+"""patdnn: pattern-based pruning and a pattern-aware CNN compiler."""

@@ -1,0 +1,54 @@
+"""`patdnn-opt`: xdsl-opt with the patdnn dialects and passes.
+
+```
+patdnn-opt model.mlir -p convert-torch-to-patdnn,filter-kernel-reorder
+```
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from patdnn.dialect import get_all_dialects
+from patdnn.dialect.weights import WeightError, materialize_resources
+from patdnn.errors import PatdnnError
+from patdnn.lowering import get_all_passes
+
+
+class PatdnnOptMain(xDSLOptMain):
+    def register_all_dialects(self) -> None:
+        super().register_all_dialects()
+        for name, factory in get_all_dialects().items():
+            if name not in self.ctx.registered_dialect_names:
+                self.ctx.register_dialect(name, factory)
+
+    def register_all_passes(self) -> None:
+        super().register_all_passes()
+        for name, factory in get_all_passes().items():
+            if name not in self.available_passes:
+                self.register_pass(name, factory)
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        materialize_resources(prog)
+        return super().output_resulting_program(prog)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    tool = PatdnnOptMain(description="patdnn modular optimizer driver", args=args)
+    try:
+        tool.run()
+    except (ParseError, DiagnosticException) as e:
+        print(e, file=sys.stderr)
+        sys.exit(1)
+    except (PatdnnError, WeightError) as e:
+        print(f"patdnn-opt: error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

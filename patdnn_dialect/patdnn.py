@@ -1,0 +1,539 @@
+"""The `patdnn` dialect: the layerwise representation (LR) of PatDNN, Section 5.1.
+
+One op per layer, carrying its shape, its weights (as SSA operands produced by
+`arith.constant`, whose values stay outside the IR text as `dense_resource` handles),
+the pattern library, the fused activation and room for tuning parameters.
+
+```
+%y = patdnn.pattern_conv2d %x, %w, %b {
+        strides = array<i64: 1, 1>, padding = array<i64: 1, 1>,
+        patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>,
+        activation = "relu"}
+    : (tensor<1x16x8x8xf32>, tensor<32x16x3x3xf32>, tensor<32xf32>) -> tensor<1x32x8x8xf32>
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    DictionaryAttr,
+    Float32Type,
+    IntegerAttr,
+    IntegerType,
+    StringAttr,
+    TensorType,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Data, Dialect, Operation, SSAValue
+from xdsl.irdl import (
+    AttrSizedOperandSegments,
+    ParsePropInAttrDict,
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    traits_def,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+
+Tap = tuple[int, int]
+Pattern = tuple[Tap, ...]
+
+ACTIVATIONS = ("none", "relu", "relu6")
+"""Activations a layer op can fuse into its epilogue."""
+
+
+@irdl_attr_definition
+class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
+    """
+    A pattern library: K patterns, each the set of (row, col) taps a kernel keeps.
+
+    PatDNN Section 3: every pruned 3x3 kernel keeps the taps of one library pattern
+    (4 taps in the paper, the centre always among them).
+
+    ```
+    #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(0,0),(1,1),(1,2),(2,2)]]>
+    ```
+    """
+
+    name = "patdnn.patterns"
+
+    @staticmethod
+    def from_patterns(patterns: Iterable[Iterable[Sequence[int]]]) -> PatternLibraryAttr:
+        return PatternLibraryAttr(
+            tuple(tuple((int(r), int(c)) for r, c in p) for p in patterns)
+        )
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> tuple[Pattern, ...]:
+        def parse_tap() -> Tap:
+            parser.parse_punctuation("(")
+            row = parser.parse_integer(allow_boolean=False)
+            parser.parse_punctuation(",")
+            col = parser.parse_integer(allow_boolean=False)
+            parser.parse_punctuation(")")
+            return (row, col)
+
+        def parse_pattern() -> Pattern:
+            return tuple(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parse_tap))
+
+        with parser.in_angle_brackets():
+            return tuple(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parse_pattern))
+
+    def print_parameter(self, printer: Printer) -> None:
+        patterns = ", ".join(
+            "[" + ",".join(f"({r},{c})" for r, c in pattern) + "]" for pattern in self.data
+        )
+        printer.print_string(f"<[{patterns}]>")
+
+    def verify(self) -> None:
+        if not self.data:
+            raise VerifyException("pattern library is empty")
+        seen: dict[frozenset[Tap], int] = {}
+        for i, pattern in enumerate(self.data):
+            if not pattern:
+                raise VerifyException(f"pattern {i} of the library has no taps")
+            for r, c in pattern:
+                if r < 0 or c < 0:
+                    raise VerifyException(f"pattern {i} has a negative tap ({r},{c})")
+            taps = frozenset(pattern)
+            if len(taps) != len(pattern):
+                raise VerifyException(f"pattern {i} has a duplicate tap")
+            if taps in seen:
+                raise VerifyException(f"patterns {seen[taps]} and {i} of the library are equal")
+            seen[taps] = i
+
+    @property
+    def patterns(self) -> tuple[Pattern, ...]:
+        return self.data
+
+    def tap_counts(self) -> set[int]:
+        return {len(p) for p in self.data}
+
+    def verify_for_kernel(self, kh: int, kw: int, *, equal_tap_counts: bool) -> None:
+        """Checks the library against a KhxKw kernel; raises VerifyException."""
+        for i, pattern in enumerate(self.data):
+            for r, c in pattern:
+                if r >= kh or c >= kw:
+                    raise VerifyException(
+                        f"tap ({r},{c}) of pattern {i} lies outside the {kh}x{kw} kernel"
+                    )
+        if equal_tap_counts and len(self.tap_counts()) > 1:
+            counts = ", ".join(str(len(p)) for p in self.data)
+            raise VerifyException(
+                f"patterns of the library must have the same number of taps, got {counts}"
+            )
+
+
+def _i64_pair(values: Sequence[int]) -> DenseArrayBase[IntegerType]:
+    return DenseArrayBase.from_list(i64, list(values))
+
+
+def _verify_f32_tensor(value: SSAValue, what: str, rank: int) -> tuple[int, ...]:
+    ty = value.type
+    if not isinstance(ty, TensorType) or not isinstance(ty.element_type, Float32Type):
+        raise VerifyException(f"{what} must be a tensor of f32, got {ty}")
+    shape = tuple(ty.get_shape())
+    if len(shape) != rank:
+        raise VerifyException(f"{what} must have rank {rank}, got {ty}")
+    if any(d < 0 for d in shape):
+        raise VerifyException(f"{what} must have a static shape, got {ty}")
+    return shape
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Output extent of a convolution along one spatial axis."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+class ConvolutionOp(IRDLOperation):
+    """Operands, properties and shape checks shared by the convolution layer ops."""
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    residual = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+
+    strides = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    groups = prop_def(IntegerAttr, default_value=IntegerAttr(1, i64))
+    activation = prop_def(StringAttr, default_value=StringAttr("none"))
+    layer = opt_prop_def(StringAttr)
+    tuning = opt_prop_def(DictionaryAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
+
+    assembly_format = (
+        "$input `,` $weight (`,` `bias` $bias^)? (`,` `residual` $residual^)? attr-dict "
+        "`:` type($input) `,` type($weight) (`,` `bias` type($bias)^)? "
+        "(`,` `residual` type($residual)^)? `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        weight: SSAValue | Operation,
+        result_type: Attribute,
+        *,
+        bias: SSAValue | Operation | None = None,
+        residual: SSAValue | Operation | None = None,
+        strides: Sequence[int] = (1, 1),
+        padding: Sequence[int] = (0, 0),
+        groups: int = 1,
+        activation: str = "none",
+        layer: str | None = None,
+        extra_properties: dict[str, Attribute] | None = None,
+    ):
+        properties: dict[str, Attribute] = {
+            "strides": _i64_pair(strides),
+            "padding": _i64_pair(padding),
+            "groups": IntegerAttr(groups, i64),
+            "activation": StringAttr(activation),
+        }
+        if layer is not None:
+            properties["layer"] = StringAttr(layer)
+        properties.update(extra_properties or {})
+        super().__init__(
+            operands=[input, weight, bias, residual],
+            result_types=[result_type],
+            properties=properties,
+        )
+
+    @property
+    def stride_values(self) -> tuple[int, int]:
+        s = self.strides.get_values()
+        return (int(s[0]), int(s[1]))
+
+    @property
+    def padding_values(self) -> tuple[int, int]:
+        p = self.padding.get_values()
+        return (int(p[0]), int(p[1]))
+
+    @property
+    def group_count(self) -> int:
+        return self.groups.value.data
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer.data if self.layer is not None else "?"
+
+    def verify_(self) -> None:
+        for name, prop in (("strides", self.strides), ("padding", self.padding)):
+            values = prop.get_values()
+            if len(values) != 2 or prop.elt_type != i64:
+                raise VerifyException(f"{name} must be an array<i64> of 2 values, got {prop}")
+        sh, sw = self.stride_values
+        if sh < 1 or sw < 1:
+            raise VerifyException(f"strides must be positive, got ({sh}, {sw})")
+        ph, pw = self.padding_values
+        if ph < 0 or pw < 0:
+            raise VerifyException(f"padding must be non-negative, got ({ph}, {pw})")
+        if self.activation.data not in ACTIVATIONS:
+            raise VerifyException(
+                f"activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation.data}'"
+            )
+        n, cin, h, w = _verify_f32_tensor(self.input, "input", 4)
+        cout, cin_g, kh, kw = _verify_f32_tensor(self.weight, "weight", 4)
+        groups = self.group_count
+        if groups < 1 or cin % groups or cout % groups:
+            raise VerifyException(
+                f"groups ({groups}) must divide the input channels ({cin}) "
+                f"and the output channels ({cout})"
+            )
+        if cin_g * groups != cin:
+            raise VerifyException(
+                f"weight expects {cin_g * groups} input channels "
+                f"({cin_g} per group, {groups} groups), input has {cin}"
+            )
+        if ph >= kh or pw >= kw:
+            raise VerifyException(
+                f"padding ({ph}, {pw}) must be smaller than the {kh}x{kw} kernel"
+            )
+        ho = conv_output_size(h, kh, sh, ph)
+        wo = conv_output_size(w, kw, sw, pw)
+        if ho < 1 or wo < 1:
+            raise VerifyException(
+                f"the {kh}x{kw} kernel does not fit the {h}x{w} input with padding ({ph}, {pw})"
+            )
+        if self.bias is not None:
+            (bias_len,) = _verify_f32_tensor(self.bias, "bias", 1)
+            if bias_len != cout:
+                raise VerifyException(
+                    f"bias has {bias_len} values, the layer has {cout} output channels"
+                )
+        expected = (n, cout, ho, wo)
+        out = _verify_f32_tensor(self.result, "result", 4)
+        if out != expected:
+            raise VerifyException(
+                f"result shape {list(out)} does not match the convolution's "
+                f"output shape {list(expected)}"
+            )
+        if self.residual is not None:
+            res = _verify_f32_tensor(self.residual, "residual", 4)
+            if res != expected:
+                raise VerifyException(
+                    f"residual shape {list(res)} does not match the output shape {list(expected)}"
+                )
+
+
+@irdl_op_definition
+class Conv2dOp(ConvolutionOp):
+    """
+    A dense 2-D convolution layer (NCHW), with optional bias, fused residual add and
+    fused activation: `act(conv(input, weight) + bias + residual)`.
+
+    ```
+    %y = patdnn.conv2d %x, %w, bias %b {strides = array<i64: 2, 2>,
+        padding = array<i64: 3, 3>, activation = "relu"}
+        : (tensor<1x3x224x224xf32>, tensor<64x3x7x7xf32>, tensor<64xf32>)
+        -> tensor<1x64x112x112xf32>
+    ```
+    """
+
+    name = "patdnn.conv2d"
+
+
+@irdl_op_definition
+class PatternConv2dOp(ConvolutionOp):
+    """
+    A pattern-pruned 2-D convolution layer (PatDNN Section 3): every kernel of the
+    weight is all zero or keeps exactly the taps of one pattern of `patterns`.
+
+    `filter_order`, set by `filter-kernel-reorder`, says that row `j` of the weight
+    is the original filter `filter_order[j]`: the result is still in the original
+    channel order.
+
+    ```
+    %y = patdnn.pattern_conv2d %x, %w {strides = array<i64: 1, 1>,
+        padding = array<i64: 1, 1>,
+        patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>}
+        : (tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32>) -> tensor<1x8x6x6xf32>
+    ```
+    """
+
+    name = "patdnn.pattern_conv2d"
+
+    patterns = prop_def(PatternLibraryAttr)
+    filter_order = opt_prop_def(DenseArrayBase)
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        weight: SSAValue | Operation,
+        result_type: Attribute,
+        patterns: PatternLibraryAttr,
+        *,
+        filter_order: Sequence[int] | None = None,
+        **kwargs: object,
+    ):
+        extra: dict[str, Attribute] = {"patterns": patterns}
+        if filter_order is not None:
+            extra["filter_order"] = DenseArrayBase.from_list(i64, list(filter_order))
+        super().__init__(input, weight, result_type, extra_properties=extra, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def filter_order_values(self) -> tuple[int, ...] | None:
+        if self.filter_order is None:
+            return None
+        return tuple(int(v) for v in self.filter_order.get_values())
+
+    def verify_(self) -> None:
+        super().verify_()
+        cout, _, kh, kw = _verify_f32_tensor(self.weight, "weight", 4)
+        if self.group_count != 1:
+            raise VerifyException(
+                f"pattern_conv2d supports groups = 1 only, got {self.group_count}"
+            )
+        self.patterns.verify_for_kernel(kh, kw, equal_tap_counts=True)
+        order = self.filter_order_values
+        if order is not None and sorted(order) != list(range(cout)):
+            raise VerifyException(
+                f"filter_order must be a permutation of 0..{cout - 1}, got {list(order)}"
+            )
+
+
+@irdl_op_definition
+class FKWConv2dOp(IRDLOperation):
+    """
+    A pattern convolution whose weights are in FKW compressed storage (PatDNN
+    Section 5.3), made by `fkw-layout`:
+
+    - `reorder[Cout]`: the original filter id of each stored filter;
+    - `offset[Cout+1]`: stored filter `j` owns kernels `offset[j] .. offset[j+1]`;
+    - `index[nnz]`: the input channel of each kernel;
+    - `stride[Cout][K+1]`: inside filter `j`, the kernels of pattern `p` are
+      `offset[j] + stride[j][p] .. offset[j] + stride[j][p+1]` (no per-kernel pattern id);
+    - `weight[nnz][T]`: the T kept values of each kernel, in the pattern's tap order.
+
+    ```
+    %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight
+        {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>,
+         patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>}
+        : (tensor<1x4x6x6xf32>, tensor<8xi32>, tensor<9xi32>, tensor<10xi32>,
+           tensor<8x2xi32>, tensor<10x4xf32>) -> tensor<1x8x6x6xf32>
+    ```
+    """
+
+    name = "patdnn.fkw_conv2d"
+
+    input = operand_def(TensorType)
+    reorder = operand_def(TensorType)
+    offset = operand_def(TensorType)
+    index = operand_def(TensorType)
+    stride = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    residual = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+
+    kernel = prop_def(DenseArrayBase)
+    strides = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    patterns = prop_def(PatternLibraryAttr)
+    activation = prop_def(StringAttr, default_value=StringAttr("none"))
+    layer = opt_prop_def(StringAttr)
+    tuning = opt_prop_def(DictionaryAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
+
+    assembly_format = (
+        "$input `,` $reorder `,` $offset `,` $index `,` $stride `,` $weight "
+        "(`,` `bias` $bias^)? (`,` `residual` $residual^)? attr-dict `:` type($input) "
+        "`,` type($reorder) `,` type($offset) `,` type($index) `,` type($stride) `,` "
+        "type($weight) (`,` `bias` type($bias)^)? (`,` `residual` type($residual)^)? "
+        "`->` type($result)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        arrays: Sequence[SSAValue | Operation],
+        result_type: Attribute,
+        *,
+        kernel: Sequence[int],
+        strides: Sequence[int],
+        padding: Sequence[int],
+        patterns: PatternLibraryAttr,
+        activation: str = "none",
+        bias: SSAValue | Operation | None = None,
+        residual: SSAValue | Operation | None = None,
+        layer: StringAttr | None = None,
+        tuning: DictionaryAttr | None = None,
+    ):
+        reorder, offset, index, stride, weight = arrays
+        properties: dict[str, Attribute] = {
+            "kernel": _i64_pair(kernel),
+            "strides": _i64_pair(strides),
+            "padding": _i64_pair(padding),
+            "patterns": patterns,
+            "activation": StringAttr(activation),
+        }
+        if layer is not None:
+            properties["layer"] = layer
+        if tuning is not None:
+            properties["tuning"] = tuning
+        super().__init__(
+            operands=[input, reorder, offset, index, stride, weight, bias, residual],
+            result_types=[result_type],
+            properties=properties,
+        )
+
+    @property
+    def kernel_values(self) -> tuple[int, int]:
+        k = self.kernel.get_values()
+        return (int(k[0]), int(k[1]))
+
+    @property
+    def stride_values(self) -> tuple[int, int]:
+        s = self.strides.get_values()
+        return (int(s[0]), int(s[1]))
+
+    @property
+    def padding_values(self) -> tuple[int, int]:
+        p = self.padding.get_values()
+        return (int(p[0]), int(p[1]))
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer.data if self.layer is not None else "?"
+
+    def verify_(self) -> None:
+        kh, kw = self.kernel_values
+        sh, sw = self.stride_values
+        ph, pw = self.padding_values
+        if kh < 1 or kw < 1 or sh < 1 or sw < 1 or ph < 0 or pw < 0:
+            raise VerifyException("kernel and strides must be positive, padding non-negative")
+        if self.activation.data not in ACTIVATIONS:
+            raise VerifyException(
+                f"activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation.data}'"
+            )
+        self.patterns.verify_for_kernel(kh, kw, equal_tap_counts=True)
+        k = len(self.patterns.patterns)
+        taps = len(self.patterns.patterns[0])
+        n, cin, h, w = _verify_f32_tensor(self.input, "input", 4)
+        out = _verify_f32_tensor(self.result, "result", 4)
+        cout = out[1]
+        expected = (n, cout, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
+        if out != expected:
+            raise VerifyException(
+                f"result shape {list(out)} does not match the convolution's "
+                f"output shape {list(expected)}"
+            )
+
+        def int_array(value: SSAValue, what: str, shape: tuple[int, ...]) -> None:
+            ty = value.type
+            if (
+                not isinstance(ty, TensorType)
+                or ty.element_type != i32
+                or tuple(ty.get_shape()) != shape
+            ):
+                dims = "x".join(str(d) for d in shape)
+                raise VerifyException(f"{what} must be tensor<{dims}xi32>, got {ty}")
+
+        int_array(self.reorder, "reorder", (cout,))
+        int_array(self.offset, "offset", (cout + 1,))
+        (nnz,) = _verify_f32_or_int_len(self.index)
+        int_array(self.index, "index", (nnz,))
+        int_array(self.stride, "stride", (cout, k + 1))
+        wshape = _verify_f32_tensor(self.weight, "weight", 2)
+        if wshape != (nnz, taps):
+            raise VerifyException(
+                f"weight must be tensor<{nnz}x{taps}xf32> ({nnz} kernels of {taps} taps), "
+                f"got {self.weight.type}"
+            )
+        if self.bias is not None:
+            (bias_len,) = _verify_f32_tensor(self.bias, "bias", 1)
+            if bias_len != cout:
+                raise VerifyException(
+                    f"bias has {bias_len} values, the layer has {cout} output channels"
+                )
+        if self.residual is not None and _verify_f32_tensor(self.residual, "residual", 4) != out:
+            raise VerifyException("residual shape does not match the output shape")
+        del cin
+
+
+def _verify_f32_or_int_len(value: SSAValue) -> tuple[int]:
+    ty = value.type
+    if not isinstance(ty, TensorType) or len(ty.get_shape()) != 1:
+        raise VerifyException(f"index must be a 1-D tensor, got {ty}")
+    return (ty.get_shape()[0],)
+
+
+Patdnn = Dialect(
+    "patdnn",
+    [Conv2dOp, PatternConv2dOp, FKWConv2dOp],
+    [PatternLibraryAttr],
+)

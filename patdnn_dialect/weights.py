@@ -1,0 +1,168 @@
+"""Weights outside the IR text.
+
+Every weight tensor in patdnn IR is an `arith.constant` (or `torch.vtensor.literal`)
+whose value is `dense_resource<NAME> : tensor<...>`: a handle, never the numbers. The
+numbers live in a `WeightStore`, a process-wide map from handle to numpy array, so an
+imported 25M-parameter model prints as a few hundred kilobytes of IR.
+
+A module read from a file may carry its blobs in the standard MLIR section
+`{-# dialect_resources: { builtin: { NAME: "0x04000000..." } } #-}`; they are decoded
+on first use. Small constants written inline (`dense<...>`, as in lit tests) are read
+from the attribute itself. `materialize_resources` writes the blobs a module uses back
+into that section, so `patdnn-opt` output parses again with its weights.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import numpy as np
+from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
+from xdsl.dialects.builtin import (
+    Builtin,
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    Float32Type,
+    Float64Type,
+    IntegerType,
+    ModuleOp,
+    TensorType,
+)
+from xdsl.ir import Attribute, Operation
+
+_NUMPY_TO_ELEMENT: dict[str, str] = {
+    "float32": "f32",
+    "float64": "f64",
+    "int32": "i32",
+    "int64": "i64",
+    "int8": "i8",
+    "uint8": "i8",
+}
+
+
+class WeightError(ValueError):
+    """A weight handle without data, or data of the wrong shape."""
+
+
+def numpy_dtype(element_type: Attribute) -> np.dtype[np.generic]:
+    if isinstance(element_type, Float32Type):
+        return np.dtype(np.float32)
+    if isinstance(element_type, Float64Type):
+        return np.dtype(np.float64)
+    if isinstance(element_type, IntegerType):
+        return np.dtype(f"int{element_type.width.data}")
+    raise WeightError(f"no numpy type for element type {element_type}")
+
+
+class WeightStore:
+    """Handle name -> numpy array, for the `dense_resource` attributes of patdnn IR."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._arrays
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def add(self, name: str, array: np.ndarray) -> DenseResourceAttr:
+        """Stores `array` under a handle derived from `name`; returns the attribute."""
+        array = np.ascontiguousarray(array)
+        dtype = array.dtype.name
+        if dtype not in _NUMPY_TO_ELEMENT:
+            raise WeightError(f"weights of dtype {dtype} are not supported ('{name}')")
+        base = re.sub(r"[^A-Za-z0-9_.$]", "_", name) or "w"
+        if not re.match(r"[A-Za-z_]", base):
+            base = "w" + base
+        handle, n = base, 0
+        while handle in self._arrays and self._arrays[handle] is not array:
+            n += 1
+            handle = f"{base}_{n}"
+        self._arrays[handle] = array
+        return DenseResourceAttr.from_params(handle, self.tensor_type(array))
+
+    @staticmethod
+    def tensor_type(array: np.ndarray) -> TensorType[Attribute]:
+        elt = _NUMPY_TO_ELEMENT[array.dtype.name]
+        element: Attribute = {"f32": Float32Type(), "f64": Float64Type()}.get(elt) or (
+            IntegerType(int(elt[1:]))
+        )
+        return TensorType(element, array.shape)
+
+    def get(self, handle: str) -> np.ndarray | None:
+        array = self._arrays.get(handle)
+        if array is None:
+            array = _decode_parsed_blob(handle)
+            if array is not None:
+                self._arrays[handle] = array
+        return array
+
+    def value(self, attr: Attribute) -> np.ndarray:
+        """The numbers of a constant's value attribute, shaped as its type."""
+        if isinstance(attr, DenseIntOrFPElementsAttr):
+            ty = attr.get_type()
+            data = np.asarray(attr.get_values(), dtype=numpy_dtype(ty.get_element_type()))
+            shape = tuple(ty.get_shape())
+            return np.broadcast_to(data, shape).copy() if data.size == 1 else data.reshape(shape)
+        if isinstance(attr, DenseResourceAttr):
+            handle = attr.resource_handle.data
+            ty = attr.type
+            assert isinstance(ty, TensorType)
+            dtype = numpy_dtype(ty.get_element_type())
+            raw = self.get(handle)
+            if raw is None:
+                raise WeightError(
+                    f"no data for dense_resource<{handle}>: the weights of this IR are not "
+                    "loaded (give the blob in a dialect_resources section, or import the "
+                    "model in this process)"
+                )
+            shape = tuple(ty.get_shape())
+            if raw.dtype != dtype:
+                raw = np.frombuffer(raw.tobytes(), dtype=dtype)
+            if raw.size != int(np.prod(shape)):
+                raise WeightError(
+                    f"dense_resource<{handle}> holds {raw.size} values, its type {ty} "
+                    f"needs {int(np.prod(shape))}"
+                )
+            return raw.reshape(shape)
+        raise WeightError(f"{attr} is not a dense constant")
+
+
+WEIGHTS = WeightStore()
+"""The process-wide store behind every `dense_resource` handle patdnn creates."""
+
+
+def _builtin_resources() -> OpAsmDialectInterface | None:
+    return Builtin.get_interface(OpAsmDialectInterface)
+
+
+def _decode_parsed_blob(handle: str) -> np.ndarray | None:
+    interface = _builtin_resources()
+    blob = interface.lookup(handle) if interface is not None else None
+    if not blob:
+        return None
+    data = bytes.fromhex(blob[2:])
+    # MLIR blobs start with their alignment as a 32-bit little-endian integer.
+    return np.frombuffer(data[4:], dtype=np.uint8).copy()
+
+
+def dense_resources(module: Operation) -> Iterator[DenseResourceAttr]:
+    for op in module.walk():
+        for attr in (*op.properties.values(), *op.attributes.values()):
+            if isinstance(attr, DenseResourceAttr):
+                yield attr
+
+
+def materialize_resources(module: ModuleOp) -> None:
+    """Puts the blobs `module` refers to into the builtin resource section for printing."""
+    interface = _builtin_resources()
+    if interface is None:
+        return
+    for attr in dense_resources(module):
+        handle = attr.resource_handle.data
+        array = WEIGHTS.get(handle)
+        if array is None or interface.lookup(handle):
+            continue
+        interface._blob_storage[handle] = "0x04000000" + array.tobytes().hex()  # pyright: ignore[reportPrivateUsage]

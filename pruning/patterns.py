@@ -1,0 +1,282 @@
+"""Pattern library extraction and the two projections of pattern pruning.
+
+A *pattern* is a set of 4 taps of a 3x3 kernel, the centre (1, 1) always among them
+(PatDNN, Sec. 3.1: C(8, 3) = 56 candidates). It is written as a sorted tuple of
+``(row, col)`` pairs, e.g. ``((0, 1), (1, 0), (1, 1), (1, 2))``; a *library* is a tuple
+of distinct patterns.
+
+- :func:`extract_library` counts, over all kernels, the pattern each kernel would keep on
+  its own (the centre plus its 3 largest other magnitudes) and returns the K most
+  frequent (Sec. 4.1, pattern set design).
+- :func:`project_patterns` keeps, in every kernel, the library pattern that retains the
+  most L2 energy (the Euclidean projection onto the pattern set, Sec. 4.2).
+- :func:`project_connectivity` keeps the ``round(n / connectivity)`` kernels of a layer
+  with the largest L2 norms and zeroes the rest (connectivity pruning, Sec. 3.2).
+- :func:`hard_prune_mask` composes both: pattern projection, then connectivity projection.
+
+Every function is deterministic: ties go to the earlier library entry, the earlier kernel
+(row-major over ``(out, in)``) or the earlier tap (row-major over the 3x3 grid).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from patdnn.pruning.errors import PruningError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Tap = tuple[int, int]
+Pattern = tuple[Tap, ...]
+Library = tuple[Pattern, ...]
+
+CENTRE: Tap = (1, 1)
+TAPS_PER_PATTERN = 4
+# The 8 non-centre taps in row-major order.
+_OTHER_TAPS: tuple[Tap, ...] = tuple(
+    (r, c) for r in range(3) for c in range(3) if (r, c) != CENTRE
+)
+_OTHER_FLAT: tuple[int, ...] = tuple(3 * r + c for r, c in _OTHER_TAPS)
+
+#: All 56 candidate patterns, sorted.
+CANDIDATES: Library = tuple(
+    sorted(tuple(sorted((CENTRE, *combo))) for combo in itertools.combinations(_OTHER_TAPS, 3))
+)
+MAX_PATTERNS = len(CANDIDATES)  # 56
+
+
+def _pattern_code(pattern: Pattern) -> int:
+    """Bit set over the 9 flat positions of a 3x3 kernel."""
+    return sum(1 << (3 * r + c) for r, c in pattern)
+
+
+_CODE_TO_CANDIDATE: dict[int, int] = {_pattern_code(p): i for i, p in enumerate(CANDIDATES)}
+
+
+def normalize_pattern(pattern: Iterable[Sequence[int]]) -> Pattern:
+    """Return ``pattern`` as a sorted tuple of taps, checking it is a valid 4-tap pattern."""
+    try:
+        taps = tuple(sorted((int(t[0]), int(t[1])) for t in pattern))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise PruningError(f"pattern {pattern!r} is not a sequence of (row, col) taps") from exc
+    if len(taps) != TAPS_PER_PATTERN or len(set(taps)) != TAPS_PER_PATTERN:
+        raise PruningError(f"pattern {taps} must have {TAPS_PER_PATTERN} distinct taps")
+    if any(not (0 <= r < 3 and 0 <= c < 3) for r, c in taps):
+        raise PruningError(f"pattern {taps} has a tap outside the 3x3 kernel")
+    if CENTRE not in taps:
+        raise PruningError(f"pattern {taps} does not keep the centre tap {CENTRE}")
+    return taps
+
+
+def normalize_library(library: Iterable[Iterable[Sequence[int]]]) -> Library:
+    """Return ``library`` as a tuple of normalized patterns, checking it is non-empty and distinct."""
+    lib = tuple(normalize_pattern(p) for p in library)
+    if not lib:
+        raise PruningError("the pattern library is empty")
+    if len(set(lib)) != len(lib):
+        raise PruningError("the pattern library holds the same pattern twice")
+    return lib
+
+
+def pattern_mask(pattern: Pattern) -> torch.Tensor:
+    """3x3 boolean mask of a pattern."""
+    m = torch.zeros(3, 3, dtype=torch.bool)
+    for r, c in pattern:
+        m[r, c] = True
+    return m
+
+
+def library_masks(library: Library, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(K, 3, 3)`` tensor of the library's pattern masks (1 on kept taps)."""
+    return torch.stack([pattern_mask(p) for p in library]).to(dtype)
+
+
+def check_num_patterns(num_patterns: object) -> int:
+    """Validate a library size: an int in 1..56."""
+    if isinstance(num_patterns, bool) or not isinstance(num_patterns, int):
+        raise PruningError(f"num_patterns must be an int in 1..{MAX_PATTERNS}, got {num_patterns!r}")
+    if not 1 <= num_patterns <= MAX_PATTERNS:
+        raise PruningError(f"num_patterns must be in 1..{MAX_PATTERNS}, got {num_patterns}")
+    return num_patterns
+
+
+def check_connectivity(connectivity: object) -> float:
+    """Validate a connectivity ratio: a finite number >= 1 (1 keeps every kernel)."""
+    if isinstance(connectivity, bool) or not isinstance(connectivity, (int, float)):
+        raise PruningError(f"connectivity must be a number >= 1, got {connectivity!r}")
+    c = float(connectivity)
+    if not math.isfinite(c) or c < 1.0:
+        raise PruningError(f"connectivity must be a finite number >= 1, got {connectivity!r}")
+    return c
+
+
+def _check_kernels(weight: torch.Tensor, what: str = "weight") -> None:
+    if weight.dim() < 2 or tuple(weight.shape[-2:]) != (3, 3):
+        raise PruningError(f"{what} of shape {tuple(weight.shape)} does not hold 3x3 kernels")
+
+
+def _kernel_weights(
+    source: object,
+    include: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+) -> list[torch.Tensor]:
+    from torch import nn
+
+    from patdnn.pruning.layers import select_layers
+
+    if isinstance(source, nn.Module):
+        return [m.weight.detach() for m in select_layers(source, include, exclude).values()]
+    if include is not None or exclude is not None:
+        raise PruningError("include/exclude name layers and need a model, not tensors")
+    if isinstance(source, torch.Tensor):
+        return [source.detach()]
+    if not isinstance(source, Iterable):
+        raise PruningError(f"cannot read 3x3 kernels from {type(source).__name__}")
+    return [t.detach() if isinstance(t, torch.Tensor) else torch.as_tensor(t) for t in source]
+
+
+def preferred_patterns(weight: torch.Tensor) -> torch.Tensor:
+    """Candidate index (into :data:`CANDIDATES`) each kernel would keep on its own.
+
+    The centre plus the 3 largest other magnitudes (ties: earlier tap first). Returns a
+    tensor of shape ``weight.shape[:-2]``; all-zero kernels get ``-1``.
+    """
+    _check_kernels(weight)
+    flat = weight.detach().reshape(-1, 9).abs().float()
+    others = flat[:, list(_OTHER_FLAT)]
+    order = torch.sort(others, dim=1, descending=True, stable=True).indices[:, :3]
+    bits = torch.tensor([1 << f for f in _OTHER_FLAT], dtype=torch.int64)
+    codes = bits[order].sum(dim=1) + (1 << (3 * CENTRE[0] + CENTRE[1]))
+    lookup = torch.full((1 << 9,), -1, dtype=torch.int64)
+    for code, idx in _CODE_TO_CANDIDATE.items():
+        lookup[code] = idx
+    ids = lookup[codes]
+    ids[flat.amax(dim=1) == 0] = -1
+    return ids.reshape(weight.shape[:-2])
+
+
+def pattern_counts(
+    source: nn.Module | torch.Tensor | Iterable[torch.Tensor],
+    *,
+    include: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+) -> dict[Pattern, int]:
+    """How many kernels prefer each of the 56 candidates (all-zero kernels are not counted).
+
+    ``source`` is as for :func:`extract_library`.
+    """
+    counts = torch.zeros(MAX_PATTERNS, dtype=torch.int64)
+    for w in _kernel_weights(source, include, exclude):
+        _check_kernels(w)
+        ids = preferred_patterns(w).reshape(-1)
+        ids = ids[ids >= 0]
+        counts += torch.bincount(ids, minlength=MAX_PATTERNS)
+    return {p: int(counts[i]) for i, p in enumerate(CANDIDATES)}
+
+
+def extract_library(
+    source: nn.Module | torch.Tensor | Iterable[torch.Tensor],
+    num_patterns: int = 8,
+    *,
+    include: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+) -> Library:
+    """The ``num_patterns`` most frequent preferred patterns of ``source``'s 3x3 kernels.
+
+    ``source`` is a model (its prunable layers, see :func:`select_layers`, with
+    ``include``/``exclude``), one weight tensor ``(..., 3, 3)`` or an iterable of them. Candidates are ranked by
+    ``(-count, taps)``, so ties and candidates no kernel prefers are taken in sorted
+    order and exactly ``num_patterns`` patterns are returned (PatDNN Sec. 4.1).
+    """
+    k = check_num_patterns(num_patterns)
+    counts = pattern_counts(source, include=include, exclude=exclude)
+    ranked = sorted(CANDIDATES, key=lambda p: (-counts[p], p))
+    return tuple(ranked[:k])
+
+
+def assign_patterns(weight: torch.Tensor, library: Library) -> torch.Tensor:
+    """Library index of the pattern keeping the most L2 energy, per kernel.
+
+    Returns a long tensor of shape ``weight.shape[:-2]``; ties go to the earlier pattern.
+    """
+    _check_kernels(weight)
+    masks = library_masks(library, dtype=weight.dtype).to(weight.device).reshape(len(library), 9)
+    energy = weight.detach().reshape(-1, 9).square() @ masks.T
+    return energy.argmax(dim=1).reshape(weight.shape[:-2])
+
+
+def pattern_projection_mask(weight: torch.Tensor, library: Library) -> torch.Tensor:
+    """Boolean mask (shape of ``weight``) of the best library pattern of every kernel."""
+    ids = assign_patterns(weight, library)
+    masks = library_masks(library, dtype=torch.bool).to(weight.device)
+    return masks[ids]
+
+
+def project_patterns(weight: torch.Tensor, library: Library) -> torch.Tensor:
+    """Euclidean projection of ``weight`` onto the pattern set (PatDNN Sec. 4.2)."""
+    return weight * pattern_projection_mask(weight, library).to(weight.dtype)
+
+
+def kernels_to_keep(num_kernels: int, connectivity: float) -> int:
+    """``max(1, round(num_kernels / connectivity))``, capped at ``num_kernels``."""
+    c = check_connectivity(connectivity)
+    return min(num_kernels, max(1, round(num_kernels / c)))
+
+
+def connectivity_mask(weight: torch.Tensor, connectivity: float) -> torch.Tensor:
+    """Kernel-level boolean mask, shape ``weight.shape[:-2]``: the kernels with the
+    largest L2 norms, ``round(n / connectivity)`` of them (at least 1; ties: earlier kernel)."""
+    _check_kernels(weight)
+    norms = weight.detach().reshape(-1, 9).square().sum(dim=1)
+    n = norms.numel()
+    keep = kernels_to_keep(n, connectivity)
+    order = torch.sort(norms, descending=True, stable=True).indices[:keep]
+    mask = torch.zeros(n, dtype=torch.bool, device=weight.device)
+    mask[order] = True
+    return mask.reshape(weight.shape[:-2])
+
+
+def project_connectivity(weight: torch.Tensor, connectivity: float) -> torch.Tensor:
+    """Euclidean projection of ``weight`` onto the connectivity set (PatDNN Sec. 3.2)."""
+    keep = connectivity_mask(weight, connectivity)
+    return weight * keep[..., None, None].to(weight.dtype)
+
+
+def hard_prune_mask(weight: torch.Tensor, library: Library, connectivity: float) -> torch.Tensor:
+    """Mask of the intersection of both sets: pattern projection, then connectivity
+    projection on the pattern-projected weights. Every kernel of the mask is all-False
+    or exactly one library pattern, and exactly ``kernels_to_keep(n, connectivity)``
+    kernels are non-empty."""
+    pmask = pattern_projection_mask(weight, library)
+    kmask = connectivity_mask(weight * pmask.to(weight.dtype), connectivity)
+    return pmask & kmask[..., None, None]
+
+
+def project_both(weight: torch.Tensor, library: Library, connectivity: float) -> torch.Tensor:
+    """``weight`` with :func:`hard_prune_mask` applied."""
+    return weight * hard_prune_mask(weight, library, connectivity).to(weight.dtype)
+
+
+def mask_pattern_ids(mask: torch.Tensor, library: Library) -> torch.Tensor:
+    """Library index of each kernel of a pruning mask, ``-1`` for empty kernels.
+
+    Raises :class:`PruningError` if a non-empty kernel is not exactly a library pattern.
+    """
+    _check_kernels(mask, "mask")
+    flat = mask.reshape(-1, 9).to(torch.int64)
+    codes = (flat * (2 ** torch.arange(9, dtype=torch.int64, device=mask.device))).sum(dim=1)
+    lookup = {_pattern_code(p): i for i, p in enumerate(library)}
+    ids = torch.full_like(codes, -1)
+    for code in codes.unique().tolist():
+        if code == 0:
+            continue
+        if code not in lookup:
+            raise PruningError("a mask kernel is neither empty nor a library pattern")
+        ids[codes == code] = lookup[code]
+    return ids.reshape(mask.shape[:-2])
