@@ -15,6 +15,18 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return ConvertTorchToPatdnnPass
 
+    def get_lower_patdnn_to_vector() -> type[ModulePass]:
+        from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+
+        return LowerPatdnnToVectorPass
+
+    def get_load_redundancy_elimination() -> type[ModulePass]:
+        from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
+
+        return LoadRedundancyEliminationPass
+
     return {
         "convert-torch-to-patdnn": get_convert_torch_to_patdnn,
+        "lower-patdnn-to-vector": get_lower_patdnn_to_vector,
+        "load-redundancy-elimination": get_load_redundancy_elimination,
     }

@@ -31,10 +31,11 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.parser import Parser
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.transforms.dead_code_elimination import dce
 
 from patdnn.dialect import torch as tdl
 from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, PatternLibraryAttr
-from patdnn.dialect.weights import WEIGHTS
+from patdnn.dialect.weights import constant_array, make_constant
 from patdnn.errors import PatdnnError
 
 LAYER_ATTR = "patdnn.layer"
@@ -62,14 +63,6 @@ def describe(op: Operation) -> str:
 # ---------------------------------------------------------------------------
 # Reading constant operands
 # ---------------------------------------------------------------------------
-
-
-def constant_array(value: SSAValue) -> np.ndarray:
-    """The numbers behind a weight operand (`arith.constant` or `torch.vtensor.literal`)."""
-    owner = value.owner
-    if isinstance(owner, arith.ConstantOp | tdl.ValueTensorLiteralOp):
-        return WEIGHTS.value(owner.value)
-    raise ConversionError(f"expected a constant tensor, got the result of {owner}")
 
 
 def _const_int(value: SSAValue, user: Operation) -> int:
@@ -119,11 +112,6 @@ def builtin_tensor_type(ty: Attribute, where: str) -> TensorType[Attribute]:
     if any(d < 0 for d in shape):
         raise ConversionError(f"{where}: dynamic shapes are not supported, got {ty}")
     return TensorType(f32, shape)
-
-
-def weight_constant(array: np.ndarray, name: str) -> arith.ConstantOp:
-    """A constant for `array`, its numbers kept in the weight store."""
-    return arith.ConstantOp(WEIGHTS.add(name, np.ascontiguousarray(array, dtype=np.float32)))
 
 
 def _resource_name(value: SSAValue, fallback: str) -> str:
@@ -359,8 +347,8 @@ class _FunctionConverter:
             else np.zeros(cout)
         )
         name = _resource_name(conv.weight, layer_of(op) or "conv").removesuffix(".weight")
-        new_w = weight_constant(weight * scale[:, None, None, None], f"{name}.bn_weight")
-        new_b = weight_constant((bias - mean) * scale + beta, f"{name}.bn_bias")
+        new_w = make_constant((weight * scale[:, None, None, None]).astype(np.float32), f"{name}.bn_weight")
+        new_b = make_constant(((bias - mean) * scale + beta).astype(np.float32), f"{name}.bn_bias")
         self.insert(new_w, conv)
         self.insert(new_b, conv)
         conv.operands[1] = new_w.result
@@ -470,3 +458,4 @@ class ConvertTorchToPatdnnPass(ModulePass):
                 _convert_signature(fn)
                 _FunctionConverter(fn.body.block).run()
         select_pattern_layers(op, library, self.num_patterns, self.strict)
+        dce(op)

@@ -5,11 +5,11 @@ One op per layer, carrying its shape, its weights (as SSA operands produced by
 the pattern library, the fused activation and room for tuning parameters.
 
 ```
-%y = patdnn.pattern_conv2d %x, %w, %b {
+%y = patdnn.pattern_conv2d %x, %w bias(%b) {
         strides = array<i64: 1, 1>, padding = array<i64: 1, 1>,
         patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>,
         activation = "relu"}
-    : (tensor<1x16x8x8xf32>, tensor<32x16x3x3xf32>, tensor<32xf32>) -> tensor<1x32x8x8xf32>
+    : tensor<1x16x8x8xf32>, tensor<32x16x3x3xf32> bias tensor<32xf32> -> tensor<1x32x8x8xf32>
 ```
 """
 
@@ -53,6 +53,31 @@ ACTIVATIONS = ("none", "relu", "relu6")
 """Activations a layer op can fuse into its epilogue."""
 
 
+
+def _verify_library(patterns: tuple[Pattern, ...]) -> None:
+    """The checks of a pattern library on its own, whatever the kernel size."""
+    if not patterns:
+        raise VerifyException("pattern library is empty: it needs at least one pattern")
+    seen: dict[frozenset[Tap], int] = {}
+    for i, pattern in enumerate(patterns):
+        if not pattern:
+            raise VerifyException(f"pattern {i} of the library has no taps")
+        for r, c in pattern:
+            if r < 0 or c < 0:
+                raise VerifyException(
+                    f"pattern {i} has the tap ({r},{c}): rows and columns start at 0"
+                )
+        taps = frozenset(pattern)
+        if len(taps) != len(pattern):
+            twice = next(t for t in pattern if pattern.count(t) > 1)
+            raise VerifyException(f"pattern {i} lists the tap ({twice[0]},{twice[1]}) twice")
+        if taps in seen:
+            raise VerifyException(
+                f"patterns {seen[taps]} and {i} of the library keep the same taps"
+            )
+        seen[taps] = i
+
+
 @irdl_attr_definition
 class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
     """
@@ -88,7 +113,16 @@ class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
             return tuple(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parse_tap))
 
         with parser.in_angle_brackets():
-            return tuple(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parse_pattern))
+            start = parser.pos
+            patterns = tuple(
+                parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parse_pattern)
+            )
+            end = parser.pos
+        try:
+            _verify_library(patterns)
+        except VerifyException as e:
+            parser.raise_error(str(e), start, end)
+        return patterns
 
     def print_parameter(self, printer: Printer) -> None:
         patterns = ", ".join(
@@ -97,21 +131,7 @@ class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
         printer.print_string(f"<[{patterns}]>")
 
     def verify(self) -> None:
-        if not self.data:
-            raise VerifyException("pattern library is empty")
-        seen: dict[frozenset[Tap], int] = {}
-        for i, pattern in enumerate(self.data):
-            if not pattern:
-                raise VerifyException(f"pattern {i} of the library has no taps")
-            for r, c in pattern:
-                if r < 0 or c < 0:
-                    raise VerifyException(f"pattern {i} has a negative tap ({r},{c})")
-            taps = frozenset(pattern)
-            if len(taps) != len(pattern):
-                raise VerifyException(f"pattern {i} has a duplicate tap")
-            if taps in seen:
-                raise VerifyException(f"patterns {seen[taps]} and {i} of the library are equal")
-            seen[taps] = i
+        _verify_library(self.data)
 
     @property
     def patterns(self) -> tuple[Pattern, ...]:
@@ -151,6 +171,30 @@ def _verify_f32_tensor(value: SSAValue, what: str, rank: int) -> tuple[int, ...]
     return shape
 
 
+def _verify_pair(prop: DenseArrayBase, name: str) -> tuple[int, int]:
+    values = prop.get_values()
+    if len(values) != 2 or prop.elt_type != i64:
+        raise VerifyException(f"{name} must be an array<i64> of 2 values, got {prop}")
+    return (int(values[0]), int(values[1]))
+
+
+def _verify_window(
+    strides: DenseArrayBase, padding: DenseArrayBase, activation: StringAttr
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Checks strides, padding and the fused activation shared by the layer ops."""
+    sh, sw = _verify_pair(strides, "strides")
+    if sh < 1 or sw < 1:
+        raise VerifyException(f"strides must be positive, got ({sh}, {sw})")
+    ph, pw = _verify_pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise VerifyException(f"padding must be non-negative, got ({ph}, {pw})")
+    if activation.data not in ACTIVATIONS:
+        raise VerifyException(
+            f"activation must be one of {', '.join(ACTIVATIONS)}, got '{activation.data}'"
+        )
+    return (sh, sw), (ph, pw)
+
+
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
     """Output extent of a convolution along one spatial axis."""
     return (size + 2 * pad - kernel) // stride + 1
@@ -176,9 +220,9 @@ class ConvolutionOp(IRDLOperation):
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
 
     assembly_format = (
-        "$input `,` $weight (`,` `bias` $bias^)? (`,` `residual` $residual^)? attr-dict "
-        "`:` type($input) `,` type($weight) (`,` `bias` type($bias)^)? "
-        "(`,` `residual` type($residual)^)? `->` type($result)"
+        "$input `,` $weight (`bias` `(` $bias^ `)`)? (`residual` `(` $residual^ `)`)? "
+        "attr-dict `:` type($input) `,` type($weight) (`bias` type($bias)^)? "
+        "(`residual` type($residual)^)? `->` type($result)"
     )
 
     def __init__(
@@ -230,20 +274,7 @@ class ConvolutionOp(IRDLOperation):
         return self.layer.data if self.layer is not None else "?"
 
     def verify_(self) -> None:
-        for name, prop in (("strides", self.strides), ("padding", self.padding)):
-            values = prop.get_values()
-            if len(values) != 2 or prop.elt_type != i64:
-                raise VerifyException(f"{name} must be an array<i64> of 2 values, got {prop}")
-        sh, sw = self.stride_values
-        if sh < 1 or sw < 1:
-            raise VerifyException(f"strides must be positive, got ({sh}, {sw})")
-        ph, pw = self.padding_values
-        if ph < 0 or pw < 0:
-            raise VerifyException(f"padding must be non-negative, got ({ph}, {pw})")
-        if self.activation.data not in ACTIVATIONS:
-            raise VerifyException(
-                f"activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation.data}'"
-            )
+        (sh, sw), (ph, pw) = _verify_window(self.strides, self.padding, self.activation)
         n, cin, h, w = _verify_f32_tensor(self.input, "input", 4)
         cout, cin_g, kh, kw = _verify_f32_tensor(self.weight, "weight", 4)
         groups = self.group_count
@@ -253,9 +284,9 @@ class ConvolutionOp(IRDLOperation):
                 f"and the output channels ({cout})"
             )
         if cin_g * groups != cin:
+            per_group = f" ({cin_g} per group, {groups} groups)" if groups > 1 else ""
             raise VerifyException(
-                f"weight expects {cin_g * groups} input channels "
-                f"({cin_g} per group, {groups} groups), input has {cin}"
+                f"weight expects {cin_g * groups} input channels{per_group}, input has {cin}"
             )
         if ph >= kh or pw >= kw:
             raise VerifyException(
@@ -295,9 +326,9 @@ class Conv2dOp(ConvolutionOp):
     fused activation: `act(conv(input, weight) + bias + residual)`.
 
     ```
-    %y = patdnn.conv2d %x, %w, bias %b {strides = array<i64: 2, 2>,
+    %y = patdnn.conv2d %x, %w bias(%b) {strides = array<i64: 2, 2>,
         padding = array<i64: 3, 3>, activation = "relu"}
-        : (tensor<1x3x224x224xf32>, tensor<64x3x7x7xf32>, tensor<64xf32>)
+        : tensor<1x3x224x224xf32>, tensor<64x3x7x7xf32> bias tensor<64xf32>
         -> tensor<1x64x112x112xf32>
     ```
     """
@@ -319,7 +350,7 @@ class PatternConv2dOp(ConvolutionOp):
     %y = patdnn.pattern_conv2d %x, %w {strides = array<i64: 1, 1>,
         padding = array<i64: 1, 1>,
         patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>}
-        : (tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32>) -> tensor<1x8x6x6xf32>
+        : tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32> -> tensor<1x8x6x6xf32>
     ```
     """
 
@@ -381,8 +412,8 @@ class FKWConv2dOp(IRDLOperation):
     %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight
         {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>,
          patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>}
-        : (tensor<1x4x6x6xf32>, tensor<8xi32>, tensor<9xi32>, tensor<10xi32>,
-           tensor<8x2xi32>, tensor<10x4xf32>) -> tensor<1x8x6x6xf32>
+        : tensor<1x4x6x6xf32>, tensor<8xi32>, tensor<9xi32>, tensor<10xi32>,
+          tensor<8x2xi32>, tensor<10x4xf32> -> tensor<1x8x6x6xf32>
     ```
     """
 
@@ -411,9 +442,9 @@ class FKWConv2dOp(IRDLOperation):
 
     assembly_format = (
         "$input `,` $reorder `,` $offset `,` $index `,` $stride `,` $weight "
-        "(`,` `bias` $bias^)? (`,` `residual` $residual^)? attr-dict `:` type($input) "
+        "(`bias` `(` $bias^ `)`)? (`residual` `(` $residual^ `)`)? attr-dict `:` type($input) "
         "`,` type($reorder) `,` type($offset) `,` type($index) `,` type($stride) `,` "
-        "type($weight) (`,` `bias` type($bias)^)? (`,` `residual` type($residual)^)? "
+        "type($weight) (`bias` type($bias)^)? (`residual` type($residual)^)? "
         "`->` type($result)"
     )
 
@@ -471,15 +502,10 @@ class FKWConv2dOp(IRDLOperation):
         return self.layer.data if self.layer is not None else "?"
 
     def verify_(self) -> None:
-        kh, kw = self.kernel_values
-        sh, sw = self.stride_values
-        ph, pw = self.padding_values
-        if kh < 1 or kw < 1 or sh < 1 or sw < 1 or ph < 0 or pw < 0:
-            raise VerifyException("kernel and strides must be positive, padding non-negative")
-        if self.activation.data not in ACTIVATIONS:
-            raise VerifyException(
-                f"activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation.data}'"
-            )
+        kh, kw = _verify_pair(self.kernel, "kernel")
+        if kh < 1 or kw < 1:
+            raise VerifyException(f"kernel must be positive, got ({kh}, {kw})")
+        (sh, sw), (ph, pw) = _verify_window(self.strides, self.padding, self.activation)
         self.patterns.verify_for_kernel(kh, kw, equal_tap_counts=True)
         k = len(self.patterns.patterns)
         taps = len(self.patterns.patterns[0])
@@ -520,8 +546,12 @@ class FKWConv2dOp(IRDLOperation):
                 raise VerifyException(
                     f"bias has {bias_len} values, the layer has {cout} output channels"
                 )
-        if self.residual is not None and _verify_f32_tensor(self.residual, "residual", 4) != out:
-            raise VerifyException("residual shape does not match the output shape")
+        if self.residual is not None:
+            res = _verify_f32_tensor(self.residual, "residual", 4)
+            if res != out:
+                raise VerifyException(
+                    f"residual shape {list(res)} does not match the output shape {list(out)}"
+                )
         del cin
 
 

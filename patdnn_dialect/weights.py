@@ -20,6 +20,8 @@ from collections.abc import Iterator
 import numpy as np
 from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
 from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
     Builtin,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
@@ -29,7 +31,9 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     TensorType,
 )
-from xdsl.ir import Attribute, Operation
+from xdsl.dialects import arith
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.traits import ConstantLike
 
 _NUMPY_TO_ELEMENT: dict[str, str] = {
     "float32": "f32",
@@ -148,11 +152,50 @@ def _decode_parsed_blob(handle: str) -> np.ndarray | None:
     return np.frombuffer(data[4:], dtype=np.uint8).copy()
 
 
+def constant_array(value: SSAValue) -> np.ndarray:
+    """The numbers behind a weight operand (`arith.constant` or `torch.vtensor.literal`)."""
+    owner = value.owner
+    attr = owner.properties.get("value") if isinstance(owner, Operation) else None
+    if attr is None or not owner.has_trait(ConstantLike):
+        raise WeightError(f"expected a constant tensor, got {value}")
+    return WEIGHTS.value(attr)
+
+
+def is_inline_constant(value: SSAValue) -> bool:
+    """True for a constant written out in the IR (`dense<...>`), as in small tests."""
+    owner = value.owner
+    return isinstance(owner, Operation) and isinstance(
+        owner.properties.get("value"), DenseIntOrFPElementsAttr
+    )
+
+
+def make_constant(array: np.ndarray, name: str, *, inline: bool = False) -> arith.ConstantOp:
+    """An `arith.constant` holding `array`: a `dense_resource` handle into the weight
+    store, or (`inline=True`, for small arrays derived from inline ones) `dense<...>`."""
+    array = np.ascontiguousarray(array)
+    if not inline:
+        return arith.ConstantOp(WEIGHTS.add(name, array))
+    ty = WeightStore.tensor_type(array)
+    values = array.reshape(-1).tolist()
+    return arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, values))  # type: ignore[arg-type]
+
+
 def dense_resources(module: Operation) -> Iterator[DenseResourceAttr]:
+    """Every `dense_resource` attribute of the ops under `module`, nested ones too."""
+
+    def visit(attr: Attribute) -> Iterator[DenseResourceAttr]:
+        if isinstance(attr, DenseResourceAttr):
+            yield attr
+        elif isinstance(attr, ArrayAttr):
+            for element in attr.data:
+                yield from visit(element)
+        elif isinstance(attr, DictionaryAttr):
+            for element in attr.data.values():
+                yield from visit(element)
+
     for op in module.walk():
         for attr in (*op.properties.values(), *op.attributes.values()):
-            if isinstance(attr, DenseResourceAttr):
-                yield attr
+            yield from visit(attr)
 
 
 def materialize_resources(module: ModuleOp) -> None:

@@ -35,6 +35,8 @@ class PatdnnOptMain(xDSLOptMain):
 
     def output_resulting_program(self, prog: ModuleOp) -> str:
         materialize_resources(prog)
+        # The resource section is printed by the builtin dialect's interface.
+        self.ctx.get_optional_dialect("builtin")
         return super().output_resulting_program(prog)
 
 

@@ -1,0 +1,56 @@
+# patdnn: the two commands a newcomer needs are `make demo` and `make test`.
+# Both create .venv, install the pinned packages and the Debian cross tools on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.patdnn-installed
+DEBIAN_PACKAGES := qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+
+.PHONY: all demo test lit pytest bench system-deps venv clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed: installing python3-venv"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv \
+	  && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch would pull the CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "error: need the Debian packages $(DEBIAN_PACKAGES) (run make as root to install them)"; exit 1; fi; \
+	  echo "installing $(DEBIAN_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
+	fi
+
+lit: $(STAMP) system-deps
+	$(VENV)/bin/lit -v test
+
+pytest: $(STAMP) system-deps
+	$(VENV)/bin/pytest -q test
+
+test: $(STAMP) system-deps
+	@set -o pipefail; status=0; \
+	$(VENV)/bin/lit test || status=1; \
+	$(VENV)/bin/pytest -q test || status=1; \
+	exit $$status
+
+demo: $(STAMP) system-deps
+	$(VENV)/bin/patdnn demo --out demo-out
+
+bench: $(STAMP)
+	$(VENV)/bin/patdnn bench layers
+
+clean:
+	rm -rf demo-out build *.egg-info .pytest_cache
+	find . -name Output -type d -prune -exec rm -rf {} +

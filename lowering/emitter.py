@@ -1,0 +1,196 @@
+"""A small helper for writing loop nests of upstream ops (scf, arith, memref, vector).
+
+The code generators append ops to the current block of an `Emitter`; `loop` opens an
+`scf.for` whose body becomes the current block while the `with` lasts. Index constants
+are made once per function, at the top of its entry block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from xdsl.dialects import arith, memref, scf, vector
+from xdsl.dialects.builtin import (
+    Float32Type,
+    FloatAttr,
+    IndexType,
+    IntegerType,
+    VectorType,
+    f32,
+    i1,
+)
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+
+Value = SSAValue
+
+
+@dataclass
+class Loop:
+    """The induction variable and loop-carried values of an open `scf.for`."""
+
+    iv: Value
+    carried: list[Value]
+    op: scf.ForOp
+    results: list[Value] = field(default_factory=list[Value])
+    yielded: list[Value] | None = None
+
+    def yield_(self, values: Sequence[Value]) -> None:
+        self.yielded = list(values)
+
+
+class Emitter:
+    """Appends ops to a block; caches constants in the function's entry block."""
+
+    def __init__(self, entry: Block):
+        self.entry = entry
+        self.block = entry
+        self._constants: dict[tuple[str, object], Value] = {}
+        self._constant_anchor: Operation | None = None
+
+    def emit(self, op: Operation) -> Operation:
+        self.block.add_op(op)
+        return op
+
+    def _constant(self, key: tuple[str, object], op: Operation) -> Value:
+        if key not in self._constants:
+            if self._constant_anchor is not None:
+                self.entry.insert_op_after(op, self._constant_anchor)
+            elif self.entry.first_op is not None:
+                self.entry.insert_op_before(op, self.entry.first_op)
+            else:
+                self.entry.add_op(op)
+            self._constant_anchor = op
+            self._constants[key] = op.results[0]
+        return self._constants[key]
+
+    def index(self, value: int) -> Value:
+        op = arith.ConstantOp.from_int_and_width(value, IndexType())
+        return self._constant(("index", value), op)
+
+    def const_f32(self, value: float) -> Value:
+        return self._constant(("f32", value), arith.ConstantOp(FloatAttr(value, f32)))
+
+    def splat(self, value: float, width: int) -> Value:
+        from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
+
+        ty = VectorType(f32, [width])
+        attr = DenseIntOrFPElementsAttr.from_list(ty, [value] * width)  # type: ignore[arg-type]
+        return self._constant(("splat", (value, width)), arith.ConstantOp(attr, ty))
+
+    def mask(self, active: int, width: int) -> Value:
+        """A constant `vector<width x i1>` with the first `active` lanes set."""
+        ty = VectorType(i1, [width])
+        return self._constant(
+            ("mask", (active, width)), vector.CreateMaskOp([self.index(active)], ty)
+        )
+
+    # -- integer arithmetic on indices, folding constants ---------------------------------
+
+    def add(self, a: Value, b: int | Value) -> Value:
+        if isinstance(b, int):
+            if b == 0:
+                return a
+            b = self.index(b)
+        return self.emit(arith.AddiOp(a, b)).results[0]
+
+    def mul(self, a: Value, b: int) -> Value:
+        if b == 1:
+            return a
+        return self.emit(arith.MuliOp(a, self.index(b))).results[0]
+
+    def load_index(self, ref: Value, indices: Sequence[Value]) -> Value:
+        """An i32 array element as an index."""
+        value = self.emit(memref.LoadOp.get(ref, list(indices))).results[0]
+        assert isinstance(value.type, IntegerType)
+        return self.emit(arith.IndexCastOp(value, IndexType())).results[0]
+
+    def load(self, ref: Value, indices: Sequence[Value]) -> Value:
+        return self.emit(memref.LoadOp.get(ref, list(indices))).results[0]
+
+    # -- vectors -------------------------------------------------------------------------
+
+    def broadcast(self, scalar: Value, width: int) -> Value:
+        return self.emit(vector.BroadcastOp(scalar, VectorType(f32, [width]))).results[0]
+
+    def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
+        return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]
+
+    def vstore(self, value: Value, ref: Value, indices: Sequence[Value]) -> None:
+        self.emit(vector.StoreOp(value, ref, list(indices)))
+
+    def vload_masked(self, ref: Value, indices: Sequence[Value], active: int, width: int) -> Value:
+        ty = VectorType(f32, [width])
+        op = vector.MaskedLoadOp.create(
+            operands=[ref, *indices, self.mask(active, width), self.splat(0.0, width)],
+            result_types=[ty],
+        )
+        return self.emit(op).results[0]
+
+    def vstore_masked(
+        self, value: Value, ref: Value, indices: Sequence[Value], active: int
+    ) -> None:
+        width = value.type.get_shape()[0]  # type: ignore[union-attr]
+        self.emit(vector.MaskedStoreOp(ref, list(indices), self.mask(active, width), value))
+
+    def fma(self, a: Value, b: Value, acc: Value) -> Value:
+        return self.emit(vector.FMAOp(a, b, acc)).results[0]
+
+    def addf(self, a: Value, b: Value) -> Value:
+        return self.emit(arith.AddfOp(a, b)).results[0]
+
+    def mulf(self, a: Value, b: Value) -> Value:
+        return self.emit(arith.MulfOp(a, b)).results[0]
+
+    def maxf(self, a: Value, b: Value) -> Value:
+        return self.emit(arith.MaximumfOp(a, b)).results[0]
+
+    def minf(self, a: Value, b: Value) -> Value:
+        return self.emit(arith.MinimumfOp(a, b)).results[0]
+
+    def activation(self, value: Value, kind: str) -> Value:
+        width = value.type.get_shape()[0]  # type: ignore[union-attr]
+        if kind in ("relu", "relu6"):
+            value = self.maxf(value, self.splat(0.0, width))
+        if kind == "relu6":
+            value = self.minf(value, self.splat(6.0, width))
+        return value
+
+    # -- buffers -------------------------------------------------------------------------
+
+    def alloc(self, shape: Sequence[int], element: Attribute = f32) -> Value:
+        return self.emit(memref.AllocOp.get(element, 64, list(shape))).results[0]
+
+    def dealloc(self, ref: Value) -> None:
+        self.emit(memref.DeallocOp.get(ref))
+
+    # -- loops ---------------------------------------------------------------------------
+
+    @contextmanager
+    def loop(
+        self, lower: int | Value, upper: int | Value, step: int = 1, carried: Sequence[Value] = ()
+    ) -> Iterator[Loop]:
+        """`scf.for` from lower to upper; the body is the current block inside the `with`.
+        Call `loop.yield_(values)` for loop-carried values; the results are then in
+        `loop.results` after the `with`."""
+        lb = self.index(lower) if isinstance(lower, int) else lower
+        ub = self.index(upper) if isinstance(upper, int) else upper
+        body = Block(arg_types=[IndexType(), *(v.type for v in carried)])
+        op = scf.ForOp(lb, ub, self.index(step), list(carried), body)
+        self.emit(op)
+        outer = self.block
+        self.block = body
+        handle = Loop(body.args[0], list(body.args[1:]), op)
+        try:
+            yield handle
+            if carried and handle.yielded is None:
+                raise AssertionError("a loop with carried values must yield")
+            self.emit(scf.YieldOp(*(handle.yielded or [])))
+        finally:
+            self.block = outer
+        handle.results = list(op.results)
+
+
+def is_f32_vector(ty: Attribute) -> bool:
+    return isinstance(ty, VectorType) and isinstance(ty.element_type, Float32Type)

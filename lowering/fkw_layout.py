@@ -1,0 +1,295 @@
+"""`fkw-layout`: pattern convolutions -> FKW compressed storage (PatDNN Section 5.3).
+
+Every `patdnn.pattern_conv2d` becomes a `patdnn.fkw_conv2d` whose weight operand is
+replaced by the five FKW arrays (see `FKWConv2dOp`):
+
+- `reorder[Cout]`: the original filter id of each stored filter (the op's
+  `filter_order`, set by `filter-kernel-reorder`, or the identity);
+- `offset[Cout+1]`: stored filter `j` owns kernels `offset[j] .. offset[j+1]`
+  (an empty filter has `offset[j] == offset[j+1]`);
+- `index[nnz]`: the input channel of each kernel;
+- `stride[Cout][K+1]`: cumulative kernel count per pattern inside each filter
+  (`stride[j][0] == 0`, `stride[j][K]` = kernels of filter `j`);
+- `weight[nnz][T]`: the T values of each kernel at its pattern's taps, in the order
+  the library lists them.
+
+Inside a filter, kernels are grouped by pattern (pattern id, then input channel), so
+the generated code runs one specialised loop per pattern group.
+
+`pack_fkw` and `unpack_fkw` are the pure numpy halves of the layout, usable alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import DenseResourceAttr, ModuleOp
+from xdsl.ir import SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
+from xdsl.transforms.dead_code_elimination import dce
+
+from patdnn.dialect.patdnn import FKWConv2dOp, Pattern, PatternConv2dOp
+from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
+from patdnn.errors import PatdnnError
+
+FKW_ARRAY_NAMES = ("reorder", "offset", "index", "stride", "weight")
+"""The FKW arrays, in the operand order of `patdnn.fkw_conv2d`."""
+
+
+class PatternMismatchError(PatdnnError):
+    """A non-empty kernel whose non-zero taps no pattern of the library covers."""
+
+
+class FKWLayoutError(PatdnnError):
+    """FKW arrays that do not describe a layer of the given shape."""
+
+
+def _taps_text(taps: Sequence[tuple[int, int]]) -> str:
+    return "[" + ", ".join(f"({r},{c})" for r, c in taps) + "]"
+
+
+def kernel_patterns(
+    weight: np.ndarray,
+    library: Sequence[Pattern],
+    *,
+    layer: str = "?",
+    filter_ids: Sequence[int] | None = None,
+) -> np.ndarray:
+    """
+    The pattern of every kernel of a [Cout, Cin, Kh, Kw] weight, as an int64 [Cout, Cin]
+    array: the first library pattern (by index) whose taps cover the kernel's non-zero
+    taps, or -1 for an all-zero kernel.
+
+    Raises `PatternMismatchError` naming `layer`, the filter (`filter_ids[f]` when given)
+    and the channel of the first kernel that fits no pattern.
+    """
+    if weight.ndim != 4:
+        raise FKWLayoutError(f"layer '{layer}': expected a 4-D weight, got shape {weight.shape}")
+    cout, cin, kh, kw = weight.shape
+    masks = np.zeros((len(library), kh * kw), dtype=bool)
+    for p, pattern in enumerate(library):
+        for r, c in pattern:
+            if not (0 <= r < kh and 0 <= c < kw):
+                raise FKWLayoutError(
+                    f"layer '{layer}': tap ({r},{c}) of pattern {p} lies outside "
+                    f"the {kh}x{kw} kernel"
+                )
+            masks[p, r * kw + c] = True
+    nonzero = (weight != 0).reshape(cout * cin, kh * kw)
+    # A kernel fits a pattern when it has no non-zero tap outside it.
+    fits = ~(nonzero[:, None, :] & ~masks[None, :, :]).any(axis=2)
+    nonempty = nonzero.any(axis=1)
+    bad = np.flatnonzero(nonempty & ~fits.any(axis=1))
+    if bad.size:
+        f, c = divmod(int(bad[0]), cin)
+        taps = [divmod(int(i), kw) for i in np.flatnonzero(nonzero[bad[0]])]
+        filter_id = filter_ids[f] if filter_ids is not None else f
+        raise PatternMismatchError(
+            f"layer '{layer}': kernel (filter {filter_id}, channel {c}) keeps taps "
+            f"{_taps_text(taps)}, which no pattern of the library covers"
+        )
+    ids = np.where(nonempty, fits.argmax(axis=1), -1)
+    return ids.reshape(cout, cin).astype(np.int64)
+
+
+def _tap_arrays(library: Sequence[Pattern]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the taps, [K, T] each, in library order."""
+    counts = {len(p) for p in library}
+    if len(counts) != 1:
+        raise FKWLayoutError(
+            "FKW storage needs patterns with the same number of taps, got "
+            + ", ".join(str(len(p)) for p in library)
+        )
+    rows = np.array([[r for r, _ in p] for p in library], dtype=np.int64)
+    cols = np.array([[c for _, c in p] for p in library], dtype=np.int64)
+    return rows, cols
+
+
+@dataclass(frozen=True)
+class FKWArrays:
+    """The five FKW arrays of one layer (PatDNN Section 5.3); see `FKWConv2dOp`."""
+
+    reorder: np.ndarray
+    """int32 [Cout]: original filter id of each stored filter."""
+    offset: np.ndarray
+    """int32 [Cout+1]: kernel range of each stored filter."""
+    index: np.ndarray
+    """int32 [nnz]: input channel of each kernel."""
+    stride: np.ndarray
+    """int32 [Cout][K+1]: cumulative kernel count per pattern inside each filter."""
+    weight: np.ndarray
+    """float32 [nnz][T]: the kept values of each kernel, in its pattern's tap order."""
+
+    @property
+    def nnz(self) -> int:
+        """The number of non-empty kernels."""
+        return int(self.index.shape[0])
+
+    def named(self) -> tuple[tuple[str, np.ndarray], ...]:
+        """(name, array) pairs in the operand order of `patdnn.fkw_conv2d`."""
+        return tuple((name, getattr(self, name)) for name in FKW_ARRAY_NAMES)
+
+
+def _check_order(filter_order: Sequence[int] | None, cout: int) -> np.ndarray:
+    if filter_order is None:
+        return np.arange(cout, dtype=np.int64)
+    order = np.asarray(filter_order, dtype=np.int64)
+    if order.shape != (cout,) or not np.array_equal(np.sort(order), np.arange(cout)):
+        raise FKWLayoutError(
+            f"filter order must be a permutation of 0..{cout - 1}, got {list(order)}"
+        )
+    return order
+
+
+def pack_fkw(
+    weight: np.ndarray,
+    library: Sequence[Pattern],
+    filter_order: Sequence[int] | None = None,
+    *,
+    layer: str = "?",
+) -> FKWArrays:
+    """
+    FKW storage of a pattern-pruned [Cout, Cin, Kh, Kw] weight given in the original
+    filter order. Stored filter `j` is original filter `filter_order[j]` (identity when
+    None); its kernels are ordered by pattern id, then input channel.
+    """
+    patterns = kernel_patterns(weight, library, layer=layer)
+    cout, cin = patterns.shape
+    k = len(library)
+    rows, cols = _tap_arrays(library)
+    order = _check_order(filter_order, cout)
+    stored = patterns[order]
+    # Kernels sorted by (stored filter, pattern, channel).
+    j, c = np.nonzero(stored >= 0)
+    p = stored[j, c]
+    sort = np.lexsort((c, p, j))
+    j, c, p = j[sort], c[sort], p[sort]
+    counts = np.zeros((cout, k), dtype=np.int64)
+    np.add.at(counts, (j, p), 1)
+    stride = np.zeros((cout, k + 1), dtype=np.int32)
+    stride[:, 1:] = np.cumsum(counts, axis=1)
+    offset = np.zeros(cout + 1, dtype=np.int32)
+    offset[1:] = np.cumsum(counts.sum(axis=1))
+    values = weight[order[j][:, None], c[:, None], rows[p], cols[p]]
+    return FKWArrays(
+        reorder=order.astype(np.int32),
+        offset=offset,
+        index=c.astype(np.int32),
+        stride=stride,
+        weight=np.ascontiguousarray(values, dtype=np.float32).reshape(len(j), rows.shape[1]),
+    )
+
+
+def unpack_fkw(
+    arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[int]
+) -> np.ndarray:
+    """The dense float32 [Cout, Cin, Kh, Kw] weight, in the original filter order."""
+    cout, cin, kh, kw = (int(d) for d in shape)
+    k = len(library)
+    rows, cols = _tap_arrays(library)
+    order = _check_order([int(v) for v in arrays.reorder], cout)
+    offset = arrays.offset.astype(np.int64)
+    stride = arrays.stride.astype(np.int64)
+    nnz = arrays.nnz
+    if (
+        offset.shape != (cout + 1,)
+        or stride.shape != (cout, k + 1)
+        or arrays.weight.shape != (nnz, rows.shape[1])
+        or offset[0] != 0
+        or offset[-1] != nnz
+        or np.any(np.diff(offset) < 0)
+        or np.any(stride[:, 0] != 0)
+        or np.any(np.diff(stride, axis=1) < 0)
+        or not np.array_equal(stride[:, -1], np.diff(offset))
+    ):
+        raise FKWLayoutError(
+            f"FKW arrays (offset {offset.shape}, stride {stride.shape}, "
+            f"weight {arrays.weight.shape}, {nnz} kernels) do not describe a layer of "
+            f"{cout} filters and {k} patterns"
+        )
+    index = arrays.index.astype(np.int64)
+    if nnz and (index.min() < 0 or index.max() >= cin):
+        raise FKWLayoutError(f"FKW index holds channels outside 0..{cin - 1}")
+    if np.any(rows >= kh) or np.any(cols >= kw):
+        raise FKWLayoutError(f"a pattern tap lies outside the {kh}x{kw} kernel")
+    filters = np.repeat(order, np.diff(offset))
+    pattern = np.concatenate(
+        [np.repeat(np.arange(k), np.diff(stride[j])) for j in range(cout)]
+        or [np.zeros(0, dtype=np.int64)]
+    )
+    dense = np.zeros((cout, cin, kh, kw), dtype=np.float32)
+    dense[filters[:, None], index[:, None], rows[pattern], cols[pattern]] = arrays.weight
+    return dense
+
+
+def _weight_base(value: SSAValue, layer: str) -> str:
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, DenseResourceAttr):
+        handle = owner.value.resource_handle.data
+        return handle.removesuffix(".fkr").removesuffix(".weight")
+    return layer
+
+
+class FKWLayoutPattern(RewritePattern):
+    """Replaces a `patdnn.pattern_conv2d` by a `patdnn.fkw_conv2d` and its arrays."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: PatternConv2dOp, rewriter: PatternRewriter, /) -> None:
+        library = op.patterns.patterns
+        stored = constant_array(op.weight)
+        order = op.filter_order_values
+        weight = np.empty_like(stored)
+        weight[list(order) if order is not None else slice(None)] = stored
+        arrays = pack_fkw(weight, library, order, layer=op.layer_name)
+        inline = is_inline_constant(op.weight)
+        base = _weight_base(op.weight, op.layer_name)
+        constants: list[arith.ConstantOp] = []
+        for name, array in arrays.named():
+            constant = make_constant(array, f"{base}.fkw_{name}", inline=inline)
+            constant.result.name_hint = name
+            constants.append(rewriter.insert(constant, InsertPoint.before(op)))
+        _, _, kh, kw = stored.shape
+        fkw = FKWConv2dOp(
+            op.input,
+            [c.result for c in constants],
+            op.result.type,
+            kernel=(kh, kw),
+            strides=op.stride_values,
+            padding=op.padding_values,
+            patterns=op.patterns,
+            activation=op.activation.data,
+            bias=op.bias,
+            residual=op.residual,
+            layer=op.layer,
+            tuning=op.tuning,
+        )
+        rewriter.replace(op, fkw)
+
+
+@dataclass(frozen=True)
+class FKWLayoutPass(ModulePass):
+    """
+    Stores every pattern convolution's weights in FKW format (PatDNN Section 5.3):
+    `patdnn.pattern_conv2d` -> `patdnn.fkw_conv2d` with reorder, offset, index, stride
+    and weight arrays; kernels grouped by pattern inside each filter.
+    """
+
+    name = "fkw-layout"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier([FKWLayoutPattern()]), apply_recursively=False
+        ).rewrite_module(op)
+        dce(op)

@@ -1,0 +1,576 @@
+"""`lower-patdnn-to-vector`: patdnn layer ops -> scf loops and `vector` code on memrefs.
+
+PatDNN Section 5.3-5.4. The function becomes `@f(inputs..., outputs..., %weights)`:
+tensors become memrefs, results are written into output memrefs passed by the caller,
+and every constant (FKW arrays, dense weights, biases) is a `memref.view` into one
+weight blob `memref<Nxi8>` given at run time, so the IR never holds the numbers. The
+module attribute `patdnn.weights` lists the blob layout (handle, byte offset, bytes).
+
+A convolution is computed from a scratch copy of its input that is zero padded and,
+for stride s, split into s*s phases (`P[c][r%s][q%s][i][j] = Xpad[c][i*s + r%s][j*s + q%s]`),
+so that every tap of every output row reads `vector_width` contiguous floats. Each
+tile of `rows x cols` output vectors (per filter, or per group of filters for dense
+layers) keeps its accumulators in registers across all kernels:
+
+- `patdnn.fkw_conv2d` loops pattern group by pattern group over the kernels of a
+  filter (`stride[j][p] .. stride[j][p+1]`); the taps of each pattern are compile-time
+  constants, so the group's body is specialised code without any per-tap indexing.
+- `patdnn.conv2d` (dense, grouped or depthwise) is the same code with one pattern,
+  all Kh x Kw taps, and the input channels of the filter's group as the kernels.
+
+The last vector of an output row is stored with a constant mask when the width is
+not a multiple of the vector width. Bias, residual and activation are applied in the
+epilogue, on the registers, before the one store of each output vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import arith, func, memref
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    DictionaryAttr,
+    FunctionType,
+    IntegerAttr,
+    MemRefType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    UnitAttr,
+    i8,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+
+from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp, PatternConv2dOp
+from patdnn.dialect.weights import WEIGHTS, numpy_dtype
+from patdnn.errors import PatdnnError
+from patdnn.lowering.emitter import Emitter, Value
+
+WEIGHTS_ATTR = "patdnn.weights"
+"""Module attribute: the blob layout, `[[dense_resource<handle> : tensor<..>, offset], ...]`."""
+
+BLOB_ALIGNMENT = 64
+
+
+class LoweringError(PatdnnError):
+    """A layer the vector lowering cannot handle; the message names it."""
+
+
+# ---------------------------------------------------------------------------
+# Tiling parameters
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConvTiling:
+    """Register tile of a convolution: `filters x rows x cols` output vectors."""
+
+    filters: int
+    rows: int
+    cols: int
+
+    @staticmethod
+    def choose(
+        *,
+        dense: bool,
+        filters_per_group: int,
+        out_h: int,
+        out_vectors: int,
+        taps: int,
+        tuning: DictionaryAttr | None,
+    ) -> ConvTiling:
+        if dense and filters_per_group > 1:
+            filters = next(f for f in (4, 2, 1) if filters_per_group % f == 0)
+            rows, cols = (2, 2) if taps > 1 else (1, 4)
+        else:
+            filters, rows, cols = 1, 4, 2
+        if tuning is not None:
+            for key, value in tuning.data.items():
+                if not isinstance(value, IntegerAttr):
+                    continue
+                v = value.value.data
+                if key == "filters" and v >= 1 and filters_per_group % v == 0:
+                    filters = v
+                elif key == "rows" and v >= 1:
+                    rows = v
+                elif key == "cols" and v >= 1:
+                    cols = v
+        return ConvTiling(filters, max(1, min(rows, out_h)), max(1, min(cols, out_vectors)))
+
+
+# ---------------------------------------------------------------------------
+# Convolution code generation
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class ConvSpec:
+    """Everything the generator needs to know about one convolution layer."""
+
+    layer: str
+    batch: int
+    cin: int
+    height: int
+    width: int
+    cout: int
+    out_h: int
+    out_w: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    groups: int
+    patterns: tuple[tuple[tuple[int, int], ...], ...]
+    activation: str
+    tuning: DictionaryAttr | None
+    # Buffers (memrefs)
+    input: Value
+    output: Value
+    bias: Value | None
+    residual: Value | None
+    # Dense weights [Cout][Cin/g][Kh][Kw], or the FKW arrays
+    dense_weight: Value | None = None
+    fkw: tuple[Value, Value, Value, Value, Value] | None = None
+
+
+@dataclass
+class ConvGenerator:
+    """Emits the loop nest of one convolution (see the module docstring)."""
+
+    em: Emitter
+    spec: ConvSpec
+    width: int
+    scratch: Value | None = None
+    scratch_shape: tuple[int, ...] = ()
+    tiling: ConvTiling = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.spec
+        self.out_vectors = -(-s.out_w // self.width)
+        self.full_vectors = s.out_w // self.width
+        self.tail_lanes = s.out_w % self.width
+        self.tiling = ConvTiling.choose(
+            dense=s.fkw is None,
+            filters_per_group=s.cout // s.groups,
+            out_h=s.out_h,
+            out_vectors=self.out_vectors,
+            taps=len(s.patterns[0]),
+            tuning=s.tuning,
+        )
+
+    # -- the padded, phase-split input ------------------------------------------------
+
+    def allocate_scratch(self) -> None:
+        s = self.spec
+        sh, sw = s.stride
+        kh, kw = s.kernel
+        ph, pw = s.padding
+        rows = max(s.out_h + (kh - 1) // sh, -(-(s.height + 2 * ph) // sh))
+        cols = max(self.out_vectors * self.width + (kw - 1) // sw, -(-(s.width + 2 * pw) // sw))
+        cols = -(-cols // self.width) * self.width
+        self.scratch_shape = (s.cin, sh, sw, rows, cols)
+        self.scratch = self.em.alloc(self.scratch_shape)
+
+    def fill_scratch(self, n: Value) -> None:
+        """Zeroes the scratch buffer and copies image `n` of the input into it."""
+        em, s, v = self.em, self.spec, self.width
+        assert self.scratch is not None
+        cin, sh, sw, rows, cols = self.scratch_shape
+        zero = em.splat(0.0, v)
+        with em.loop(0, cin) as c, em.loop(0, sh) as a, em.loop(0, sw) as b:
+            with em.loop(0, rows) as i, em.loop(0, cols, v) as j:
+                em.vstore(zero, self.scratch, [c.iv, a.iv, b.iv, i.iv, j.iv])
+        ph, pw = s.padding
+        if (sh, sw) == (1, 1):
+            full, tail = divmod(s.width, v)
+            with em.loop(0, cin) as c, em.loop(0, s.height) as ih:
+                row = em.add(ih.iv, ph)
+                zero_idx = em.index(0)
+                for k in range(full + (1 if tail else 0)):
+                    src = [n, c.iv, ih.iv, em.index(k * v)]
+                    dst = [c.iv, zero_idx, zero_idx, row, em.index(pw + k * v)]
+                    if k < full:
+                        em.vstore(em.vload(s.input, src, v), self.scratch, dst)
+                    else:
+                        value = em.vload_masked(s.input, src, tail, v)
+                        em.vstore_masked(value, self.scratch, dst, tail)
+            return
+        # Strided layers: element by element, each pixel to its phase.
+        with em.loop(0, cin) as c, em.loop(0, s.height) as ih, em.loop(0, s.width) as iw:
+            x = em.load(s.input, [n, c.iv, ih.iv, iw.iv])
+            r, q = em.add(ih.iv, ph), em.add(iw.iv, pw)
+            idx = [
+                c.iv,
+                em.emit(arith.RemUIOp(r, em.index(sh))).results[0],
+                em.emit(arith.RemUIOp(q, em.index(sw))).results[0],
+                em.emit(arith.DivUIOp(r, em.index(sh))).results[0],
+                em.emit(arith.DivUIOp(q, em.index(sw))).results[0],
+            ]
+            em.emit(memref.StoreOp.get(x, self.scratch, idx))
+
+    # -- tiles ------------------------------------------------------------------------
+
+    def emit(self) -> None:
+        em, s = self.em, self.spec
+        self.allocate_scratch()
+        t = self.tiling
+        main_rows, tail_rows = divmod(s.out_h, t.rows)
+        with em.loop(0, s.batch) as n:
+            self.fill_scratch(n.iv)
+            with em.loop(0, main_rows) as rb:
+                oh0 = em.mul(rb.iv, t.rows)
+                self.emit_filters(n.iv, oh0, t.rows)
+            if tail_rows:
+                self.emit_filters(n.iv, em.index(main_rows * t.rows), tail_rows)
+        assert self.scratch is not None
+        em.dealloc(self.scratch)
+
+    def emit_filters(self, n: Value, oh0: Value, rows: int) -> None:
+        em, s, t = self.em, self.spec, self.tiling
+        with em.loop(0, s.cout, t.filters) as j:
+            blocks, rest = divmod(self.full_vectors, t.cols)
+            with em.loop(0, blocks) as cb:
+                col0 = em.mul(cb.iv, t.cols * self.width)
+                self.emit_tile(n, j.iv, oh0, col0, rows, [self.width] * t.cols)
+            lanes = [self.width] * rest + ([self.tail_lanes] if self.tail_lanes else [])
+            if lanes:
+                col0 = em.index(blocks * t.cols * self.width)
+                self.emit_tile(n, j.iv, oh0, col0, rows, lanes)
+
+    def emit_tile(
+        self, n: Value, j: Value, oh0: Value, col0: Value, rows: int, lanes: Sequence[int]
+    ) -> None:
+        """One register tile: filters x rows x len(lanes) accumulators, then the epilogue."""
+        em, s, v = self.em, self.spec, self.width
+        nf = self.tiling.filters
+        if s.fkw is not None:
+            reorder, offset, index, stride, weight = s.fkw
+            channels = [em.load_index(reorder, [j])]
+        else:
+            channels = [em.add(j, f) for f in range(nf)]
+        acc0: list[Value] = []
+        for co in channels:
+            init = em.broadcast(em.load(s.bias, [co]), v) if s.bias is not None else em.splat(0.0, v)
+            acc0 += [init] * (rows * len(lanes))
+        assert self.scratch is not None
+
+        def accumulate(
+            acc: list[Value], channel: Value, pattern: int, weights: list[list[Value]]
+        ) -> list[Value]:
+            """acc[f][i][u] += w[f][t] * P[channel][tap t of row i, vector u].
+
+            Every (filter, tap, row, vector) gets its own load here: taps of neighbouring
+            rows and filters of the tile that read the same input vector are merged by
+            `load-redundancy-elimination`."""
+            out = list(acc)
+            sh, sw = s.stride
+            for f in range(len(weights)):
+                for t, (r, q) in enumerate(s.patterns[pattern]):
+                    for i in range(rows):
+                        row = em.add(oh0, i + r // sh)
+                        for u in range(len(lanes)):
+                            col = em.add(col0, u * v + q // sw)
+                            x = em.vload(
+                                self.scratch,  # type: ignore[arg-type]
+                                [channel, em.index(r % sh), em.index(q % sw), row, col],
+                                v,
+                            )
+                            k = (f * rows + i) * len(lanes) + u
+                            out[k] = em.fma(x, weights[f][t], out[k])
+            return out
+
+        if s.fkw is not None:
+            reorder, offset, index, stride, weight = s.fkw
+            base = em.load_index(offset, [j])
+            bounds = [em.add(base, em.load_index(stride, [j, em.index(p)])) for p in range(len(s.patterns) + 1)]
+            acc = acc0
+            for p in range(len(s.patterns)):
+                with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
+                    channel = em.load_index(index, [k.iv])
+                    w = [
+                        em.broadcast(em.load(weight, [k.iv, em.index(t)]), v)
+                        for t in range(len(s.patterns[p]))
+                    ]
+                    k.yield_(accumulate(k.carried, channel, p, [w]))
+                acc = k.results
+        else:
+            assert s.dense_weight is not None
+            cin_g = s.cin // s.groups
+            cout_g = s.cout // s.groups
+            group_base = em.mul(em.emit(arith.DivUIOp(j, em.index(cout_g))).results[0], cin_g)
+            with em.loop(0, cin_g, 1, acc0) as c:
+                channel = em.add(group_base, c.iv) if s.groups > 1 else c.iv
+                w = [
+                    [
+                        em.broadcast(
+                            em.load(s.dense_weight, [co, c.iv, em.index(r), em.index(q)]), v
+                        )
+                        for r, q in s.patterns[0]
+                    ]
+                    for co in channels
+                ]
+                c.yield_(accumulate(c.carried, channel, 0, w))
+            acc = c.results
+
+        for f, co in enumerate(channels):
+            for i in range(rows):
+                row = em.add(oh0, i)
+                for u, active in enumerate(lanes):
+                    value = acc[(f * rows + i) * len(lanes) + u]
+                    idx = [n, co, row, em.add(col0, u * v)]
+                    if s.residual is not None:
+                        res = (
+                            em.vload(s.residual, idx, v)
+                            if active == v
+                            else em.vload_masked(s.residual, idx, active, v)
+                        )
+                        value = em.addf(value, res)
+                    value = em.activation(value, s.activation)
+                    if active == v:
+                        em.vstore(value, s.output, idx)
+                    else:
+                        em.vstore_masked(value, s.output, idx, active)
+
+
+# ---------------------------------------------------------------------------
+# The function-level lowering
+# ---------------------------------------------------------------------------
+
+
+def _memref_of(ty: Attribute) -> MemRefType[Attribute]:
+    assert isinstance(ty, TensorType)
+    return MemRefType(ty.element_type, ty.get_shape())
+
+
+@dataclass
+class WeightBlob:
+    """Assigns each constant a byte range in the weight blob."""
+
+    entries: list[tuple[DenseResourceAttr, int]] = field(
+        default_factory=list[tuple[DenseResourceAttr, int]]
+    )
+    size: int = 0
+    _by_handle: dict[str, int] = field(default_factory=dict[str, int])
+    _inline: int = 0
+
+    def place(self, attr: Attribute) -> DenseResourceAttr:
+        """Gives the constant a byte range; returns it as a weight-store handle."""
+        if isinstance(attr, DenseIntOrFPElementsAttr):
+            # Small constants written in the IR join the store like any other weight.
+            attr = WEIGHTS.add(f"inline{self._inline}", WEIGHTS.value(attr))
+            self._inline += 1
+        if not isinstance(attr, DenseResourceAttr):
+            raise LoweringError(f"unsupported constant {attr}")
+        handle = attr.resource_handle.data
+        if handle not in self._by_handle:
+            offset = -(-self.size // BLOB_ALIGNMENT) * BLOB_ALIGNMENT
+            self.entries.append((attr, offset))
+            self._by_handle[handle] = offset
+            self.size = offset + _nbytes(attr)
+        return attr
+
+    def offset(self, attr: DenseResourceAttr) -> int:
+        return self._by_handle[attr.resource_handle.data]
+
+    def memref_type(self) -> MemRefType[Attribute]:
+        return MemRefType(i8, [max(self.size, 1)])
+
+    def attribute(self) -> ArrayAttr[Attribute]:
+        return ArrayAttr(ArrayAttr([attr, IntegerAttr(o, i64)]) for attr, o in self.entries)
+
+
+def _nbytes(attr: DenseResourceAttr) -> int:
+    ty = attr.type
+    assert isinstance(ty, TensorType)
+    return int(np.prod(ty.get_shape())) * numpy_dtype(ty.get_element_type()).itemsize
+
+
+def pack_weight_blob(module: ModuleOp) -> bytes:
+    """The weight blob a lowered module expects, from its `patdnn.weights` layout."""
+    layout = module.attributes.get(WEIGHTS_ATTR)
+    if not isinstance(layout, ArrayAttr):
+        return b""
+    entries: list[tuple[DenseResourceAttr, int]] = []
+    for entry in layout.data:
+        assert isinstance(entry, ArrayAttr)
+        attr, offset = entry.data
+        assert isinstance(attr, DenseResourceAttr) and isinstance(offset, IntegerAttr)
+        entries.append((attr, offset.value.data))
+    size = max((o + _nbytes(a) for a, o in entries), default=0)
+    blob = bytearray(size)
+    for attr, offset in entries:
+        data = WEIGHTS.value(attr).tobytes()
+        blob[offset : offset + len(data)] = data
+    return bytes(blob)
+
+
+LAYER_OPS = (Conv2dOp, FKWConv2dOp)
+
+
+class FunctionLowering:
+    """Rebuilds one tensor-level function as a memref function with vector code."""
+
+    def __init__(self, fn: func.FuncOp, width: int, blob: WeightBlob):
+        self.fn = fn
+        self.width = width
+        self.blob = blob
+
+    def run(self) -> func.FuncOp:
+        fn = self.fn
+        old = fn.body.block
+        ret = old.last_op
+        assert isinstance(ret, func.ReturnOp)
+        in_types = [_memref_of(a.type) for a in old.args]
+        out_types = [_memref_of(t) for t in fn.function_type.outputs.data]
+        block = Block(arg_types=[*in_types, *out_types, self.blob.memref_type()])
+        self.em = Emitter(block)
+        self.values: dict[SSAValue, Value] = dict(zip(old.args, block.args, strict=False))
+        blob_arg = block.args[-1]
+        results = {r: block.args[len(in_types) + i] for i, r in enumerate(ret.arguments)}
+
+        last_use: dict[SSAValue, Operation] = {}
+        for op in old.ops:
+            for operand in op.operands:
+                last_use[operand] = op
+        allocated: list[tuple[Value, SSAValue]] = []
+
+        for op in old.ops:
+            if op is ret:
+                break
+            if isinstance(op, arith.ConstantOp):
+                assert isinstance(op.value, DenseResourceAttr)
+                offset = self.blob.offset(op.value)
+                view = memref.ViewOp(blob_arg, self.em.index(offset), [], _memref_of(op.result.type))
+                self.em.emit(view)
+                self.values[op.result] = view.result
+                continue
+            if isinstance(op, PatternConv2dOp):
+                raise LoweringError(
+                    f"layer '{op.layer_name}': run fkw-layout before lower-patdnn-to-vector"
+                )
+            if not isinstance(op, LAYER_OPS):
+                raise LoweringError(f"{op.name} cannot be lowered to vector code")
+            result = op.results[0]
+            if result in results:
+                out = results[result]
+            else:
+                out = self.em.alloc(_memref_of(result.type).get_shape())
+                allocated.append((out, result))
+            self.values[result] = out
+            self.lower_conv(op, out)
+            # Free buffers whose last reader was this op.
+            for buf, value in list(allocated):
+                if last_use.get(value) is op:
+                    self.em.dealloc(buf)
+                    allocated.remove((buf, value))
+
+        for value in ret.arguments:
+            if value not in self.values or isinstance(value.owner, Block):
+                raise LoweringError("a function result must be computed by a layer op")
+        for buf, _ in allocated:
+            self.em.dealloc(buf)
+        self.em.emit(func.ReturnOp())
+
+        # Inputs, outputs and the blob never overlap: tell LLVM, so loads can be
+        # hoisted and reused across stores to the output.
+        noalias = DictionaryAttr({"llvm.noalias": UnitAttr()})
+        return func.FuncOp(
+            fn.sym_name.data,
+            FunctionType.from_lists([a.type for a in block.args], []),
+            Region(block),
+            arg_attrs=ArrayAttr([noalias] * len(block.args)),
+        )
+
+    def lower_conv(self, op: Operation, out: Value) -> None:
+        assert isinstance(op, Conv2dOp | FKWConv2dOp)
+        in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
+        out_shape = op.result.type.get_shape()  # type: ignore[union-attr]
+        common = dict(
+            layer=op.layer_name,
+            batch=in_shape[0],
+            cin=in_shape[1],
+            height=in_shape[2],
+            width=in_shape[3],
+            cout=out_shape[1],
+            out_h=out_shape[2],
+            out_w=out_shape[3],
+            stride=op.stride_values,
+            padding=op.padding_values,
+            activation=op.activation.data,
+            tuning=op.tuning,
+            input=self.values[op.input],
+            output=out,
+            bias=self.values[op.bias] if op.bias is not None else None,
+            residual=self.values[op.residual] if op.residual is not None else None,
+        )
+        if isinstance(op, FKWConv2dOp):
+            spec = ConvSpec(
+                kernel=op.kernel_values,
+                groups=1,
+                patterns=op.patterns.patterns,
+                fkw=(
+                    self.values[op.reorder],
+                    self.values[op.offset],
+                    self.values[op.index],
+                    self.values[op.stride],
+                    self.values[op.weight],
+                ),
+                **common,  # type: ignore[arg-type]
+            )
+        else:
+            _, _, kh, kw = op.weight.type.get_shape()  # type: ignore[union-attr]
+            spec = ConvSpec(
+                kernel=(kh, kw),
+                groups=op.group_count,
+                patterns=(tuple((r, q) for r in range(kh) for q in range(kw)),),
+                dense_weight=self.values[op.weight],
+                **common,  # type: ignore[arg-type]
+            )
+        ConvGenerator(self.em, spec, self.width).emit()
+
+
+@dataclass(frozen=True)
+class LowerPatdnnToVectorPass(ModulePass):
+    """
+    Lowers patdnn layer ops to scf + vector code on memrefs (PatDNN Section 5.3).
+
+    Options: `vector-width` (f32 lanes: 4 for NEON, 8 for AVX2, 16 for AVX-512).
+    """
+
+    name = "lower-patdnn-to-vector"
+
+    vector_width: int = 4
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.vector_width < 1:
+            raise LoweringError(f"vector-width must be positive, got {self.vector_width}")
+        functions = [
+            fn
+            for fn in op.ops
+            if isinstance(fn, func.FuncOp)
+            and not fn.is_declaration
+            and any(isinstance(o, (*LAYER_OPS, PatternConv2dOp)) for o in fn.body.walk())
+        ]
+        blob = WeightBlob()
+        for fn in functions:
+            for const in fn.body.walk():
+                if isinstance(const, arith.ConstantOp) and isinstance(
+                    const.result.type, TensorType
+                ):
+                    const.value = blob.place(const.value)
+        for fn in functions:
+            new_fn = FunctionLowering(fn, self.vector_width, blob).run()
+            op.body.block.insert_op_before(new_fn, fn)
+            fn.detach()
+            fn.erase(safe_erase=False)
+        op.attributes[WEIGHTS_ATTR] = blob.attribute()
+
+
+__all__ = ["LowerPatdnnToVectorPass", "pack_weight_blob", "WEIGHTS_ATTR"]

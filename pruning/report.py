@@ -1,0 +1,284 @@
+"""What pruning did: per-layer kernels kept, pattern use and sparsity, and accuracy.
+
+``str(report)`` / :meth:`PruneReport.table` give a text table;
+:meth:`PruneReport.save_figure` draws the pattern library (each pattern as a 3x3 grid)
+and the per-layer pattern use to a PNG with matplotlib's Agg canvas (no pyplot, no
+global backend change).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from patdnn.pruning.patterns import Library, mask_pattern_ids
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One pruned layer. ``pattern_histogram[i]`` counts kernels using library pattern i."""
+
+    name: str
+    shape: tuple[int, ...]
+    kernels_kept: int
+    kernels_total: int
+    weights_kept: int
+    weights_total: int
+    pattern_histogram: tuple[int, ...]
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the layer's weights that are pruned."""
+        return 1.0 - self.weights_kept / self.weights_total
+
+    @property
+    def kernel_fraction(self) -> float:
+        """Fraction of kernels kept (about ``1 / connectivity``)."""
+        return self.kernels_kept / self.kernels_total
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of training: phase ('admm' or 'retrain'), mean task loss, and for ADMM
+    the penalty ``rho`` used and the residuals ``||W - Z||``, ``||W - Y||`` after the update."""
+
+    phase: str
+    epoch: int
+    loss: float
+    rho: float | None = None
+    pattern_residual: float | None = None
+    connectivity_residual: float | None = None
+
+
+@dataclass
+class PruneReport:
+    """Per-layer statistics of a pruning run, with accuracies when validation data was given.
+
+    ``accuracy_before``: the dense model; ``accuracy_hard_pruned``: right after hard
+    pruning, before retraining; ``accuracy_after``: the final model. All in [0, 1].
+    """
+
+    library: Library
+    layers: tuple[LayerReport, ...]
+    accuracy_before: float | None = None
+    accuracy_hard_pruned: float | None = None
+    accuracy_after: float | None = None
+    history: tuple[EpochRecord, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_masks(
+        cls,
+        masks: Mapping[str, torch.Tensor],
+        library: Library,
+        **kwargs: object,
+    ) -> PruneReport:
+        """Build the per-layer statistics from hard-pruning masks."""
+        layers = []
+        for name, mask in masks.items():
+            ids = mask_pattern_ids(mask, library).reshape(-1)
+            hist = torch.bincount(ids[ids >= 0], minlength=len(library))
+            layers.append(
+                LayerReport(
+                    name=name,
+                    shape=tuple(mask.shape),
+                    kernels_kept=int((ids >= 0).sum()),
+                    kernels_total=ids.numel(),
+                    weights_kept=int(mask.sum()),
+                    weights_total=mask.numel(),
+                    pattern_histogram=tuple(int(c) for c in hist.tolist()),
+                )
+            )
+        return cls(library=library, layers=tuple(layers), **kwargs)  # type: ignore[arg-type]
+
+    # -- totals ---------------------------------------------------------------------------
+    @property
+    def kernels_kept(self) -> int:
+        return sum(layer.kernels_kept for layer in self.layers)
+
+    @property
+    def kernels_total(self) -> int:
+        return sum(layer.kernels_total for layer in self.layers)
+
+    @property
+    def weights_kept(self) -> int:
+        return sum(layer.weights_kept for layer in self.layers)
+
+    @property
+    def weights_total(self) -> int:
+        return sum(layer.weights_total for layer in self.layers)
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of pruned weights over all pruned layers."""
+        return 1.0 - self.weights_kept / self.weights_total if self.weights_total else 0.0
+
+    @property
+    def compression(self) -> float:
+        """``weights_total / weights_kept`` over all pruned layers."""
+        return self.weights_total / self.weights_kept if self.weights_kept else math.inf
+
+    # -- text -----------------------------------------------------------------------------
+    def table(self) -> str:
+        """The report as a readable text table."""
+        k = len(self.library)
+        lines = [f"Pattern library ({k} patterns, 'x' = kept tap):"]
+        for start in range(0, k, 12):
+            chunk = range(start, min(k, start + 12))
+            lines.append("  " + " ".join(f"{'p' + str(i):<4}" for i in chunk).rstrip())
+            for r in range(3):
+                row = []
+                for i in chunk:
+                    taps = set(self.library[i])
+                    row.append(f"{''.join('x' if (r, c) in taps else '.' for c in range(3)):<4}")
+                lines.append("  " + " ".join(row).rstrip())
+        lines.append("")
+
+        headers = ["layer", "shape", "kernels kept", "weights kept", "sparsity"]
+        headers += [f"p{i}" for i in range(k)]
+        rows: list[list[str]] = []
+        for layer in self.layers:
+            rows.append(
+                [
+                    layer.name,
+                    "x".join(str(d) for d in layer.shape),
+                    f"{layer.kernels_kept}/{layer.kernels_total}",
+                    f"{layer.weights_kept}/{layer.weights_total}",
+                    f"{100 * layer.sparsity:.1f}%",
+                    *(str(c) for c in layer.pattern_histogram),
+                ]
+            )
+        totals = [sum(layer.pattern_histogram[i] for layer in self.layers) for i in range(k)]
+        rows.append(
+            [
+                "total",
+                "",
+                f"{self.kernels_kept}/{self.kernels_total}",
+                f"{self.weights_kept}/{self.weights_total}",
+                f"{100 * self.sparsity:.1f}%",
+                *(str(c) for c in totals),
+            ]
+        )
+        widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headers)]
+
+        def fmt(cells: Sequence[str]) -> str:
+            out = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
+            out += [c.rjust(w) for c, w in zip(cells[2:], widths[2:])]
+            return "  ".join(out).rstrip()
+
+        lines.append(fmt(headers))
+        lines.append("  ".join("-" * w for w in widths))
+        lines.extend(fmt(r) for r in rows[:-1])
+        lines.append("  ".join("-" * w for w in widths))
+        lines.append(fmt(rows[-1]))
+        lines.append(
+            f"pruned layers: {self.weights_kept}/{self.weights_total} weights kept, "
+            f"{self.compression:.1f}x fewer"
+        )
+
+        admm = [h for h in self.history if h.phase == "admm"]
+        if admm and admm[0].pattern_residual is not None:
+            first, last = admm[0], admm[-1]
+            lines.append(
+                f"ADMM ({len(admm)} epochs): ||W-Z|| {first.pattern_residual:.4g} -> "
+                f"{last.pattern_residual:.4g}, ||W-Y|| {first.connectivity_residual:.4g} -> "
+                f"{last.connectivity_residual:.4g}, rho {first.rho:.3g} -> {last.rho:.3g}"
+            )
+        accs = []
+        if self.accuracy_before is not None:
+            accs.append(f"dense {100 * self.accuracy_before:.2f}%")
+        if self.accuracy_hard_pruned is not None:
+            accs.append(f"hard-pruned {100 * self.accuracy_hard_pruned:.2f}%")
+        if self.accuracy_after is not None:
+            accs.append(f"after retraining {100 * self.accuracy_after:.2f}%")
+        if accs:
+            line = "accuracy: " + " -> ".join(accs)
+            if self.accuracy_before is not None and self.accuracy_after is not None:
+                line += f" ({100 * (self.accuracy_after - self.accuracy_before):+.2f} pp)"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    # -- figure ---------------------------------------------------------------------------
+    def save_figure(self, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
+        """Save a PNG of the pattern library (3x3 grids) and the per-layer pattern use."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        k = len(self.library)
+        ncols = min(k, 12)
+        nrows = math.ceil(k / ncols)
+        n_layers = max(1, len(self.layers))
+        width = max(7.0, 0.8 * ncols + 1.0)
+        height = 1.0 * nrows + 0.45 * n_layers + 1.6
+        fig = Figure(figsize=(width, height), dpi=dpi)
+        FigureCanvasAgg(fig)
+        grid = fig.add_gridspec(
+            nrows + 1, ncols, height_ratios=[1.0] * nrows + [0.45 * n_layers + 0.6]
+        )
+        colors = _pattern_colors(k)
+        for i, pattern in enumerate(self.library):
+            ax = fig.add_subplot(grid[i // ncols, i % ncols])
+            img = [[0.0] * 3 for _ in range(3)]
+            for r, c in pattern:
+                img[r][c] = 1.0
+            ax.imshow(img, cmap="Greys", vmin=0.0, vmax=1.0)
+            for edge in range(4):
+                ax.axhline(edge - 0.5, color="0.6", lw=0.6)
+                ax.axvline(edge - 0.5, color="0.6", lw=0.6)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_edgecolor(colors[i])
+                spine.set_linewidth(2.0)
+            ax.set_title(f"p{i}", fontsize=8)
+
+        ax = fig.add_subplot(grid[nrows, :])
+        names = [layer.name for layer in self.layers]
+        left = [0.0] * len(self.layers)
+        for i in range(k):
+            frac = [
+                layer.pattern_histogram[i] / layer.kernels_kept if layer.kernels_kept else 0.0
+                for layer in self.layers
+            ]
+            ax.barh(names, frac, left=left, color=colors[i], label=f"p{i}")
+            left = [a + b for a, b in zip(left, frac)]
+        for y, layer in enumerate(self.layers):
+            ax.text(
+                1.01,
+                y,
+                f"{layer.kernels_kept}/{layer.kernels_total} kernels",
+                va="center",
+                fontsize=7,
+                transform=ax.get_yaxis_transform(),
+            )
+        ax.set_xlim(0.0, 1.0)
+        ax.invert_yaxis()
+        ax.set_xlabel("share of kept kernels using each pattern")
+        if k <= 16:
+            ax.legend(ncol=min(k, 8), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+        title = f"{k} patterns, {100 * self.sparsity:.1f}% of pruned-layer weights removed"
+        if self.accuracy_before is not None and self.accuracy_after is not None:
+            title += (
+                f"; accuracy {100 * self.accuracy_before:.2f}% -> {100 * self.accuracy_after:.2f}%"
+            )
+        fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+        out = Path(path)
+        fig.savefig(out, format="png")
+        return out
+
+
+def _pattern_colors(k: int) -> list[tuple[float, float, float, float]]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20" if k <= 20 else "viridis"]
+    if k <= 20:
+        return [cmap(i) for i in range(k)]
+    return [cmap(i / max(1, k - 1)) for i in range(k)]

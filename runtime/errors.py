@@ -1,0 +1,31 @@
+"""Errors raised by the upstream lowering and the runtime."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExecutionError",
+    "LoweringError",
+    "PatdnnRuntimeError",
+    "SignatureError",
+    "ToolchainError",
+]
+
+
+class PatdnnRuntimeError(RuntimeError):
+    """Base class of every error raised while lowering, compiling or running a model."""
+
+
+class ToolchainError(PatdnnRuntimeError):
+    """An external tool (mlir-opt, a cross compiler, qemu, ...) is missing or unusable."""
+
+
+class LoweringError(PatdnnRuntimeError):
+    """mlir-opt, mlir-translate or LLVM rejected the module."""
+
+
+class SignatureError(PatdnnRuntimeError, ValueError):
+    """Arrays passed to a compiled entry point do not match its signature."""
+
+
+class ExecutionError(PatdnnRuntimeError):
+    """A compiled model failed while running (for example under qemu-aarch64)."""

@@ -1,0 +1,109 @@
+"""C header for a compiled entry point: shapes, sizes and the prototype."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from patdnn.runtime.signature import Arg, Signature
+
+__all__ = ["generate_header", "prototype", "write_header"]
+
+
+def _identifier(name: str) -> str:
+    ident = re.sub(r"\W", "_", name)
+    return ident if not ident[:1].isdigit() else f"_{ident}"
+
+
+def _param(arg: Arg) -> str:
+    const = "" if arg.role == "output" else "const "
+    return f"{const}{arg.c_type} *{_identifier(arg.name)}"
+
+
+def prototype(entry: str, signature: Signature) -> str:
+    """The C prototype, e.g. `void f(const float *input, float *output, const uint8_t *weights)`."""
+    params = ", ".join(_param(a) for a in signature.args) or "void"
+    return f"void {_identifier(entry)}({params})"
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "{" + ", ".join(str(d) for d in shape) + "}" if shape else "{1}"
+
+
+def generate_header(entry: str, signature: Signature) -> str:
+    """The C header declaring `entry`, with its argument shapes and sizes as macros.
+
+    Macros `<ENTRY>_<ARG>_{NDIM,SHAPE,SIZE,BYTES}` describe each argument (SIZE in elements);
+    the `PATDNN_*` block describes the entry generically for the runtime's harness.
+    """
+    ident = _identifier(entry)
+    prefix = ident.upper()
+    guard = f"PATDNN_{prefix}_H"
+    lines = [
+        f"/* {ident}: entry point compiled by patdnn. */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        "#include <stdint.h>",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+    ]
+    for arg in signature.args:
+        name = f"{prefix}_{_identifier(arg.name).upper()}"
+        if arg.role == "weights":
+            lines.append(f"#define {prefix}_WEIGHTS_SIZE {arg.nbytes} /* bytes */")
+            continue
+        lines += [
+            f"#define {name}_NDIM {len(arg.shape)}",
+            f"#define {name}_SHAPE {_dims(arg.shape)}",
+            f"#define {name}_SIZE {arg.size} /* {arg.c_type} elements */",
+            f"#define {name}_BYTES {arg.nbytes}",
+        ]
+    if signature.weights is None:
+        lines.append(f"#define {prefix}_WEIGHTS_SIZE 0 /* takes no weights */")
+    lines += [
+        "",
+        "/* Arguments must not overlap. */",
+        prototype(entry, signature) + ";",
+        "",
+        "/* Generic description of this entry point. */",
+    ]
+    inputs, outputs, weights = signature.inputs, signature.outputs, signature.weights
+    call_args = [f"({a.c_type} *)(in)[{i}]" for i, a in enumerate(inputs)]
+    call_args += [f"({a.c_type} *)(out)[{i}]" for i, a in enumerate(outputs)]
+    order = {id(a): n for n, a in enumerate(inputs + outputs)}
+    ordered: list[str] = []
+    for arg in signature.args:
+        if arg.role == "weights":
+            ordered.append("(const uint8_t *)(w)")
+        else:
+            ordered.append(call_args[order[id(arg)]])
+    lines += [
+        f"#define PATDNN_ENTRY {ident}",
+        f'#define PATDNN_ENTRY_NAME "{ident}"',
+        f"#define PATDNN_NUM_INPUTS {len(inputs)}",
+        f"#define PATDNN_NUM_OUTPUTS {len(outputs)}",
+        f"#define PATDNN_INPUT_BYTES {_dims(tuple(a.nbytes for a in inputs)) if inputs else '{0}'}",
+        f"#define PATDNN_OUTPUT_BYTES {_dims(tuple(a.nbytes for a in outputs))}",
+        f"#define PATDNN_HAS_WEIGHTS {0 if weights is None else 1}",
+        f"#define PATDNN_WEIGHTS_BYTES {0 if weights is None else weights.nbytes}",
+        f"#define PATDNN_CALL(in, out, w) {ident}({', '.join(ordered)})",
+        "",
+        "#ifdef __cplusplus",
+        "}",
+        "#endif",
+        "",
+        f"#endif /* {guard} */",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_header(path: str | Path, entry: str, signature: Signature) -> Path:
+    """Write the header of `entry` to `path`; return the path."""
+    path = Path(path)
+    path.write_text(generate_header(entry, signature))
+    return path

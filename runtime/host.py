@@ -1,0 +1,100 @@
+"""Run LLVM IR on this machine: JIT with llvmlite's MCJIT, call through ctypes."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+
+import numpy as np
+
+from patdnn.lowering.target import Target
+from patdnn.runtime.compile import optimize_module, parse_llvm_ir
+from patdnn.runtime.errors import PatdnnRuntimeError
+from patdnn.runtime.signature import Signature, parse_entry_point
+
+__all__ = ["HostModule"]
+
+
+class HostModule:
+    """An entry point JIT-compiled (after LLVM O3) for the host and callable with numpy arrays.
+
+    `module(x, weights=blob)` returns the output array (a tuple if there are several outputs).
+    """
+
+    def __init__(
+        self,
+        llvm_ir: str,
+        entry: str,
+        signature: Signature,
+        *,
+        target: Target | None = None,
+        optimize: bool = True,
+    ) -> None:
+        import llvmlite.binding as llvm
+
+        self.target = target if target is not None else Target.get("host")
+        if not self.target.runs_on_host:
+            raise PatdnnRuntimeError(
+                f"target {self.target.name!r} ({self.target.triple}) cannot run in this process"
+            )
+        self.entry = entry
+        self.signature = signature
+        module = parse_llvm_ir(llvm_ir, self.target)
+        function = next((f for f in module.functions if f.name == entry), None)
+        if function is None or function.is_declaration:
+            defined = sorted(f.name for f in module.functions if not f.is_declaration)
+            raise PatdnnRuntimeError(
+                f"the LLVM module defines no function {entry!r} (it defines: "
+                f"{', '.join(defined) or 'nothing'})"
+            )
+        n_params = len(list(function.arguments))
+        if n_params != len(signature.args):
+            raise PatdnnRuntimeError(
+                f"{entry!r} takes {n_params} argument(s) but the signature lists "
+                f"{len(signature.args)}: {', '.join(a.name for a in signature.args)}"
+            )
+        tm = self.target.create_target_machine(
+            opt=3 if optimize else 0, reloc="default", codemodel="jitdefault", jit=True
+        )
+        if optimize:
+            optimize_module(module, tm)
+        self.optimized_llvm_ir = str(module)
+        self._engine = llvm.create_mcjit_compiler(module, tm)
+        self._engine.finalize_object()
+        address = self._engine.get_function_address(entry)
+        if not address:
+            raise PatdnnRuntimeError(f"the JIT could not resolve {entry!r}")
+        prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(signature.args)))
+        self._function = prototype(address)
+
+    @classmethod
+    def from_mlir(
+        cls, mlir_text: str, entry: str | None = None, num_outputs: int = 1
+    ) -> HostModule:
+        """Lower an upstream-dialect MLIR module for the host and JIT its entry point."""
+        from patdnn.lowering.upstream import mlir_to_llvm_ir
+
+        name, signature = parse_entry_point(mlir_text, entry, num_outputs)
+        target = Target.get("host")
+        return cls(mlir_to_llvm_ir(mlir_text, target, entry=name), name, signature, target=target)
+
+    def __call__(
+        self,
+        *inputs: np.ndarray,
+        weights: np.ndarray | bytes | None = None,
+        out: np.ndarray | Sequence[np.ndarray] | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Run the entry point on `inputs`; write into `out` if given, else new arrays."""
+        signature = self.signature
+        arrays = signature.check_inputs(inputs)
+        blob = signature.check_weights(weights)
+        outputs = signature.make_outputs(out)
+        signature.check_no_overlap(outputs, arrays + ([blob] if blob is not None else []))
+        by_role = {"input": iter(arrays), "output": iter(outputs)}
+        pointers: list[int] = []
+        for arg in signature.args:
+            array = blob if arg.role == "weights" else next(by_role[arg.role])
+            assert array is not None
+            pointers.append(array.ctypes.data)
+        self._function(*pointers)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
