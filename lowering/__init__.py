@@ -15,6 +15,16 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return ConvertTorchToPatdnnPass
 
+    def get_filter_kernel_reorder() -> type[ModulePass]:
+        from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
+
+        return FilterKernelReorderPass
+
+    def get_fkw_layout() -> type[ModulePass]:
+        from patdnn.lowering.fkw_layout import FKWLayoutPass
+
+        return FKWLayoutPass
+
     def get_lower_patdnn_to_vector() -> type[ModulePass]:
         from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
 
@@ -27,6 +37,8 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
     return {
         "convert-torch-to-patdnn": get_convert_torch_to_patdnn,
+        "filter-kernel-reorder": get_filter_kernel_reorder,
+        "fkw-layout": get_fkw_layout,
         "lower-patdnn-to-vector": get_lower_patdnn_to_vector,
         "load-redundancy-elimination": get_load_redundancy_elimination,
     }

@@ -35,7 +35,7 @@ from xdsl.transforms.dead_code_elimination import dce
 
 from patdnn.dialect import torch as tdl
 from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, PatternLibraryAttr
-from patdnn.dialect.weights import constant_array, make_constant
+from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
 from patdnn.errors import PatdnnError
 
 LAYER_ATTR = "patdnn.layer"
@@ -347,8 +347,12 @@ class _FunctionConverter:
             else np.zeros(cout)
         )
         name = _resource_name(conv.weight, layer_of(op) or "conv").removesuffix(".weight")
-        new_w = make_constant((weight * scale[:, None, None, None]).astype(np.float32), f"{name}.bn_weight")
-        new_b = make_constant(((bias - mean) * scale + beta).astype(np.float32), f"{name}.bn_bias")
+        # Folded weights written out inline stay inline (small hand-written inputs).
+        inline = is_inline_constant(conv.weight)
+        folded_w = (weight * scale[:, None, None, None]).astype(np.float32)
+        folded_b = ((bias - mean) * scale + beta).astype(np.float32)
+        new_w = make_constant(folded_w, f"{name}.bn_weight", inline=inline)
+        new_b = make_constant(folded_b, f"{name}.bn_bias", inline=inline)
         self.insert(new_w, conv)
         self.insert(new_b, conv)
         conv.operands[1] = new_w.result
@@ -409,12 +413,15 @@ def select_pattern_layers(
         if misfit is not None:
             f, c = misfit
             taps = [(int(i) // 3, int(i) % 3) for i in np.flatnonzero(weight[f, c].reshape(-1))]
-            message = (
-                f"layer '{op.layer_name}' stays dense: kernel (filter {f}, channel {c}) keeps "
-                f"taps {taps}, which no pattern of the library covers"
+            detail = (
+                f"kernel (filter {f}, channel {c}) keeps taps {taps}, "
+                "which no pattern of the library covers"
             )
             if strict:
-                raise ConversionError(message)
+                raise ConversionError(
+                    f"layer '{op.layer_name}' breaks the pattern library: {detail}"
+                )
+            message = f"layer '{op.layer_name}' stays dense: {detail}"
             op.attributes[REMARK_ATTR] = StringAttr(message)
             warnings.warn(message, PatternRemark, stacklevel=2)
             continue

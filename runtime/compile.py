@@ -65,7 +65,7 @@ def compile_object(llvm_ir: str, target: Target, *, optimize: bool = True) -> by
     tm = target.create_target_machine(opt=3 if optimize else 0)
     if optimize:
         optimize_module(module, tm)
-    return tm.emit_object(module)
+    return bytes(tm.emit_object(module))
 
 
 def compile_assembly(llvm_ir: str, target: Target, *, optimize: bool = True) -> str:
@@ -74,4 +74,4 @@ def compile_assembly(llvm_ir: str, target: Target, *, optimize: bool = True) -> 
     tm = target.create_target_machine(opt=3 if optimize else 0)
     if optimize:
         optimize_module(module, tm)
-    return tm.emit_assembly(module)
+    return str(tm.emit_assembly(module))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from patdnn.errors import PatdnnError
+
 __all__ = [
     "ExecutionError",
     "LoweringError",
@@ -11,7 +13,7 @@ __all__ = [
 ]
 
 
-class PatdnnRuntimeError(RuntimeError):
+class PatdnnRuntimeError(PatdnnError, RuntimeError):
     """Base class of every error raised while lowering, compiling or running a model."""
 
 

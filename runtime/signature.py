@@ -95,10 +95,14 @@ class Signature:
         is not None. A single input (output) is called "input" ("output"), several are
         numbered "input0", "input1", ..."""
         args: list[Arg] = []
-        for role, shapes in (("input", inputs), ("output", outputs)):
+        groups: tuple[tuple[Role, Sequence[Sequence[int]]], ...] = (
+            ("input", inputs),
+            ("output", outputs),
+        )
+        for role, shapes in groups:
             for i, shape in enumerate(shapes):
                 name = role if len(shapes) == 1 else f"{role}{i}"
-                args.append(Arg(name, role, tuple(int(d) for d in shape), dtype))  # type: ignore[arg-type]
+                args.append(Arg(name, role, tuple(int(d) for d in shape), dtype))
         if weights_size is not None:
             args.append(Arg("weights", "weights", (int(weights_size),), "uint8"))
         return Signature(tuple(args))
@@ -148,9 +152,9 @@ class Signature:
                 raise SignatureError(
                     f"weights blob: expected a uint8 array, got dtype {weights.dtype}"
                 )
-            blob = weights.reshape(-1) if weights.flags.c_contiguous else None
-            if blob is None:
+            if not weights.flags.c_contiguous:
                 raise SignatureError("weights blob: the array is not C-contiguous")
+            blob = weights.reshape(-1)
         else:
             raise SignatureError(
                 f"weights blob: expected a uint8 numpy array or bytes, got {type(weights).__name__}"
@@ -276,7 +280,9 @@ def _split_top_level(text: str) -> list[str]:
 
 
 _GENERIC_FUNC = re.compile(r'"func\.func"\s*\(\s*\)\s*<\{')
-_CUSTOM_FUNC = re.compile(r"\bfunc\.func\s+(?:(private|public|nested)\s+)?@(\"[^\"]+\"|[\w.$-]+)\s*\(")
+_CUSTOM_FUNC = re.compile(
+    r"\bfunc\.func\s+(?:(private|public|nested)\s+)?@(\"[^\"]+\"|[\w.$-]+)\s*\("
+)
 _MEMREF = re.compile(r"^memref<(?P<dims>(?:(?:\d+|\?)x)*)(?P<elem>[a-z]+\d+)(?P<layout>,.*)?>$")
 
 

@@ -8,6 +8,7 @@ patdnn-opt model.mlir -p convert-torch-to-patdnn,filter-kernel-reorder
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import ModuleOp
@@ -40,7 +41,20 @@ class PatdnnOptMain(xDSLOptMain):
         return super().output_resulting_program(prog)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """Warnings (a layer left dense, ...) as one line for the user, not a source location."""
+    print(f"patdnn-opt: warning: {message}", file=sys.stderr)
+
+
 def main(args: Sequence[str] | None = None) -> None:
+    warnings.showwarning = _show_warning
     tool = PatdnnOptMain(description="patdnn modular optimizer driver", args=args)
     try:
         tool.run()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import AXPY_MLIR
+from runtime_test_sources import AXPY_MLIR
 
 from patdnn.lowering import upstream
 from patdnn.lowering.target import Target

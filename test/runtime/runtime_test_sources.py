@@ -1,4 +1,4 @@
-"""Shared MLIR sources for the upstream lowering and runtime tests."""
+"""MLIR sources shared by the upstream lowering and runtime tests."""
 
 from __future__ import annotations
 
@@ -50,3 +50,28 @@ needs_aarch64_tools = pytest.mark.skipif(
     shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None,
     reason="needs Debian gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user",
 )
+
+#: Math and arith on vectors: out = max(tanh(x), 0) + exp(x) + erf(x) over 2x8 floats.
+MATH_MLIR = """
+func.func @activations(%x: memref<2x8xf32>, %out: memref<2x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c4 = arith.constant 4 : index
+  %c8 = arith.constant 8 : index
+  %zero = arith.constant dense<0.0> : vector<4xf32>
+  scf.for %i = %c0 to %c2 step %c1 {
+    scf.for %j = %c0 to %c8 step %c4 {
+      %v = vector.load %x[%i, %j] : memref<2x8xf32>, vector<4xf32>
+      %t = math.tanh %v : vector<4xf32>
+      %r = arith.maximumf %t, %zero : vector<4xf32>
+      %e = math.exp %v : vector<4xf32>
+      %f = math.erf %v : vector<4xf32>
+      %s = arith.addf %r, %e : vector<4xf32>
+      %u = arith.addf %s, %f : vector<4xf32>
+      vector.store %u, %out[%i, %j] : memref<2x8xf32>, vector<4xf32>
+    }
+  }
+  return
+}
+"""

@@ -1,0 +1,137 @@
+"""Pattern pruning on scikit-learn's digits: dense vs ADMM vs one-shot projection.
+
+Trains ``DigitsNet`` dense, then prunes it to 8 patterns and connectivity 3.6 (the first
+conv stays dense) two ways, from the same dense weights and the same pattern library:
+
+- ADMM: extended ADMM training, hard pruning, masked retraining;
+- one-shot: hard pruning of the dense weights, then the same masked retraining budget
+  (and, as a second baseline, retraining for as many epochs as ADMM + retraining).
+
+Prints the accuracies on the held-out split and exits with status 1 if the ADMM-pruned
+model loses more than ``--max-drop`` percentage points against dense.
+
+    python benchmarks/prune_digits.py [--seed 0] [--figure out.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from patdnn.pruning import prune
+from patdnn.pruning.digits import DigitsNet, evaluate, load_digits, train_dense
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dense-epochs", type=int, default=30)
+    ap.add_argument("--admm-epochs", type=int, default=20)
+    ap.add_argument("--retrain-epochs", type=int, default=15)
+    ap.add_argument("--num-patterns", type=int, default=8)
+    ap.add_argument("--connectivity", type=float, default=3.6)
+    ap.add_argument("--rho", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max-drop", type=float, default=1.0, help="allowed loss, in points")
+    ap.add_argument("--figure", default=None, help="save the ADMM report figure (PNG)")
+    ap.add_argument("--progress", action="store_true", help="show progress bars")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    train, val = load_digits(seed=args.seed)
+    torch.manual_seed(args.seed)
+    dense = DigitsNet()
+    t = time.perf_counter()
+    train_dense(dense, train, args.dense_epochs, seed=args.seed, progress=args.progress)
+    dense_acc = evaluate(dense, val)
+    dense_time = time.perf_counter() - t
+
+    common = dict(
+        connectivity=args.connectivity,
+        lr=args.lr,
+        val_loader=val,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    t = time.perf_counter()
+    admm = prune(
+        dense,
+        train,
+        num_patterns=args.num_patterns,
+        admm_epochs=args.admm_epochs,
+        retrain_epochs=args.retrain_epochs,
+        rho=args.rho,
+        **common,
+    )
+    admm_time = time.perf_counter() - t
+    t = time.perf_counter()
+    oneshot = prune(
+        dense, train, admm_epochs=0, retrain_epochs=args.retrain_epochs, library=admm.library, **common
+    )
+    oneshot_time = time.perf_counter() - t
+    total_epochs = args.admm_epochs + args.retrain_epochs
+    t = time.perf_counter()
+    oneshot_long = prune(
+        dense, train, admm_epochs=0, retrain_epochs=total_epochs, library=admm.library, **common
+    )
+    oneshot_long_time = time.perf_counter() - t
+    total = time.perf_counter() - start
+
+    print(admm.report.table())
+    print()
+    n_val = sum(len(y) for _, y in val)
+    print(f"digits: {n_val} held-out images, seed {args.seed}, {args.threads} threads")
+    rows = [
+        ("dense", f"{args.dense_epochs} epochs", None, dense_acc, dense_time),
+        (
+            "ADMM-pruned",
+            f"{args.admm_epochs} ADMM + {args.retrain_epochs} retrain",
+            admm.report.accuracy_hard_pruned,
+            admm.report.accuracy_after,
+            admm_time,
+        ),
+        (
+            "one-shot-pruned",
+            f"{args.retrain_epochs} retrain",
+            oneshot.report.accuracy_hard_pruned,
+            oneshot.report.accuracy_after,
+            oneshot_time,
+        ),
+        (
+            "one-shot-pruned",
+            f"{total_epochs} retrain",
+            oneshot_long.report.accuracy_hard_pruned,
+            oneshot_long.report.accuracy_after,
+            oneshot_long_time,
+        ),
+    ]
+    print(f"{'model':<16} {'training':<22} {'hard-pruned':>11} {'final':>8} {'vs dense':>9} {'time':>6}")
+    for name, budget, hard, final, secs in rows:
+        assert final is not None
+        hard_s = "" if hard is None else f"{100 * hard:.2f}%"
+        delta = "" if name == "dense" else f"{100 * (final - dense_acc):+.2f} pp"
+        print(f"{name:<16} {budget:<22} {hard_s:>11} {100 * final:>7.2f}% {delta:>9} {secs:>5.1f}s")
+    print(f"total run time {total:.1f}s")
+
+    if args.figure:
+        print(f"figure: {admm.report.save_figure(args.figure)}")
+
+    assert admm.report.accuracy_after is not None and oneshot.report.accuracy_after is not None
+    drop = 100 * (dense_acc - admm.report.accuracy_after)
+    diff = 100 * (admm.report.accuracy_after - oneshot.report.accuracy_after)
+    verdict = "beats" if diff > 0 else ("ties" if diff == 0 else "loses to")
+    print(f"ADMM {verdict} one-shot with the same retraining budget ({diff:+.2f} pp)")
+    if drop > args.max_drop:
+        print(f"FAIL: ADMM-pruned model loses {drop:.2f} pp (> {args.max_drop} pp)")
+        return 1
+    print(f"OK: ADMM-pruned model within {args.max_drop} pp of dense ({-drop:+.2f} pp)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The compilation pipeline: torch dialect -> patdnn LR -> FKW -> vector -> LLVM IR.
+
+Each step is a registered pass (runnable alone with `patdnn-opt -p NAME`); this module
+strings them together for a target and keeps the IR after each stage on request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.printer import Printer
+
+from patdnn.dialect.context import make_context
+from patdnn.errors import PatdnnError
+from patdnn.lowering import get_all_passes
+from patdnn.lowering.lower_patdnn_to_vector import pack_weight_blob
+from patdnn.lowering.summary import LayerSummary, summarize_layers
+from patdnn.lowering.target import Target
+from patdnn.lowering.upstream import mlir_to_llvm_ir
+
+STAGES: tuple[str, ...] = (
+    "torch",
+    "patdnn",
+    "filter-kernel-reorder",
+    "fkw-layout",
+    "vector",
+    "load-redundancy-elimination",
+    "llvm",
+)
+"""Names accepted by `CompiledModel.mlir(stage)`; `llvm` is the LLVM IR text."""
+
+
+def print_module(module: ModuleOp, *, generic: bool = False) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    Printer(stream=out, print_generic_format=generic).print_op(module)
+    out.write("\n")
+    return out.getvalue()
+
+
+@dataclass
+class PipelineOptions:
+    target: Target
+    library: str = ""
+    num_patterns: int = 8
+    strict: bool = False
+    vector_width: int | None = None
+    keep_stages: bool = True
+
+
+@dataclass
+class PipelineResult:
+    module: ModuleOp
+    llvm_ir: str
+    weights: bytes
+    stages: dict[str, str] = field(default_factory=dict[str, str])
+    layers: list[LayerSummary] = field(default_factory=list[LayerSummary])
+    library: list[list[tuple[int, int]]] = field(default_factory=list[list[tuple[int, int]]])
+    timings: dict[str, float] = field(default_factory=dict[str, float])
+
+
+def _make_pass(name: str, **options: object) -> ModulePass:
+    cls = get_all_passes()[name]()
+    return cls(**options)  # type: ignore[call-arg]
+
+
+def run_pipeline(
+    module: ModuleOp,
+    options: PipelineOptions,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> PipelineResult:
+    """Runs every stage on `module` (in place) and returns the LLVM IR and weights."""
+    ctx: Context = make_context()
+    width = options.vector_width or options.target.vector_width
+    steps: list[tuple[str, ModulePass | None]] = [
+        ("torch", None),
+        (
+            "patdnn",
+            _make_pass(
+                "convert-torch-to-patdnn",
+                library=options.library,
+                num_patterns=options.num_patterns,
+                strict=options.strict,
+            ),
+        ),
+        ("filter-kernel-reorder", _make_pass("filter-kernel-reorder")),
+        ("fkw-layout", _make_pass("fkw-layout")),
+        ("vector", _make_pass("lower-patdnn-to-vector", vector_width=width)),
+        ("load-redundancy-elimination", _make_pass("load-redundancy-elimination")),
+    ]
+    result = PipelineResult(module, "", b"")
+    for stage, step in steps:
+        start = time.perf_counter()
+        if progress is not None:
+            progress(stage)
+        if step is not None:
+            step.apply(ctx, module)
+        if stage == "patdnn":
+            result.layers, result.library = summarize_layers(module)
+        if options.keep_stages:
+            result.stages[stage] = print_module(module)
+        result.timings[stage] = time.perf_counter() - start
+    start = time.perf_counter()
+    if progress is not None:
+        progress("llvm")
+    try:
+        module.verify()
+    except Exception as e:  # a verifier failure here is a compiler bug; say where
+        raise PatdnnError(f"internal error: the vector IR does not verify: {e}") from e
+    result.weights = pack_weight_blob(module)
+    result.llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), options.target)
+    result.stages["llvm"] = result.llvm_ir
+    result.timings["llvm"] = time.perf_counter() - start
+    return result

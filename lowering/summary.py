@@ -1,0 +1,58 @@
+"""Per-layer summary of a patdnn module: kind, shape, kernels kept, dense and pruned MACs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp
+from patdnn.dialect.weights import constant_array
+
+
+@dataclass
+class LayerSummary:
+    """One layer: what it is and how much work it does."""
+
+    name: str
+    kind: str
+    shape: str
+    kernels_kept: int
+    kernels: int
+    dense_macs: int
+    macs: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def summarize_layers(module: ModuleOp) -> tuple[list[LayerSummary], list[list[tuple[int, int]]]]:
+    """Summaries of the layer ops of `module` (at the patdnn stage) and its pattern library."""
+    layers: list[LayerSummary] = []
+    library: list[list[tuple[int, int]]] = []
+    for op in module.walk():
+        if not isinstance(op, Conv2dOp | PatternConv2dOp):
+            continue
+        n, cin, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
+        _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+        weight = constant_array(op.weight)
+        _, cin_g, kh, kw = weight.shape
+        kernels = weight.shape[0] * cin_g
+        kept = int(np.count_nonzero(np.abs(weight).reshape(kernels, -1).sum(axis=1)))
+        dense_macs = n * cout * ho * wo * cin_g * kh * kw
+        if isinstance(op, PatternConv2dOp):
+            kind = "pattern conv"
+            taps = len(op.patterns.patterns[0])
+            macs = n * ho * wo * kept * taps
+            library = [list(p) for p in op.patterns.patterns]
+        else:
+            kind = "depthwise conv" if op.group_count == cin == cout else "conv"
+            macs = dense_macs
+        stride = op.stride_values[0]
+        shape = f"{cin}->{cout} {kh}x{kw}/{stride} {h}x{w}->{ho}x{wo}"
+        layers.append(
+            LayerSummary(op.layer_name, kind, shape, kept, kernels, dense_macs, macs)
+        )
+    return layers, library
