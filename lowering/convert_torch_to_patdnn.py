@@ -32,6 +32,7 @@ from xdsl.parser import Parser
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.transforms.dead_code_elimination import dce
+from xdsl.utils.exceptions import VerifyException
 
 from patdnn.dialect import torch as tdl
 from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, PatternLibraryAttr
@@ -180,9 +181,13 @@ def parse_library(text: str) -> PatternLibraryAttr:
     from patdnn.dialect.context import make_context
 
     source = text if text.startswith("#") else f"#patdnn.patterns<{text}>"
-    attr = Parser(make_context(), source).parse_attribute()
+    attr = Parser(make_context(), source, "library option").parse_attribute()
     if not isinstance(attr, PatternLibraryAttr):
         raise ConversionError(f"not a pattern library: {text}")
+    try:
+        attr.verify_for_kernel(3, 3, equal_tap_counts=True)
+    except VerifyException as e:
+        raise ConversionError(f"library option: {e}") from e
     return attr
 
 
@@ -446,7 +451,7 @@ class ConvertTorchToPatdnnPass(ModulePass):
     Converts the torch dialect to patdnn layer ops (PatDNN Section 5.1).
 
     Options: `library` (a pattern library, `[[(0,1),(1,0),(1,1),(1,2)], ...]`; default:
-    extracted from the weights), `num-patterns` (size of the extracted library),
+    extracted from the weights), `num_patterns` (size of the extracted library),
     `strict` (a layer that breaks its pattern is an error, not a remark).
     """
 
@@ -459,7 +464,7 @@ class ConvertTorchToPatdnnPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         library = parse_library(self.library) if self.library else None
         if self.num_patterns < 1:
-            raise ConversionError(f"num-patterns must be positive, got {self.num_patterns}")
+            raise ConversionError(f"num_patterns must be positive, got {self.num_patterns}")
         for fn in list(op.walk()):
             if isinstance(fn, func.FuncOp) and not fn.is_declaration:
                 _convert_signature(fn)

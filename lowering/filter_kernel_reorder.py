@@ -33,8 +33,8 @@ from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import dce
 
 from patdnn.dialect.patdnn import Pattern, PatternConv2dOp
-from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
-from patdnn.lowering.fkw_layout import kernel_patterns
+from patdnn.dialect.weights import is_inline_constant, make_constant
+from patdnn.lowering.fkw_layout import kernel_patterns, layer_weight
 
 
 def filter_kernel_order(
@@ -67,20 +67,15 @@ class FilterKernelReorderPattern(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: PatternConv2dOp, rewriter: PatternRewriter, /) -> None:
-        stored = constant_array(op.weight)
-        cout = stored.shape[0]
-        current = list(op.filter_order_values or range(cout))
-        weight = np.empty_like(stored)
-        weight[current] = stored
+        weight = layer_weight(op)
+        current = list(op.filter_order_values or range(weight.shape[0]))
         order = filter_kernel_order(weight, op.patterns.patterns, layer=op.layer_name)
         if op.filter_order is not None and order == current:
             return
         if order != current:
             handle = _resource_handle(op.weight)
             name = f"{handle.removesuffix('.fkr')}.fkr" if handle else f"{op.layer_name}.fkr"
-            constant = make_constant(
-                weight[order], name, inline=is_inline_constant(op.weight)
-            )
+            constant = make_constant(weight[order], name, inline=is_inline_constant(op.weight))
             constant.result.name_hint = op.weight.name_hint
             rewriter.insert(constant, InsertPoint.before(op))
             op.operands[1] = constant.result

@@ -61,19 +61,15 @@ def _taps_text(taps: Sequence[tuple[int, int]]) -> str:
 
 
 def kernel_patterns(
-    weight: np.ndarray,
-    library: Sequence[Pattern],
-    *,
-    layer: str = "?",
-    filter_ids: Sequence[int] | None = None,
+    weight: np.ndarray, library: Sequence[Pattern], *, layer: str = "?"
 ) -> np.ndarray:
     """
     The pattern of every kernel of a [Cout, Cin, Kh, Kw] weight, as an int64 [Cout, Cin]
     array: the first library pattern (by index) whose taps cover the kernel's non-zero
     taps, or -1 for an all-zero kernel.
 
-    Raises `PatternMismatchError` naming `layer`, the filter (`filter_ids[f]` when given)
-    and the channel of the first kernel that fits no pattern.
+    Raises `PatternMismatchError` naming `layer`, the filter and the channel of the
+    first kernel that fits no pattern.
     """
     if weight.ndim != 4:
         raise FKWLayoutError(f"layer '{layer}': expected a 4-D weight, got shape {weight.shape}")
@@ -95,9 +91,8 @@ def kernel_patterns(
     if bad.size:
         f, c = divmod(int(bad[0]), cin)
         taps = [divmod(int(i), kw) for i in np.flatnonzero(nonzero[bad[0]])]
-        filter_id = filter_ids[f] if filter_ids is not None else f
         raise PatternMismatchError(
-            f"layer '{layer}': kernel (filter {filter_id}, channel {c}) keeps taps "
+            f"layer '{layer}': kernel (filter {f}, channel {c}) keeps taps "
             f"{_taps_text(taps)}, which no pattern of the library covers"
         )
     ids = np.where(nonempty, fits.argmax(axis=1), -1)
@@ -117,7 +112,7 @@ def _tap_arrays(library: Sequence[Pattern]) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FKWArrays:
     """The five FKW arrays of one layer (PatDNN Section 5.3); see `FKWConv2dOp`."""
 
@@ -225,13 +220,22 @@ def unpack_fkw(
     if np.any(rows >= kh) or np.any(cols >= kw):
         raise FKWLayoutError(f"a pattern tap lies outside the {kh}x{kw} kernel")
     filters = np.repeat(order, np.diff(offset))
-    pattern = np.concatenate(
-        [np.repeat(np.arange(k), np.diff(stride[j])) for j in range(cout)]
-        or [np.zeros(0, dtype=np.int64)]
-    )
+    pattern = np.repeat(np.tile(np.arange(k), cout), np.diff(stride, axis=1).reshape(-1))
     dense = np.zeros((cout, cin, kh, kw), dtype=np.float32)
     dense[filters[:, None], index[:, None], rows[pattern], cols[pattern]] = arrays.weight
     return dense
+
+
+def layer_weight(op: PatternConv2dOp) -> np.ndarray:
+    """The op's [Cout, Cin, Kh, Kw] weight in the original filter order: row `j` of
+    the constant is the original filter `filter_order[j]`."""
+    stored = constant_array(op.weight)
+    order = op.filter_order_values
+    if order is None:
+        return stored
+    weight = np.empty_like(stored)
+    weight[list(order)] = stored
+    return weight
 
 
 def _weight_base(value: SSAValue, layer: str) -> str:
@@ -247,12 +251,9 @@ class FKWLayoutPattern(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: PatternConv2dOp, rewriter: PatternRewriter, /) -> None:
-        library = op.patterns.patterns
-        stored = constant_array(op.weight)
+        weight = layer_weight(op)
         order = op.filter_order_values
-        weight = np.empty_like(stored)
-        weight[list(order) if order is not None else slice(None)] = stored
-        arrays = pack_fkw(weight, library, order, layer=op.layer_name)
+        arrays = pack_fkw(weight, op.patterns.patterns, order, layer=op.layer_name)
         inline = is_inline_constant(op.weight)
         base = _weight_base(op.weight, op.layer_name)
         constants: list[arith.ConstantOp] = []
@@ -260,7 +261,7 @@ class FKWLayoutPattern(RewritePattern):
             constant = make_constant(array, f"{base}.fkw_{name}", inline=inline)
             constant.result.name_hint = name
             constants.append(rewriter.insert(constant, InsertPoint.before(op)))
-        _, _, kh, kw = stored.shape
+        _, _, kh, kw = weight.shape
         fkw = FKWConv2dOp(
             op.input,
             [c.result for c in constants],

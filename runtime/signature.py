@@ -182,7 +182,7 @@ class Signature:
         """Outputs must not overlap one another, an input or the weights (they are noalias)."""
         for i, o in enumerate(outputs):
             for other in list(others) + list(outputs[i + 1 :]):
-                if np.shares_memory(o, other):
+                if np.may_share_memory(o, other):
                     raise SignatureError(
                         f"output {self.outputs[i].name!r} overlaps another argument; "
                         "entry point arguments must not alias"

@@ -1,0 +1,47 @@
+"""Model zoo with torchvision's module names and state-dict keys.
+
+A torchvision state dict loads unchanged: `get_model("resnet18").load_state_dict(sd)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from .mobilenet import MobileNetV2, mobilenet_v2
+from .resnet import ResNet, resnet18, resnet34, resnet50
+from .vgg import VGG, vgg16, vgg16_bn
+
+__all__ = [
+    "MODELS",
+    "MobileNetV2",
+    "ResNet",
+    "VGG",
+    "get_model",
+    "mobilenet_v2",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "vgg16",
+    "vgg16_bn",
+]
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "vgg16": vgg16,
+    "vgg16_bn": vgg16_bn,
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+    "mobilenet_v2": mobilenet_v2,
+}
+
+
+def get_model(name: str, **kwargs: object) -> nn.Module:
+    """Build the zoo model `name` (a key of `MODELS`), passing `kwargs` to its constructor."""
+    try:
+        factory = MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
+    return factory(**kwargs)

@@ -53,16 +53,38 @@ def _show_warning(
     print(f"patdnn-opt: warning: {message}", file=sys.stderr)
 
 
+def _failing_op(note: str) -> str:
+    """The op a verifier error points at, with its marker, out of the whole printed module."""
+    lines = note.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("^") and i > 0:
+            return "\n".join(lines[i - 1 : i + 3])
+    return ""
+
+
 def main(args: Sequence[str] | None = None) -> None:
     warnings.showwarning = _show_warning
-    tool = PatdnnOptMain(description="patdnn modular optimizer driver", args=args)
+    try:
+        tool = PatdnnOptMain(description="patdnn modular optimizer driver", args=args)
+    except ValueError as e:  # an unknown pass or a bad pass option
+        print(f"patdnn-opt: error: {e}", file=sys.stderr)
+        sys.exit(1)
     try:
         tool.run()
-    except (ParseError, DiagnosticException) as e:
+    except ParseError as e:
         print(e, file=sys.stderr)
+        sys.exit(1)
+    except DiagnosticException as e:
+        print(f"patdnn-opt: error: {e}", file=sys.stderr)
+        for note in getattr(e, "__notes__", []):
+            if excerpt := _failing_op(note):
+                print(excerpt, file=sys.stderr)
         sys.exit(1)
     except (PatdnnError, WeightError) as e:
         print(f"patdnn-opt: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:  # the input file cannot be read, the output not written
+        print(f"patdnn-opt: error: {e.strerror}: {e.filename}", file=sys.stderr)
         sys.exit(1)
 
 

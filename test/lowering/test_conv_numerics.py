@@ -1,0 +1,355 @@
+"""Compiled convolutions against PyTorch on the same (pattern-pruned) weights.
+
+Every case is a small `nn.Sequential` of `nn.Conv2d` (+ `BatchNorm2d`, `ReLU`, `ReLU6`),
+built once, compiled with `patdnn.compile` for the host (JIT) and for aarch64 (run under
+qemu-aarch64), and compared with the model's own output: the largest absolute error
+must stay below 1e-4 x max(|reference|, 1). Pattern layers are pruned with a random
+library of 4-tap patterns (PatDNN Section 3.1) and a random connectivity (Section 3.2).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, i64
+
+import patdnn
+from patdnn.dialect.context import make_context
+from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp
+from patdnn.lowering import get_all_passes
+from patdnn.lowering.lower_patdnn_to_vector import pack_weight_blob
+from patdnn.lowering.pipeline import print_module
+from patdnn.lowering.target import Target
+from patdnn.lowering.upstream import mlir_to_llvm_ir
+from patdnn.pruning.patterns import CANDIDATES, Library
+from patdnn.runtime.host import HostModule
+from patdnn.runtime.signature import Signature
+
+TOLERANCE = 1e-4
+TARGETS = ["host", "aarch64"]
+
+
+# ---------------------------------------------------------------------------
+# Pattern pruning of a layer
+# ---------------------------------------------------------------------------
+
+
+def random_library(rng: np.random.Generator, k: int) -> Library:
+    """`k` distinct patterns drawn from the 56 candidates (all keep the centre)."""
+    picks = rng.choice(len(CANDIDATES), size=k, replace=False)
+    return tuple(CANDIDATES[int(i)] for i in sorted(picks))
+
+
+def pattern_prune(
+    conv: nn.Conv2d,
+    library: Library,
+    keep: float,
+    rng: np.random.Generator,
+    *,
+    empty_filters: int = 0,
+) -> None:
+    """Prunes a 3x3 `conv` in place: every kernel keeps the taps of a random pattern of
+    `library`; round(keep x kernels) random kernels survive connectivity pruning, and
+    `empty_filters` random filters lose all their kernels."""
+    cout, cin, kh, kw = conv.weight.shape
+    assert (kh, kw) == (3, 3) and conv.groups == 1
+    mask = np.zeros((cout, cin, 3, 3), dtype=np.float32)
+    for f in range(cout):
+        for c in range(cin):
+            for r, q in library[int(rng.integers(len(library)))]:
+                mask[f, c, r, q] = 1.0
+    kernels = cout * cin
+    kept = np.zeros(kernels, dtype=bool)
+    kept[rng.choice(kernels, size=round(keep * kernels), replace=False)] = True
+    mask *= kept.reshape(cout, cin, 1, 1)
+    mask[rng.choice(cout, size=min(empty_filters, cout), replace=False)] = 0.0
+    with torch.no_grad():
+        conv.weight.mul_(torch.from_numpy(mask))
+
+
+# ---------------------------------------------------------------------------
+# The models
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One `nn.Conv2d` (+ batch norm, + activation); `patterns` = K prunes it."""
+
+    cin: int
+    cout: int
+    kernel: int = 3
+    stride: int = 1
+    padding: int = 1
+    groups: int = 1
+    bias: bool = True
+    bn: bool = False
+    act: str = "none"  # "relu", "relu6"
+    patterns: int | None = None
+    keep: float = 1.0
+    empty_filters: int = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    layers: tuple[Layer, ...]
+    height: int
+    width: int
+    batch: int = 1
+
+
+def P(cin: int, cout: int, patterns: int = 8, **kw: Any) -> Layer:  # noqa: N802
+    return Layer(cin, cout, patterns=patterns, **kw)
+
+
+def D(cin: int, cout: int, **kw: Any) -> Layer:  # noqa: N802
+    return Layer(cin, cout, **kw)
+
+
+PATTERN_CASES = [
+    Case("3to5-7x9-k8-relu", (P(3, 5, act="relu"),), 7, 9),
+    Case("1to1-13x5-k6-nobias", (P(1, 1, 6, bias=False),), 13, 5),
+    Case("4to6-1x11-k8-keep0.5", (P(4, 6, keep=0.5),), 1, 11),
+    Case("5to7-9x3-narrow-k12", (P(5, 7, 12, keep=0.75, act="relu6"),), 9, 3),
+    Case("6to4-5x1-w1", (P(6, 4, 6, keep=0.5),), 5, 1),
+    Case("8to12-7x9-pad0-k6", (P(8, 12, 6, padding=0, keep=0.5),), 7, 9),
+    Case("8to12-13x11-s2", (P(8, 12, stride=2, keep=0.5, empty_filters=2),), 13, 11),
+    Case("6to10-9x7-s2-pad0", (P(6, 10, 12, stride=2, padding=0, keep=0.4),), 9, 7),
+    Case("4to8-12x10-s2-even", (P(4, 8, stride=2, act="relu"),), 12, 10),
+    Case(
+        "17to33-9x7-k12-keep0.25-empty",
+        (P(17, 33, 12, keep=0.25, empty_filters=3, act="relu6"),),
+        9,
+        7,
+    ),
+    Case(
+        "64to72-6x6-keep0.28-bn-relu",
+        (P(64, 72, 8, keep=0.28, empty_filters=4, bias=False, bn=True, act="relu"),),
+        6,
+        6,
+    ),
+    Case("1to16-5x6-none-pruned-bn-relu6", (P(1, 16, 8, bn=True, act="relu6"),), 5, 6),
+    Case("3to4-6x5-all-pruned", (P(3, 4, 8, keep=0.0),), 6, 5),
+    Case("5to6-5x7-all-pruned-nobias", (P(5, 6, 6, keep=0.0, bias=False),), 5, 7),
+    Case("2to3-7x7-batch2", (P(2, 3, keep=0.5, act="relu"),), 7, 7, batch=2),
+    Case(
+        "stem-dense-then-patterns",
+        (
+            D(3, 8, stride=2, act="relu"),
+            P(8, 16, keep=0.5, act="relu"),
+            P(16, 16, stride=2, keep=0.3, bias=False, bn=True, act="relu6"),
+        ),
+        11,
+        13,
+    ),
+]
+
+DENSE_CASES = [
+    Case("dense3x3-3to8-9x7-relu", (D(3, 8, act="relu"),), 9, 7),
+    Case("dense3x3-4to6-7x9-pad0-nobias", (D(4, 6, padding=0, bias=False),), 7, 9),
+    Case("dense1x1-16to24-5x7", (D(16, 24, kernel=1, padding=0),), 5, 7),
+    Case("dense1x1-3to5-4x3-s2", (D(3, 5, kernel=1, padding=0, stride=2),), 4, 3),
+    Case("dense5x5-4to6-11x9-pad2-relu6", (D(4, 6, kernel=5, padding=2, act="relu6"),), 11, 9),
+    Case("dense7x7-3to8-13x11-s2-pad3-bn", (D(3, 8, kernel=7, stride=2, padding=3, bn=True),), 13, 11),
+    Case("depthwise-8-7x9-relu6", (D(8, 8, groups=8, act="relu6"),), 7, 9),
+    Case("depthwise-6-9x7-s2-bn", (D(6, 6, groups=6, stride=2, bias=False, bn=True),), 9, 7),
+    Case("grouped2-6to10-9x9-s2", (D(6, 10, groups=2, stride=2, act="relu"),), 9, 9),
+    Case("grouped2-8to8-5x13", (D(8, 8, groups=2),), 5, 13),
+]
+
+
+@dataclass
+class Built:
+    model: nn.Module
+    input: torch.Tensor
+    reference: np.ndarray
+    library: Library | None
+    pattern_layers: list[bool]
+
+
+def _seed(case_id: str) -> int:
+    return zlib.crc32(case_id.encode())
+
+
+@cache
+def build(case: Case) -> Built:
+    """The model of `case` with pruned weights, an input and PyTorch's output."""
+    rng = np.random.default_rng(_seed(case.id))
+    torch.manual_seed(_seed(case.id))
+    k = max((layer.patterns or 0 for layer in case.layers), default=0)
+    library = random_library(rng, k) if k else None
+    modules: list[nn.Module] = []
+    for layer in case.layers:
+        conv = nn.Conv2d(
+            layer.cin,
+            layer.cout,
+            layer.kernel,
+            stride=layer.stride,
+            padding=layer.padding,
+            groups=layer.groups,
+            bias=layer.bias,
+        )
+        if layer.patterns is not None:
+            assert library is not None
+            pattern_prune(conv, library[: layer.patterns], layer.keep, rng,
+                          empty_filters=layer.empty_filters)
+        modules.append(conv)
+        if layer.bn:
+            bn = nn.BatchNorm2d(layer.cout)
+            with torch.no_grad():
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.5, 0.5)
+                bn.running_mean.uniform_(-0.3, 0.3)
+                bn.running_var.uniform_(0.5, 2.0)
+            modules.append(bn)
+        if layer.act == "relu":
+            modules.append(nn.ReLU())
+        elif layer.act == "relu6":
+            modules.append(nn.ReLU6())
+    model = nn.Sequential(*modules).eval()
+    x = torch.randn(case.batch, case.layers[0].cin, case.height, case.width) * 2.0
+    with torch.no_grad():
+        reference = model(x).numpy()
+    # A layer with a pattern but no kernel left is still a pattern layer (all zeros).
+    pattern_layers = [layer.patterns is not None for layer in case.layers]
+    return Built(model, x, reference, library, pattern_layers)
+
+
+def check_close(result: np.ndarray, reference: np.ndarray) -> None:
+    assert result.shape == reference.shape
+    scale = max(float(np.abs(reference).max(initial=0.0)), 1.0)
+    error = float(np.abs(result - reference).max(initial=0.0))
+    assert error < TOLERANCE * scale, f"max abs error {error} (scale {scale})"
+
+
+def compile_case(case: Case, target: str, **options: Any) -> tuple[Built, Any]:
+    built = build(case)
+    compiled = patdnn.compile(
+        built.model,
+        built.input,
+        target=target,
+        library=built.library,
+        keep_stages=False,
+        **options,
+    )
+    return built, compiled
+
+
+# ---------------------------------------------------------------------------
+# Tests through `patdnn.compile`
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", PATTERN_CASES, ids=lambda c: c.id)
+def test_pattern_conv(case: Case, target: str) -> None:
+    built, compiled = compile_case(case, target)
+    kinds = [layer.kind for layer in compiled.layers]
+    assert [kind == "pattern conv" for kind in kinds] == built.pattern_layers, kinds
+    check_close(compiled(built.input), built.reference)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", DENSE_CASES, ids=lambda c: c.id)
+def test_dense_conv(case: Case, target: str) -> None:
+    built, compiled = compile_case(case, target)
+    (summary,) = compiled.layers
+    (layer,) = case.layers
+    depthwise = layer.groups == layer.cin == layer.cout
+    assert summary.kind == ("depthwise conv" if depthwise else "conv")
+    check_close(compiled(built.input), built.reference)
+
+
+WIDTH_CASES = [
+    c
+    for c in PATTERN_CASES + DENSE_CASES
+    if c.id
+    in (
+        "5to7-9x3-narrow-k12",
+        "4to6-1x11-k8-keep0.5",
+        "8to12-13x11-s2",
+        "17to33-9x7-k12-keep0.25-empty",
+        "dense5x5-4to6-11x9-pad2-relu6",
+        "grouped2-6to10-9x9-s2",
+    )
+]
+
+
+@pytest.mark.parametrize("vector_width", [4, 8, 16])
+@pytest.mark.parametrize("case", WIDTH_CASES, ids=lambda c: c.id)
+def test_host_vector_widths(case: Case, vector_width: int) -> None:
+    built, compiled = compile_case(case, "host", vector_width=vector_width)
+    assert f"<{vector_width} x float>" in compiled.llvm_ir
+    check_close(compiled(built.input), built.reference)
+
+
+# ---------------------------------------------------------------------------
+# Tile overrides: the pipeline by hand, with `tuning` set on the layer op
+# ---------------------------------------------------------------------------
+
+
+def compile_with_tuning(
+    built: Built, tuning: dict[str, int], vector_width: int
+) -> tuple[HostModule, bytes, str]:
+    """Runs the pipeline stage by stage, setting `tuning` on every layer before the
+    vector lowering; returns the JIT-compiled module, its weights and the vector IR."""
+    from patdnn.frontend.importer import import_model
+
+    imported = import_model(built.model, built.input)
+    module: ModuleOp = imported.module
+    ctx = make_context()
+    passes = get_all_passes()
+    library = ""
+    if built.library is not None:
+        library = "[" + ", ".join(
+            "[" + ",".join(f"({r},{c})" for r, c in p) + "]" for p in built.library
+        ) + "]"
+    passes["convert-torch-to-patdnn"]()(library=library).apply(ctx, module)  # type: ignore[call-arg]
+    passes["filter-kernel-reorder"]()().apply(ctx, module)
+    passes["fkw-layout"]()().apply(ctx, module)
+    attr = DictionaryAttr({k: IntegerAttr(v, i64) for k, v in tuning.items()})
+    for op in module.walk():
+        if isinstance(op, Conv2dOp | FKWConv2dOp):
+            op.tuning = attr
+    passes["lower-patdnn-to-vector"]()(vector_width=vector_width).apply(ctx, module)  # type: ignore[call-arg]
+    passes["load-redundancy-elimination"]()().apply(ctx, module)
+    module.verify()
+    weights = pack_weight_blob(module) or b"\0"
+    target = Target.get("host")
+    llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), target)
+    signature = Signature.of(imported.input_shapes, imported.output_shapes, len(weights))
+    runner = HostModule(llvm_ir, "forward", signature, target=target)
+    return runner, weights, print_module(module)
+
+
+TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int]] = [
+    ("pattern-1x1", PATTERN_CASES[9], {"rows": 1, "cols": 1}, 4),
+    ("pattern-3x3", PATTERN_CASES[6], {"rows": 3, "cols": 3}, 4),
+    ("pattern-rows8-cols4-clamped", PATTERN_CASES[0], {"rows": 8, "cols": 4}, 4),
+    ("pattern-filters2", PATTERN_CASES[9], {"rows": 2, "cols": 1, "filters": 2}, 8),
+    ("pattern-filters3", PATTERN_CASES[7], {"filters": 3, "rows": 1}, 4),
+    ("dense-filters2-rows3", DENSE_CASES[0], {"filters": 2, "rows": 3, "cols": 1}, 4),
+    ("dense-filters1-rows1-cols3", DENSE_CASES[4], {"filters": 1, "rows": 1, "cols": 3}, 4),
+    ("grouped-filters5", DENSE_CASES[8], {"filters": 5, "rows": 2}, 4),
+    ("depthwise-rows5", DENSE_CASES[6], {"rows": 5, "cols": 2}, 8),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "tuning", "vector_width"),
+    [pytest.param(c, t, w, id=name) for name, c, t, w in TILE_CASES],
+)
+def test_tile_overrides(case: Case, tuning: dict[str, int], vector_width: int) -> None:
+    built = build(case)
+    runner, weights, vector_ir = compile_with_tuning(built, tuning, vector_width)
+    assert "tuning" not in vector_ir  # the layer ops are gone
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)

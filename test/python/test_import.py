@@ -1,0 +1,240 @@
+"""The frontend (`import_model`) and `convert-torch-to-patdnn` on PyTorch models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
+from torch import nn
+
+from patdnn.dialect.context import make_context
+from patdnn.dialect.patdnn import Conv2dOp
+from patdnn.dialect.torch import Conv2dOp as TorchConv2dOp
+from patdnn.dialect.weights import constant_array
+from patdnn.frontend.importer import FrontendError, import_model
+from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
+
+PATDNN_OPT = Path(sys.executable).parent / "patdnn-opt"
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+
+class Bottleneck(nn.Module):
+    """ResNet-50's bottleneck block: 1x1 reduce, 3x3, 1x1 expand, residual add."""
+
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + identity)
+
+
+class ResNet50(nn.Module):
+    """ResNet-50 with torchvision's widths: bottleneck stages [3, 4, 6, 3], 25.6M parameters."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        stages: list[nn.Module] = []
+        cin = 64
+        for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+            layers: list[nn.Module] = []
+            for i in range(blocks):
+                layers.append(Bottleneck(cin, width, stride if i == 0 else 1))
+                cin = width * Bottleneck.expansion
+            stages.append(nn.Sequential(*layers))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class GeluHead(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x)
+
+
+class WithGelu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = GeluHead()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x))
+
+
+class ConvBnRelu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(6, eps=1e-3)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)))
+
+
+def convert(module: object) -> None:
+    ConvertTorchToPatdnnPass().apply(make_context(), module)  # type: ignore[arg-type]
+
+
+def reference_conv2d(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, padding: int
+) -> np.ndarray:
+    """NCHW convolution in float64, groups = 1."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2))
+    kh, kw = w.shape[2:]
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    out = np.einsum("nchwij,ocij->nohw", windows, w.astype(np.float64))
+    return out + b.astype(np.float64)[None, :, None, None]
+
+
+# ---------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------
+
+
+def test_resnet50_imports_fast_and_small() -> None:
+    torch.manual_seed(0)
+    model = ResNet50()
+    params = sum(p.numel() for p in model.parameters())
+    assert params > 25_000_000
+
+    start = time.perf_counter()
+    imported = import_model(model, torch.randn(1, 3, 224, 224))
+    seconds = time.perf_counter() - start
+    text = str(imported.module)
+    size = len(text.encode())
+
+    print(f"\nResNet-50, {params / 1e6:.1f}M parameters: import {seconds:.1f} s, "
+          f"IR {size / 1024:.0f} KiB")
+    assert seconds < 30, f"import took {seconds:.1f} s"
+    assert size < 1_000_000, f"the printed IR is {size} bytes"
+    assert "dense<" not in text
+    assert "dense_resource<layer4.2.conv3.weight>" in text
+    assert imported.output_shapes == [(1, 1000)]
+
+
+def test_unsupported_op_names_op_and_layer() -> None:
+    with pytest.raises(FrontendError) as info:
+        import_model(WithGelu(), torch.randn(1, 3, 8, 8))
+    message = str(info.value)
+    assert "aten.gelu" in message
+    assert "layer 'head'" in message
+
+
+def test_weights_round_trip_exactly() -> None:
+    torch.manual_seed(1)
+    model = WithGelu().conv
+    imported = import_model(model, torch.randn(1, 3, 8, 8))
+    (torch_conv,) = [op for op in imported.module.walk() if isinstance(op, TorchConv2dOp)]
+    expected = model.weight.detach().numpy()
+    assert np.array_equal(constant_array(torch_conv.weight), expected)
+
+    convert(imported.module)
+    (conv,) = [op for op in imported.module.walk() if isinstance(op, Conv2dOp)]
+    weight = constant_array(conv.weight)
+    assert weight.dtype == np.float32 and weight.shape == expected.shape
+    assert np.array_equal(weight, expected)
+    assert conv.bias is not None
+    assert np.array_equal(constant_array(conv.bias), model.bias.detach().numpy())
+
+
+def test_batch_norm_folding_matches_pytorch() -> None:
+    torch.manual_seed(2)
+    model = ConvBnRelu()
+    with torch.no_grad():
+        model.bn.weight.uniform_(0.5, 2.0)
+        model.bn.bias.uniform_(-1.0, 1.0)
+        model.bn.running_mean.uniform_(-0.5, 0.5)
+        model.bn.running_var.uniform_(0.25, 2.0)
+    model.eval()
+    x = torch.randn(2, 3, 9, 9)
+    with torch.no_grad():
+        expected = model(x).numpy()
+
+    imported = import_model(model, x)
+    convert(imported.module)
+    imported.module.verify()
+    (conv,) = [op for op in imported.module.walk() if isinstance(op, Conv2dOp)]
+    assert conv.activation.data == "relu"
+    assert conv.stride_values == (2, 2) and conv.padding_values == (1, 1)
+    assert conv.bias is not None
+    weight, bias = constant_array(conv.weight), constant_array(conv.bias)
+    assert weight.dtype == np.float32 and bias.dtype == np.float32
+
+    got = np.maximum(reference_conv2d(x.numpy(), weight, bias, 2, 1), 0.0)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_patdnn_opt_help_lists_the_pass() -> None:
+    result = subprocess.run(
+        [str(PATDNN_OPT), "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "convert-torch-to-patdnn" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "source, args, message",
+    [
+        ("func.func @f(%x: tensor<1xf32> {\n", [], "Expected"),
+        (
+            '%x, %w = "test.op"() : () -> (tensor<1x4x6x6xf32>, tensor<8x3x3x3xf32>)\n'
+            "%y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, "
+            "padding = array<i64: 1, 1>} : tensor<1x4x6x6xf32>, tensor<8x3x3x3xf32> "
+            "-> tensor<1x8x6x6xf32>\n",
+            [],
+            "weight expects 3 input channels, input has 4",
+        ),
+        ("builtin.module {}\n", ["-p", "no-such-pass"], "no-such-pass"),
+    ],
+    ids=["parse-error", "verify-error", "unknown-pass"],
+)
+def test_patdnn_opt_fails_cleanly(
+    tmp_path: Path, source: str, args: list[str], message: str
+) -> None:
+    path = tmp_path / "input.mlir"
+    path.write_text(source)
+    result = subprocess.run(
+        [str(PATDNN_OPT), str(path), *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
