@@ -35,7 +35,16 @@ from xdsl.transforms.dead_code_elimination import dce
 from xdsl.utils.exceptions import VerifyException
 
 from patdnn.dialect import torch as tdl
-from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, PatternLibraryAttr
+from patdnn.dialect.patdnn import (
+    AddOp,
+    Conv2dOp,
+    GlobalAvgPoolOp,
+    LinearOp,
+    PatternConv2dOp,
+    PatternLibraryAttr,
+    Pool2dOp,
+    ReshapeOp,
+)
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
 from patdnn.errors import PatdnnError
 
@@ -222,6 +231,14 @@ class _FunctionConverter:
             tdl.HardtanhOp: self.activation,
             tdl.BatchNormOp: self.batch_norm,
             tdl.DropoutOp: self.identity,
+            tdl.MaxPool2dOp: self.pool,
+            tdl.AvgPool2dOp: self.pool,
+            tdl.AdaptiveAvgPool2dOp: self.adaptive_avg_pool,
+            tdl.MeanDimOp: self.mean,
+            tdl.FlattenOp: self.reshape,
+            tdl.ViewOp: self.reshape,
+            tdl.LinearOp: self.linear,
+            tdl.AddTensorOp: self.add,
         }
         for op in list(self.block.ops):
             if isinstance(
@@ -293,15 +310,152 @@ class _FunctionConverter:
 
     def _fusable_conv(self, op: Operation) -> Conv2dOp | None:
         """The conv producing `op`'s input, when `op` is its only user."""
+        producer = self._fusable_producer(op)
+        return producer if isinstance(producer, Conv2dOp) else None
+
+    def _fusable_producer(self, op: Operation) -> Conv2dOp | LinearOp | AddOp | None:
+        """The layer producing `op`'s input whose epilogue can take `op` (its only user)."""
         source = op.operands[0]
         produced = self.mapped(source).owner
         if (
-            isinstance(produced, Conv2dOp)
+            isinstance(produced, Conv2dOp | LinearOp | AddOp)
             and source.has_one_use()
             and produced.activation.data == "none"
         ):
             return produced
         return None
+
+    def _result_type(self, op: Operation) -> TensorType[Attribute]:
+        return builtin_tensor_type(op.results[0].type, describe(op))
+
+    def pool(self, op: Operation) -> None:
+        assert isinstance(op, tdl.MaxPool2dOp | tdl.AvgPool2dOp)
+        kernel = _pair(_int_list(op.kernel_size, op), "kernel_size", op)
+        strides = _int_list(op.stride, op)
+        stride = _pair(strides, "stride", op) if strides else kernel
+        padding = _pair(_int_list(op.padding, op), "padding", op)
+        if _const_bool(op.ceil_mode, op):
+            raise ConversionError(f"{describe(op)}: ceil_mode=True is not supported")
+        if isinstance(op, tdl.MaxPool2dOp):
+            kind = "max"
+            if _pair(_int_list(op.dilation, op), "dilation", op) != (1, 1):
+                raise ConversionError(f"{describe(op)}: dilated pooling is not supported")
+        else:
+            kind = "avg"
+            if padding != (0, 0) and not _const_bool(op.count_include_pad, op):
+                raise ConversionError(
+                    f"{describe(op)}: count_include_pad=False with padding is not supported"
+                )
+            if not isinstance(op.divisor_override.type, tdl.NoneType):
+                raise ConversionError(f"{describe(op)}: divisor_override is not supported")
+        self._emit_pool(op, kind, kernel, stride, padding)
+
+    def _emit_pool(
+        self,
+        op: Operation,
+        kind: str,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> None:
+        new = Pool2dOp(
+            self.mapped(op.operands[0]),
+            self._result_type(op),
+            kind=kind,
+            kernel=kernel,
+            strides=stride,
+            padding=padding,
+            layer=layer_of(op) or None,
+        )
+        self.insert(new, op)
+        self.values[op.results[0]] = new.result
+
+    def adaptive_avg_pool(self, op: Operation) -> None:
+        assert isinstance(op, tdl.AdaptiveAvgPool2dOp)
+        size = _pair(_int_list(op.output_size, op), "output_size", op)
+        _, _, h, w = builtin_tensor_type(op.self_.type, describe(op)).get_shape()
+        if size == (1, 1):
+            self._global_avg_pool(op, self._result_type(op))
+        elif (h, w) == size:
+            self.values[op.results[0]] = self.mapped(op.self_)
+        elif h % size[0] == 0 and w % size[1] == 0:
+            window = (h // size[0], w // size[1])
+            self._emit_pool(op, "avg", window, window, (0, 0))
+        else:
+            raise ConversionError(
+                f"{describe(op)}: adaptive pooling of {h}x{w} to {size[0]}x{size[1]} "
+                "needs windows of different sizes, which is not supported"
+            )
+
+    def _global_avg_pool(self, op: Operation, result_type: TensorType[Attribute]) -> None:
+        source = self.mapped(op.operands[0])
+        n, c = result_type.get_shape()[:2]
+        pooled = GlobalAvgPoolOp(source, TensorType(f32, [n, c, 1, 1]))
+        self.insert(pooled, op)
+        result: Operation = pooled
+        if tuple(result_type.get_shape()) != (n, c, 1, 1):
+            result = ReshapeOp(pooled.result, result_type)
+            self.insert(result, op)
+        self.values[op.results[0]] = result.results[0]
+
+    def mean(self, op: Operation) -> None:
+        assert isinstance(op, tdl.MeanDimOp)
+        rank = len(builtin_tensor_type(op.self_.type, describe(op)).get_shape())
+        dims = sorted(d % rank for d in _int_list(op.dim, op)) if rank == 4 else []
+        if dims != [2, 3] or not isinstance(op.dtype.type, tdl.NoneType):
+            raise ConversionError(
+                f"{describe(op)}: only the mean over the spatial dims (2, 3) is supported"
+            )
+        self._global_avg_pool(op, self._result_type(op))
+
+    def reshape(self, op: Operation) -> None:
+        new = ReshapeOp(self.mapped(op.operands[0]), self._result_type(op))
+        self.insert(new, op)
+        self.values[op.results[0]] = new.result
+
+    def linear(self, op: Operation) -> None:
+        assert isinstance(op, tdl.LinearOp)
+        bias = self.mapped(op.bias) if isinstance(op.bias.type, tdl.ValueTensorType) else None
+        new = LinearOp(
+            self.mapped(op.input),
+            self.mapped(op.weight),
+            self._result_type(op),
+            bias=bias,
+            layer=layer_of(op) or None,
+        )
+        if len(new.input.type.get_shape()) != 2:  # type: ignore[union-attr]
+            raise ConversionError(f"{describe(op)}: only 2-D inputs (batch, features) are supported")
+        self.insert(new, op)
+        self.values[op.result] = new.result
+
+    def add(self, op: Operation) -> None:
+        """A residual add: fused into the convolution producing one side when it can be."""
+        assert isinstance(op, tdl.AddTensorOp)
+        if _const_float(op.alpha, op) != 1.0:
+            raise ConversionError(f"{describe(op)}: add with alpha != 1 is not supported")
+        lhs, rhs = self.mapped(op.self_), self.mapped(op.other)
+        if lhs.type != rhs.type:
+            raise ConversionError(
+                f"{describe(op)}: broadcasting add ({lhs.type} + {rhs.type}) is not supported"
+            )
+        for source, conv_value, other in ((op.self_, lhs, rhs), (op.other, rhs, lhs)):
+            conv = conv_value.owner
+            if (
+                isinstance(conv, Conv2dOp)
+                and source.has_one_use()
+                and conv.activation.data == "none"
+                and conv.residual is None
+                and other is not conv_value
+            ):
+                # The other side may be computed after the conv: the fused conv
+                # takes the add's place, where both exist.
+                fused = _rebuild_conv(conv, residual=other, before=op)
+                self.values[source] = fused.result
+                self.values[op.result] = fused.result
+                return
+        new = AddOp(lhs, rhs)
+        self.insert(new, op)
+        self.values[op.result] = new.result
 
     def activation(self, op: Operation) -> None:
         if isinstance(op, tdl.ReluOp):
@@ -316,13 +470,14 @@ class _FunctionConverter:
                     f"{describe(op)}: hardtanh{bounds} is not supported (only relu6 = (0, 6))"
                 )
             kind = "relu6"
-        conv = self._fusable_conv(op)
-        if conv is None:
+        producer = self._fusable_producer(op)
+        if producer is None:
             raise ConversionError(
-                f"{describe(op)}: {kind} is only supported fused into the convolution before it"
+                f"{describe(op)}: {kind} is only supported fused into the convolution, "
+                "linear layer or add before it"
             )
-        conv.activation = StringAttr(kind)
-        self.values[op.results[0]] = conv.result
+        producer.activation = StringAttr(kind)
+        self.values[op.results[0]] = producer.result
 
     def batch_norm(self, op: Operation) -> None:
         """Folds an inference batch norm into the convolution before it."""
@@ -371,20 +526,33 @@ class _FunctionConverter:
         self.values[op.results[0]] = conv.result
 
 
-def _rebuild_conv(conv: Conv2dOp, *, bias: SSAValue) -> Conv2dOp:
+def _rebuild_conv(
+    conv: Conv2dOp,
+    *,
+    bias: SSAValue | None = None,
+    residual: SSAValue | None = None,
+    before: Operation | None = None,
+) -> Conv2dOp:
+    """`conv` again with a bias or residual operand (operand segments are fixed at
+    creation), placed where `conv` was or just before `before`."""
     new = Conv2dOp(
         conv.input,
         conv.weight,
         conv.result.type,
-        bias=bias,
-        residual=conv.residual,
+        bias=bias if bias is not None else conv.bias,
+        residual=residual if residual is not None else conv.residual,
         strides=conv.stride_values,
         padding=conv.padding_values,
         groups=conv.group_count,
         activation=conv.activation.data,
         layer=conv.layer.data if conv.layer is not None else None,
     )
-    Rewriter.replace_op(conv, new)
+    if before is None:
+        Rewriter.replace_op(conv, new)
+    else:
+        Rewriter.insert_op(new, InsertPoint.before(before))
+        conv.result.replace_all_uses_with(new.result)
+        Rewriter.erase_op(conv)
     return new
 
 

@@ -16,10 +16,14 @@ from xdsl.dialects.builtin import (
     Float32Type,
     FloatAttr,
     IndexType,
+    DenseArrayBase,
     IntegerType,
+    MemRefType,
     VectorType,
     f32,
     i1,
+    i32,
+    i64,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
@@ -150,12 +154,44 @@ class Emitter:
         return self.emit(arith.MinimumfOp(a, b)).results[0]
 
     def activation(self, value: Value, kind: str) -> Value:
-        width = value.type.get_shape()[0]  # type: ignore[union-attr]
+        """relu / relu6 on a vector or an f32 scalar ("none": unchanged)."""
+        if isinstance(value.type, VectorType):
+            width = value.type.get_shape()[0]
+            zero, six = self.splat(0.0, width), self.splat(6.0, width)
+        else:
+            zero, six = self.const_f32(0.0), self.const_f32(6.0)
         if kind in ("relu", "relu6"):
-            value = self.maxf(value, self.splat(0.0, width))
+            value = self.maxf(value, zero)
         if kind == "relu6":
-            value = self.minf(value, self.splat(6.0, width))
+            value = self.minf(value, six)
         return value
+
+    def reduce_add(self, value: Value) -> Value:
+        """The sum of a vector's lanes, as an f32."""
+        op = vector.ReductionOp.create(
+            operands=[value],
+            result_types=[f32],
+            properties={"kind": vector.CombiningKindAttr(vector.CombiningKindFlag.ADD)},
+        )
+        return self.emit(op).results[0]
+
+    def reinterpret(self, ref: Value, shape: Sequence[int]) -> Value:
+        """The same contiguous buffer seen with another static shape."""
+        strides = [1] * len(shape)
+        for i in range(len(shape) - 2, -1, -1):
+            strides[i] = strides[i + 1] * shape[i + 1]
+        ty = MemRefType(f32, list(shape))
+        op = memref.ReinterpretCastOp.create(
+            operands=[ref],
+            result_types=[ty],
+            properties={
+                "static_offsets": DenseArrayBase.from_list(i64, [0]),
+                "static_sizes": DenseArrayBase.from_list(i64, list(shape)),
+                "static_strides": DenseArrayBase.from_list(i64, strides),
+                "operandSegmentSizes": DenseArrayBase.from_list(i32, [1, 0, 0, 0]),
+            },
+        )
+        return self.emit(op).results[0]
 
     # -- buffers -------------------------------------------------------------------------
 

@@ -49,7 +49,16 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
-from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp, PatternConv2dOp
+from patdnn.dialect.patdnn import (
+    AddOp,
+    Conv2dOp,
+    FKWConv2dOp,
+    GlobalAvgPoolOp,
+    LinearOp,
+    PatternConv2dOp,
+    Pool2dOp,
+    ReshapeOp,
+)
 from patdnn.dialect.weights import WEIGHTS, numpy_dtype
 from patdnn.errors import PatdnnError
 from patdnn.lowering.emitter import Emitter, Value
@@ -58,6 +67,7 @@ WEIGHTS_ATTR = "patdnn.weights"
 """Module attribute: the blob layout, `[[dense_resource<handle> : tensor<..>, offset], ...]`."""
 
 BLOB_ALIGNMENT = 64
+LOWEST_F32 = float(np.finfo(np.float32).min)
 
 
 class LoweringError(PatdnnError):
@@ -97,7 +107,8 @@ class ConvTiling:
                 if not isinstance(value, IntegerAttr):
                     continue
                 v = value.value.data
-                if key == "filters" and v >= 1 and filters_per_group % v == 0:
+                # An FKW tile is one filter: every filter has its own kernel list.
+                if key == "filters" and dense and v >= 1 and filters_per_group % v == 0:
                     filters = v
                 elif key == "rows" and v >= 1:
                     rows = v
@@ -138,6 +149,13 @@ class ConvSpec:
     # Dense weights [Cout][Cin/g][Kh][Kw], or the FKW arrays
     dense_weight: Value | None = None
     fkw: tuple[Value, Value, Value, Value, Value] | None = None
+    # Pooling ("max" or "avg") instead of a convolution: channel j reads channel j.
+    pool: str | None = None
+
+    @property
+    def fill(self) -> float:
+        """The value of the padding: the identity of the reduction."""
+        return LOWEST_F32 if self.pool == "max" else 0.0
 
 
 @dataclass
@@ -157,7 +175,7 @@ class ConvGenerator:
         self.full_vectors = s.out_w // self.width
         self.tail_lanes = s.out_w % self.width
         self.tiling = ConvTiling.choose(
-            dense=s.fkw is None,
+            dense=s.fkw is None and s.pool is None,
             filters_per_group=s.cout // s.groups,
             out_h=s.out_h,
             out_vectors=self.out_vectors,
@@ -179,11 +197,11 @@ class ConvGenerator:
         self.scratch = self.em.alloc(self.scratch_shape)
 
     def fill_scratch(self, n: Value) -> None:
-        """Zeroes the scratch buffer and copies image `n` of the input into it."""
+        """Pads the scratch buffer and copies image `n` of the input into it."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
         cin, sh, sw, rows, cols = self.scratch_shape
-        zero = em.splat(0.0, v)
+        zero = em.splat(s.fill, v)
         with em.loop(0, cin) as c, em.loop(0, sh) as a, em.loop(0, sw) as b:
             with em.loop(0, rows) as i, em.loop(0, cols, v) as j:
                 em.vstore(zero, self.scratch, [c.iv, a.iv, b.iv, i.iv, j.iv])
@@ -257,7 +275,10 @@ class ConvGenerator:
             channels = [em.add(j, f) for f in range(nf)]
         acc0: list[Value] = []
         for co in channels:
-            init = em.broadcast(em.load(s.bias, [co]), v) if s.bias is not None else em.splat(0.0, v)
+            if s.bias is not None:
+                init = em.broadcast(em.load(s.bias, [co]), v)
+            else:
+                init = em.splat(s.fill, v)
             acc0 += [init] * (rows * len(lanes))
         assert self.scratch is not None
 
@@ -286,7 +307,23 @@ class ConvGenerator:
                             out[k] = em.fma(x, weights[f][t], out[k])
             return out
 
-        if s.fkw is not None:
+        if s.pool is not None:
+            acc = list(acc0)
+            sh, sw = s.stride
+            for r, q in s.patterns[0]:
+                for i in range(rows):
+                    row = em.add(oh0, i + r // sh)
+                    for u in range(len(lanes)):
+                        col = em.add(col0, u * v + q // sw)
+                        x = em.vload(
+                            self.scratch, [j, em.index(r % sh), em.index(q % sw), row, col], v
+                        )
+                        k = i * len(lanes) + u
+                        acc[k] = em.maxf(acc[k], x) if s.pool == "max" else em.addf(acc[k], x)
+            if s.pool == "avg":
+                scale = em.splat(1.0 / (s.kernel[0] * s.kernel[1]), v)
+                acc = [em.mulf(a, scale) for a in acc]
+        elif s.fkw is not None:
             reorder, offset, index, stride, weight = s.fkw
             base = em.load_index(offset, [j])
             bounds = [em.add(base, em.load_index(stride, [j, em.index(p)])) for p in range(len(s.patterns) + 1)]
@@ -337,6 +374,92 @@ class ConvGenerator:
                         em.vstore(value, s.output, idx)
                     else:
                         em.vstore_masked(value, s.output, idx, active)
+
+
+# ---------------------------------------------------------------------------
+# Other layers
+# ---------------------------------------------------------------------------
+
+
+def emit_global_avg_pool(em: Emitter, width: int, src: Value, out: Value, shape: Sequence[int]) -> None:
+    """out[n][c][0][0] = mean of src[n][c]: rows summed in vector registers, then reduced."""
+    n, c, h, w = shape
+    full, tail = divmod(w, width)
+    with em.loop(0, n) as i, em.loop(0, c) as ch:
+        with em.loop(0, h, 1, [em.splat(0.0, width)]) as row:
+            acc = row.carried[0]
+            for k in range(full):
+                acc = em.addf(acc, em.vload(src, [i.iv, ch.iv, row.iv, em.index(k * width)], width))
+            if tail:
+                idx = [i.iv, ch.iv, row.iv, em.index(full * width)]
+                acc = em.addf(acc, em.vload_masked(src, idx, tail, width))
+            row.yield_([acc])
+        mean = em.mulf(em.reduce_add(row.results[0]), em.const_f32(1.0 / (h * w)))
+        zero = em.index(0)
+        em.emit(memref.StoreOp.get(mean, out, [i.iv, ch.iv, zero, zero]))
+
+
+LINEAR_UNROLL = 4
+
+
+def emit_linear(
+    em: Emitter,
+    width: int,
+    x: Value,
+    weight: Value,
+    bias: Value | None,
+    out: Value,
+    shape: tuple[int, int, int],
+    activation: str,
+) -> None:
+    """out[b][m] = act(sum_k x[b][k] * w[m][k] + bias[m]): LINEAR_UNROLL output features
+    at a time share each vector of x; the dot products are reduced at the end."""
+    batch, k, m = shape
+    full, tail = divmod(k, width)
+
+    def rows(b: Value, first: Value, count: int) -> None:
+        features = [em.add(first, r) for r in range(count)]
+        zero = em.splat(0.0, width)
+        with em.loop(0, full * width, width, [zero] * count) as kk:
+            xv = em.vload(x, [b, kk.iv], width)
+            kk.yield_(
+                [em.fma(xv, em.vload(weight, [f, kk.iv], width), a) for f, a in zip(features, kk.carried)]
+            )
+        acc = kk.results
+        if tail:
+            at = em.index(full * width)
+            xv = em.vload_masked(x, [b, at], tail, width)
+            acc = [
+                em.fma(xv, em.vload_masked(weight, [f, at], tail, width), a)
+                for f, a in zip(features, acc)
+            ]
+        for f, a in zip(features, acc):
+            value = em.reduce_add(a)
+            if bias is not None:
+                value = em.emit(arith.AddfOp(value, em.load(bias, [f]))).results[0]
+            em.emit(memref.StoreOp.get(em.activation(value, activation), out, [b, f]))
+
+    blocks, rest = divmod(m, LINEAR_UNROLL)
+    with em.loop(0, batch) as b:
+        with em.loop(0, blocks) as mb:
+            rows(b.iv, em.mul(mb.iv, LINEAR_UNROLL), LINEAR_UNROLL)
+        if rest:
+            rows(b.iv, em.index(blocks * LINEAR_UNROLL), rest)
+
+
+def emit_add(
+    em: Emitter, width: int, lhs: Value, rhs: Value, out: Value, size: int, activation: str
+) -> None:
+    """out = act(lhs + rhs), elementwise over the flattened buffers."""
+    a, b, o = (em.reinterpret(ref, [size]) for ref in (lhs, rhs, out))
+    full, tail = divmod(size, width)
+    with em.loop(0, full * width, width) as i:
+        value = em.addf(em.vload(a, [i.iv], width), em.vload(b, [i.iv], width))
+        em.vstore(em.activation(value, activation), o, [i.iv])
+    if tail:
+        at = [em.index(full * width)]
+        value = em.addf(em.vload_masked(a, at, tail, width), em.vload_masked(b, at, tail, width))
+        em.vstore_masked(em.activation(value, activation), o, at, tail)
 
 
 # ---------------------------------------------------------------------------
@@ -411,7 +534,7 @@ def pack_weight_blob(module: ModuleOp) -> bytes:
     return bytes(blob)
 
 
-LAYER_OPS = (Conv2dOp, FKWConv2dOp)
+LAYER_OPS = (Conv2dOp, FKWConv2dOp, Pool2dOp, GlobalAvgPoolOp, LinearOp, AddOp, ReshapeOp)
 
 
 class FunctionLowering:
@@ -435,10 +558,15 @@ class FunctionLowering:
         blob_arg = block.args[-1]
         results = {r: block.args[len(in_types) + i] for i, r in enumerate(ret.arguments)}
 
+        # Buffers: a reshape aliases its input, so a buffer lives until the last use
+        # of any value that shares it.
+        root: dict[SSAValue, SSAValue] = {}
         last_use: dict[SSAValue, Operation] = {}
         for op in old.ops:
             for operand in op.operands:
-                last_use[operand] = op
+                last_use[root.get(operand, operand)] = op
+            if isinstance(op, ReshapeOp):
+                root[op.result] = root.get(op.input, op.input)
         allocated: list[tuple[Value, SSAValue]] = []
 
         for op in old.ops:
@@ -447,7 +575,9 @@ class FunctionLowering:
             if isinstance(op, arith.ConstantOp):
                 assert isinstance(op.value, DenseResourceAttr)
                 offset = self.blob.offset(op.value)
-                view = memref.ViewOp(blob_arg, self.em.index(offset), [], _memref_of(op.result.type))
+                view = memref.ViewOp(
+                    blob_arg, self.em.index(offset), [], _memref_of(op.result.type)
+                )
                 self.em.emit(view)
                 self.values[op.result] = view.result
                 continue
@@ -458,13 +588,20 @@ class FunctionLowering:
             if not isinstance(op, LAYER_OPS):
                 raise LoweringError(f"{op.name} cannot be lowered to vector code")
             result = op.results[0]
-            if result in results:
-                out = results[result]
+            shape = _memref_of(result.type).get_shape()
+            if isinstance(op, ReshapeOp):
+                view_of = self.em.reinterpret(self.values[op.input], shape)
+                if result in results:
+                    self.em.emit(memref.CopyOp(view_of, results[result]))
+                self.values[result] = view_of
             else:
-                out = self.em.alloc(_memref_of(result.type).get_shape())
-                allocated.append((out, result))
-            self.values[result] = out
-            self.lower_conv(op, out)
+                if result in results:
+                    out = results[result]
+                else:
+                    out = self.em.alloc(shape)
+                    allocated.append((out, result))
+                self.values[result] = out
+                self.lower_layer(op, out)
             # Free buffers whose last reader was this op.
             for buf, value in list(allocated):
                 if last_use.get(value) is op:
@@ -488,7 +625,45 @@ class FunctionLowering:
             arg_attrs=ArrayAttr([noalias] * len(block.args)),
         )
 
+    def lower_layer(self, op: Operation, out: Value) -> None:
+        em, v = self.em, self.width
+        if isinstance(op, GlobalAvgPoolOp):
+            shape = op.input.type.get_shape()  # type: ignore[union-attr]
+            emit_global_avg_pool(em, v, self.values[op.input], out, shape)
+        elif isinstance(op, LinearOp):
+            n, k = op.input.type.get_shape()  # type: ignore[union-attr]
+            m = op.weight.type.get_shape()[0]  # type: ignore[union-attr]
+            bias = self.values[op.bias] if op.bias is not None else None
+            emit_linear(
+                em, v, self.values[op.input], self.values[op.weight], bias, out, (n, k, m),
+                op.activation.data,
+            )
+        elif isinstance(op, AddOp):
+            size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
+            emit_add(
+                em, v, self.values[op.lhs], self.values[op.rhs], out, size, op.activation.data
+            )
+        else:
+            self.lower_conv(op, out)
+
     def lower_conv(self, op: Operation, out: Value) -> None:
+        """Convolutions and pooling: the register-tiled generator."""
+        if isinstance(op, Pool2dOp):
+            n, c, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
+            _, _, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+            spec = ConvSpec(
+                layer=op.layer_name,
+                batch=n, cin=c, height=h, width=w, cout=c, out_h=ho, out_w=wo,
+                kernel=op.kernel_values, stride=op.stride_values, padding=op.padding_values,
+                groups=c,
+                patterns=(tuple((r, q) for r in range(op.kernel_values[0])
+                                for q in range(op.kernel_values[1])),),
+                activation="none", tuning=None,
+                input=self.values[op.input], output=out, bias=None, residual=None,
+                pool=op.kind.data,
+            )
+            ConvGenerator(self.em, spec, self.width).emit()
+            return
         assert isinstance(op, Conv2dOp | FKWConv2dOp)
         in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
         out_shape = op.result.type.get_shape()  # type: ignore[union-attr]

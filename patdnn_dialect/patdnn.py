@@ -16,6 +16,7 @@ the pattern library, the fused activation and room for tuning parameters.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     DictionaryAttr,
@@ -29,6 +30,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Data, Dialect, Operation, SSAValue
 from xdsl.irdl import (
+    BaseAttr,
+    VarConstraint,
     AttrSizedOperandSegments,
     ParsePropInAttrDict,
     IRDLOperation,
@@ -556,6 +559,277 @@ class FKWConv2dOp(IRDLOperation):
         del cin
 
 
+def _verify_activation(activation: StringAttr) -> None:
+    if activation.data not in ACTIVATIONS:
+        raise VerifyException(
+            f"activation must be one of {', '.join(ACTIVATIONS)}, got '{activation.data}'"
+        )
+
+
+def _pair_values(prop: DenseArrayBase, what: str) -> tuple[int, int]:
+    values = prop.get_values()
+    if len(values) != 2 or prop.elt_type != i64:
+        raise VerifyException(f"{what} must be an array<i64> of 2 values, got {prop}")
+    return (int(values[0]), int(values[1]))
+
+
+POOL_KINDS = ("max", "avg")
+
+
+@irdl_op_definition
+class Pool2dOp(IRDLOperation):
+    """
+    Max or average pooling over KhxKw windows (NCHW). Average pooling divides by the
+    window size, padding included (PyTorch's default `count_include_pad=True`).
+
+    ```
+    %y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 3, 3>,
+        strides = array<i64: 2, 2>, padding = array<i64: 1, 1>}
+        : tensor<1x64x112x112xf32> -> tensor<1x64x56x56xf32>
+    ```
+    """
+
+    name = "patdnn.pool2d"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    kind = prop_def(StringAttr)
+    kernel = prop_def(DenseArrayBase)
+    strides = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        result_type: Attribute,
+        *,
+        kind: str,
+        kernel: Sequence[int],
+        strides: Sequence[int],
+        padding: Sequence[int],
+        layer: str | None = None,
+    ):
+        properties: dict[str, Attribute] = {
+            "kind": StringAttr(kind),
+            "kernel": _i64_pair(kernel),
+            "strides": _i64_pair(strides),
+            "padding": _i64_pair(padding),
+        }
+        if layer:
+            properties["layer"] = StringAttr(layer)
+        super().__init__(operands=[input], result_types=[result_type], properties=properties)
+
+    @property
+    def kernel_values(self) -> tuple[int, int]:
+        return _pair_values(self.kernel, "kernel")
+
+    @property
+    def stride_values(self) -> tuple[int, int]:
+        return _pair_values(self.strides, "strides")
+
+    @property
+    def padding_values(self) -> tuple[int, int]:
+        return _pair_values(self.padding, "padding")
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer.data if self.layer is not None else "?"
+
+    def verify_(self) -> None:
+        if self.kind.data not in POOL_KINDS:
+            raise VerifyException(f"kind must be one of max, avg, got '{self.kind.data}'")
+        kh, kw = self.kernel_values
+        sh, sw = self.stride_values
+        ph, pw = self.padding_values
+        if kh < 1 or kw < 1 or sh < 1 or sw < 1:
+            raise VerifyException("kernel and strides must be positive")
+        if ph < 0 or pw < 0 or 2 * ph > kh or 2 * pw > kw:
+            raise VerifyException(
+                f"padding ({ph}, {pw}) must be at most half the {kh}x{kw} window"
+            )
+        n, c, h, w = _verify_f32_tensor(self.input, "input", 4)
+        expected = (n, c, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
+        out = _verify_f32_tensor(self.result, "result", 4)
+        if out != expected:
+            raise VerifyException(
+                f"result shape {list(out)} does not match the pooling's output shape "
+                f"{list(expected)}"
+            )
+
+
+@irdl_op_definition
+class GlobalAvgPoolOp(IRDLOperation):
+    """
+    The mean of each channel over its whole plane: NxCxHxW -> NxCx1x1.
+
+    ```
+    %y = patdnn.global_avg_pool %x : tensor<1x512x7x7xf32> -> tensor<1x512x1x1xf32>
+    ```
+    """
+
+    name = "patdnn.global_avg_pool"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, result_type: Attribute):
+        super().__init__(operands=[input], result_types=[result_type])
+
+    def verify_(self) -> None:
+        n, c, _, _ = _verify_f32_tensor(self.input, "input", 4)
+        out = _verify_f32_tensor(self.result, "result", 4)
+        if out != (n, c, 1, 1):
+            raise VerifyException(f"result shape {list(out)} must be {[n, c, 1, 1]}")
+
+
+@irdl_op_definition
+class LinearOp(IRDLOperation):
+    """
+    A fully connected layer: `act(input x weight^T + bias)`, input NxK, weight MxK.
+
+    ```
+    %y = patdnn.linear %x, %w bias(%b) {activation = "relu"}
+        : tensor<1x512xf32>, tensor<10x512xf32> bias tensor<10xf32> -> tensor<1x10xf32>
+    ```
+    """
+
+    name = "patdnn.linear"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    activation = prop_def(StringAttr, default_value=StringAttr("none"))
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$input `,` $weight (`bias` `(` $bias^ `)`)? attr-dict `:` type($input) `,` "
+        "type($weight) (`bias` type($bias)^)? `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        weight: SSAValue | Operation,
+        result_type: Attribute,
+        *,
+        bias: SSAValue | Operation | None = None,
+        activation: str = "none",
+        layer: str | None = None,
+    ):
+        properties: dict[str, Attribute] = {"activation": StringAttr(activation)}
+        if layer:
+            properties["layer"] = StringAttr(layer)
+        super().__init__(
+            operands=[input, weight, bias], result_types=[result_type], properties=properties
+        )
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer.data if self.layer is not None else "?"
+
+    def verify_(self) -> None:
+        _verify_activation(self.activation)
+        n, k = _verify_f32_tensor(self.input, "input", 2)
+        m, k2 = _verify_f32_tensor(self.weight, "weight", 2)
+        if k2 != k:
+            raise VerifyException(f"weight takes {k2} input features, input has {k}")
+        if self.bias is not None and _verify_f32_tensor(self.bias, "bias", 1) != (m,):
+            raise VerifyException(f"bias must have {m} values, got {self.bias.type}")
+        if _verify_f32_tensor(self.result, "result", 2) != (n, m):
+            raise VerifyException(f"result must be tensor<{n}x{m}xf32>, got {self.result.type}")
+
+
+@irdl_op_definition
+class AddOp(IRDLOperation):
+    """
+    Elementwise sum of two tensors of the same shape, with a fused activation
+    (a residual connection that could not be fused into a convolution).
+
+    ```
+    %y = patdnn.add %a, %b {activation = "relu"} : tensor<1x64x56x56xf32>
+    ```
+    """
+
+    name = "patdnn.add"
+
+    T: ClassVar = VarConstraint("T", BaseAttr(TensorType))
+    lhs = operand_def(T)
+    rhs = operand_def(T)
+    result = result_def(T)
+    activation = prop_def(StringAttr, default_value=StringAttr("none"))
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$lhs `,` $rhs attr-dict `:` type($result)"
+
+    def __init__(
+        self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, activation: str = "none"
+    ):
+        super().__init__(
+            operands=[lhs, rhs],
+            result_types=[SSAValue.get(lhs).type],
+            properties={"activation": StringAttr(activation)},
+        )
+
+    def verify_(self) -> None:
+        _verify_activation(self.activation)
+        if not (self.lhs.type == self.rhs.type == self.result.type):
+            raise VerifyException(
+                f"operands and result must have the same type, got {self.lhs.type}, "
+                f"{self.rhs.type} and {self.result.type}"
+            )
+
+
+@irdl_op_definition
+class ReshapeOp(IRDLOperation):
+    """
+    The same elements in a new shape (flatten, view): no data moves.
+
+    ```
+    %y = patdnn.reshape %x : tensor<1x512x1x1xf32> -> tensor<1x512xf32>
+    ```
+    """
+
+    name = "patdnn.reshape"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, result_type: Attribute):
+        super().__init__(operands=[input], result_types=[result_type])
+
+    def verify_(self) -> None:
+        a, b = self.input.type, self.result.type
+        if not isinstance(a, TensorType) or not isinstance(b, TensorType):
+            raise VerifyException("reshape takes and gives tensors")
+        if a.element_type != b.element_type:
+            raise VerifyException(f"element types differ: {a} and {b}")
+        na = 1
+        for d in a.get_shape():
+            na *= d
+        nb = 1
+        for d in b.get_shape():
+            nb *= d
+        if na != nb:
+            raise VerifyException(f"{a} and {b} have different numbers of elements")
+
+
 def _verify_f32_or_int_len(value: SSAValue) -> tuple[int]:
     ty = value.type
     if not isinstance(ty, TensorType) or len(ty.get_shape()) != 1:
@@ -567,6 +841,15 @@ def _verify_f32_or_int_len(value: SSAValue) -> tuple[int]:
 
 Patdnn = Dialect(
     "patdnn",
-    [Conv2dOp, PatternConv2dOp, FKWConv2dOp],
+    [
+        Conv2dOp,
+        PatternConv2dOp,
+        FKWConv2dOp,
+        Pool2dOp,
+        GlobalAvgPoolOp,
+        LinearOp,
+        AddOp,
+        ReshapeOp,
+    ],
     [PatternLibraryAttr],
 )

@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+import io
+from functools import cache
+
+import pytest
+import torch
+from torch import nn
+
+from patdnn.frontend.zoo import MODELS, get_model, mobilenet_v2
+
+Shapes = dict[str, tuple[int, ...]]
+
+NAMES = ["vgg16", "vgg16_bn", "resnet18", "resnet34", "resnet50", "mobilenet_v2"]
+
+# torchvision's totals at 1000 classes: parameters, state-dict entries, num_batches_tracked.
+TOTALS = {
+    "vgg16": (138_357_544, 32, 0),
+    "vgg16_bn": (138_365_992, 97, 13),
+    "resnet18": (11_689_512, 122, 20),
+    "resnet34": (21_797_672, 218, 36),
+    "resnet50": (25_557_032, 320, 53),
+    "mobilenet_v2": (3_504_872, 314, 52),
+}
+
+SPOT_CHECKS: dict[str, Shapes] = {
+    "vgg16": {
+        "features.0.weight": (64, 3, 3, 3),
+        "features.28.weight": (512, 512, 3, 3),
+        "features.28.bias": (512,),
+        "classifier.0.weight": (4096, 25088),
+        "classifier.3.weight": (4096, 4096),
+        "classifier.6.weight": (1000, 4096),
+    },
+    "vgg16_bn": {
+        "features.1.num_batches_tracked": (),
+        "features.40.weight": (512, 512, 3, 3),
+        "features.41.running_var": (512,),
+        "classifier.6.bias": (1000,),
+    },
+    "resnet18": {
+        "conv1.weight": (64, 3, 7, 7),
+        "layer1.0.conv1.weight": (64, 64, 3, 3),
+        "layer2.0.downsample.0.weight": (128, 64, 1, 1),
+        "layer2.0.downsample.1.running_mean": (128,),
+        "layer4.1.bn2.running_var": (512,),
+        "fc.weight": (1000, 512),
+    },
+    "resnet34": {
+        "layer3.5.conv2.weight": (256, 256, 3, 3),
+        "layer4.2.bn2.num_batches_tracked": (),
+        "fc.weight": (1000, 512),
+    },
+    "resnet50": {
+        "layer1.0.conv1.weight": (64, 64, 1, 1),
+        "layer1.0.downsample.0.weight": (256, 64, 1, 1),
+        "layer3.0.conv2.weight": (256, 256, 3, 3),
+        "layer4.2.conv3.weight": (2048, 512, 1, 1),
+        "layer4.2.bn3.running_var": (2048,),
+        "fc.weight": (1000, 2048),
+    },
+    "mobilenet_v2": {
+        "features.0.0.weight": (32, 3, 3, 3),
+        "features.0.1.running_var": (32,),
+        "features.1.conv.0.0.weight": (32, 1, 3, 3),
+        "features.1.conv.1.weight": (16, 32, 1, 1),
+        "features.1.conv.2.running_mean": (16,),
+        "features.2.conv.0.0.weight": (96, 16, 1, 1),
+        "features.2.conv.1.0.weight": (96, 1, 3, 3),
+        "features.2.conv.2.weight": (24, 96, 1, 1),
+        "features.2.conv.3.weight": (24,),
+        "features.17.conv.0.0.weight": (960, 160, 1, 1),
+        "features.17.conv.2.weight": (320, 960, 1, 1),
+        "features.17.conv.3.num_batches_tracked": (),
+        "features.18.0.weight": (1280, 320, 1, 1),
+        "classifier.1.weight": (1000, 1280),
+    },
+}
+
+
+def conv(prefix: str, cout: int, cin: int, k: int, bias: bool = False) -> Shapes:
+    d: Shapes = {f"{prefix}.weight": (cout, cin, k, k)}
+    if bias:
+        d[f"{prefix}.bias"] = (cout,)
+    return d
+
+
+def bn(prefix: str, c: int) -> Shapes:
+    names = ("weight", "bias", "running_mean", "running_var")
+    d: Shapes = {f"{prefix}.{n}": (c,) for n in names}
+    d[f"{prefix}.num_batches_tracked"] = ()
+    return d
+
+
+def linear(prefix: str, cout: int, cin: int) -> Shapes:
+    return {f"{prefix}.weight": (cout, cin), f"{prefix}.bias": (cout,)}
+
+
+def expected_vgg(batch_norm: bool) -> Shapes:
+    cfg = [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0]
+    d: Shapes = {}
+    i, cin = 0, 3
+    for v in cfg:
+        if v == 0:
+            i += 1
+            continue
+        d |= conv(f"features.{i}", v, cin, 3, bias=True)
+        if batch_norm:
+            d |= bn(f"features.{i + 1}", v)
+        i += 3 if batch_norm else 2
+        cin = v
+    return d | linear("classifier.0", 4096, 25088) | linear("classifier.3", 4096, 4096) | (
+        linear("classifier.6", 1000, 4096)
+    )
+
+
+def expected_resnet(bottleneck: bool, blocks: list[int]) -> Shapes:
+    exp = 4 if bottleneck else 1
+    d: Shapes = conv("conv1", 64, 3, 7) | bn("bn1", 64)
+    cin = 64
+    for li, (planes, n) in enumerate(zip([64, 128, 256, 512], blocks), start=1):
+        for b in range(n):
+            p = f"layer{li}.{b}"
+            if bottleneck:
+                d |= conv(f"{p}.conv1", planes, cin, 1) | bn(f"{p}.bn1", planes)
+                d |= conv(f"{p}.conv2", planes, planes, 3) | bn(f"{p}.bn2", planes)
+                d |= conv(f"{p}.conv3", planes * 4, planes, 1) | bn(f"{p}.bn3", planes * 4)
+            else:
+                d |= conv(f"{p}.conv1", planes, cin, 3) | bn(f"{p}.bn1", planes)
+                d |= conv(f"{p}.conv2", planes, planes, 3) | bn(f"{p}.bn2", planes)
+            if b == 0 and (li > 1 or cin != planes * exp):
+                d |= conv(f"{p}.downsample.0", planes * exp, cin, 1)
+                d |= bn(f"{p}.downsample.1", planes * exp)
+            cin = planes * exp
+    return d | linear("fc", 1000, 512 * exp)
+
+
+def expected_mobilenet_v2() -> Shapes:
+    setting = [(1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3), (6, 160, 3), (6, 320, 1)]
+    d: Shapes = conv("features.0.0", 32, 3, 3) | bn("features.0.1", 32)
+    i, cin = 1, 32
+    for t, c, n in setting:
+        for _ in range(n):
+            p, hid, j = f"features.{i}.conv", cin * t, 0
+            if t != 1:
+                d |= conv(f"{p}.0.0", hid, cin, 1) | bn(f"{p}.0.1", hid)
+                j = 1
+            d |= {f"{p}.{j}.0.weight": (hid, 1, 3, 3)} | bn(f"{p}.{j}.1", hid)
+            d |= conv(f"{p}.{j + 1}", c, hid, 1) | bn(f"{p}.{j + 2}", c)
+            i, cin = i + 1, c
+    d |= conv("features.18.0", 1280, 320, 1) | bn("features.18.1", 1280)
+    return d | linear("classifier.1", 1000, 1280)
+
+
+EXPECTED: dict[str, Shapes] = {
+    "vgg16": expected_vgg(batch_norm=False),
+    "vgg16_bn": expected_vgg(batch_norm=True),
+    "resnet18": expected_resnet(False, [2, 2, 2, 2]),
+    "resnet34": expected_resnet(False, [3, 4, 6, 3]),
+    "resnet50": expected_resnet(True, [3, 4, 6, 3]),
+    "mobilenet_v2": expected_mobilenet_v2(),
+}
+
+ALLOWED_OPS = {
+    "aten::conv2d.default",
+    "aten::relu.default",
+    "aten::relu6.default",
+    "aten::hardtanh.default",
+    "aten::batch_norm.default",
+    "aten::_native_batch_norm_legit_no_training.default",
+    "aten::add.Tensor",
+    "aten::max_pool2d.default",
+    "aten::adaptive_avg_pool2d.default",
+    "aten::flatten.using_ints",
+    "aten::view.default",
+    "aten::linear.default",
+    "aten::dropout.default",
+    "aten::mean.dim",
+}
+
+# Ops each export must contain, and the number of residual additions.
+REQUIRED_OPS: dict[str, tuple[set[str], int]] = {
+    "vgg16": ({"aten::conv2d.default", "aten::relu.default", "aten::max_pool2d.default"}, 0),
+    "vgg16_bn": ({"aten::conv2d.default", "aten::batch_norm.default"}, 0),
+    "resnet18": ({"aten::conv2d.default", "aten::batch_norm.default", "aten::add.Tensor"}, 8),
+    "resnet34": ({"aten::conv2d.default", "aten::batch_norm.default", "aten::add.Tensor"}, 16),
+    "resnet50": ({"aten::conv2d.default", "aten::batch_norm.default", "aten::add.Tensor"}, 16),
+    "mobilenet_v2": ({"aten::conv2d.default", "aten::hardtanh.default", "aten::add.Tensor"}, 10),
+}
+
+
+@cache
+def built(name: str) -> nn.Module:
+    torch.manual_seed(0)
+    return get_model(name).eval()
+
+
+def op_name(node: torch.fx.Node) -> str:
+    schema = node.target._schema  # type: ignore[union-attr]
+    return f"{schema.name}.{schema.overload_name or 'default'}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_matches_torchvision(name: str) -> None:
+    model = built(name)
+    sd = model.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in sd.items()}
+    params, entries, tracked = TOTALS[name]
+    assert sum(p.numel() for p in model.parameters()) == params
+    assert len(sd) == entries
+    assert sum(k.endswith(".num_batches_tracked") for k in sd) == tracked
+    for key, shape in SPOT_CHECKS[name].items():
+        assert shapes[key] == shape, key
+    assert shapes == EXPECTED[name]
+    assert list(shapes) == list(EXPECTED[name])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_and_export(name: str) -> None:
+    model = built(name)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (1, 1000)
+    assert torch.isfinite(y).all()
+
+    program = torch.export.export(model, (x,))
+    calls = [n for n in program.graph.nodes if n.op == "call_function"]
+    ops = [op_name(n) for n in calls]
+    required, adds = REQUIRED_OPS[name]
+    assert set(ops) <= ALLOWED_OPS
+    assert required <= set(ops)
+    assert ops.count("aten::add.Tensor") == adds
+    assert not any(n.target.__name__.endswith("_") for n in calls)  # no in-place ops
+    torch.testing.assert_close(program.module()(x), y)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2"])
+def test_state_dict_round_trip(name: str) -> None:
+    src = built(name)
+    buf = io.BytesIO()
+    torch.save(src.state_dict(), buf)
+    buf.seek(0)
+    torch.manual_seed(1)
+    dst = get_model(name).eval()
+    dst.load_state_dict(torch.load(buf, weights_only=True))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(dst(x), src(x))
+    for key, value in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[key], value), key
+
+
+def test_registry_and_unknown_name() -> None:
+    assert list(MODELS) == NAMES
+    with pytest.raises(ValueError, match="unknown model 'resnet101'") as info:
+        get_model("resnet101")
+    for name in NAMES:
+        assert name in str(info.value)
+
+
+def test_num_classes_and_width() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32)
+    model = get_model("resnet18", num_classes=10).eval()
+    assert model.fc.weight.shape == (10, 512)
+    assert model(x).shape == (2, 10)
+    slim = mobilenet_v2(num_classes=7, width_mult=0.5).eval()
+    assert slim.features[0][0].weight.shape == (16, 3, 3, 3)
+    assert slim.classifier[1].weight.shape == (7, 1280)
+    assert slim(x).shape == (2, 7)
+
+
+def test_torchvision_structure_details() -> None:
+    r50 = built("resnet50")
+    block = r50.layer2[0]
+    assert block.conv1.stride == (1, 1) and block.conv2.stride == (2, 2)
+    assert block.downsample[0].stride == (2, 2)
+    mbv2 = built("mobilenet_v2")
+    residual = [i for i, m in enumerate(mbv2.features) if getattr(m, "use_res_connect", False)]
+    assert residual == [3, 5, 6, 8, 9, 10, 12, 13, 15, 16]
+    for model in (r50, mbv2, built("vgg16_bn")):
+        for m in model.modules():
+            if isinstance(m, (nn.ReLU, nn.ReLU6)):
+                assert not m.inplace
+            if isinstance(m, nn.BatchNorm2d):
+                assert torch.equal(m.weight, torch.ones_like(m.weight))
+                assert torch.equal(m.bias, torch.zeros_like(m.bias))
