@@ -174,27 +174,31 @@ def _verify_f32_tensor(value: SSAValue, what: str, rank: int) -> tuple[int, ...]
     return shape
 
 
-def _verify_pair(prop: DenseArrayBase, name: str) -> tuple[int, int]:
+def _pair_values(prop: DenseArrayBase, what: str) -> tuple[int, int]:
     values = prop.get_values()
     if len(values) != 2 or prop.elt_type != i64:
-        raise VerifyException(f"{name} must be an array<i64> of 2 values, got {prop}")
+        raise VerifyException(f"{what} must be an array<i64> of 2 values, got {prop}")
     return (int(values[0]), int(values[1]))
+
+
+def _verify_activation(activation: StringAttr) -> None:
+    if activation.data not in ACTIVATIONS:
+        raise VerifyException(
+            f"activation must be one of {', '.join(ACTIVATIONS)}, got '{activation.data}'"
+        )
 
 
 def _verify_window(
     strides: DenseArrayBase, padding: DenseArrayBase, activation: StringAttr
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """Checks strides, padding and the fused activation shared by the layer ops."""
-    sh, sw = _verify_pair(strides, "strides")
+    sh, sw = _pair_values(strides, "strides")
     if sh < 1 or sw < 1:
         raise VerifyException(f"strides must be positive, got ({sh}, {sw})")
-    ph, pw = _verify_pair(padding, "padding")
+    ph, pw = _pair_values(padding, "padding")
     if ph < 0 or pw < 0:
         raise VerifyException(f"padding must be non-negative, got ({ph}, {pw})")
-    if activation.data not in ACTIVATIONS:
-        raise VerifyException(
-            f"activation must be one of {', '.join(ACTIVATIONS)}, got '{activation.data}'"
-        )
+    _verify_activation(activation)
     return (sh, sw), (ph, pw)
 
 
@@ -505,7 +509,7 @@ class FKWConv2dOp(IRDLOperation):
         return self.layer.data if self.layer is not None else "?"
 
     def verify_(self) -> None:
-        kh, kw = _verify_pair(self.kernel, "kernel")
+        kh, kw = _pair_values(self.kernel, "kernel")
         if kh < 1 or kw < 1:
             raise VerifyException(f"kernel must be positive, got ({kh}, {kw})")
         (sh, sw), (ph, pw) = _verify_window(self.strides, self.padding, self.activation)
@@ -557,20 +561,6 @@ class FKWConv2dOp(IRDLOperation):
                     f"residual shape {list(res)} does not match the output shape {list(out)}"
                 )
         del cin
-
-
-def _verify_activation(activation: StringAttr) -> None:
-    if activation.data not in ACTIVATIONS:
-        raise VerifyException(
-            f"activation must be one of {', '.join(ACTIVATIONS)}, got '{activation.data}'"
-        )
-
-
-def _pair_values(prop: DenseArrayBase, what: str) -> tuple[int, int]:
-    values = prop.get_values()
-    if len(values) != 2 or prop.elt_type != i64:
-        raise VerifyException(f"{what} must be an array<i64> of 2 values, got {prop}")
-    return (int(values[0]), int(values[1]))
 
 
 POOL_KINDS = ("max", "avg")
@@ -644,10 +634,12 @@ class Pool2dOp(IRDLOperation):
         if self.kind.data not in POOL_KINDS:
             raise VerifyException(f"kind must be one of max, avg, got '{self.kind.data}'")
         kh, kw = self.kernel_values
+        if kh < 1 or kw < 1:
+            raise VerifyException(f"kernel must be positive, got ({kh}, {kw})")
         sh, sw = self.stride_values
+        if sh < 1 or sw < 1:
+            raise VerifyException(f"strides must be positive, got ({sh}, {sw})")
         ph, pw = self.padding_values
-        if kh < 1 or kw < 1 or sh < 1 or sw < 1:
-            raise VerifyException("kernel and strides must be positive")
         if ph < 0 or pw < 0 or 2 * ph > kh or 2 * pw > kw:
             raise VerifyException(
                 f"padding ({ph}, {pw}) must be at most half the {kh}x{kw} window"
@@ -819,7 +811,7 @@ class ReshapeOp(IRDLOperation):
         if not isinstance(a, TensorType) or not isinstance(b, TensorType):
             raise VerifyException("reshape takes and gives tensors")
         if a.element_type != b.element_type:
-            raise VerifyException(f"element types differ: {a} and {b}")
+            raise VerifyException(f"input {a} and result {b} have different element types")
         na = 1
         for d in a.get_shape():
             na *= d
@@ -827,7 +819,7 @@ class ReshapeOp(IRDLOperation):
         for d in b.get_shape():
             nb *= d
         if na != nb:
-            raise VerifyException(f"{a} and {b} have different numbers of elements")
+            raise VerifyException(f"input {a} has {na} elements, result {b} has {nb}")
 
 
 def _verify_f32_or_int_len(value: SSAValue) -> tuple[int]:

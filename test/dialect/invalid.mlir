@@ -329,3 +329,125 @@
 %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight residual(%r) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> residual tensor<1x2x4x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: residual shape [1, 2, 4, 4] does not match the output shape [1, 2, 5, 5]
+
+// -----
+
+// patdnn.pool2d
+
+%x = "test.op"() : () -> tensor<1x4x8x8xf32>
+%y = patdnn.pool2d %x {kind = "min", kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+
+// CHECK: Operation does not verify: kind must be one of max, avg, got 'min'
+
+// -----
+
+%x = "test.op"() : () -> tensor<1x4x8x8xf32>
+%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 2, 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+
+// CHECK: Operation does not verify: kernel must be an array<i64> of 2 values, got array<i64: 2, 2, 2>
+
+// -----
+
+%x = "test.op"() : () -> tensor<1x4x8x8xf32>
+%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 0, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+
+// CHECK: Operation does not verify: kernel must be positive, got (0, 2)
+
+// -----
+
+%x = "test.op"() : () -> tensor<1x4x8x8xf32>
+%y = patdnn.pool2d %x {kind = "avg", kernel = array<i64: 2, 2>, strides = array<i64: 2, 0>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+
+// CHECK: Operation does not verify: strides must be positive, got (2, 0)
+
+// -----
+
+%x = "test.op"() : () -> tensor<1x4x8x8xf32>
+%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 2, 1>} : tensor<1x4x8x8xf32> -> tensor<1x4x5x4xf32>
+
+// CHECK: Operation does not verify: padding (2, 1) must be at most half the 3x3 window
+
+// -----
+
+%x = "test.op"() : () -> tensor<1x4x8x8xf32>
+%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>} : tensor<1x4x8x8xf32> -> tensor<1x4x3x3xf32>
+
+// CHECK: Operation does not verify: result shape [1, 4, 3, 3] does not match the pooling's output shape [1, 4, 4, 4]
+
+// -----
+
+%x = "test.op"() : () -> tensor<1x4x8xf32>
+%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8xf32> -> tensor<1x4x4x4xf32>
+
+// CHECK: Operation does not verify: input must have rank 4, got tensor<1x4x8xf32>
+
+// -----
+
+// patdnn.global_avg_pool
+
+%x = "test.op"() : () -> tensor<1x4x7x7xf32>
+%y = patdnn.global_avg_pool %x : tensor<1x4x7x7xf32> -> tensor<1x4x7x1xf32>
+
+// CHECK: Operation does not verify: result shape [1, 4, 7, 1] must be [1, 4, 1, 1]
+
+// -----
+
+// patdnn.linear
+
+%x, %w = "test.op"() : () -> (tensor<1x16xf32>, tensor<10x16xf32>)
+%y = patdnn.linear %x, %w {activation = "tanh"} : tensor<1x16xf32>, tensor<10x16xf32> -> tensor<1x10xf32>
+
+// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'tanh'
+
+// -----
+
+%x, %w = "test.op"() : () -> (tensor<1x16xf32>, tensor<10x12xf32>)
+%y = patdnn.linear %x, %w : tensor<1x16xf32>, tensor<10x12xf32> -> tensor<1x10xf32>
+
+// CHECK: Operation does not verify: weight takes 12 input features, input has 16
+
+// -----
+
+%x, %w, %b = "test.op"() : () -> (tensor<1x16xf32>, tensor<10x16xf32>, tensor<16xf32>)
+%y = patdnn.linear %x, %w bias(%b) : tensor<1x16xf32>, tensor<10x16xf32> bias tensor<16xf32> -> tensor<1x10xf32>
+
+// CHECK: Operation does not verify: bias must have 10 values, got tensor<16xf32>
+
+// -----
+
+%x, %w = "test.op"() : () -> (tensor<2x16xf32>, tensor<10x16xf32>)
+%y = patdnn.linear %x, %w : tensor<2x16xf32>, tensor<10x16xf32> -> tensor<1x10xf32>
+
+// CHECK: Operation does not verify: result must be tensor<2x10xf32>, got tensor<1x10xf32>
+
+// -----
+
+// patdnn.add
+
+%a, %b = "test.op"() : () -> (tensor<1x4x2x2xf32>, tensor<1x4x2x2xf32>)
+%y = patdnn.add %a, %b {activation = "gelu"} : tensor<1x4x2x2xf32>
+
+// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'gelu'
+
+// -----
+
+%a, %b = "test.op"() : () -> (tensor<1x4x2x2xf32>, tensor<1x4x2x2xf32>)
+%y = "patdnn.add"(%a, %b) : (tensor<1x4x2x2xf32>, tensor<1x4x2x2xf32>) -> tensor<1x4x4x1xf32>
+
+// CHECK: attribute tensor<1x4x2x2xf32> expected from variable 'T', but got tensor<1x4x4x1xf32>
+
+// -----
+
+// patdnn.reshape
+
+%x = "test.op"() : () -> tensor<1x8x1x1xf32>
+%y = patdnn.reshape %x : tensor<1x8x1x1xf32> -> tensor<1x8xi32>
+
+// CHECK: Operation does not verify: input tensor<1x8x1x1xf32> and result tensor<1x8xi32> have different element types
+
+// -----
+
+%x = "test.op"() : () -> tensor<1x8x1x1xf32>
+%y = patdnn.reshape %x : tensor<1x8x1x1xf32> -> tensor<1x6xf32>
+
+// CHECK: Operation does not verify: input tensor<1x8x1x1xf32> has 8 elements, result tensor<1x6xf32> has 6
