@@ -80,10 +80,11 @@ class MaskApplier:
                 raise PruningError(f"module {name!r} has no weight to mask")
             if tuple(mask.shape) != tuple(weight.shape):
                 raise PruningError(
-                    f"mask for {name!r} has shape {tuple(mask.shape)}, "
-                    f"the weight {tuple(weight.shape)}"
+                    f"mask for {name!r} has shape {tuple(mask.shape)} but its weight has "
+                    f"shape {tuple(weight.shape)}"
                 )
-            self._pairs.append((weight, mask.to(device=weight.device, dtype=weight.dtype)))  # type: ignore[arg-type]
+            mask = mask.to(device=weight.device, dtype=weight.dtype)
+            self._pairs.append((weight, mask))  # type: ignore[arg-type]
 
     @torch.no_grad()
     def apply(self) -> None:
@@ -177,7 +178,8 @@ class ADMMPruner:
                 )
 
     def penalty(self) -> torch.Tensor:
-        """``rho/2 (||W - Z + U||^2 + ||W - Y + V||^2)`` summed over layers (differentiable in W)."""
+        """``rho/2 (||W - Z + U||^2 + ||W - Y + V||^2)`` summed over layers
+        (differentiable in W)."""
         total: torch.Tensor | None = None
         for s in self._state.values():
             term = (s.weight - s.z + s.u).square().sum() + (s.weight - s.y + s.v).square().sum()

@@ -1,8 +1,8 @@
 """Which layers pattern pruning touches.
 
 By default every ``nn.Conv2d`` with a 3x3 kernel and ``groups=1``, except the first
-convolution of the model (in ``named_modules`` order), which stays dense as in PatDNN
-(Sec. 6.1). Callers may name the layers to ``include`` (this replaces the default choice,
+convolution of the model (in ``named_modules`` order), which stays dense as in PatDNN.
+Callers may name the layers to ``include`` (this replaces the default choice,
 and may name the first convolution) and the layers to ``exclude``, by their names in
 ``model.named_modules()``. Other kernel sizes are never pruned.
 """

@@ -1,7 +1,7 @@
 """Pattern library extraction and the two projections of pattern pruning.
 
 A *pattern* is a set of 4 taps of a 3x3 kernel, the centre (1, 1) always among them
-(PatDNN, Sec. 3.1: C(8, 3) = 56 candidates). It is written as a sorted tuple of
+(PatDNN, Sec. 3: C(8, 3) = 56 candidates). It is written as a sorted tuple of
 ``(row, col)`` pairs, e.g. ``((0, 1), (1, 0), (1, 1), (1, 2))``; a *library* is a tuple
 of distinct patterns.
 
@@ -11,7 +11,7 @@ of distinct patterns.
 - :func:`project_patterns` keeps, in every kernel, the library pattern that retains the
   most L2 energy (the Euclidean projection onto the pattern set, Sec. 4.2).
 - :func:`project_connectivity` keeps the ``round(n / connectivity)`` kernels of a layer
-  with the largest L2 norms and zeroes the rest (connectivity pruning, Sec. 3.2).
+  with the largest L2 norms and zeroes the rest (connectivity pruning, Sec. 3 and 4.2).
 - :func:`hard_prune_mask` composes both: pattern projection, then connectivity projection.
 
 Every function is deterministic: ties go to the earlier library entry, the earlier kernel
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,7 @@ def normalize_pattern(pattern: Iterable[Sequence[int]]) -> Pattern:
 
 
 def normalize_library(library: Iterable[Iterable[Sequence[int]]]) -> Library:
-    """Return ``library`` as a tuple of normalized patterns, checking it is non-empty and distinct."""
+    """Return ``library`` as a tuple of normalized patterns (non-empty, all distinct)."""
     lib = tuple(normalize_pattern(p) for p in library)
     if not lib:
         raise PruningError("the pattern library is empty")
@@ -99,16 +100,18 @@ def library_masks(library: Library, dtype: torch.dtype = torch.float32) -> torch
 
 def check_num_patterns(num_patterns: object) -> int:
     """Validate a library size: an int in 1..56."""
-    if isinstance(num_patterns, bool) or not isinstance(num_patterns, int):
-        raise PruningError(f"num_patterns must be an int in 1..{MAX_PATTERNS}, got {num_patterns!r}")
+    if isinstance(num_patterns, bool) or not isinstance(num_patterns, numbers.Integral):
+        raise PruningError(
+            f"num_patterns must be an int in 1..{MAX_PATTERNS}, got {num_patterns!r}"
+        )
     if not 1 <= num_patterns <= MAX_PATTERNS:
         raise PruningError(f"num_patterns must be in 1..{MAX_PATTERNS}, got {num_patterns}")
-    return num_patterns
+    return int(num_patterns)
 
 
 def check_connectivity(connectivity: object) -> float:
     """Validate a connectivity ratio: a finite number >= 1 (1 keeps every kernel)."""
-    if isinstance(connectivity, bool) or not isinstance(connectivity, (int, float)):
+    if isinstance(connectivity, bool) or not isinstance(connectivity, numbers.Real):
         raise PruningError(f"connectivity must be a number >= 1, got {connectivity!r}")
     c = float(connectivity)
     if not math.isfinite(c) or c < 1.0:
@@ -190,9 +193,10 @@ def extract_library(
     """The ``num_patterns`` most frequent preferred patterns of ``source``'s 3x3 kernels.
 
     ``source`` is a model (its prunable layers, see :func:`select_layers`, with
-    ``include``/``exclude``), one weight tensor ``(..., 3, 3)`` or an iterable of them. Candidates are ranked by
-    ``(-count, taps)``, so ties and candidates no kernel prefers are taken in sorted
-    order and exactly ``num_patterns`` patterns are returned (PatDNN Sec. 4.1).
+    ``include``/``exclude``), one weight tensor ``(..., 3, 3)`` or an iterable of them.
+    Candidates are ranked by ``(-count, taps)``, so ties and candidates no kernel prefers
+    are taken in sorted order and exactly ``num_patterns`` patterns are returned
+    (PatDNN Sec. 4.1).
     """
     k = check_num_patterns(num_patterns)
     counts = pattern_counts(source, include=include, exclude=exclude)
@@ -243,7 +247,7 @@ def connectivity_mask(weight: torch.Tensor, connectivity: float) -> torch.Tensor
 
 
 def project_connectivity(weight: torch.Tensor, connectivity: float) -> torch.Tensor:
-    """Euclidean projection of ``weight`` onto the connectivity set (PatDNN Sec. 3.2)."""
+    """Euclidean projection of ``weight`` onto the connectivity set (PatDNN Sec. 4.2)."""
     keep = connectivity_mask(weight, connectivity)
     return weight * keep[..., None, None].to(weight.dtype)
 

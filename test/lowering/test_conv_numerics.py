@@ -19,13 +19,17 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from xdsl.dialects import scf
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, i64
 
 import patdnn
 from patdnn.dialect.context import make_context
-from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp
-from patdnn.lowering import get_all_passes
-from patdnn.lowering.lower_patdnn_to_vector import pack_weight_blob
+from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp, PatternLibraryAttr
+from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
+from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
+from patdnn.lowering.fkw_layout import FKWLayoutPass
+from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
+from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass, pack_weight_blob
 from patdnn.lowering.pipeline import print_module
 from patdnn.lowering.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
@@ -159,7 +163,12 @@ DENSE_CASES = [
     Case("dense1x1-16to24-5x7", (D(16, 24, kernel=1, padding=0),), 5, 7),
     Case("dense1x1-3to5-4x3-s2", (D(3, 5, kernel=1, padding=0, stride=2),), 4, 3),
     Case("dense5x5-4to6-11x9-pad2-relu6", (D(4, 6, kernel=5, padding=2, act="relu6"),), 11, 9),
-    Case("dense7x7-3to8-13x11-s2-pad3-bn", (D(3, 8, kernel=7, stride=2, padding=3, bn=True),), 13, 11),
+    Case(
+        "dense7x7-3to8-13x11-s2-pad3-bn",
+        (D(3, 8, kernel=7, stride=2, padding=3, bn=True),),
+        13,
+        11,
+    ),
     Case("depthwise-8-7x9-relu6", (D(8, 8, groups=8, act="relu6"),), 7, 9),
     Case("depthwise-6-9x7-s2-bn", (D(6, 6, groups=6, stride=2, bias=False, bn=True),), 9, 7),
     Case("grouped2-6to10-9x9-s2", (D(6, 10, groups=2, stride=2, act="relu"),), 9, 9),
@@ -202,8 +211,9 @@ def build(case: Case) -> Built:
         )
         if layer.patterns is not None:
             assert library is not None
-            pattern_prune(conv, library[: layer.patterns], layer.keep, rng,
-                          empty_filters=layer.empty_filters)
+            pattern_prune(
+                conv, library[: layer.patterns], layer.keep, rng, empty_filters=layer.empty_filters
+            )
         modules.append(conv)
         if layer.bn:
             bn = nn.BatchNorm2d(layer.cout)
@@ -271,6 +281,24 @@ def test_dense_conv(case: Case, target: str) -> None:
     check_close(compiled(built.input), built.reference)
 
 
+@pytest.mark.parametrize(
+    "case",
+    [CASES[name] for name in ("17to33-9x7-k12-keep0.25-empty", "stem-dense-then-patterns")],
+    ids=lambda c: c.id,
+)
+def test_library_extracted_from_weights(case: Case) -> None:
+    """Without `library`, the pattern library is the most frequent kernel supports."""
+    built = build(case)
+    assert built.library is not None
+    compiled = patdnn.compile(
+        built.model, built.input, num_patterns=len(built.library), keep_stages=False
+    )
+    kinds = [layer.kind for layer in compiled.layers]
+    assert [kind == "pattern conv" for kind in kinds] == built.pattern_layers, kinds
+    assert set(map(tuple, compiled.library)) <= set(built.library)
+    check_close(compiled(built.input), built.reference)
+
+
 WIDTH_CASES = [
     CASES[name]
     for name in (
@@ -299,57 +327,70 @@ def test_host_vector_widths(case: Case, vector_width: int) -> None:
 
 def compile_with_tuning(
     built: Built, tuning: dict[str, int], vector_width: int
-) -> tuple[HostModule, bytes, str]:
+) -> tuple[HostModule, bytes, int]:
     """Runs the pipeline stage by stage, setting `tuning` on every layer before the
-    vector lowering; returns the JIT-compiled module, its weights and the vector IR."""
+    vector lowering. Returns the JIT-compiled module, its weights and the size of the
+    largest register tile (the most vectors an `scf.for` carries)."""
     from patdnn.frontend.importer import import_model
 
     imported = import_model(built.model, built.input)
     module: ModuleOp = imported.module
     ctx = make_context()
-    passes = get_all_passes()
-    library = ""
-    if built.library is not None:
-        library = "[" + ", ".join(
-            "[" + ",".join(f"({r},{c})" for r, c in p) + "]" for p in built.library
-        ) + "]"
-    passes["convert-torch-to-patdnn"]()(library=library).apply(ctx, module)  # type: ignore[call-arg]
-    passes["filter-kernel-reorder"]()().apply(ctx, module)
-    passes["fkw-layout"]()().apply(ctx, module)
+    library = str(PatternLibraryAttr.from_patterns(built.library)) if built.library else ""
+    ConvertTorchToPatdnnPass(library=library).apply(ctx, module)
+    FilterKernelReorderPass().apply(ctx, module)
+    FKWLayoutPass().apply(ctx, module)
     attr = DictionaryAttr({k: IntegerAttr(v, i64) for k, v in tuning.items()})
     for op in module.walk():
         if isinstance(op, Conv2dOp | FKWConv2dOp):
             op.tuning = attr
-    passes["lower-patdnn-to-vector"]()(vector_width=vector_width).apply(ctx, module)  # type: ignore[call-arg]
-    passes["load-redundancy-elimination"]()().apply(ctx, module)
+    LowerPatdnnToVectorPass(vector_width=vector_width).apply(ctx, module)
+    LoadRedundancyEliminationPass().apply(ctx, module)
     module.verify()
+    tile = max(len(op.results) for op in module.walk() if isinstance(op, scf.ForOp))
     weights = pack_weight_blob(module) or b"\0"
     target = Target.get("host")
     llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), target)
     signature = Signature.of(imported.input_shapes, imported.output_shapes, len(weights))
-    runner = HostModule(llvm_ir, "forward", signature, target=target)
-    return runner, weights, print_module(module)
+    return HostModule(llvm_ir, "forward", signature, target=target), weights, tile
 
 
-TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int]] = [
-    ("pattern-rows1-cols1", CASES["17to33-9x7-k12-keep0.25-empty"], {"rows": 1, "cols": 1}, 4),
-    ("pattern-rows3-cols3", CASES["8to12-13x11-s2"], {"rows": 3, "cols": 3}, 4),
-    ("pattern-rows8-cols4-clamped", CASES["3to5-7x9-k8-relu"], {"rows": 8, "cols": 4}, 4),
-    ("pattern-filters2", CASES["8to12-13x11-s2"], {"rows": 2, "cols": 1, "filters": 2}, 8),
-    ("pattern-filters5", CASES["3to5-7x9-k8-relu"], {"filters": 5, "rows": 1}, 4),
-    ("pattern-filters3-pad0", CASES["8to12-7x9-pad0-k6"], {"filters": 3}, 4),
-    ("dense-filters2-rows3", CASES["dense3x3-3to8-9x7-relu"], {"filters": 2, "rows": 3, "cols": 1}, 4),
-    ("dense-filters1-cols3", CASES["dense5x5-4to6-11x9-pad2-relu6"], {"filters": 1, "rows": 1, "cols": 3}, 4),
-    ("grouped-filters5", CASES["grouped2-6to10-9x9-s2"], {"filters": 5, "rows": 2}, 4),
-    ("depthwise-rows5", CASES["depthwise-8-7x9-relu6"], {"rows": 5, "cols": 2}, 8),
+# (id, case, tuning, vector width, accumulators of the largest tile). Rows and columns
+# are clamped to the output; `filters` applies to dense layers only (a filter of a
+# pattern layer has its own kernel list) and must divide the filters of a group.
+TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int, int]] = [
+    ("pattern-rows1-cols1", CASES["17to33-9x7-k12-keep0.25-empty"], {"rows": 1, "cols": 1}, 4, 1),
+    ("pattern-rows3-cols3", CASES["8to12-13x11-s2"], {"rows": 3, "cols": 3}, 4, 3 * 2),
+    ("pattern-rows8-cols4-clamped", CASES["3to5-7x9-k8-relu"], {"rows": 8, "cols": 4}, 4, 7 * 3),
+    ("pattern-filters2", CASES["8to12-13x11-s2"], {"rows": 2, "cols": 1, "filters": 2}, 8, 2),
+    ("pattern-filters5", CASES["3to5-7x9-k8-relu"], {"filters": 5, "rows": 1}, 4, 2),
+    ("pattern-filters3-pad0", CASES["8to12-7x9-pad0-k6"], {"filters": 3}, 4, 4 * 2),
+    (
+        "dense-filters2-rows3",
+        CASES["dense3x3-3to8-9x7-relu"],
+        {"filters": 2, "rows": 3, "cols": 1},
+        4,
+        2 * 3,
+    ),
+    (
+        "dense-cols3",
+        CASES["dense5x5-4to6-11x9-pad2-relu6"],
+        {"filters": 1, "rows": 1, "cols": 3},
+        4,
+        3,
+    ),
+    ("grouped-filters5", CASES["grouped2-6to10-9x9-s2"], {"filters": 5, "rows": 2}, 4, 5 * 2 * 2),
+    ("grouped-filters4-ignored", CASES["grouped2-6to10-9x9-s2"], {"filters": 4, "rows": 1}, 4, 2),
+    ("depthwise-rows5", CASES["depthwise-8-7x9-relu6"], {"rows": 5, "cols": 2}, 8, 5 * 2),
 ]
 
 
 @pytest.mark.parametrize(
-    ("case", "tuning", "vector_width"),
-    [pytest.param(c, t, w, id=name) for name, c, t, w in TILE_CASES],
+    ("case", "tuning", "vector_width", "tile"),
+    [pytest.param(c, t, w, n, id=name) for name, c, t, w, n in TILE_CASES],
 )
-def test_tile_overrides(case: Case, tuning: dict[str, int], vector_width: int) -> None:
+def test_tile_overrides(case: Case, tuning: dict[str, int], vector_width: int, tile: int) -> None:
     built = build(case)
-    runner, weights, _ = compile_with_tuning(built, tuning, vector_width)
+    runner, weights, largest_tile = compile_with_tuning(built, tuning, vector_width)
+    assert largest_tile == tile
     check_close(runner(built.input.numpy(), weights=weights), built.reference)

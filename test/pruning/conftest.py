@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -26,6 +26,15 @@ class TinyNet(nn.Module):
         x = F.relu(self.conv3(x))
         x = F.relu(self.point(x))
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny nets: one intra-op thread is as fast and steadier on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def make_tiny_model(seed: int = 0) -> TinyNet:

@@ -54,7 +54,9 @@ def test_penalty_value_and_gradient(tiny_model) -> None:
 
 
 def test_rho_schedule_capped_and_duals_rescaled(tiny_model) -> None:
-    pruner = ADMMPruner(tiny_model, CANDIDATES[:8], rho=0.1, rho_growth=10.0, rho_every=2, rho_max=5.0)
+    pruner = ADMMPruner(
+        tiny_model, CANDIDATES[:8], rho=0.1, rho_growth=10.0, rho_every=2, rho_max=5.0
+    )
     w = tiny_model.conv2.weight.detach()
     pruner.epoch_end()
     assert pruner.rho == pytest.approx(0.1)
@@ -93,7 +95,8 @@ def test_hard_prune_and_masked_retraining_keep_zeros(tiny_model, tiny_loader) ->
                 w = dict(tiny_model.named_modules())[name].weight
                 assert torch.all(w[~mask] == 0)
     # the kept weights did train
-    assert any(dict(tiny_model.named_modules())[n].weight[m].abs().sum() > 0 for n, m in masks.items())
+    modules = dict(tiny_model.named_modules())
+    assert any(modules[n].weight[m].abs().sum() > 0 for n, m in masks.items())
 
 
 def test_apply_masks_after_plain_step(tiny_model, tiny_loader) -> None:

@@ -1,0 +1,652 @@
+"""The `patdnn` command line: prune, compile, run, inspect, bench and demo.
+
+    patdnn compile MODEL --target aarch64|host -o DIR [--input-shape 1,3,224,224]
+    patdnn run DIR --input x.npy [--output y.npy]
+    patdnn inspect MODEL_OR_DIR
+    patdnn prune [--model package.module:factory] -o DIR
+    patdnn bench layers [--repeat N]
+    patdnn demo --out DIR
+
+MODEL is a `torch.export` program (`.pt2`), `package.module:factory` (a callable returning
+an `nn.Module`; needs `--input-shape`) or a zoo model name (`resnet18`, ...).
+User errors print one line `patdnn: error: ...` and exit with status 1 (2 for bad usage);
+PATDNN_DEBUG=1 shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from patdnn.lowering.summary import LayerSummary
+
+PROG = "patdnn"
+DEFAULT_ZOO_SHAPE = (1, 3, 224, 224)
+
+
+class CliError(Exception):
+    """A user error found by the command line itself."""
+
+
+# -- progress and tables ---------------------------------------------------------------------
+
+
+class StepProgress:
+    """Prints one line per step with its duration: `  name ...... 1.23 s`."""
+
+    LABELS: dict[str, str] = {
+        "torch": "torch dialect",
+        "patdnn": "convert-torch-to-patdnn (layers, patterns)",
+        "filter-kernel-reorder": "filter-kernel-reorder",
+        "fkw-layout": "fkw-layout (compressed weights)",
+        "vector": "lower-patdnn-to-vector",
+        "load-redundancy-elimination": "load-redundancy-elimination",
+        "llvm": "mlir-opt + mlir-translate -> LLVM IR",
+    }
+
+    _open: StepProgress | None = None
+
+    def __init__(self, stream: TextIO | None = None, width: int = 50) -> None:
+        self.stream = stream or sys.stdout
+        self.width = width
+        self._start: float | None = None
+
+    def __call__(self, step: str) -> None:
+        self.done()
+        label = self.LABELS.get(step, step)
+        self.stream.write(f"  {label} ".ljust(self.width, "."))
+        self.stream.flush()
+        self._start = time.perf_counter()
+        StepProgress._open = self
+
+    def done(self, status: str | None = None) -> None:
+        if self._start is not None:
+            text = status or f"{time.perf_counter() - self._start:6.2f} s"
+            self.stream.write(f" {text}\n")
+            self.stream.flush()
+            self._start = None
+        if StepProgress._open is self:
+            StepProgress._open = None
+
+    @classmethod
+    def abandon(cls) -> None:
+        """Ends the open step line, if any, with `failed`."""
+        if cls._open is not None:
+            cls._open.done("failed")
+        sys.stdout.flush()
+
+
+def format_count(n: float) -> str:
+    """`1234567` -> `1.23M`."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{int(n)}"
+
+
+def _field(layer: LayerSummary | Mapping[str, Any], name: str) -> Any:
+    return layer[name] if isinstance(layer, Mapping) else getattr(layer, name)
+
+
+def layer_table(
+    layers: Sequence[LayerSummary | Mapping[str, Any]], num_patterns: int = 0
+) -> str:
+    """The per-layer table: kind, shape, patterns, kernels kept, dense vs pruned MACs."""
+    headers = ["layer", "kind", "shape", "patterns", "kernels kept", "dense MACs", "pruned MACs",
+               "reduction"]  # fmt: skip
+    rows: list[list[str]] = []
+    dense_total = pruned_total = 0
+    for layer in layers:
+        dense, macs = int(_field(layer, "dense_macs")), int(_field(layer, "macs"))
+        kept, kernels = int(_field(layer, "kernels_kept")), int(_field(layer, "kernels"))
+        dense_total += dense
+        pruned_total += macs
+        kind = str(_field(layer, "kind"))
+        rows.append([
+            str(_field(layer, "name")),
+            kind,
+            str(_field(layer, "shape")),
+            str(num_patterns) if "pattern" in kind and num_patterns else "-",
+            f"{kept}/{kernels}" if kernels else "-",
+            format_count(dense),
+            format_count(macs),
+            f"{dense / macs:.2f}x" if macs else "-",
+        ])  # fmt: skip
+    total = [
+        "total", "", f"{len(rows)} layers", "", "", format_count(dense_total),
+        format_count(pruned_total),
+        f"{dense_total / pruned_total:.2f}x" if pruned_total else "-",
+    ]  # fmt: skip
+    widths = [max(len(h), *(len(r[i]) for r in [*rows, total])) for i, h in enumerate(headers)]
+    left = {0, 1, 2}
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [fmt(headers), rule, *(fmt(r) for r in rows), rule, fmt(total)]
+    if pruned_total:
+        lines.append(
+            f"MACs: {format_count(dense_total)} dense -> {format_count(pruned_total)} after "
+            f"pattern + connectivity pruning ({dense_total / pruned_total:.2f}x fewer)"
+        )
+    return "\n".join(lines)
+
+
+def library_text(library: Sequence[Sequence[Sequence[int]]]) -> str:
+    """The pattern library as rows of 3x3 grids ('x' = kept tap)."""
+    if not library:
+        return "  (no pattern layers)"
+    lines = ["  " + " ".join(f"p{i:<3}" for i in range(len(library))).rstrip()]
+    for r in range(3):
+        cells = []
+        for pattern in library:
+            taps = {(int(a), int(b)) for a, b in pattern}
+            cells.append("".join("x" if (r, c) in taps else "." for c in range(3)) + " ")
+        lines.append("  " + " ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelSpec:
+    """A model read from the command line, with an example input and a name."""
+
+    model: Any
+    example: Any
+    name: str
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`1,3,224,224` or `1x3x224x224` -> (1, 3, 224, 224)."""
+    parts = [p for p in re.split(r"[,x\s]+", text.strip()) if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise CliError(f"bad input shape {text!r}: expected positive integers like 1,3,224,224")
+    return shape
+
+
+def _identifier(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower()
+    return name or "model"
+
+
+def _zoo() -> Any | None:
+    try:
+        from patdnn.frontend import zoo
+    except ImportError:
+        return None
+    return zoo if hasattr(zoo, "get_model") else None
+
+
+def _zoo_names(zoo: Any) -> list[str]:
+    return sorted(getattr(zoo, "MODELS", {}))
+
+
+def _program_input_shapes(program: Any) -> list[tuple[int, ...]]:
+    user_inputs = set(program.graph_signature.user_inputs)
+    shapes = []
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            val = node.meta.get("val")
+            if val is None or not all(isinstance(d, int) for d in val.shape):
+                raise CliError(
+                    f"input {node.name!r} of the program has a dynamic shape; give --input-shape"
+                )
+            shapes.append(tuple(int(d) for d in val.shape))
+    return shapes
+
+
+def resolve_model(spec: str, input_shape: str | None) -> ModelSpec:
+    """Reads MODEL: a `.pt2` file, `package.module:factory`, or a zoo model name."""
+    import torch
+
+    shape = parse_shape(input_shape) if input_shape else None
+    path = Path(spec)
+    if spec.endswith(".pt2") or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"{spec}: no such file")
+        try:
+            program = torch.export.load(str(path))
+        except Exception as e:
+            raise CliError(f"{spec}: not a torch.export program ({type(e).__name__}: {e})") from e
+        shapes = [shape] if shape else _program_input_shapes(program)
+        if len(shapes) != 1:
+            raise CliError(f"{spec}: the program takes {len(shapes)} inputs; patdnn needs one")
+        return ModelSpec(program, torch.randn(*shapes[0]), _identifier(path.stem))
+    if ":" in spec:
+        return _factory_model(spec, shape)
+    zoo = _zoo()
+    if zoo is not None and spec in _zoo_names(zoo):
+        model = zoo.get_model(spec)
+        return ModelSpec(model, torch.randn(*(shape or DEFAULT_ZOO_SHAPE)), _identifier(spec))
+    hint = f"zoo models: {', '.join(_zoo_names(zoo))}" if zoo is not None else "no zoo installed"
+    if "/" in spec or os.sep in spec or path.suffix:
+        raise FileNotFoundError(f"{spec}: no such file")
+    raise CliError(
+        f"cannot read MODEL {spec!r}: expected a .pt2 file, package.module:factory or a zoo "
+        f"model name ({hint})"
+    )
+
+
+def _factory_model(spec: str, shape: tuple[int, ...] | None) -> ModelSpec:
+    import importlib
+
+    import torch
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr or not re.fullmatch(r"[\w.]+", module_name + attr):
+        raise CliError(f"bad MODEL {spec!r}: expected package.module:factory")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise CliError(f"cannot import {module_name!r} for MODEL {spec!r}: {e}") from e
+    factory: Any = module
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            raise CliError(f"module {module_name!r} has no attribute {attr!r}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise CliError(f"{spec} is not callable")
+    model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise CliError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
+    if shape is None:
+        raise CliError(f"MODEL {spec} needs --input-shape (e.g. --input-shape 1,3,224,224)")
+    return ModelSpec(model, torch.randn(*shape), _identifier(attr.split(".")[-1]))
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import patdnn
+
+    out = Path(args.output)
+    print(f"patdnn compile {args.model} for {args.target}")
+    progress = StepProgress()
+    progress("load MODEL")
+    spec = resolve_model(args.model, args.input_shape)
+    progress("import (torch.export + torch-mlir)")
+    compiled = patdnn.compile(
+        spec.model,
+        spec.example,
+        target=args.target,
+        num_patterns=args.patterns,
+        strict=args.strict,
+        keep_stages=False,
+        name=args.name or spec.name,
+        progress=progress,
+    )
+    progress(f"object code for {compiled.target.triple}")
+    compiled.object_code  # noqa: B018 - compiled here so the step is timed
+    progress(f"save to {out}")
+    compiled.save(out)
+    progress.done()
+    print()
+    print(f"{compiled.name}: input {list(spec.example.shape)} -> output "
+          f"{list(compiled.signature.outputs[0].shape)}, weights {compiled.weights.size} bytes")
+    print(layer_table(compiled.layers, len(compiled.library)))
+    print()
+    _print_artefacts(out)
+    return 0
+
+
+def _print_artefacts(directory: Path) -> None:
+    from patdnn.api import read_manifest
+
+    manifest = read_manifest(directory)
+    files = manifest["files"]
+    print(f"artefacts in {directory}/:")
+    for filename, info in files.items():
+        print(f"  {filename:<24} {info['bytes']:>10} bytes")
+    print(f"  {'manifest.json':<24} (shapes, pattern library, layers, sha256 of each file)")
+    note = (manifest.get("shared_library") or {}).get("note")
+    if note:
+        print(f"  ({note})")
+    if manifest["target"]["name"] == "host":
+        print(f"run: patdnn run {directory} --input x.npy   or   patdnn.load({str(directory)!r})")
+    else:
+        print(f"run: patdnn run {directory} --input x.npy (qemu-aarch64), or build "
+              "examples/run_model.c with aarch64-linux-gnu-gcc (examples/README.md)")
+
+
+def _read_input(path: str) -> np.ndarray:
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise CliError(f"{path}: not a .npy array ({e})") from e
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        raise CliError(f"{path}: expected a numeric array")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from patdnn.api import aligned_blob, read_manifest, read_saved
+
+    directory = Path(args.directory)
+    manifest = read_manifest(directory)
+    x = _read_input(args.input)
+    expected = tuple(manifest["inputs"][0])
+    if x.shape != expected:
+        if x.size != int(np.prod(expected)):
+            raise CliError(f"{args.input} has shape {x.shape}; the model takes {expected}")
+        x = x.reshape(expected)
+    target = manifest["target"]["name"]
+    start = time.perf_counter()
+    if target == "host":
+        import patdnn
+
+        y = patdnn.load(directory)(x)
+        how = "host (JIT from the saved LLVM IR)"
+    else:
+        from patdnn.runtime.aarch64 import Aarch64Module
+
+        saved = read_saved(directory)
+        module = Aarch64Module(saved.file(".o"), saved.entry, saved.signature)
+        y = module(x, weights=aligned_blob(saved.file(".weights")))
+        how = f"{target} (static executable under qemu-aarch64)"
+    assert isinstance(y, np.ndarray)
+    elapsed = time.perf_counter() - start
+    print(f"ran {manifest['model']} on {how} in {elapsed:.2f} s")
+    print(f"output: shape {tuple(y.shape)}, {y.dtype}")
+    flat = y.reshape(-1)
+    shown = ", ".join(f"{v:.6g}" for v in flat[:8])
+    print(f"  values: [{shown}{', ...' if flat.size > 8 else ''}]")
+    if y.ndim == 2:
+        print(f"  argmax: {', '.join(str(int(i)) for i in y.argmax(axis=1))}")
+    if args.output:
+        np.save(args.output, y)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    target = Path(args.model)
+    if target.is_dir():
+        return _inspect_dir(target)
+    spec = resolve_model(args.model, args.input_shape)
+    from patdnn.dialect.context import make_context
+    from patdnn.frontend.importer import import_model
+    from patdnn.lowering import get_all_passes
+    from patdnn.lowering.summary import summarize_layers
+
+    imported = import_model(spec.model, spec.example)
+    convert = get_all_passes()["convert-torch-to-patdnn"]()
+    convert(num_patterns=args.patterns, strict=args.strict).apply(  # type: ignore[call-arg]
+        make_context(), imported.module
+    )
+    layers, library = summarize_layers(imported.module)
+    print(f"{spec.name}: input {list(spec.example.shape)} -> output "
+          f"{[list(s) for s in imported.output_shapes]}")
+    print(f"pattern library ({len(library)} patterns):")
+    print(library_text(library))
+    print(layer_table(layers, len(library)))
+    return 0
+
+
+def _inspect_dir(directory: Path) -> int:
+    from patdnn.api import read_manifest
+
+    m = read_manifest(directory)
+    t = m["target"]
+    print(f"{m['model']}: saved for {t['name']} ({t['triple']}, {t.get('cpu', '?')})")
+    print(f"entry {m.get('entry', 'forward')}: inputs {m['inputs']} -> outputs {m['outputs']}, "
+          f"weights {m['weights_bytes']} bytes")
+    library = m.get("pattern_library", [])
+    print(f"pattern library ({len(library)} patterns):")
+    print(library_text(library))
+    print(layer_table(m.get("layers", []), len(library)))
+    print("files: " + ", ".join(m["files"]))
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    import torch
+
+    from patdnn.pruning import prune
+    from patdnn.pruning.digits import DigitsNet, load_digits, train_dense
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = StepProgress()
+    progress("data")
+    if args.data:
+        loaders = _call_spec(args.data, "--data")
+        if not (isinstance(loaders, tuple) and len(loaders) == 2):
+            raise CliError(f"--data {args.data}() must return (train_loader, val_loader)")
+        train, val = loaders
+    else:
+        train, val = load_digits(seed=args.seed)
+    torch.manual_seed(args.seed)
+    model = _call_spec(args.model, "--model") if args.model else DigitsNet()
+    if not isinstance(model, torch.nn.Module):
+        raise CliError(f"--model {args.model}() returned {type(model).__name__}, not an nn.Module")
+    name = _identifier(args.model.split(":")[-1]) if args.model else "digitsnet"
+    bars = sys.stderr.isatty()
+    if args.epochs:
+        progress(f"dense training, {args.epochs} epochs")
+        train_dense(model, train, args.epochs, seed=args.seed, progress=bars)
+    progress(f"ADMM pruning, {args.admm_epochs} + {args.retrain_epochs} retrain epochs")
+    result = prune(
+        model,
+        train,
+        num_patterns=args.patterns,
+        connectivity=args.connectivity,
+        admm_epochs=args.admm_epochs,
+        retrain_epochs=args.retrain_epochs,
+        val_loader=val,
+        seed=args.seed,
+        progress=bars,
+    )
+    progress("saving")
+    weights = out / f"{name}_pruned.pt"
+    torch.save(result.model.state_dict(), weights)
+    (out / "report.txt").write_text(result.report.table() + "\n")
+    (out / "library.json").write_text(json.dumps([list(map(list, p)) for p in result.library]))
+    figure = result.report.save_figure(out / "patterns.png")
+    progress.done()
+    print()
+    print(result.report.table())
+    print()
+    print(f"wrote {weights} (state dict), {out / 'report.txt'}, {out / 'library.json'}, {figure}")
+    return 0
+
+
+def _call_spec(spec: str, option: str) -> Any:
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise CliError(f"bad {option} {spec!r}: expected package.module:function")
+    try:
+        factory: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        raise CliError(f"cannot import {module_name!r} for {option}: {e}") from e
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            raise CliError(f"module {module_name!r} has no attribute {attr!r}")
+        factory = getattr(factory, part)
+    return factory()
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from patdnn import bench
+
+    if args.suite == "layers":
+        results = bench.bench_layers(
+            bench.select_shapes(args.layers), args.repeat, args.vector_width,
+            progress=bench.print_progress,
+        )  # fmt: skip
+        print()
+        print(bench.format_table(results))
+        return 0
+    bench_models: Callable[..., Any] | None = getattr(bench, "bench_models", None)
+    if bench_models is None:
+        raise CliError("'patdnn bench models' is not available yet in this version")
+    status = bench_models(list(args.rest))
+    return int(status or 0)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from patdnn.demo import run_demo
+
+    return run_demo(
+        Path(args.out),
+        dense_epochs=args.dense_epochs,
+        admm_epochs=args.admm_epochs,
+        retrain_epochs=args.retrain_epochs,
+        runs=args.runs,
+        seed=args.seed,
+    )
+
+
+# -- argument parsing ------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Pattern-based pruning and a pattern-aware compiler for CNNs (PatDNN).",
+        epilog="MODEL: a torch.export .pt2 file, package.module:factory (with --input-shape), "
+        "or a zoo model name. PATDNN_DEBUG=1 shows tracebacks.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("compile", help="compile a model to LLVM IR, an object file and a header")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--target", choices=("aarch64", "host"), required=True)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="artefact directory")
+    p.add_argument("--input-shape", metavar="SHAPE", help="e.g. 1,3,224,224")
+    p.add_argument("--patterns", type=_positive_int, default=8, metavar="N",
+                   help="pattern library size extracted from the weights (default 8)")  # fmt: skip
+    p.add_argument("--strict", action="store_true",
+                   help="a 3x3 layer that breaks its pattern is an error")  # fmt: skip
+    p.add_argument("--name", help="artefact base name (default: from MODEL)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="run saved artefacts on an input .npy")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--input", required=True, metavar="X.npy")
+    p.add_argument("--output", metavar="Y.npy")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("inspect", help="per-layer table of a saved DIR or a MODEL")
+    p.add_argument("model", metavar="MODEL_OR_DIR")
+    p.add_argument("--input-shape", metavar="SHAPE")
+    p.add_argument("--patterns", type=_positive_int, default=8, metavar="N")
+    p.add_argument("--strict", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("prune", help="train and pattern-prune a model (default: digits CNN)")
+    p.add_argument("--model", metavar="package.module:factory",
+                   help="a model taking (N,1,8,8) digits with 10 logits, or use --data")  # fmt: skip
+    p.add_argument("--data", metavar="package.module:function",
+                   help="returns (train_loader, val_loader); default: scikit-learn digits")  # fmt: skip
+    p.add_argument("--epochs", type=_count, default=30, help="dense epochs (0: model is trained)")
+    p.add_argument("--admm-epochs", type=_count, default=20)
+    p.add_argument("--retrain-epochs", type=_count, default=15)
+    p.add_argument("--patterns", type=_positive_int, default=8, metavar="N")
+    p.add_argument("--connectivity", type=float, default=3.6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("bench", help="benchmarks: VGG layers, whole models")
+    p.add_argument("suite", choices=("layers", "models"))
+    p.add_argument("--repeat", type=_positive_int, default=10)
+    p.add_argument("--layers", default="all", help="VGG shape indices, e.g. 0,2 (default all)")
+    p.add_argument("--vector-width", type=_positive_int)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")
+    p.add_argument("--out", default="demo-out", metavar="DIR")
+    p.add_argument("--dense-epochs", type=_count, default=30)
+    p.add_argument("--admm-epochs", type=_count, default=20)
+    p.add_argument("--retrain-epochs", type=_count, default=15)
+    p.add_argument("--runs", type=_positive_int, default=300, help="latency runs (median)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from patdnn.errors import PatdnnError
+
+    return (CliError, PatdnnError, ValueError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `patdnn` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = os.environ.get("PATDNN_DEBUG", "") not in ("", "0")
+    try:
+        status = int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # every failure ends in one line unless PATDNN_DEBUG is set
+        StepProgress.abandon()
+        if debug:
+            traceback.print_exc()
+        user = isinstance(e, _user_errors())
+        message = str(e).strip() or type(e).__name__
+        if isinstance(e, OSError) and e.filename:
+            message = f"{e.filename}: {e.strerror}"
+        prefix = "" if user else f"internal error ({type(e).__name__}): "
+        print(f"{PROG}: error: {prefix}{message}", file=sys.stderr)
+        if not user and not debug:
+            print(f"{PROG}: set PATDNN_DEBUG=1 to see the traceback", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
