@@ -132,8 +132,15 @@ class CompiledModel:
                 for filename, data in files.items()
             },
         }
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_value) + "\n")
         return out
+
+
+def _json_value(value: Any) -> Any:
+    """numpy scalars and arrays in layer summaries as plain JSON values."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _link_shared(out: Path, name: str, target: Target) -> dict[str, Any]:

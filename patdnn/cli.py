@@ -139,7 +139,9 @@ def layer_table(
 
     rule = "  ".join("-" * w for w in widths)
     lines = [fmt(headers), rule, *(fmt(r) for r in rows), rule, fmt(total)]
-    if pruned_total:
+    if pruned_total == dense_total:
+        lines.append(f"MACs: {format_count(dense_total)} (no pattern-pruned layer)")
+    elif pruned_total:
         lines.append(
             f"MACs: {format_count(dense_total)} dense -> {format_count(pruned_total)} after "
             f"pattern + connectivity pruning ({dense_total / pruned_total:.2f}x fewer)"
@@ -218,13 +220,13 @@ def _program_input_shapes(program: Any) -> list[tuple[int, ...]]:
 
 def resolve_model(spec: str, input_shape: str | None) -> ModelSpec:
     """Reads MODEL: a `.pt2` file, `package.module:factory`, or a zoo model name."""
-    import torch
-
     shape = parse_shape(input_shape) if input_shape else None
     path = Path(spec)
     if spec.endswith(".pt2") or path.is_file():
         if not path.is_file():
             raise FileNotFoundError(f"{spec}: no such file")
+        import torch
+
         try:
             program = torch.export.load(str(path))
         except Exception as e:
@@ -235,13 +237,15 @@ def resolve_model(spec: str, input_shape: str | None) -> ModelSpec:
         return ModelSpec(program, torch.randn(*shapes[0]), _identifier(path.stem))
     if ":" in spec:
         return _factory_model(spec, shape)
+    if "/" in spec or os.sep in spec or path.suffix:
+        raise FileNotFoundError(f"{spec}: no such file")
     zoo = _zoo()
     if zoo is not None and spec in _zoo_names(zoo):
+        import torch
+
         model = zoo.get_model(spec)
         return ModelSpec(model, torch.randn(*(shape or DEFAULT_ZOO_SHAPE)), _identifier(spec))
     hint = f"zoo models: {', '.join(_zoo_names(zoo))}" if zoo is not None else "no zoo installed"
-    if "/" in spec or os.sep in spec or path.suffix:
-        raise FileNotFoundError(f"{spec}: no such file")
     raise CliError(
         f"cannot read MODEL {spec!r}: expected a .pt2 file, package.module:factory or a zoo "
         f"model name ({hint})"
@@ -267,7 +271,10 @@ def _factory_model(spec: str, shape: tuple[int, ...] | None) -> ModelSpec:
         factory = getattr(factory, part)
     if not callable(factory):
         raise CliError(f"{spec} is not callable")
-    model = factory()
+    try:
+        model = factory()
+    except Exception as e:
+        raise CliError(f"{spec}() raised {type(e).__name__}: {e}") from e
     if not isinstance(model, torch.nn.Module):
         raise CliError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
     if shape is None:
@@ -449,21 +456,38 @@ def cmd_prune(args: argparse.Namespace) -> int:
         raise CliError(f"--model {args.model}() returned {type(model).__name__}, not an nn.Module")
     name = _identifier(args.model.split(":")[-1]) if args.model else "digitsnet"
     bars = sys.stderr.isatty()
-    if args.epochs:
-        progress(f"dense training, {args.epochs} epochs")
-        train_dense(model, train, args.epochs, seed=args.seed, progress=bars)
-    progress(f"ADMM pruning, {args.admm_epochs} + {args.retrain_epochs} retrain epochs")
-    result = prune(
-        model,
-        train,
-        num_patterns=args.patterns,
-        connectivity=args.connectivity,
-        admm_epochs=args.admm_epochs,
-        retrain_epochs=args.retrain_epochs,
-        val_loader=val,
-        seed=args.seed,
-        progress=bars,
-    )
+
+    def step(label: str) -> None:
+        if bars:  # tqdm draws below a full line
+            progress.done()
+            print(f"  {label}", flush=True)
+        else:
+            progress(label)
+
+    try:
+        if args.epochs:
+            step(f"dense training, {args.epochs} epochs")
+            train_dense(model, train, args.epochs, seed=args.seed, progress=bars)
+        step(f"ADMM pruning, {args.admm_epochs} + {args.retrain_epochs} retrain epochs")
+        result = prune(
+            model,
+            train,
+            num_patterns=args.patterns,
+            connectivity=args.connectivity,
+            admm_epochs=args.admm_epochs,
+            retrain_epochs=args.retrain_epochs,
+            val_loader=val,
+            seed=args.seed,
+            progress=bars,
+        )
+    except RuntimeError as e:
+        if not (args.model or args.data):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CliError(
+            f"training failed: {first} (without --data the model must take (N,1,8,8) digits "
+            "and return 10 logits)"
+        ) from e
     progress("saving")
     weights = out / f"{name}_pruned.pt"
     torch.save(result.model.state_dict(), weights)
@@ -492,7 +516,12 @@ def _call_spec(spec: str, option: str) -> Any:
         if not hasattr(factory, part):
             raise CliError(f"module {module_name!r} has no attribute {attr!r}")
         factory = getattr(factory, part)
-    return factory()
+    if not callable(factory):
+        raise CliError(f"{option} {spec} is not callable")
+    try:
+        return factory()
+    except Exception as e:
+        raise CliError(f"{option} {spec}() raised {type(e).__name__}: {e}") from e
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -598,12 +627,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("bench", help="benchmarks: VGG layers, whole models")
-    p.add_argument("suite", choices=("layers", "models"))
-    p.add_argument("--repeat", type=_positive_int, default=10)
-    p.add_argument("--layers", default="all", help="VGG shape indices, e.g. 0,2 (default all)")
-    p.add_argument("--vector-width", type=_positive_int)
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_bench)
+    suites = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    q = suites.add_parser("layers", help="pattern conv vs PyTorch on the VGG-16 3x3 layers")
+    q.add_argument("--repeat", type=_positive_int, default=10)
+    q.add_argument("--layers", default="all", help="VGG shape indices, e.g. 0,2 (default all)")
+    q.add_argument("--vector-width", type=_positive_int)
+    q.set_defaults(func=cmd_bench)
+    q = suites.add_parser("models", help="whole models", add_help=False)
+    q.add_argument("rest", nargs=argparse.REMAINDER)
+    q.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")
     p.add_argument("--out", default="demo-out", metavar="DIR")

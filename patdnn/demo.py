@@ -195,7 +195,9 @@ def _run_demo(
     print()
     print(result.report.table())
     print()
-    print(f"Compiled layers ({compiled['host'].name}, {len(result.library)}-pattern library):")
+    sig = compiled["host"].signature
+    print(f"Compiled: the whole DigitsNet, input {list(sig.inputs[0].shape)} -> logits "
+          f"{list(sig.outputs[0].shape)}; its conv layers ({len(result.library)}-pattern library):")
     print(layer_table(compiled["host"].layers, len(compiled["host"].library)))
     print()
 
@@ -218,8 +220,9 @@ def _run_demo(
           f"{torch_us / patdnn_us:.2f}x vs PyTorch")  # fmt: skip
     print()
     print(f"Artefacts in {out}/:")
-    print("  host/      digitsnet.{ll,o,h,so,weights}, manifest.json")
-    print("  aarch64/   digitsnet.{ll,o,h,weights}, manifest.json")
+    for target in ("host", "aarch64"):
+        files = ", ".join(sorted(p.name for p in (out / target).iterdir()))
+        print(f"  {target + '/':<10} {files}")
     if (out / "qemu" / "run_model").exists():
         print("  qemu/      run_model (examples/run_model.c, static aarch64), inputs.bin, logits.bin")
     print("  dense.pt, pruned.pt (state dicts), report.txt, patterns.png, sample.npy")

@@ -48,20 +48,30 @@ class Layer:
 LAYERS = [
     Layer("8to16-9x11-k8-c2", 8, 16, 9, 11, connectivity=2.0, activation="relu"),
     # With stride 2, only taps two rows apart in one column read the same phase.
-    Layer("3to5-7x5-s2-vertical-w8", 3, 5, 7, 5, stride=2, patterns=6, vector_width=8,
-          vertical=True),
-    Layer("4to6-9x9-s2-vertical-c1.2", 4, 6, 9, 9, stride=2, patterns=6, connectivity=1.2,
-          vertical=True),
-    Layer("16to8-6x13-pad0-k12-c3.6", 16, 8, 6, 13, padding=0, patterns=12, connectivity=3.6,
-          empty_filters=2),
-    Layer("12to12-10x10-k8-w16", 12, 12, 10, 10, connectivity=1.5, vector_width=16,
-          activation="relu6"),
+    Layer("3to5-7x5-s2-w8", 3, 5, 7, 5, stride=2, patterns=6, vector_width=8, vertical=True),
+    Layer("4to6-9x9-s2-c1.2", 4, 6, 9, 9, stride=2, patterns=6, connectivity=1.2, vertical=True),
+    Layer(
+        "16to8-6x13-pad0-k12-c3.6",
+        16, 8, 6, 13, padding=0, patterns=12, connectivity=3.6, empty_filters=2,
+    ),
+    Layer(
+        "12to12-10x10-k8-w16",
+        12, 12, 10, 10, connectivity=1.5, vector_width=16, activation="relu6",
+    ),
     Layer("dense-6to8-8x9", 6, 8, 8, 9, patterns=None),
     Layer("dense-4to8-9x7-s2", 4, 8, 9, 7, stride=2, patterns=None, activation="relu"),
 ]
 
 
-def layer_module(layer: Layer, rng: np.random.Generator) -> tuple[ModuleOp, np.ndarray, np.ndarray]:
+@dataclass
+class LayerModule:
+    module: ModuleOp
+    weight: np.ndarray
+    bias: np.ndarray
+    out_shape: tuple[int, ...]
+
+
+def layer_module(layer: Layer, rng: np.random.Generator) -> LayerModule:
     """`func @f(%x) { patdnn.pattern_conv2d (or conv2d) with a bias }` with random
     weights, pattern-pruned by the projections of `patdnn.pruning`."""
     weight = torch.from_numpy(rng.standard_normal((layer.cout, layer.cin, 3, 3), np.float32))
@@ -98,7 +108,7 @@ def layer_module(layer: Layer, rng: np.random.Generator) -> tuple[ModuleOp, np.n
     block.add_ops([w_const, b_const, conv, func.ReturnOp(conv.result)])
     module = ModuleOp([func.FuncOp("f", ([x_type], [y_type]), Region(block))])
     module.verify()
-    return module, w, b
+    return LayerModule(module, w, b, (1, layer.cout, h, wo))
 
 
 def vector_loads(module: ModuleOp) -> int:
@@ -119,7 +129,8 @@ def run(module: ModuleOp, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarr
 @pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.id)
 def test_lre_removes_loads_and_keeps_results(layer: Layer) -> None:
     rng = np.random.default_rng(zlib.crc32(layer.id.encode()))
-    module, w, b = layer_module(layer, rng)
+    built = layer_module(layer, rng)
+    module = built.module
     ctx = make_context()
     FilterKernelReorderPass().apply(ctx, module)
     FKWLayoutPass().apply(ctx, module)
@@ -134,16 +145,14 @@ def test_lre_removes_loads_and_keeps_results(layer: Layer) -> None:
     assert pack_weight_blob(module) == pack_weight_blob(without)
 
     x = rng.standard_normal((1, layer.cin, layer.height, layer.width)).astype(np.float32)
-    (fn,) = (op for op in module.ops if isinstance(op, func.FuncOp))
-    out_shape = tuple(fn.function_type.inputs.data[1].get_shape())  # type: ignore[attr-defined]
-    with_lre = run(module, x, out_shape)
-    without_lre = run(without, x, out_shape)
+    with_lre = run(module, x, built.out_shape)
+    without_lre = run(without, x, built.out_shape)
     assert np.array_equal(with_lre, without_lre)
 
     reference = torch.nn.functional.conv2d(
         torch.from_numpy(x),
-        torch.from_numpy(w),
-        torch.from_numpy(b),
+        torch.from_numpy(built.weight),
+        torch.from_numpy(built.bias),
         stride=layer.stride,
         padding=layer.padding,
     )

@@ -24,7 +24,7 @@ def small_conv() -> nn.Module:
     return model.eval()
 
 
-class _Sigmoid(nn.Module):
+class _Erf(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.special.erf(x)
 
@@ -32,7 +32,7 @@ class _Sigmoid(nn.Module):
 def unsupported() -> nn.Module:
     """A conv followed by erf, an op patdnn does not compile."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _Sigmoid()).eval()
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _Erf()).eval()
 
 
 def not_a_module() -> int:

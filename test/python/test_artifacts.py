@@ -6,6 +6,7 @@ import ctypes
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +172,22 @@ def test_example_needs_a_header_name(aarch64_dir: Path, tmp_path: Path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode != 0 and "PATDNN_HEADER" in proc.stderr
+
+
+@needs_aarch64_tools
+def test_demo_short(tmp_path: Path) -> None:
+    """`patdnn demo` with few epochs: both compiled models must match pruned PyTorch."""
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "patdnn"), "demo", "--out", str(out),
+         "--dense-epochs", "2", "--admm-epochs", "1", "--retrain-epochs", "1", "--runs", "20"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("logits match pruned PyTorch") == 2, proc.stdout
+    assert "examples/run_model.c" in proc.stdout and "vs PyTorch" in proc.stdout
+    for name in ("host/manifest.json", "aarch64/digitsnet.o", "pruned.pt", "patterns.png",
+                 "report.txt", "sample.npy", "qemu/run_model"):  # fmt: skip
+        assert (out / name).is_file(), name
+    loaded = patdnn.load(out / "host")
+    assert loaded(np.load(out / "sample.npy")).shape == (1, 10)

@@ -1,0 +1,195 @@
+"""The `patdnn` command line, run as a subprocess the way users run it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cli_models import small_conv
+
+PATDNN = Path(sys.executable).parent / "patdnn"
+HELPERS = Path(__file__).resolve().parent
+SHAPE = "1,3,8,8"
+
+needs_aarch64_tools = pytest.mark.skipif(
+    shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None,
+    reason="needs aarch64-linux-gnu-gcc and qemu-aarch64",
+)
+
+
+def patdnn(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PATDNN_DEBUG"}
+    env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), env.get("PYTHONPATH", "")]).rstrip(":")
+    return subprocess.run(
+        [str(PATDNN), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd,
+        timeout=300,
+    )  # fmt: skip
+
+
+def assert_user_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """Exit status 1, one line `patdnn: error: ...` on stderr, no traceback."""
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("patdnn: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def x_npy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inputs") / "x.npy"
+    np.save(path, np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32))
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected(x_npy: Path) -> np.ndarray:
+    with torch.no_grad():
+        return small_conv()(torch.from_numpy(np.load(x_npy))).numpy()
+
+
+@pytest.fixture(scope="module")
+def host_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "host"
+    proc = patdnn("compile", "cli_models:small_conv", "--target", "host", "-o", out,
+                  "--input-shape", SHAPE)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "convert-torch-to-patdnn" in proc.stdout  # per-stage progress
+    assert "pattern conv" in proc.stdout and "MACs: 87.6K dense -> 30.2K" in proc.stdout
+    assert f"artefacts in {out}" in proc.stdout
+    return out
+
+
+def test_help_is_fast() -> None:
+    start = time.perf_counter()
+    proc = patdnn("--help")
+    assert proc.returncode == 0
+    for command in ("compile", "run", "inspect", "prune", "bench", "demo"):
+        assert command in proc.stdout
+    assert time.perf_counter() - start < 5
+    check = subprocess.run(
+        [sys.executable, "-c", "import sys, patdnn.cli; print('torch' in sys.modules)"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.stdout.strip() == "False"
+
+
+def test_compile_and_run_host(host_dir: Path, x_npy: Path, expected: np.ndarray) -> None:
+    for name in ("small_conv.ll", "small_conv.o", "small_conv.h", "small_conv.weights",
+                 "manifest.json"):  # fmt: skip
+        assert (host_dir / name).is_file()
+    y_npy = host_dir.parent / "y.npy"
+    proc = patdnn("run", host_dir, "--input", x_npy, "--output", y_npy)
+    assert proc.returncode == 0, proc.stderr
+    assert "shape (1, 16, 8, 8)" in proc.stdout
+    np.testing.assert_allclose(np.load(y_npy), expected, rtol=1e-5, atol=1e-6)
+
+
+@needs_aarch64_tools
+def test_compile_and_run_aarch64(
+    tmp_path: Path, x_npy: Path, expected: np.ndarray
+) -> None:
+    out = tmp_path / "a64"
+    proc = patdnn("compile", "cli_models:small_conv", "--target", "aarch64", "-o", out,
+                  "--input-shape", SHAPE)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "qemu-aarch64" in proc.stdout and not (out / "small_conv.so").exists()
+    y_npy = tmp_path / "y.npy"
+    proc = patdnn("run", out, "--input", x_npy, "--output", y_npy)
+    assert proc.returncode == 0, proc.stderr
+    assert "under qemu-aarch64" in proc.stdout
+    np.testing.assert_allclose(np.load(y_npy), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_inspect_dir(host_dir: Path) -> None:
+    proc = patdnn("inspect", host_dir)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "saved for host" in out and "pattern library (1 patterns)" in out
+    assert "64/128" in out and "4.50x" in out and "2.90x fewer" in out
+
+
+def test_inspect_pt2(tmp_path: Path) -> None:
+    program = torch.export.export(small_conv(), (torch.randn(1, 3, 8, 8),))
+    path = tmp_path / "small.pt2"
+    torch.export.save(program, str(path))
+    proc = patdnn("inspect", path)
+    assert proc.returncode == 0, proc.stderr
+    assert "small: input [1, 3, 8, 8] -> output [[1, 16, 8, 8]]" in proc.stdout
+    assert "pattern conv" in proc.stdout and "2.90x fewer" in proc.stdout
+
+
+def test_prune_digits(tmp_path: Path) -> None:
+    proc = patdnn("prune", "--epochs", "1", "--admm-epochs", "1", "--retrain-epochs", "1",
+                  "-o", tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for name in ("digitsnet_pruned.pt", "report.txt", "patterns.png", "library.json"):
+        assert (tmp_path / name).is_file(), name
+    assert "Pattern library (8 patterns" in proc.stdout
+    state = torch.load(tmp_path / "digitsnet_pruned.pt")
+    kept = (state["conv2.weight"].abs().sum(dim=(2, 3)) > 0).float().mean().item()
+    assert abs(kept - 1 / 3.6) < 0.01
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_missing_files(tmp_path: Path, x_npy: Path) -> None:
+    assert_user_error(patdnn("run", tmp_path / "nowhere", "--input", x_npy), "no such directory")
+    assert_user_error(
+        patdnn("compile", tmp_path / "model.pt2", "--target", "host", "-o", tmp_path / "o"),
+        "model.pt2: no such file",
+    )
+
+
+def test_bad_model_spec(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert_user_error(patdnn("compile", "no_such_module:make", "--target", "host", "-o", out,
+                             "--input-shape", SHAPE), "cannot import 'no_such_module'")  # fmt: skip
+    assert_user_error(patdnn("inspect", "cli_models:not_a_module", "--input-shape", SHAPE),
+                      "returned int, not a torch.nn.Module")  # fmt: skip
+    assert_user_error(patdnn("inspect", "cli_models:small_conv"), "needs --input-shape")
+    assert_user_error(patdnn("inspect", "notamodel"), "cannot read MODEL 'notamodel'")
+
+
+def test_unsupported_op(tmp_path: Path) -> None:
+    proc = patdnn("compile", "cli_models:unsupported", "--target", "host", "-o", tmp_path,
+                  "--input-shape", SHAPE)  # fmt: skip
+    assert_user_error(proc, "unsupported op aten.special_erf")
+
+
+def test_corrupt_artefacts(host_dir: Path, tmp_path: Path, x_npy: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(host_dir, broken)
+    (broken / "small_conv.ll").write_text("garbage")
+    assert_user_error(patdnn("run", broken, "--input", x_npy), "small_conv.ll is corrupt")
+
+
+def test_wrong_input_shape(host_dir: Path, tmp_path: Path) -> None:
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((2, 3), np.float32))
+    assert_user_error(patdnn("run", host_dir, "--input", x), "the model takes (1, 3, 8, 8)")
+
+
+def test_usage_errors() -> None:
+    proc = patdnn("compile", "cli_models:small_conv", "-o", "out")  # no --target
+    assert proc.returncode == 2 and "--target" in proc.stderr and "Traceback" not in proc.stderr
+    proc = patdnn("frobnicate")
+    assert proc.returncode == 2
+
+
+def test_bench_models_not_available() -> None:
+    from patdnn import bench
+
+    if hasattr(bench, "bench_models"):
+        pytest.skip("bench_models exists")
+    assert_user_error(patdnn("bench", "models"), "not available yet")
