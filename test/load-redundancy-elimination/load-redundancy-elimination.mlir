@@ -1,7 +1,7 @@
 // Loads of the padded input (the 5-D scratch memref) in the layers below, before and
 // after load-redundancy-elimination:
-// RUN: patdnn-opt %s --split-input-file -p 'lower-patdnn-to-vector{vector-width=4}' | grep -c -E 'vector.load .*memref<([0-9]+x){5}f32>' | filecheck %s --check-prefix=BEFORE
-// RUN: patdnn-opt %s --split-input-file -p 'lower-patdnn-to-vector{vector-width=4},load-redundancy-elimination' | grep -c -E 'vector.load .*memref<([0-9]+x){5}f32>' | filecheck %s --check-prefix=AFTER
+// RUN: patdnn-opt %s --split-input-file -p 'lower-patdnn-to-vector{vector-width=4}' | grep -c -E 'vector.load .*memref<([0-9]+x){6}f32>' | filecheck %s --check-prefix=BEFORE
+// RUN: patdnn-opt %s --split-input-file -p 'lower-patdnn-to-vector{vector-width=4},load-redundancy-elimination' | grep -c -E 'vector.load .*memref<([0-9]+x){6}f32>' | filecheck %s --check-prefix=AFTER
 // The pass alone on hand-written vector code:
 // RUN: patdnn-opt %s --split-input-file -p load-redundancy-elimination | filecheck %s
 

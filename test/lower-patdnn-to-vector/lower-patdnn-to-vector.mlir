@@ -27,11 +27,11 @@
 // CHECK-NEXT:    %[[WEIGHT:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3x4xf32>
 // CHECK-NEXT:    %[[BIAS:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2xf32>
 // The padded input: 5 + 2 rows; 3 vectors + 2 columns, rounded up to 16.
-// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x1x1x7x16xf32>
+// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x1x1x1x7x16xf32>
 // CHECK-NEXT:    scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // The copy of an input row: two full vectors, then a masked tail.
 // CHECK:           vector.load %[[X]][%[[N]], %{{.*}}] : memref<1x2x5x10xf32>, vector<4xf32>
-// CHECK-NEXT:      vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x7x16xf32>, vector<4xf32>
+// CHECK-NEXT:      vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x1x7x16xf32>, vector<4xf32>
 // CHECK-NEXT:      vector.load %[[X]]
 // CHECK-NEXT:      vector.store %{{.*}}, %[[P]]
 // CHECK-NEXT:      vector.maskedload %[[X]][%[[N]], %{{.*}}], %[[MASK]]
@@ -53,7 +53,7 @@
 // CHECK-NEXT:              %[[C_I32:.*]] = memref.load %[[INDEX]][%[[K]]] : memref<3xi32>
 // CHECK-NEXT:              %[[C:.*]] = arith.index_cast %[[C_I32]] : i32 to index
 // CHECK-NEXT:              memref.load %[[WEIGHT]][%[[K]], %{{.*}}] : memref<3x4xf32>
-// CHECK:                   vector.load %[[P]][%[[C]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x1x1x7x16xf32>, vector<4xf32>
+// CHECK:                   vector.load %[[P]][%[[C]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x1x1x1x7x16xf32>, vector<4xf32>
 // CHECK-NEXT:              vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
 // CHECK:                   scf.yield
 // CHECK-NEXT:            }
@@ -73,7 +73,7 @@
 // CHECK:           = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>) {
 // CHECK:           = scf.for {{.*}} -> (vector<4xf32>) {
 // CHECK:           vector.maskedstore %[[Y]]
-// CHECK:         memref.dealloc %[[P]] : memref<2x1x1x7x16xf32>
+// CHECK:         memref.dealloc %[[P]] : memref<2x1x1x1x7x16xf32>
 // CHECK-NEXT:    func.return
 func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
   %reorder = arith.constant dense<[1, 0]> : tensor<2xi32>
@@ -88,8 +88,8 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 
 // -----
 
-// A dense stride-2 layer: the scratch copy is split into 2 x 2 phases, element by
-// element; tiles of 4 filters x 2 rows x 2 vectors loop over the input channels with
+// A dense stride-2 layer: the scratch copy is split into 2 x 2 phases, each element
+// gathered from its pixel or the padding; tiles of 4 filters x 2 rows x 2 vectors loop over the input channels with
 // all 9 taps. The output row is 5 wide: a full vector and a 1-lane tail.
 
 // CHECK:       builtin.module attributes {patdnn.weights = [
@@ -102,14 +102,14 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-DAG:     %[[MASK:.*]] = vector.create_mask %[[ONE]] : vector<4xi1>
 // CHECK:         %[[W:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4x2x3x3xf32>
 // CHECK-NEXT:    %[[B:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4xf32>
-// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x2x5x12xf32>
+// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x2x1x5x12xf32>
+// CHECK:         %[[INSIDE:.*]] = arith.cmpi ult
 // CHECK:         %[[PIXEL:.*]] = memref.load %[[X]]
-// CHECK:         arith.remui
-// CHECK:         arith.divui
-// CHECK:         memref.store %[[PIXEL]], %[[P]]
+// CHECK:         %[[VALUE:.*]] = arith.select %{{.*}}, %[[PIXEL]], %{{.*}} : f32
+// CHECK:         memref.store %[[VALUE]], %[[P]]
 // CHECK:         %[[ACC:[^,]+]], {{.*}} = scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> ({{(vector<4xf32>, ){15}vector<4xf32>}}) {
 // CHECK:           memref.load %[[W]][%{{.*}}, %[[C]], %{{.*}}, %{{.*}}] : memref<4x2x3x3xf32>
-// CHECK:           vector.load %[[P]][%[[C]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x2x2x5x12xf32>, vector<4xf32>
+// CHECK:           vector.load %[[P]][%[[C]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x2x2x1x5x12xf32>, vector<4xf32>
 // CHECK-NEXT:      vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
 // CHECK:           scf.yield
 // Epilogue: relu6 on the registers, then one store per output vector.
