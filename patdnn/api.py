@@ -353,12 +353,10 @@ def compile(  # noqa: A001 - the API's name
         raise PatdnnError(
             f"model name {model_name!r} cannot name files: use letters, digits, '_', '.', '-'"
         )
+    from patdnn.dialect.patdnn import format_library
+
     imported = import_model(model, example_input)
-    library_text = ""
-    if library is not None:
-        library_text = "[" + ", ".join(
-            "[" + ",".join(f"({r},{c})" for r, c in p) + "]" for p in library
-        ) + "]"
+    library_text = format_library(library) if library is not None else ""
     options = PipelineOptions(
         target=tgt,
         library=library_text,

@@ -6,7 +6,10 @@ Reports the median host latency of the compiled pattern conv and of PyTorch's de
 conv (same machine, same run, one thread), their ratio, and effective GFLOP/s counting
 the non-zero MACs. Run: `patdnn bench layers` or `python benchmarks/layers.py`.
 
-`patdnn bench models` calls `bench_models(argv)` of this module when it defines one.
+`patdnn bench models` (`bench_models`): whole VGG-16 and ResNet-50, pattern-pruned
+(8 patterns, connectivity 3.6 on the 3x3 layers after the first), compiled for the host,
+against PyTorch dense and ONNX Runtime dense of the same architecture, one thread each,
+in one run, with the MAC reduction alongside.
 """
 
 from __future__ import annotations
@@ -40,24 +43,11 @@ def pattern_prune(
     library: Sequence[Sequence[tuple[int, int]]] = PATTERNS_8,
     connectivity: float = 3.6,
 ) -> None:
-    """Projects `conv`'s weights in place: best-energy pattern per kernel, then keeps
-    the 1 in `connectivity` kernels of largest norm."""
-    w = conv.weight.detach()
-    cout, cin = w.shape[:2]
-    masks = torch.zeros(len(library), 3, 3)
-    for p, taps in enumerate(library):
-        for r, c in taps:
-            masks[p, r, c] = 1
-    energy = torch.einsum("oikl,pkl->oip", w * w, masks)
-    best = energy.argmax(dim=2)
-    mask = masks[best]
-    norms = (w * mask).pow(2).sum(dim=(2, 3)).flatten()
-    keep = max(1, round(norms.numel() / connectivity))
-    kept = torch.zeros_like(norms)
-    kept[norms.topk(keep).indices] = 1
-    mask = mask * kept.view(cout, cin, 1, 1)
+    """Projects `conv`'s weights in place onto `library` and 1 in `connectivity` kernels."""
+    from patdnn.pruning import project_both
+
     with torch.no_grad():
-        conv.weight.mul_(mask)
+        conv.weight.copy_(project_both(conv.weight, tuple(map(tuple, library)), connectivity))
 
 
 def median_time(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
@@ -183,3 +173,111 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print()
     print(format_table(results))
+
+
+@dataclass
+class ModelResult:
+    name: str
+    size: int
+    patdnn_ms: float
+    torch_ms: float
+    onnx_ms: float | None
+    dense_macs: int
+    macs: int
+    compile_s: float
+    max_error: float
+
+
+def _onnx_session(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], object] | None:
+    """ONNX Runtime (one thread) on the dense model, or None when it is not installed."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import io
+
+    buffer = io.BytesIO()
+    torch.onnx.export(model, (x,), buffer, input_names=["x"], dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+    )
+    feed = {"x": x.numpy()}
+    return lambda: session.run(None, feed)
+
+
+def bench_model(name: str, size: int, repeat: int) -> ModelResult:
+    import patdnn
+    from patdnn.frontend.zoo import get_model
+    from patdnn.pruning.project import project_model
+
+    torch.manual_seed(0)
+    dense = get_model(name).eval()
+    x = torch.randn(1, 3, size, size)
+    pruned = get_model(name).eval()
+    pruned.load_state_dict(dense.state_dict())
+    project_model(pruned, library=PATTERNS_8, connectivity=3.6)
+    start = time.perf_counter()
+    compiled = patdnn.compile(pruned, x, target="host", keep_stages=False)
+    compile_s = time.perf_counter() - start
+    xn = x.numpy()
+    out = compiled(xn)
+    with torch.no_grad():
+        ref = pruned(x).numpy()
+        torch_ms = median_time(lambda: dense(x), repeat) * 1e3
+    onnx = _onnx_session(dense, x)
+    onnx_ms = median_time(onnx, repeat) * 1e3 if onnx is not None else None
+    patdnn_ms = median_time(lambda: compiled(xn), repeat) * 1e3
+    return ModelResult(
+        name,
+        size,
+        patdnn_ms,
+        torch_ms,
+        onnx_ms,
+        dense_macs=sum(layer.dense_macs for layer in compiled.layers),
+        macs=sum(layer.macs for layer in compiled.layers),
+        compile_s=compile_s,
+        max_error=float(np.abs(out - ref).max() / max(1e-30, np.abs(ref).max())),
+    )
+
+
+def format_model_table(results: Sequence[ModelResult]) -> str:
+    lines = [
+        "| model | patdnn ms | PyTorch dense ms | ONNX Runtime dense ms | vs PyTorch "
+        "| vs ONNX Runtime | conv MACs dense / pruned | compile s | rel. error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        onnx = f"{r.onnx_ms:.1f}" if r.onnx_ms is not None else "n/a"
+        vs_onnx = f"{r.onnx_ms / r.patdnn_ms:.2f}x" if r.onnx_ms is not None else "n/a"
+        lines.append(
+            f"| {r.name} {r.size}x{r.size} | {r.patdnn_ms:.1f} | {r.torch_ms:.1f} | {onnx} | "
+            f"{r.torch_ms / r.patdnn_ms:.2f}x | {vs_onnx} | "
+            f"{r.dense_macs / 1e9:.2f}G / {r.macs / 1e9:.2f}G ({r.dense_macs / r.macs:.1f}x) | "
+            f"{r.compile_s:.1f} | {r.max_error:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def bench_models(argv: Sequence[str] | None = None) -> None:
+    """`patdnn bench models`: whole-model latency against PyTorch and ONNX Runtime."""
+    parser = argparse.ArgumentParser(prog="patdnn bench models", description=bench_models.__doc__)
+    parser.add_argument("--models", default="vgg16,resnet50")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    results = []
+    for name in args.models.split(","):
+        r = bench_model(name.strip(), args.size, args.repeat)
+        onnx = f"{r.onnx_ms:.1f} ms" if r.onnx_ms is not None else "n/a"
+        print(
+            f"{r.name}: patdnn {r.patdnn_ms:.1f} ms, PyTorch {r.torch_ms:.1f} ms, "
+            f"ONNX Runtime {onnx}, compile {r.compile_s:.1f} s",
+            flush=True,
+        )
+        results.append(r)
+    print()
+    print(format_model_table(results))

@@ -535,11 +535,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print()
         print(bench.format_table(results))
         return 0
-    bench_models: Callable[..., Any] | None = getattr(bench, "bench_models", None)
-    if bench_models is None:
-        raise CliError("'patdnn bench models' is not available yet in this version")
-    status = bench_models(list(args.rest))
-    return int(status or 0)
+    bench.bench_models(
+        ["--models", args.models, "--size", str(args.size), "--repeat", str(args.repeat)]
+    )
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -633,8 +632,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--layers", default="all", help="VGG shape indices, e.g. 0,2 (default all)")
     q.add_argument("--vector-width", type=_positive_int)
     q.set_defaults(func=cmd_bench)
-    q = suites.add_parser("models", help="whole models", add_help=False)
-    q.add_argument("rest", nargs=argparse.REMAINDER)
+    q = suites.add_parser(
+        "models", help="pruned VGG-16 / ResNet-50 vs PyTorch and ONNX Runtime dense"
+    )
+    q.add_argument("--models", default="vgg16,resnet50", help="zoo names, comma separated")
+    q.add_argument("--size", type=_positive_int, default=224, help="input height and width")
+    q.add_argument("--repeat", type=_positive_int, default=5)
     q.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")

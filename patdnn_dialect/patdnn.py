@@ -81,6 +81,13 @@ def _verify_library(patterns: tuple[Pattern, ...]) -> None:
         seen[taps] = i
 
 
+def format_library(patterns: Iterable[Iterable[Sequence[int]]]) -> str:
+    """`[[(0,1),(1,0),(1,1),(1,2)], ...]`: a library as the attribute prints it."""
+    return "[" + ", ".join(
+        "[" + ",".join(f"({r},{c})" for r, c in pattern) + "]" for pattern in patterns
+    ) + "]"
+
+
 @irdl_attr_definition
 class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
     """
@@ -128,10 +135,7 @@ class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
         return patterns
 
     def print_parameter(self, printer: Printer) -> None:
-        patterns = ", ".join(
-            "[" + ",".join(f"({r},{c})" for r, c in pattern) + "]" for pattern in self.data
-        )
-        printer.print_string(f"<[{patterns}]>")
+        printer.print_string(f"<{format_library(self.data)}>")
 
     def verify(self) -> None:
         _verify_library(self.data)
@@ -207,7 +211,25 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-class ConvolutionOp(IRDLOperation):
+class LayerWindowAccessors:
+    """Typed views of the `strides`, `padding` and `layer` properties of a layer op
+    (a plain mixin: the IRDL op classes define the properties themselves)."""
+
+    @property
+    def stride_values(self) -> tuple[int, int]:
+        return _pair_values(getattr(self, "strides"), "strides")
+
+    @property
+    def padding_values(self) -> tuple[int, int]:
+        return _pair_values(getattr(self, "padding"), "padding")
+
+    @property
+    def layer_name(self) -> str:
+        layer: StringAttr | None = getattr(self, "layer")
+        return layer.data if layer is not None else "?"
+
+
+class ConvolutionOp(LayerWindowAccessors, IRDLOperation):
     """Operands, properties and shape checks shared by the convolution layer ops."""
 
     input = operand_def(TensorType)
@@ -263,22 +285,8 @@ class ConvolutionOp(IRDLOperation):
         )
 
     @property
-    def stride_values(self) -> tuple[int, int]:
-        s = self.strides.get_values()
-        return (int(s[0]), int(s[1]))
-
-    @property
-    def padding_values(self) -> tuple[int, int]:
-        p = self.padding.get_values()
-        return (int(p[0]), int(p[1]))
-
-    @property
     def group_count(self) -> int:
         return self.groups.value.data
-
-    @property
-    def layer_name(self) -> str:
-        return self.layer.data if self.layer is not None else "?"
 
     def verify_(self) -> None:
         (sh, sw), (ph, pw) = _verify_window(self.strides, self.padding, self.activation)
@@ -403,7 +411,7 @@ class PatternConv2dOp(ConvolutionOp):
 
 
 @irdl_op_definition
-class FKWConv2dOp(IRDLOperation):
+class FKWConv2dOp(LayerWindowAccessors, IRDLOperation):
     """
     A pattern convolution whose weights are in FKW compressed storage (PatDNN
     Section 5.3), made by `fkw-layout`:
@@ -494,20 +502,6 @@ class FKWConv2dOp(IRDLOperation):
         k = self.kernel.get_values()
         return (int(k[0]), int(k[1]))
 
-    @property
-    def stride_values(self) -> tuple[int, int]:
-        s = self.strides.get_values()
-        return (int(s[0]), int(s[1]))
-
-    @property
-    def padding_values(self) -> tuple[int, int]:
-        p = self.padding.get_values()
-        return (int(p[0]), int(p[1]))
-
-    @property
-    def layer_name(self) -> str:
-        return self.layer.data if self.layer is not None else "?"
-
     def verify_(self) -> None:
         kh, kw = _pair_values(self.kernel, "kernel")
         if kh < 1 or kw < 1:
@@ -567,7 +561,7 @@ POOL_KINDS = ("max", "avg")
 
 
 @irdl_op_definition
-class Pool2dOp(IRDLOperation):
+class Pool2dOp(LayerWindowAccessors, IRDLOperation):
     """
     Max or average pooling over KhxKw windows (NCHW). Average pooling divides by the
     window size, padding included (PyTorch's default `count_include_pad=True`).
@@ -617,18 +611,6 @@ class Pool2dOp(IRDLOperation):
     @property
     def kernel_values(self) -> tuple[int, int]:
         return _pair_values(self.kernel, "kernel")
-
-    @property
-    def stride_values(self) -> tuple[int, int]:
-        return _pair_values(self.strides, "strides")
-
-    @property
-    def padding_values(self) -> tuple[int, int]:
-        return _pair_values(self.padding, "padding")
-
-    @property
-    def layer_name(self) -> str:
-        return self.layer.data if self.layer is not None else "?"
 
     def verify_(self) -> None:
         if self.kind.data not in POOL_KINDS:

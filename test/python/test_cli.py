@@ -187,9 +187,13 @@ def test_usage_errors() -> None:
     assert proc.returncode == 2
 
 
-def test_bench_models_not_available() -> None:
-    from patdnn import bench
-
-    if hasattr(bench, "bench_models"):
-        pytest.skip("bench_models exists")
-    assert_user_error(patdnn("bench", "models"), "not available yet")
+def test_bench_models_small() -> None:
+    proc = patdnn("bench", "models", "--models", "resnet18", "--size", "32", "--repeat", "1")
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.splitlines()
+    row = next(line for line in table if line.startswith("| resnet18 32x32"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # patdnn, PyTorch and ONNX Runtime latencies, both ratios, the MAC reduction.
+    assert float(cells[1]) > 0 and float(cells[2]) > 0 and float(cells[3]) > 0
+    assert cells[4].endswith("x") and cells[5].endswith("x")
+    assert "x)" in cells[6] and float(cells[8]) < 1e-4
