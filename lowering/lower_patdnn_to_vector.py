@@ -167,6 +167,7 @@ class ConvGenerator:
     width: int
     scratch: Value | None = None
     scratch_shape: tuple[int, ...] = ()
+    batch_index: Value | None = None
     shifted_copies: bool = False
     tiling: ConvTiling = field(init=False)
 
@@ -275,20 +276,46 @@ class ConvGenerator:
 
     # -- tiles ------------------------------------------------------------------------
 
+    @property
+    def reads_input_directly(self) -> bool:
+        """A 1x1, stride 1, unpadded convolution reads its input as it is: no scratch
+        copy (the last vector of a row is a masked load)."""
+        s = self.spec
+        return s.pool is None and s.kernel == (1, 1) and s.stride == (1, 1) and (
+            s.padding == (0, 0)
+        )
+
     def emit(self) -> None:
         em, s = self.em, self.spec
-        self.allocate_scratch()
+        direct = self.reads_input_directly
+        if not direct:
+            self.allocate_scratch()
         t = self.tiling
         main_rows, tail_rows = divmod(s.out_h, t.rows)
         with em.loop(0, s.batch) as n:
-            self.fill_scratch(n.iv)
+            self.batch_index = n.iv
+            if not direct:
+                self.fill_scratch(n.iv)
             with em.loop(0, main_rows) as rb:
                 oh0 = em.mul(rb.iv, t.rows)
                 self.emit_filters(n.iv, oh0, t.rows)
             if tail_rows:
                 self.emit_filters(n.iv, em.index(main_rows * t.rows), tail_rows)
+        if self.scratch is not None:
+            em.dealloc(self.scratch)
+
+    def load_tap(
+        self, channel: Value, r: int, q: int, row: Value, col: Value, active: int
+    ) -> Value:
+        """The input vector tap (r, q) multiplies for output row `row`, column `col`."""
+        em, v = self.em, self.width
+        if self.reads_input_directly:
+            idx = [self.batch_index, channel, row, col]
+            if active == v:
+                return em.vload(self.spec.input, idx, v)
+            return em.vload_masked(self.spec.input, idx, active, v)
         assert self.scratch is not None
-        em.dealloc(self.scratch)
+        return em.vload(self.scratch, self.tap_index(channel, r, q, row, col), v)
 
     def emit_filters(self, n: Value, oh0: Value, rows: int) -> None:
         em, s, t = self.em, self.spec, self.tiling
@@ -320,7 +347,6 @@ class ConvGenerator:
             else:
                 init = em.splat(s.fill, v)
             acc0 += [init] * (rows * len(lanes))
-        assert self.scratch is not None
 
         def accumulate(
             acc: list[Value], channel: Value, pattern: int, weights: list[list[Value]]
@@ -336,13 +362,9 @@ class ConvGenerator:
                 for t, (r, q) in enumerate(s.patterns[pattern]):
                     for i in range(rows):
                         row = em.add(oh0, i)
-                        for u in range(len(lanes)):
+                        for u, active in enumerate(lanes):
                             col = em.add(col0, u * v)
-                            x = em.vload(
-                                self.scratch,  # type: ignore[arg-type]
-                                self.tap_index(channel, r, q, row, col),
-                                v,
-                            )
+                            x = self.load_tap(channel, r, q, row, col, active)
                             k = (f * rows + i) * len(lanes) + u
                             out[k] = em.fma(x, weights[f][t], out[k])
             return out
