@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref
+from xdsl.dialects import arith, func, memref, vector
 from xdsl.dialects.builtin import (
     ArrayAttr,
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
     DictionaryAttr,
@@ -251,28 +252,59 @@ class ConvGenerator:
                         em.vstore_masked(value, self.scratch, dst, count - m)
 
     def gather_scratch(self, n: Value) -> None:
-        """Strided layers: each scratch element reads its input pixel, or the padding."""
-        em, s = self.em, self.spec
+        """Strided layers: the padding everywhere, then each phase row gathered from its
+        input row. For a column stride of 2, a vector of the phase is the even (or odd)
+        lanes of two contiguous input vectors (one shuffle); the chunks that straddle
+        the padding, and other strides, go lane by lane."""
+        em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
-        cin, _, _, shifts, rows, cols = self.scratch_shape
+        cin, na, nb, shifts, rows, cols = self.scratch_shape
         (sh, sw), (ph, pw) = s.stride, s.padding
-        fill = em.const_f32(s.fill)
-        zero = em.index(0)
+        fill = em.splat(s.fill, v)
+        with em.loop(0, cin) as c, em.loop(0, na) as ai, em.loop(0, nb) as bi:
+            with em.loop(0, shifts) as k, em.loop(0, rows) as i, em.loop(0, cols, v) as j:
+                em.vstore(fill, self.scratch, [c.iv, ai.iv, bi.iv, k.iv, i.iv, j.iv])
+        deinterleave = DenseArrayBase.from_list(i64, list(range(0, 2 * v, 2)))
         for ai, a in enumerate(self.row_phases):
+            # Phase rows i whose input row i*sh + a - ph exists.
+            first = max(0, -(-(ph - a) // sh))
+            last = min(rows, (s.height - 1 + ph - a) // sh + 1)
+            if last <= first:
+                continue
             for bi, b in enumerate(self.col_phases):
-                with em.loop(0, cin) as c, em.loop(0, shifts) as k, em.loop(0, rows) as i:
-                    ih = em.add(em.mul(i.iv, sh), a - ph)
-                    row_ok = em.emit(arith.CmpiOp(ih, em.index(s.height), "ult")).results[0]
-                    ih_safe = em.emit(arith.SelectOp(row_ok, ih, zero)).results[0]
-                    with em.loop(0, cols) as j:
-                        iw = em.add(em.mul(em.add(j.iv, k.iv), sw), b - pw)
-                        col_ok = em.emit(arith.CmpiOp(iw, em.index(s.width), "ult")).results[0]
-                        ok = em.emit(arith.AndIOp(row_ok, col_ok)).results[0]
-                        iw_safe = em.emit(arith.SelectOp(col_ok, iw, zero)).results[0]
-                        x = em.load(s.input, [n, c.iv, ih_safe, iw_safe])
-                        value = em.emit(arith.SelectOp(ok, x, fill)).results[0]
-                        idx = [c.iv, em.index(ai), em.index(bi), k.iv, i.iv, j.iv]
-                        em.emit(memref.StoreOp.get(value, self.scratch, idx))
+                for k in range(shifts):
+                    offset = k * sw + b - pw  # phase column j reads input column j*sw + offset
+                    with em.loop(0, cin) as c, em.loop(first, last) as i:
+                        ih = em.add(em.mul(i.iv, sh), a - ph)
+                        for m in range(0, cols, v):
+                            sources = [(m + lane) * sw + offset for lane in range(v)]
+                            inside = [0 <= x < s.width for x in sources]
+                            if not any(inside):
+                                continue
+                            dst = [c.iv, em.index(ai), em.index(bi), em.index(k), i.iv]
+                            if all(inside) and sw <= 2:
+                                start = sources[0]
+                                src = [n, c.iv, ih, em.index(start)]
+                                value = em.vload(s.input, src, v)
+                                if sw == 2:
+                                    rest = min(v, s.width - start - v)
+                                    src2 = [n, c.iv, ih, em.index(start + v)]
+                                    high = (
+                                        em.vload(s.input, src2, v)
+                                        if rest == v
+                                        else em.vload_masked(s.input, src2, rest, v)
+                                    )
+                                    shuffle = vector.ShuffleOp(
+                                        value, high, deinterleave, result_type=value.type  # type: ignore[arg-type]
+                                    )
+                                    value = em.emit(shuffle).results[0]
+                                em.vstore(value, self.scratch, [*dst, em.index(m)])
+                                continue
+                            for lane, x in enumerate(sources):
+                                if inside[lane]:
+                                    pixel = em.load(s.input, [n, c.iv, ih, em.index(x)])
+                                    idx = [*dst, em.index(m + lane)]
+                                    em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
 
     # -- tiles ------------------------------------------------------------------------
 
@@ -318,15 +350,19 @@ class ConvGenerator:
         return em.vload(self.scratch, self.tap_index(channel, r, q, row, col), v)
 
     def emit_filters(self, n: Value, oh0: Value, rows: int) -> None:
+        """All filters over output rows oh0 .. oh0+rows, one column tile at a time: the
+        input columns of a tile stay in cache while every filter reads them."""
         em, s, t = self.em, self.spec, self.tiling
-        with em.loop(0, s.cout, t.filters) as j:
-            blocks, rest = divmod(self.full_vectors, t.cols)
+        blocks, rest = divmod(self.full_vectors, t.cols)
+        if blocks:
             with em.loop(0, blocks) as cb:
                 col0 = em.mul(cb.iv, t.cols * self.width)
-                self.emit_tile(n, j.iv, oh0, col0, rows, [self.width] * t.cols)
-            lanes = [self.width] * rest + ([self.tail_lanes] if self.tail_lanes else [])
-            if lanes:
-                col0 = em.index(blocks * t.cols * self.width)
+                with em.loop(0, s.cout, t.filters) as j:
+                    self.emit_tile(n, j.iv, oh0, col0, rows, [self.width] * t.cols)
+        lanes = [self.width] * rest + ([self.tail_lanes] if self.tail_lanes else [])
+        if lanes:
+            col0 = em.index(blocks * t.cols * self.width)
+            with em.loop(0, s.cout, t.filters) as j:
                 self.emit_tile(n, j.iv, oh0, col0, rows, lanes)
 
     def emit_tile(

@@ -36,12 +36,12 @@
 // CHECK-NEXT:      vector.store %{{.*}}, %[[P]]
 // CHECK-NEXT:      vector.maskedload %[[X]][%[[N]], %{{.*}}], %[[MASK]]
 // CHECK-NEXT:      vector.maskedstore %[[P]][%{{.*}}], %[[MASK]]
-// Row blocks, filters, blocks of full vectors.
+// Row blocks, blocks of full vectors, filters.
 // CHECK:           scf.for %[[RB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:        %[[OH:.*]] = arith.muli %[[RB]], %{{.*}} : index
-// CHECK-NEXT:        scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// CHECK-NEXT:          scf.for %[[CB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// CHECK-NEXT:            %[[COL:.*]] = arith.muli %[[CB]], %{{.*}} : index
+// CHECK-NEXT:        scf.for %[[CB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK-NEXT:          %[[COL:.*]] = arith.muli %[[CB]], %{{.*}} : index
+// CHECK-NEXT:          scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // The filter's original channel, its bias and its kernel range.
 // CHECK-NEXT:            %[[CO_I32:.*]] = memref.load %[[REORDER]][%[[J]]] : memref<2xi32>
 // CHECK-NEXT:            %[[CO:.*]] = arith.index_cast %[[CO_I32]] : i32 to index
@@ -88,8 +88,8 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 
 // -----
 
-// A dense stride-2 layer: the scratch copy is split into 2 x 2 phases, each element
-// gathered from its pixel or the padding; tiles of 4 filters x 2 rows x 2 vectors loop over the input channels with
+// A dense stride-2 layer: the scratch copy is split into 2 x 2 phases: the chunks
+// next to the padding lane by lane, the others as the even lanes of two input vectors; tiles of 4 filters x 2 rows x 2 vectors loop over the input channels with
 // all 9 taps. The output row is 5 wide: a full vector and a 1-lane tail.
 
 // CHECK:       builtin.module attributes {patdnn.weights = [
@@ -103,10 +103,12 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK:         %[[W:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4x2x3x3xf32>
 // CHECK-NEXT:    %[[B:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4xf32>
 // CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x2x1x5x12xf32>
-// CHECK:         %[[INSIDE:.*]] = arith.cmpi ult
 // CHECK:         %[[PIXEL:.*]] = memref.load %[[X]]
-// CHECK:         %[[VALUE:.*]] = arith.select %{{.*}}, %[[PIXEL]], %{{.*}} : f32
-// CHECK:         memref.store %[[VALUE]], %[[P]]
+// CHECK-NEXT:    memref.store %[[PIXEL]], %[[P]]
+// CHECK:         %[[EVEN:.*]] = vector.load %[[X]]
+// CHECK-NEXT:    %[[ODD:.*]] = vector.load %[[X]]
+// CHECK-NEXT:    %[[PHASE:.*]] = vector.shuffle %[[EVEN]], %[[ODD]] [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
+// CHECK-NEXT:    vector.store %[[PHASE]], %[[P]]
 // CHECK:         %[[ACC:[^,]+]], {{.*}} = scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> ({{(vector<4xf32>, ){15}vector<4xf32>}}) {
 // CHECK:           memref.load %[[W]][%{{.*}}, %[[C]], %{{.*}}, %{{.*}}] : memref<4x2x3x3xf32>
 // CHECK:           vector.load %[[P]][%[[C]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x2x2x1x5x12xf32>, vector<4xf32>
