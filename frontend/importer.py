@@ -22,10 +22,9 @@ from xdsl.utils.exceptions import ParseError
 
 from patdnn.dialect.context import make_context
 from patdnn.dialect.torch import SUPPORTED_ATEN_OPS
+from patdnn.dialect.patdnn import LAYER_ATTR
 from patdnn.dialect.weights import WEIGHTS
 
-LAYER_ATTR = "patdnn.layer"
-"""Discardable attribute naming the source `nn.Module` of an op."""
 
 
 class FrontendError(ValueError):

@@ -45,10 +45,11 @@ from patdnn.dialect.patdnn import (
     Pool2dOp,
     ReshapeOp,
 )
+from patdnn.dialect.patdnn import LAYER_ATTR
+from patdnn.lowering.fkw_layout import MISFIT, kernel_pattern_ids
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
 from patdnn.errors import PatdnnError
 
-LAYER_ATTR = "patdnn.layer"
 REMARK_ATTR = "patdnn.remark"
 
 
@@ -167,23 +168,6 @@ def extract_library(weights: Sequence[np.ndarray], num_patterns: int) -> Pattern
         raise ConversionError("no pattern-pruned kernel to extract a pattern library from")
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return PatternLibraryAttr.from_patterns(taps for taps, _ in ranked[:num_patterns])
-
-
-def first_misfit(weight: np.ndarray, library: PatternLibraryAttr) -> tuple[int, int] | None:
-    """The (filter, channel) of the first non-empty kernel no pattern covers, if any."""
-    masks = np.zeros((len(library.patterns), 9), dtype=bool)
-    for p, pattern in enumerate(library.patterns):
-        for r, c in pattern:
-            masks[p, r * 3 + c] = True
-    nnz = (weight != 0).reshape(-1, 9)
-    # A kernel fits a pattern when it has no non-zero outside it.
-    outside = nnz[:, None, :] & ~masks[None, :, :]
-    fits = ~outside.any(axis=2)
-    bad = np.flatnonzero(nnz.any(axis=1) & ~fits.any(axis=1))
-    if bad.size == 0:
-        return None
-    f, c = divmod(int(bad[0]), weight.shape[1])
-    return (f, c)
 
 
 def parse_library(text: str) -> PatternLibraryAttr:
@@ -582,9 +566,9 @@ def select_pattern_layers(
     if library is None:
         library = extract_library([w for _, w in candidates], num_patterns)
     for op, weight in candidates:
-        misfit = first_misfit(weight, library)
-        if misfit is not None:
-            f, c = misfit
+        misfits = np.argwhere(kernel_pattern_ids(weight, library.patterns) == MISFIT)
+        if misfits.size:
+            f, c = (int(x) for x in misfits[0])
             taps = [(int(i) // 3, int(i) % 3) for i in np.flatnonzero(weight[f, c].reshape(-1))]
             detail = (
                 f"kernel (filter {f}, channel {c}) keeps taps {taps}, "

@@ -226,7 +226,3 @@ class Emitter:
         finally:
             self.block = outer
         handle.results = list(op.results)
-
-
-def is_f32_vector(ty: Attribute) -> bool:
-    return isinstance(ty, VectorType) and isinstance(ty.element_type, Float32Type)

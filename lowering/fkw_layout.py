@@ -60,43 +60,65 @@ def _taps_text(taps: Sequence[tuple[int, int]]) -> str:
     return "[" + ", ".join(f"({r},{c})" for r, c in taps) + "]"
 
 
-def kernel_patterns(
-    weight: np.ndarray, library: Sequence[Pattern], *, layer: str = "?"
-) -> np.ndarray:
+MISFIT = -2
+"""`kernel_pattern_ids` value of a non-empty kernel that no pattern covers."""
+
+
+def kernel_pattern_ids(weight: np.ndarray, library: Sequence[Pattern]) -> np.ndarray:
     """
     The pattern of every kernel of a [Cout, Cin, Kh, Kw] weight, as an int64 [Cout, Cin]
     array: the first library pattern (by index) whose taps cover the kernel's non-zero
-    taps, or -1 for an all-zero kernel.
-
-    Raises `PatternMismatchError` naming `layer`, the filter and the channel of the
-    first kernel that fits no pattern.
+    taps, -1 for an all-zero kernel, `MISFIT` for a kernel no pattern covers.
     """
     if weight.ndim != 4:
-        raise FKWLayoutError(f"layer '{layer}': expected a 4-D weight, got shape {weight.shape}")
+        raise FKWLayoutError(f"expected a 4-D weight, got shape {weight.shape}")
     cout, cin, kh, kw = weight.shape
     masks = np.zeros((len(library), kh * kw), dtype=bool)
     for p, pattern in enumerate(library):
         for r, c in pattern:
             if not (0 <= r < kh and 0 <= c < kw):
                 raise FKWLayoutError(
-                    f"layer '{layer}': tap ({r},{c}) of pattern {p} lies outside "
-                    f"the {kh}x{kw} kernel"
+                    f"tap ({r},{c}) of pattern {p} lies outside the {kh}x{kw} kernel"
                 )
             masks[p, r * kw + c] = True
     nonzero = (weight != 0).reshape(cout * cin, kh * kw)
     # A kernel fits a pattern when it has no non-zero tap outside it.
     fits = ~(nonzero[:, None, :] & ~masks[None, :, :]).any(axis=2)
     nonempty = nonzero.any(axis=1)
-    bad = np.flatnonzero(nonempty & ~fits.any(axis=1))
-    if bad.size:
-        f, c = divmod(int(bad[0]), cin)
-        taps = [divmod(int(i), kw) for i in np.flatnonzero(nonzero[bad[0]])]
-        raise PatternMismatchError(
-            f"layer '{layer}': kernel (filter {f}, channel {c}) keeps taps "
-            f"{_taps_text(taps)}, which no pattern of the library covers"
-        )
-    ids = np.where(nonempty, fits.argmax(axis=1), -1)
-    return ids.reshape(cout, cin).astype(np.int64)
+    ids = np.where(fits.any(axis=1), fits.argmax(axis=1), MISFIT)
+    return np.where(nonempty, ids, -1).reshape(cout, cin).astype(np.int64)
+
+
+def misfit_message(weight: np.ndarray, ids: np.ndarray, layer: str) -> str | None:
+    """Names the first kernel `kernel_pattern_ids` found outside the library, if any."""
+    bad = np.argwhere(ids == MISFIT)
+    if not bad.size:
+        return None
+    f, c = (int(x) for x in bad[0])
+    kw = weight.shape[3]
+    taps = [divmod(int(i), kw) for i in np.flatnonzero(weight[f, c].reshape(-1))]
+    return (
+        f"layer '{layer}': kernel (filter {f}, channel {c}) keeps taps "
+        f"{_taps_text(taps)}, which no pattern of the library covers"
+    )
+
+
+def kernel_patterns(
+    weight: np.ndarray, library: Sequence[Pattern], *, layer: str = "?"
+) -> np.ndarray:
+    """
+    `kernel_pattern_ids`, for a layer whose every kernel fits: raises
+    `PatternMismatchError` naming `layer`, the filter and the channel of the first
+    kernel that fits no pattern.
+    """
+    try:
+        ids = kernel_pattern_ids(weight, library)
+    except FKWLayoutError as e:
+        raise FKWLayoutError(f"layer '{layer}': {e}") from None
+    message = misfit_message(weight, ids, layer)
+    if message is not None:
+        raise PatternMismatchError(message)
+    return ids
 
 
 def _tap_arrays(library: Sequence[Pattern]) -> tuple[np.ndarray, np.ndarray]:

@@ -169,7 +169,6 @@ class ConvGenerator:
     scratch: Value | None = None
     scratch_shape: tuple[int, ...] = ()
     batch_index: Value | None = None
-    shifted_copies: bool = False
     tiling: ConvTiling = field(init=False)
 
     def __post_init__(self) -> None:
@@ -189,19 +188,19 @@ class ConvGenerator:
     # -- the padded, phase-split input ------------------------------------------------
 
     def allocate_scratch(self) -> None:
-        """P[c][a][b][k][i][j] = Xpad[i*sh + a][(j + k)*sw + b]: the padded input split
-        into the stride phases (a, b) that some tap reads. With `shifted_copies`, each
-        phase is held once per column shift k = 0 .. (Kw-1)//sw so that every tap reads
-        aligned vectors; without (the default: a third of the memory and of the cache
-        footprint, as fast on the layers measured), k is 0 and taps read unaligned."""
+        """P[c][a][b][0][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
+        stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
+        P[c][r % sh][q % sw][0][i + r // sh][j + q // sw]. (The unit dimension could
+        hold column-shifted copies for aligned loads: on the layers measured they were
+        no faster and took three times the memory.)"""
         s = self.spec
         sh, sw = s.stride
         kh, kw = s.kernel
         taps = {tap for pattern in s.patterns for tap in pattern}
         self.row_phases = sorted({r % sh for r, _ in taps})
         self.col_phases = sorted({q % sw for _, q in taps})
-        shifts = (kw - 1) // sw + 1 if self.shifted_copies else 1
-        halo = 0 if self.shifted_copies else (kw - 1) // sw
+        shifts = 1
+        halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh
         cols = -(-(self.out_vectors * self.width + halo) // self.width) * self.width
         self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), shifts, rows, cols)
@@ -214,9 +213,9 @@ class ConvGenerator:
             channel,
             em.index(self.row_phases.index(r % sh)),
             em.index(self.col_phases.index(q % sw)),
-            em.index(q // sw if self.shifted_copies else 0),
+            em.index(0),
             em.add(row, r // sh),
-            col if self.shifted_copies else em.add(col, q // sw),
+            em.add(col, q // sw),
         ]
 
     def fill_scratch(self, n: Value) -> None:

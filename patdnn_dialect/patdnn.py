@@ -52,6 +52,9 @@ from xdsl.utils.exceptions import VerifyException
 Tap = tuple[int, int]
 Pattern = tuple[Tap, ...]
 
+LAYER_ATTR = "patdnn.layer"
+"""Discardable attribute the frontend puts on torch ops: the `nn.Module` they came from."""
+
 ACTIVATIONS = ("none", "relu", "relu6")
 """Activations a layer op can fuse into its epilogue."""
 
