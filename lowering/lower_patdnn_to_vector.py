@@ -803,7 +803,21 @@ class FunctionLowering:
                 dense_weight=self.values[op.weight],
                 **common,  # type: ignore[arg-type]
             )
-        ConvGenerator(self.em, spec, self.width).emit()
+        generator = ConvGenerator(self.em, spec, self.width)
+        if generator.reads_input_directly and spec.out_h > 1:
+            # A pointwise convolution: each plane is one row of H*W pixels (no row tails).
+            n, plane = spec.batch, spec.out_h * spec.out_w
+
+            def flat(ref: Value | None, channels: int) -> Value | None:
+                return None if ref is None else self.em.reinterpret(ref, [n, channels, 1, plane])
+
+            spec.input = flat(spec.input, spec.cin)  # type: ignore[assignment]
+            spec.output = flat(spec.output, spec.cout)  # type: ignore[assignment]
+            spec.residual = flat(spec.residual, spec.cout)
+            spec.height = spec.out_h = 1
+            spec.width = spec.out_w = plane
+            generator = ConvGenerator(self.em, spec, self.width)
+        generator.emit()
 
 
 @dataclass(frozen=True)
