@@ -21,6 +21,7 @@ from pathlib import Path
 
 from patdnn.lowering.target import Target
 from patdnn.runtime.errors import LoweringError, ToolchainError
+from patdnn.runtime.signature import split_top_level
 
 __all__ = [
     "LoweringError",
@@ -158,25 +159,6 @@ _DEFINE = re.compile(
 _LOCAL_LINKAGE = {"private", "internal"}
 
 
-def _split_params(params: str) -> list[str]:
-    parts: list[str] = []
-    depth = 0
-    current: list[str] = []
-    for char in params:
-        if char in "([{<":
-            depth += 1
-        elif char in ")]}>":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    if "".join(current).strip():
-        parts.append("".join(current).strip())
-    return parts
-
-
 def mark_noalias(llvm_ir: str, entry: str | None = None) -> str:
     """Mark the `ptr` parameters of `entry` (default: every externally visible function
     defined in `llvm_ir`) `noalias`: callers pass distinct, non-overlapping buffers."""
@@ -191,7 +173,7 @@ def mark_noalias(llvm_ir: str, entry: str | None = None) -> str:
         if entry is None and _LOCAL_LINKAGE & set(match["head"].split()):
             continue
         params = []
-        for param in _split_params(match["params"]):
+        for param in split_top_level(match["params"]):
             words = param.split()
             if words and words[0] == "ptr" and "noalias" not in words:
                 param = "ptr noalias " + " ".join(words[1:])

@@ -150,8 +150,8 @@ class ADMMPruner:
     ) -> None:
         self.library: Library = normalize_library(library)
         self.connectivity = check_connectivity(connectivity)
-        _check_positive("rho", rho)
-        _check_positive("rho_max", rho_max)
+        check_positive("rho", rho)
+        check_positive("rho_max", rho_max)
         if not math.isfinite(rho_growth) or rho_growth < 1.0:
             raise PruningError(f"rho_growth must be >= 1, got {rho_growth!r}")
         if isinstance(rho_every, bool) or not isinstance(rho_every, int) or rho_every < 1:
@@ -247,7 +247,8 @@ class ADMMPruner:
         self.mask_applier().apply()
 
 
-def _check_positive(name: str, value: object) -> None:
+def check_positive(name: str, value: object) -> float:
+    """`value` as a float, or a `PruningError` unless it is a finite positive number."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -255,3 +256,4 @@ def _check_positive(name: str, value: object) -> None:
         or value <= 0
     ):
         raise PruningError(f"{name} must be a positive number, got {value!r}")
+    return float(value)

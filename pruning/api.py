@@ -8,7 +8,6 @@ With ``admm_epochs=0`` this is one-shot projection followed by masked retraining
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from patdnn.pruning.admm import ADMMPruner
+from patdnn.pruning.admm import ADMMPruner, check_positive
 from patdnn.pruning.errors import PruningError
 from patdnn.pruning.layers import select_layers
 from patdnn.pruning.patterns import (
@@ -61,17 +60,6 @@ def _check_epochs(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise PruningError(f"{name} must be a non-negative int, got {value!r}")
     return value
-
-
-def _check_positive(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise PruningError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def prune(
@@ -125,9 +113,9 @@ def prune(
     conn = check_connectivity(connectivity)
     admm_epochs = _check_epochs("admm_epochs", admm_epochs)
     retrain_epochs = _check_epochs("retrain_epochs", retrain_epochs)
-    rho = _check_positive("rho", rho)
-    lr = _check_positive("lr", lr)
-    retrain_lr = lr if retrain_lr is None else _check_positive("retrain_lr", retrain_lr)
+    rho = check_positive("rho", rho)
+    lr = check_positive("lr", lr)
+    retrain_lr = lr if retrain_lr is None else check_positive("retrain_lr", retrain_lr)
     check_loader(train_loader, "train_loader")
     if val_loader is not None:
         check_loader(val_loader, "val_loader")

@@ -260,7 +260,8 @@ def _balanced(text: str, start: int, open_: str, close: str) -> int:
     raise SignatureError("unbalanced brackets in a func.func signature")
 
 
-def _split_top_level(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
+    """`text` split at the commas outside any brackets, each part stripped."""
     parts: list[str] = []
     depth = 0
     current = ""
@@ -298,11 +299,11 @@ def _functions(text: str) -> list[tuple[str, bool, list[str]]]:
         end = _balanced(props, ftype.end() - 1, "(", ")")
         visibility = re.search(r'sym_visibility\s*=\s*"(\w+)"', props)
         public = visibility is None or visibility.group(1) == "public"
-        found.append((name.group(1), public, _split_top_level(props[ftype.end() : end - 1])))
+        found.append((name.group(1), public, split_top_level(props[ftype.end() : end - 1])))
     for m in _CUSTOM_FUNC.finditer(text):
         end = _balanced(text, m.end() - 1, "(", ")")
         args = []
-        for arg in _split_top_level(text[m.end() : end - 1]):
+        for arg in split_top_level(text[m.end() : end - 1]):
             type_text = arg.split(":", 1)[1] if arg.startswith("%") else arg
             args.append(re.sub(r"\s*\{.*\}\s*$", "", type_text.strip()))
         public = m.group(1) in (None, "public")
