@@ -26,7 +26,6 @@ from patdnn.dialect.patdnn import LAYER_ATTR
 from patdnn.dialect.weights import WEIGHTS
 
 
-
 class FrontendError(ValueError):
     """The model cannot be imported; the message names the op and the layer."""
 
@@ -170,8 +169,6 @@ def import_model(
         raise FrontendError(f"the torch dialect import holds an unsupported construct:\n{e}") from e
 
     input_shapes = [tuple(t.shape) for t in inputs]
-    outputs = [
-        n for n in program.graph.nodes if n.op == "output"
-    ][0].args[0]
+    outputs = [n for n in program.graph.nodes if n.op == "output"][0].args[0]
     output_shapes = [tuple(o.meta["val"].shape) for o in outputs]
     return ImportedModel(module, input_shapes, output_shapes)

@@ -243,9 +243,7 @@ class _FunctionConverter:
             handler = handlers.get(type(op))
             if handler is None:
                 if op.name.startswith("torch."):
-                    raise ConversionError(
-                        f"{describe(op)} cannot be converted to patdnn yet"
-                    )
+                    raise ConversionError(f"{describe(op)} cannot be converted to patdnn yet")
                 continue
             handler(op)
             self.erase.append(op)
@@ -408,7 +406,9 @@ class _FunctionConverter:
             layer=layer_of(op) or None,
         )
         if len(new.input.type.get_shape()) != 2:  # type: ignore[union-attr]
-            raise ConversionError(f"{describe(op)}: only 2-D inputs (batch, features) are supported")
+            raise ConversionError(
+                f"{describe(op)}: only 2-D inputs (batch, features) are supported"
+            )
         self.insert(new, op)
         self.values[op.result] = new.result
 
@@ -545,9 +545,7 @@ def _convert_signature(fn: func.FuncOp) -> None:
     where = f"function @{fn.sym_name.data}"
     for arg in block.args:
         Rewriter.replace_value_with_new_type(arg, builtin_tensor_type(arg.type, where))
-    outputs = [
-        builtin_tensor_type(t, where) for t in fn.function_type.outputs.data
-    ]
+    outputs = [builtin_tensor_type(t, where) for t in fn.function_type.outputs.data]
     fn.function_type = FunctionType.from_lists([a.type for a in block.args], outputs)
 
 

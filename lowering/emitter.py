@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from xdsl.dialects import arith, memref, scf, vector
 from xdsl.dialects.builtin import (
-    Float32Type,
     FloatAttr,
     IndexType,
     DenseArrayBase,

@@ -209,9 +209,7 @@ def pack_fkw(
     )
 
 
-def unpack_fkw(
-    arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[int]
-) -> np.ndarray:
+def unpack_fkw(arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[int]) -> np.ndarray:
     """The dense float32 [Cout, Cin, Kh, Kw] weight, in the original filter order."""
     cout, cin, kh, kw = (int(d) for d in shape)
     k = len(library)

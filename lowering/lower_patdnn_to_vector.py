@@ -41,7 +41,6 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     MemRefType,
     ModuleOp,
-    StringAttr,
     TensorType,
     UnitAttr,
     i8,
@@ -294,7 +293,10 @@ class ConvGenerator:
                                         else em.vload_masked(s.input, src2, rest, v)
                                     )
                                     shuffle = vector.ShuffleOp(
-                                        value, high, deinterleave, result_type=value.type  # type: ignore[arg-type]
+                                        value,
+                                        high,
+                                        deinterleave,
+                                        result_type=value.type,  # type: ignore[arg-type]
                                     )
                                     value = em.emit(shuffle).results[0]
                                 em.vstore(value, self.scratch, [*dst, em.index(m)])
@@ -312,8 +314,8 @@ class ConvGenerator:
         """A 1x1, stride 1, unpadded convolution reads its input as it is: no scratch
         copy (the last vector of a row is a masked load)."""
         s = self.spec
-        return s.pool is None and s.kernel == (1, 1) and s.stride == (1, 1) and (
-            s.padding == (0, 0)
+        return (
+            s.pool is None and s.kernel == (1, 1) and s.stride == (1, 1) and (s.padding == (0, 0))
         )
 
     def emit(self) -> None:
@@ -421,7 +423,10 @@ class ConvGenerator:
         elif s.fkw is not None:
             reorder, offset, index, stride, weight = s.fkw
             base = em.load_index(offset, [j])
-            bounds = [em.add(base, em.load_index(stride, [j, em.index(p)])) for p in range(len(s.patterns) + 1)]
+            bounds = [
+                em.add(base, em.load_index(stride, [j, em.index(p)]))
+                for p in range(len(s.patterns) + 1)
+            ]
             acc = acc0
             for p in range(len(s.patterns)):
                 with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
@@ -476,7 +481,9 @@ class ConvGenerator:
 # ---------------------------------------------------------------------------
 
 
-def emit_global_avg_pool(em: Emitter, width: int, src: Value, out: Value, shape: Sequence[int]) -> None:
+def emit_global_avg_pool(
+    em: Emitter, width: int, src: Value, out: Value, shape: Sequence[int]
+) -> None:
     """out[n][c][0][0] = mean of src[n][c]: rows summed in vector registers, then reduced."""
     n, c, h, w = shape
     full, tail = divmod(w, width)
@@ -518,7 +525,10 @@ def emit_linear(
         with em.loop(0, full * width, width, [zero] * count) as kk:
             xv = em.vload(x, [b, kk.iv], width)
             kk.yield_(
-                [em.fma(xv, em.vload(weight, [f, kk.iv], width), a) for f, a in zip(features, kk.carried)]
+                [
+                    em.fma(xv, em.vload(weight, [f, kk.iv], width), a)
+                    for f, a in zip(features, kk.carried)
+                ]
             )
         acc = kk.results
         if tail:
@@ -730,14 +740,18 @@ class FunctionLowering:
             m = op.weight.type.get_shape()[0]  # type: ignore[union-attr]
             bias = self.values[op.bias] if op.bias is not None else None
             emit_linear(
-                em, v, self.values[op.input], self.values[op.weight], bias, out, (n, k, m),
+                em,
+                v,
+                self.values[op.input],
+                self.values[op.weight],
+                bias,
+                out,
+                (n, k, m),
                 op.activation.data,
             )
         elif isinstance(op, AddOp):
             size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
-            emit_add(
-                em, v, self.values[op.lhs], self.values[op.rhs], out, size, op.activation.data
-            )
+            emit_add(em, v, self.values[op.lhs], self.values[op.rhs], out, size, op.activation.data)
         else:
             self.lower_conv(op, out)
 
@@ -748,13 +762,30 @@ class FunctionLowering:
             _, _, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
             spec = ConvSpec(
                 layer=op.layer_name,
-                batch=n, cin=c, height=h, width=w, cout=c, out_h=ho, out_w=wo,
-                kernel=op.kernel_values, stride=op.stride_values, padding=op.padding_values,
+                batch=n,
+                cin=c,
+                height=h,
+                width=w,
+                cout=c,
+                out_h=ho,
+                out_w=wo,
+                kernel=op.kernel_values,
+                stride=op.stride_values,
+                padding=op.padding_values,
                 groups=c,
-                patterns=(tuple((r, q) for r in range(op.kernel_values[0])
-                                for q in range(op.kernel_values[1])),),
-                activation="none", tuning=None,
-                input=self.values[op.input], output=out, bias=None, residual=None,
+                patterns=(
+                    tuple(
+                        (r, q)
+                        for r in range(op.kernel_values[0])
+                        for q in range(op.kernel_values[1])
+                    ),
+                ),
+                activation="none",
+                tuning=None,
+                input=self.values[op.input],
+                output=out,
+                bias=None,
+                residual=None,
                 pool=op.kind.data,
             )
             ConvGenerator(self.em, spec, self.width).emit()

@@ -52,7 +52,5 @@ def summarize_layers(module: ModuleOp) -> tuple[list[LayerSummary], list[list[tu
             macs = dense_macs
         stride = op.stride_values[0]
         shape = f"{cin}->{cout} {kh}x{kw}/{stride} {h}x{w}->{ho}x{wo}"
-        layers.append(
-            LayerSummary(op.layer_name, kind, shape, kept, kernels, dense_macs, macs)
-        )
+        layers.append(LayerSummary(op.layer_name, kind, shape, kept, kernels, dense_macs, macs))
     return layers, library

@@ -63,7 +63,9 @@ class CompiledModel:
             if self.target.runs_on_host:
                 from patdnn.runtime.host import HostModule
 
-                self._runner = HostModule(self.llvm_ir, self.entry, self.signature, target=self.target)
+                self._runner = HostModule(
+                    self.llvm_ir, self.entry, self.signature, target=self.target
+                )
             else:
                 from patdnn.runtime.aarch64 import Aarch64Module
 

@@ -22,7 +22,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -100,9 +100,7 @@ def _field(layer: LayerSummary | Mapping[str, Any], name: str) -> Any:
     return layer[name] if isinstance(layer, Mapping) else getattr(layer, name)
 
 
-def layer_table(
-    layers: Sequence[LayerSummary | Mapping[str, Any]], num_patterns: int = 0
-) -> str:
+def layer_table(layers: Sequence[LayerSummary | Mapping[str, Any]], num_patterns: int = 0) -> str:
     """The per-layer table: kind, shape, patterns, kernels kept, dense vs pruned MACs."""
     headers = ["layer", "kind", "shape", "patterns", "kernels kept", "dense MACs", "pruned MACs",
                "reduction"]  # fmt: skip
@@ -310,8 +308,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     compiled.save(out)
     progress.done()
     print()
-    print(f"{compiled.name}: input {list(spec.example.shape)} -> output "
-          f"{list(compiled.signature.outputs[0].shape)}, weights {compiled.weights.size} bytes")
+    print(
+        f"{compiled.name}: input {list(spec.example.shape)} -> output "
+        f"{list(compiled.signature.outputs[0].shape)}, weights {compiled.weights.size} bytes"
+    )
     print(layer_table(compiled.layers, len(compiled.library)))
     print()
     _print_artefacts(out)
@@ -333,8 +333,10 @@ def _print_artefacts(directory: Path) -> None:
     if manifest["target"]["name"] == "host":
         print(f"run: patdnn run {directory} --input x.npy   or   patdnn.load({str(directory)!r})")
     else:
-        print(f"run: patdnn run {directory} --input x.npy (qemu-aarch64), or build "
-              "examples/run_model.c with aarch64-linux-gnu-gcc (examples/README.md)")
+        print(
+            f"run: patdnn run {directory} --input x.npy (qemu-aarch64), or build "
+            "examples/run_model.c with aarch64-linux-gnu-gcc (examples/README.md)"
+        )
 
 
 def _read_input(path: str) -> np.ndarray:
@@ -409,8 +411,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         make_context(), imported.module
     )
     layers, library = summarize_layers(imported.module)
-    print(f"{spec.name}: input {list(spec.example.shape)} -> output "
-          f"{[list(s) for s in imported.output_shapes]}")
+    print(
+        f"{spec.name}: input {list(spec.example.shape)} -> output "
+        f"{[list(s) for s in imported.output_shapes]}"
+    )
     print(f"pattern library ({len(library)} patterns):")
     print(library_text(library))
     print(layer_table(layers, len(library)))
@@ -423,8 +427,10 @@ def _inspect_dir(directory: Path) -> int:
     m = read_manifest(directory)
     t = m["target"]
     print(f"{m['model']}: saved for {t['name']} ({t['triple']}, {t.get('cpu', '?')})")
-    print(f"entry {m.get('entry', 'forward')}: inputs {m['inputs']} -> outputs {m['outputs']}, "
-          f"weights {m['weights_bytes']} bytes")
+    print(
+        f"entry {m.get('entry', 'forward')}: inputs {m['inputs']} -> outputs {m['outputs']}, "
+        f"weights {m['weights_bytes']} bytes"
+    )
     library = m.get("pattern_library", [])
     print(f"pattern library ({len(library)} patterns):")
     print(library_text(library))

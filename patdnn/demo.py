@@ -196,8 +196,10 @@ def _run_demo(
     print(result.report.table())
     print()
     sig = compiled["host"].signature
-    print(f"Compiled: the whole DigitsNet, input {list(sig.inputs[0].shape)} -> logits "
-          f"{list(sig.outputs[0].shape)}; its conv layers ({len(result.library)}-pattern library):")
+    print(
+        f"Compiled: the whole DigitsNet, input {list(sig.inputs[0].shape)} -> logits "
+        f"{list(sig.outputs[0].shape)}; its conv layers ({len(result.library)}-pattern library):"
+    )
     print(layer_table(compiled["host"].layers, len(compiled["host"].library)))
     print()
 
@@ -224,7 +226,9 @@ def _run_demo(
         files = ", ".join(sorted(p.name for p in (out / target).iterdir()))
         print(f"  {target + '/':<10} {files}")
     if (out / "qemu" / "run_model").exists():
-        print("  qemu/      run_model (examples/run_model.c, static aarch64), inputs.bin, logits.bin")
+        print(
+            "  qemu/      run_model (examples/run_model.c, static aarch64), inputs.bin, logits.bin"
+        )
     print("  dense.pt, pruned.pt (state dicts), report.txt, patterns.png, sample.npy")
     print(f"Try: patdnn run {out}/host --input {out}/sample.npy")
     print(f"     patdnn run {out}/aarch64 --input {out}/sample.npy")

@@ -59,7 +59,6 @@ ACTIVATIONS = ("none", "relu", "relu6")
 """Activations a layer op can fuse into its epilogue."""
 
 
-
 def _verify_library(patterns: tuple[Pattern, ...]) -> None:
     """The checks of a pattern library on its own, whatever the kernel size."""
     if not patterns:
@@ -86,9 +85,11 @@ def _verify_library(patterns: tuple[Pattern, ...]) -> None:
 
 def format_library(patterns: Iterable[Iterable[Sequence[int]]]) -> str:
     """`[[(0,1),(1,0),(1,1),(1,2)], ...]`: a library as the attribute prints it."""
-    return "[" + ", ".join(
-        "[" + ",".join(f"({r},{c})" for r, c in pattern) + "]" for pattern in patterns
-    ) + "]"
+    return (
+        "["
+        + ", ".join("[" + ",".join(f"({r},{c})" for r, c in pattern) + "]" for pattern in patterns)
+        + "]"
+    )
 
 
 @irdl_attr_definition
@@ -108,9 +109,7 @@ class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
 
     @staticmethod
     def from_patterns(patterns: Iterable[Iterable[Sequence[int]]]) -> PatternLibraryAttr:
-        return PatternLibraryAttr(
-            tuple(tuple((int(r), int(c)) for r, c in p) for p in patterns)
-        )
+        return PatternLibraryAttr(tuple(tuple((int(r), int(c)) for r, c in p) for p in patterns))
 
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> tuple[Pattern, ...]:
@@ -307,9 +306,7 @@ class ConvolutionOp(LayerWindowAccessors, IRDLOperation):
                 f"weight expects {cin_g * groups} input channels{per_group}, input has {cin}"
             )
         if ph >= kh or pw >= kw:
-            raise VerifyException(
-                f"padding ({ph}, {pw}) must be smaller than the {kh}x{kw} kernel"
-            )
+            raise VerifyException(f"padding ({ph}, {pw}) must be smaller than the {kh}x{kw} kernel")
         ho = conv_output_size(h, kh, sh, ph)
         wo = conv_output_size(w, kw, sw, pw)
         if ho < 1 or wo < 1:
@@ -626,9 +623,7 @@ class Pool2dOp(LayerWindowAccessors, IRDLOperation):
             raise VerifyException(f"strides must be positive, got ({sh}, {sw})")
         ph, pw = self.padding_values
         if ph < 0 or pw < 0 or 2 * ph > kh or 2 * pw > kw:
-            raise VerifyException(
-                f"padding ({ph}, {pw}) must be at most half the {kh}x{kw} window"
-            )
+            raise VerifyException(f"padding ({ph}, {pw}) must be at most half the {kh}x{kw} window")
         n, c, h, w = _verify_f32_tensor(self.input, "input", 4)
         expected = (n, c, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
         out = _verify_f32_tensor(self.result, "result", 4)

@@ -328,8 +328,15 @@ class ConvolutionOp(AtenOp):
     groups = operand_def(IntType)
     result = result_def(ValueTensorType)
     assembly_format = _aten_format(
-        "input", "weight", "bias", "stride", "padding", "dilation", "transposed",
-        "output_padding", "groups",
+        "input",
+        "weight",
+        "bias",
+        "stride",
+        "padding",
+        "dilation",
+        "transposed",
+        "output_padding",
+        "groups",
     )
 
 
@@ -400,8 +407,15 @@ class BatchNormOp(AtenOp):
     cudnn_enabled = operand_def(BoolType)
     result = result_def(ValueTensorType)
     assembly_format = _aten_format(
-        "input", "weight", "bias", "running_mean", "running_var", "training", "momentum",
-        "eps", "cudnn_enabled",
+        "input",
+        "weight",
+        "bias",
+        "running_mean",
+        "running_var",
+        "training",
+        "momentum",
+        "eps",
+        "cudnn_enabled",
     )
 
 
@@ -448,7 +462,12 @@ class AvgPool2dOp(AtenOp):
     divisor_override = operand_def(IntType | NoneType)
     result = result_def(ValueTensorType)
     assembly_format = _aten_format(
-        "self_", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+        "self_",
+        "kernel_size",
+        "stride",
+        "padding",
+        "ceil_mode",
+        "count_include_pad",
         "divisor_override",
     )
 
@@ -542,9 +561,7 @@ ATEN_OPS: tuple[type[IRDLOperation], ...] = (
     DropoutOp,
 )
 
-SUPPORTED_ATEN_OPS: frozenset[str] = frozenset(
-    op.name.removeprefix("torch.") for op in ATEN_OPS
-)
+SUPPORTED_ATEN_OPS: frozenset[str] = frozenset(op.name.removeprefix("torch.") for op in ATEN_OPS)
 """ATen op names (`aten.conv2d`, ...) the frontend accepts."""
 
 Torch = Dialect(

@@ -19,9 +19,7 @@ from patdnn.pruning.errors import PruningError
 def is_prunable(module: nn.Module) -> bool:
     """A 3x3, ``groups=1`` 2-D convolution."""
     return (
-        isinstance(module, nn.Conv2d)
-        and tuple(module.kernel_size) == (3, 3)
-        and module.groups == 1
+        isinstance(module, nn.Conv2d) and tuple(module.kernel_size) == (3, 3) and module.groups == 1
     )
 
 

@@ -40,9 +40,7 @@ Library = tuple[Pattern, ...]
 CENTRE: Tap = (1, 1)
 TAPS_PER_PATTERN = 4
 # The 8 non-centre taps in row-major order.
-_OTHER_TAPS: tuple[Tap, ...] = tuple(
-    (r, c) for r in range(3) for c in range(3) if (r, c) != CENTRE
-)
+_OTHER_TAPS: tuple[Tap, ...] = tuple((r, c) for r in range(3) for c in range(3) if (r, c) != CENTRE)
 _OTHER_FLAT: tuple[int, ...] = tuple(3 * r + c for r, c in _OTHER_TAPS)
 
 #: All 56 candidate patterns, sorted.
