@@ -24,10 +24,15 @@ from patdnn.dialect.context import make_context
 from patdnn.dialect.torch import SUPPORTED_ATEN_OPS
 from patdnn.dialect.patdnn import LAYER_ATTR
 from patdnn.dialect.weights import WEIGHTS
+from patdnn.errors import PatdnnError
 
 
-class FrontendError(ValueError):
+class FrontendError(PatdnnError, ValueError):
     """The model cannot be imported; the message names the op and the layer."""
+
+
+class InputShapeError(FrontendError):
+    """The example input does not fit the exported program's input shape."""
 
 
 @dataclasses.dataclass
@@ -91,6 +96,67 @@ def check_supported(graph: torch.fx.Graph) -> None:
         )
 
 
+Shape = tuple[int | None, ...]
+"""An input shape; `None` marks a dynamic dimension of an exported program."""
+
+
+def format_shape(shape: Sequence[int | None]) -> str:
+    """`(1, 3, 16, 16)` -> `1x3x16x16` (`?` for a dynamic dimension)."""
+    return "x".join("?" if d is None else str(d) for d in shape)
+
+
+def program_input_shapes(program: torch.export.ExportedProgram) -> list[Shape]:
+    """The shapes of the program's user inputs, `None` for a dynamic dimension."""
+    user_inputs = set(program.graph_signature.user_inputs)
+    shapes: list[Shape] = []
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            val = node.meta.get("val")
+            if not isinstance(val, torch.Tensor):
+                raise FrontendError(f"input {node.name!r} of the program is not a tensor")
+            shapes.append(tuple(d if isinstance(d, int) else None for d in val.shape))
+    return shapes
+
+
+def shape_fits(shape: Sequence[int], program_shape: Shape) -> bool:
+    """Whether a concrete `shape` matches `program_shape` (a dynamic dimension takes any size)."""
+    return len(shape) == len(program_shape) and all(
+        p is None or p == d for d, p in zip(shape, program_shape, strict=True)
+    )
+
+
+def _fit_program(
+    program: torch.export.ExportedProgram, inputs: Sequence[torch.Tensor]
+) -> torch.export.ExportedProgram:
+    """`program` itself when `inputs` match its input shapes; re-exported at their shapes
+    when it has dynamic dimensions. Raises InputShapeError naming both shapes otherwise."""
+    expected = program_input_shapes(program)
+    given = [tuple(t.shape) for t in inputs]
+    if len(given) != len(expected):
+        raise InputShapeError(
+            f"the exported program takes {len(expected)} inputs, got {len(given)} example inputs"
+        )
+    for shape, program_shape in zip(given, expected, strict=True):
+        if not shape_fits(shape, program_shape):
+            raise InputShapeError(
+                f"the example input has shape {format_shape(shape)} but the exported program "
+                f"takes {format_shape(program_shape)}; a torch.export program fixes its input "
+                "shape: export the model again at the shape you need"
+            )
+    if all(d is not None for shape in expected for d in shape):
+        return program
+    return _export(program.module(), inputs)  # specialise the dynamic dimensions
+
+
+def _static(shape: Shape) -> tuple[int, ...]:
+    if any(d is None for d in shape):
+        raise FrontendError(
+            f"the exported program's input shape {format_shape(shape)} is dynamic; "
+            "give an example input to fix it"
+        )
+    return tuple(d for d in shape if d is not None)
+
+
 def _export(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor]):
     try:
         return torch.export.export(model, tuple(example_inputs), strict=False)
@@ -100,19 +166,30 @@ def _export(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor]):
 
 def import_model(
     model: torch.nn.Module | torch.export.ExportedProgram,
-    example_input: torch.Tensor | np.ndarray | Sequence[torch.Tensor],
+    example_input: torch.Tensor | np.ndarray | Sequence[torch.Tensor] | None,
     *,
     func_name: str = "forward",
 ) -> ImportedModel:
-    """Imports `model` (put in eval mode) into the torch dialect, weights kept outside."""
+    """Imports `model` (put in eval mode) into the torch dialect, weights kept outside.
+
+    An exported program keeps its own input shapes: `example_input` must match them (or
+    be None); a program with dynamic dimensions is specialised to `example_input`'s shape.
+    """
     from torch_mlir import ir
     from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks, GraphNodeImporter
 
     if isinstance(example_input, np.ndarray):
         example_input = torch.from_numpy(example_input)
-    inputs = [example_input] if isinstance(example_input, torch.Tensor) else list(example_input)
+    if example_input is None:
+        if not isinstance(model, torch.export.ExportedProgram):
+            raise FrontendError(f"{type(model).__name__} needs an example input to be exported")
+        inputs = [torch.zeros(*_static(s)) for s in program_input_shapes(model)]
+    elif isinstance(example_input, torch.Tensor):
+        inputs = [example_input]
+    else:
+        inputs = list(example_input)
     if isinstance(model, torch.export.ExportedProgram):
-        program = model
+        program = _fit_program(model, inputs)
     else:
         model.eval()
         with torch.no_grad():
@@ -168,7 +245,7 @@ def import_model(
     except ParseError as e:
         raise FrontendError(f"the torch dialect import holds an unsupported construct:\n{e}") from e
 
-    input_shapes = [tuple(t.shape) for t in inputs]
+    input_shapes = [_static(s) for s in program_input_shapes(program)]
     outputs = [n for n in program.graph.nodes if n.op == "output"][0].args[0]
     output_shapes = [tuple(o.meta["val"].shape) for o in outputs]
     return ImportedModel(module, input_shapes, output_shapes)

@@ -51,6 +51,9 @@ from patdnn.dialect.weights import constant_array, is_inline_constant, make_cons
 from patdnn.errors import PatdnnError
 
 REMARK_ATTR = "patdnn.remark"
+MAX_PATTERNS = 56
+"""Library sizes stop here: a 3x3 kernel keeping 4 taps, the centre among them, has
+C(8, 3) = 56 candidate patterns (PatDNN Section 3; `patdnn.pruning` uses the same bound)."""
 
 
 class ConversionError(PatdnnError):
@@ -276,9 +279,15 @@ class _FunctionConverter:
         bias = None
         if isinstance(op.bias.type, tdl.ValueTensorType):
             bias = self.mapped(op.bias)
+        source = self.mapped(op.input)
+        if isinstance(source.type, TensorType) and source.type.get_num_dims() != 4:
+            raise ConversionError(
+                f"{describe(op)}: the input must be 4-D (N, C, H, W), got "
+                f"{'x'.join(map(str, source.type.get_shape()))}; add the batch dimension"
+            )
         result_type = builtin_tensor_type(op.result.type, describe(op))
         new = Conv2dOp(
-            self.mapped(op.input),
+            source,
             self.mapped(op.weight),
             result_type,
             bias=bias,
@@ -613,8 +622,11 @@ class ConvertTorchToPatdnnPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         library = parse_library(self.library) if self.library else None
-        if self.num_patterns < 1:
-            raise ConversionError(f"num_patterns must be positive, got {self.num_patterns}")
+        if not 1 <= self.num_patterns <= MAX_PATTERNS:
+            raise ConversionError(
+                f"num_patterns must be in 1..{MAX_PATTERNS} (a 3x3 kernel keeping 4 taps "
+                f"with the centre has {MAX_PATTERNS} candidate patterns), got {self.num_patterns}"
+            )
         for fn in list(op.walk()):
             if isinstance(fn, func.FuncOp) and not fn.is_declaration:
                 _convert_signature(fn)

@@ -342,6 +342,10 @@ def compile(  # noqa: A001 - the API's name
 ) -> CompiledModel:
     """Compiles a PyTorch model (or `torch.export` program) for `target`.
 
+    A `torch.export` program keeps its own input shape: `example_input` must match it
+    (`InputShapeError`, a `PatdnnError`, names both shapes) or be None; only a dynamic
+    dimension takes its size from `example_input`.
+
     Pattern-pruned 3x3 layers (every non-empty kernel fits a pattern of `library`,
     or of the library extracted from the weights) go through the pattern pipeline;
     the rest through dense vector code."""

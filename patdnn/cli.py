@@ -7,8 +7,9 @@
     patdnn bench layers [--repeat N]
     patdnn demo --out DIR
 
-MODEL is a `torch.export` program (`.pt2`), `package.module:factory` (a callable returning
-an `nn.Module`; needs `--input-shape`) or a zoo model name (`resnet18`, ...).
+MODEL is a `torch.export` program (`.pt2`, which fixes the input shape: `--input-shape` is
+optional and must match it), `package.module:factory` (a callable returning an `nn.Module`;
+needs `--input-shape`) or a zoo model name (`resnet18`, ...).
 User errors print one line `patdnn: error: ...` and exit with status 1 (2 for bad usage);
 PATDNN_DEBUG=1 shows the traceback.
 """
@@ -202,20 +203,6 @@ def _zoo_names(zoo: Any) -> list[str]:
     return sorted(getattr(zoo, "MODELS", {}))
 
 
-def _program_input_shapes(program: Any) -> list[tuple[int, ...]]:
-    user_inputs = set(program.graph_signature.user_inputs)
-    shapes = []
-    for node in program.graph.nodes:
-        if node.op == "placeholder" and node.name in user_inputs:
-            val = node.meta.get("val")
-            if val is None or not all(isinstance(d, int) for d in val.shape):
-                raise CliError(
-                    f"input {node.name!r} of the program has a dynamic shape; give --input-shape"
-                )
-            shapes.append(tuple(int(d) for d in val.shape))
-    return shapes
-
-
 def resolve_model(spec: str, input_shape: str | None) -> ModelSpec:
     """Reads MODEL: a `.pt2` file, `package.module:factory`, or a zoo model name."""
     shape = parse_shape(input_shape) if input_shape else None
@@ -223,16 +210,8 @@ def resolve_model(spec: str, input_shape: str | None) -> ModelSpec:
     if spec.endswith(".pt2") or path.is_file():
         if not path.is_file():
             raise FileNotFoundError(f"{spec}: no such file")
-        import torch
-
-        try:
-            program = torch.export.load(str(path))
-        except Exception as e:
-            raise CliError(f"{spec}: not a torch.export program ({type(e).__name__}: {e})") from e
-        shapes = [shape] if shape else _program_input_shapes(program)
-        if len(shapes) != 1:
-            raise CliError(f"{spec}: the program takes {len(shapes)} inputs; patdnn needs one")
-        return ModelSpec(program, torch.randn(*shapes[0]), _identifier(path.stem))
+        program = _load_program(spec)
+        return ModelSpec(program, _program_example(spec, program, shape), _identifier(path.stem))
     if ":" in spec:
         return _factory_model(spec, shape)
     if "/" in spec or os.sep in spec or path.suffix:
@@ -248,6 +227,51 @@ def resolve_model(spec: str, input_shape: str | None) -> ModelSpec:
         f"cannot read MODEL {spec!r}: expected a .pt2 file, package.module:factory or a zoo "
         f"model name ({hint})"
     )
+
+
+def _load_program(spec: str) -> Any:
+    """The `torch.export` program in the file `spec`; torch's own warnings kept quiet."""
+    import logging
+
+    import torch
+
+    # torch.export.load logs a warning with a traceback before it raises on a bad file.
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return torch.export.load(spec)
+    except Exception as e:
+        raise CliError(f"{spec}: not a torch.export program ({type(e).__name__}: {e})") from e
+    finally:
+        logger.setLevel(level)
+
+
+def _program_example(spec: str, program: Any, shape: tuple[int, ...] | None) -> Any:
+    """A random input of the program's input shape; `shape` (--input-shape) must match it
+    and gives the size of the program's dynamic dimensions."""
+    import torch
+
+    from patdnn.frontend.importer import format_shape, program_input_shapes, shape_fits
+
+    shapes = program_input_shapes(program)
+    if len(shapes) != 1:
+        raise CliError(f"{spec}: the program takes {len(shapes)} inputs; patdnn needs one")
+    expected = shapes[0]
+    if shape is None:
+        if any(d is None for d in expected):
+            raise CliError(
+                f"{spec}: the program's input shape {format_shape(expected)} is dynamic; "
+                "give --input-shape"
+            )
+        shape = tuple(d for d in expected if d is not None)
+    elif not shape_fits(shape, expected):
+        raise CliError(
+            f"{spec}: --input-shape {format_shape(shape)} does not match the program's input "
+            f"shape {format_shape(expected)} (a .pt2 fixes its input shape: drop "
+            "--input-shape or export the model again)"
+        )
+    return torch.randn(*shape)
 
 
 def _factory_model(spec: str, shape: tuple[int, ...] | None) -> ModelSpec:
@@ -309,7 +333,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     progress.done()
     print()
     print(
-        f"{compiled.name}: input {list(spec.example.shape)} -> output "
+        f"{compiled.name}: input {list(compiled.signature.inputs[0].shape)} -> output "
         f"{list(compiled.signature.outputs[0].shape)}, weights {compiled.weights.size} bytes"
     )
     print(layer_table(compiled.layers, len(compiled.library)))
@@ -412,7 +436,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     )
     layers, library = summarize_layers(imported.module)
     print(
-        f"{spec.name}: input {list(spec.example.shape)} -> output "
+        f"{spec.name}: input {list(imported.input_shapes[0])} -> output "
         f"{[list(s) for s in imported.output_shapes]}"
     )
     print(f"pattern library ({len(library)} patterns):")
@@ -596,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--target", choices=("aarch64", "host"), required=True)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="artefact directory")
-    p.add_argument("--input-shape", metavar="SHAPE", help="e.g. 1,3,224,224")
+    p.add_argument("--input-shape", metavar="SHAPE",
+                   help="e.g. 1,3,224,224 (a .pt2: optional, must match it)")  # fmt: skip
     p.add_argument("--patterns", type=_positive_int, default=8, metavar="N",
                    help="pattern library size extracted from the weights (default 8)")  # fmt: skip
     p.add_argument("--strict", action="store_true",

@@ -7,18 +7,23 @@ patdnn-opt model.mlir -p convert-torch-to-patdnn,filter-kernel-reorder
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from patdnn.dialect import get_all_dialects
 from patdnn.dialect.weights import WeightError, materialize_resources
 from patdnn.errors import PatdnnError
 from patdnn.lowering import get_all_passes
+
+
+class PipelineError(PatdnnError):
+    """The `-p` pass pipeline does not parse."""
 
 
 class PatdnnOptMain(xDSLOptMain):
@@ -33,6 +38,14 @@ class PatdnnOptMain(xDSLOptMain):
         for name, factory in get_all_passes().items():
             if name not in self.available_passes:
                 self.register_pass(name, factory)
+
+    def setup_pipeline(self) -> None:
+        try:
+            super().setup_pipeline()
+        except ArgSpecParseError as e:  # a BaseException in xDSL: turn it into one line
+            raise PipelineError(
+                f"bad pass pipeline {self.args.passes!r}: {_spec_error(e)}"
+            ) from None
 
     def output_resulting_program(self, prog: ModuleOp) -> str:
         materialize_resources(prog)
@@ -53,6 +66,16 @@ def _show_warning(
     print(f"patdnn-opt: warning: {message}", file=sys.stderr)
 
 
+def _spec_error(error: ArgSpecParseError) -> str:
+    """xDSL's multi-line pipeline parse error as `<message> (column N)`."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    message = lines[-1] if lines else "cannot parse it"
+    for line in lines:
+        if where := re.fullmatch(r"pass-pipeline:\d+:(\d+)", line):
+            return f"{message} (column {where.group(1)})"
+    return message
+
+
 def _failing_op(note: str) -> str:
     """The op a verifier error points at, with its marker, out of the whole printed module."""
     lines = note.splitlines()
@@ -66,7 +89,7 @@ def main(args: Sequence[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     try:
         tool = PatdnnOptMain(description="patdnn modular optimizer driver", args=args)
-    except ValueError as e:  # an unknown pass or a bad pass option
+    except (ValueError, PipelineError) as e:  # an unknown pass, a bad pass option or pipeline
         print(f"patdnn-opt: error: {e}", file=sys.stderr)
         sys.exit(1)
     try:

@@ -128,6 +128,35 @@ def test_inspect_pt2(tmp_path: Path) -> None:
     assert "pattern conv" in proc.stdout and "2.90x fewer" in proc.stdout
 
 
+def test_pt2_input_shape_is_the_programs(tmp_path: Path) -> None:
+    """A .pt2 fixes its input shape: --input-shape may repeat it, never replace it."""
+    program = torch.export.export(small_conv(), (torch.randn(1, 3, 16, 16),))
+    path = tmp_path / "small16.pt2"
+    torch.export.save(program, str(path))
+    out = tmp_path / "o"
+    for shape in ("1,3,8,8", "1,3,16"):
+        proc = patdnn("compile", path, "--target", "host", "-o", out, "--input-shape", shape)
+        assert_user_error(proc, "--input-shape " + shape.replace(",", "x"), "1x3x16x16")
+        assert not out.exists()
+    proc = patdnn("inspect", path, "--input-shape", "1,3,16,16")
+    assert proc.returncode == 0, proc.stderr
+    assert "small16: input [1, 3, 16, 16] -> output [[1, 16, 16, 16]]" in proc.stdout
+
+
+def test_corrupt_pt2(tmp_path: Path) -> None:
+    """One error line, none of torch's logged tracebacks."""
+    junk = tmp_path / "junk.pt2"
+    junk.write_text("junk\n")
+    proc = patdnn("compile", junk, "--target", "host", "-o", tmp_path / "o")
+    assert_user_error(proc, "junk.pt2: not a torch.export program")
+    assert_user_error(patdnn("inspect", junk), "junk.pt2: not a torch.export program")
+
+
+def test_factory_input_of_wrong_rank() -> None:
+    proc = patdnn("inspect", "cli_models:small_conv", "--input-shape", "3,8,8")
+    assert_user_error(proc, "layer '0'", "the input must be 4-D (N, C, H, W), got 3x8x8")
+
+
 def test_prune_digits(tmp_path: Path) -> None:
     proc = patdnn("prune", "--epochs", "1", "--admm-epochs", "1", "--retrain-epochs", "1",
                   "-o", tmp_path)  # fmt: skip

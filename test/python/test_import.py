@@ -158,6 +158,50 @@ def test_unsupported_op_names_op_and_layer() -> None:
     assert "layer 'head'" in message
 
 
+def test_exported_program_keeps_its_input_shape() -> None:
+    """The shapes come from the program compiled, never from a mismatching example."""
+    import patdnn
+    from patdnn.errors import PatdnnError
+    from patdnn.frontend.importer import InputShapeError
+
+    program = torch.export.export(WithGelu().conv, (torch.randn(1, 3, 16, 16),))
+    assert import_model(program, None).input_shapes == [(1, 3, 16, 16)]
+    assert import_model(program, torch.randn(1, 3, 16, 16)).input_shapes == [(1, 3, 16, 16)]
+    for shape in ((1, 3, 8, 8), (1, 3, 16)):
+        with pytest.raises(InputShapeError) as info:
+            patdnn.compile(program, torch.randn(*shape))
+        assert isinstance(info.value, PatdnnError)
+        message = str(info.value)
+        assert "x".join(map(str, shape)) in message and "1x3x16x16" in message
+
+
+def test_dynamic_program_is_specialised_to_the_example() -> None:
+    from patdnn.frontend.importer import InputShapeError
+
+    batch = torch.export.Dim("batch", min=1, max=8)
+    program = torch.export.export(
+        WithGelu().conv, (torch.randn(2, 3, 8, 8),), dynamic_shapes=({0: batch},)
+    )
+    imported = import_model(program, torch.randn(3, 3, 8, 8))
+    assert imported.input_shapes == [(3, 3, 8, 8)] and imported.output_shapes == [(3, 4, 8, 8)]
+    with pytest.raises(InputShapeError, match="1x3x4x4 .* takes \\?x3x8x8"):
+        import_model(program, torch.randn(1, 3, 4, 4))
+    with pytest.raises(FrontendError, match="dynamic"):
+        import_model(program, None)
+
+
+def test_frontend_exports_import_model_lazily() -> None:
+    code = (
+        "import sys, patdnn.frontend as f; assert 'torch' not in sys.modules; "
+        "from patdnn.frontend import FrontendError, ImportedModel, import_model; "
+        "from patdnn.frontend.importer import import_model as direct; "
+        "assert import_model is direct; print(ImportedModel.__name__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ImportedModel"
+
+
 def test_weights_round_trip_exactly() -> None:
     torch.manual_seed(1)
     model = WithGelu().conv
