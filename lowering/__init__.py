@@ -35,10 +35,16 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return LoadRedundancyEliminationPass
 
+    def get_auto_tune() -> type[ModulePass]:
+        from patdnn.lowering.autotune import AutoTunePass
+
+        return AutoTunePass
+
     return {
         "convert-torch-to-patdnn": get_convert_torch_to_patdnn,
         "filter-kernel-reorder": get_filter_kernel_reorder,
         "fkw-layout": get_fkw_layout,
+        "auto-tune": get_auto_tune,
         "lower-patdnn-to-vector": get_lower_patdnn_to_vector,
         "load-redundancy-elimination": get_load_redundancy_elimination,
     }

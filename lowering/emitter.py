@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from xdsl.dialects import arith, memref, scf, vector
 from xdsl.dialects.builtin import (
+    BoolAttr,
+    IntegerAttr,
     FloatAttr,
     IndexType,
     DenseArrayBase,
@@ -24,7 +26,8 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, prop_def, var_operand_def
 
 Value = SSAValue
 
@@ -41,6 +44,30 @@ class Loop:
 
     def yield_(self, values: Sequence[Value]) -> None:
         self.yielded = list(values)
+
+
+@irdl_op_definition
+class PrefetchOp(IRDLOperation):
+    """Upstream `memref.prefetch` (xDSL 0.74 lacks it): a read prefetch into the
+    innermost cache level. Built here and printed for `mlir-opt`; never parsed."""
+
+    name = "memref.prefetch"
+
+    memref = operand_def(MemRefType)
+    indices = var_operand_def(IndexType)
+    isWrite = prop_def(BoolAttr)
+    localityHint = prop_def(IntegerAttr)
+    isDataCache = prop_def(BoolAttr)
+
+    def __init__(self, ref: Value, indices: Sequence[Value]):
+        super().__init__(
+            operands=[ref, list(indices)],
+            properties={
+                "isWrite": BoolAttr.from_bool(False),
+                "localityHint": IntegerAttr(3, i32),
+                "isDataCache": BoolAttr.from_bool(True),
+            },
+        )
 
 
 class Emitter:
@@ -119,6 +146,9 @@ class Emitter:
 
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
         return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]
+
+    def prefetch(self, ref: Value, indices: Sequence[Value]) -> None:
+        self.emit(PrefetchOp(ref, indices))
 
     def vstore(self, value: Value, ref: Value, indices: Sequence[Value]) -> None:
         self.emit(vector.StoreOp(value, ref, list(indices)))
@@ -199,6 +229,35 @@ class Emitter:
 
     def dealloc(self, ref: Value) -> None:
         self.emit(memref.DeallocOp.get(ref))
+
+    # -- control flow --------------------------------------------------------------------
+
+    def in_range(self, value: Value, low: int, high: int) -> Value:
+        """`low <= value < high` for an index value, as an i1."""
+        above = arith.CmpiOp(value, self.index(low), "sge")
+        below = arith.CmpiOp(value, self.index(high), "slt")
+        self.emit(above)
+        self.emit(below)
+        return self.emit(arith.AndIOp(above.result, below.result)).results[0]
+
+    @contextmanager
+    def if_else(self, condition: Value) -> Iterator[tuple[Block, Block]]:
+        """`scf.if` without results; fill the two blocks with `with em.at(block):`."""
+        then_block, else_block = Block(), Block()
+        self.emit(scf.IfOp(condition, [], Region([then_block]), Region([else_block])))
+        yield then_block, else_block
+        for block in (then_block, else_block):
+            block.add_op(scf.YieldOp())
+
+    @contextmanager
+    def at(self, block: Block) -> Iterator[None]:
+        """Emit into `block` while the `with` lasts."""
+        outer = self.block
+        self.block = block
+        try:
+            yield
+        finally:
+            self.block = outer
 
     # -- loops ---------------------------------------------------------------------------
 

@@ -113,6 +113,6 @@ class LoadRedundancyEliminationPass(ModulePass):
         for region in op.regions:
             for block in region.blocks:
                 eliminate_redundant_loads(block, stats)
-        for inner in op.walk():
-            for region in inner.regions:
-                region_dce(region)
+        # One call: region_dce walks nested regions itself.
+        for region in op.regions:
+            region_dce(region)

@@ -8,15 +8,24 @@ module attribute `patdnn.weights` lists the blob layout (handle, byte offset, by
 
 A convolution is computed from a scratch copy of its input that is zero padded and,
 for stride s, split into s*s phases (`P[c][r%s][q%s][i][j] = Xpad[c][i*s + r%s][j*s + q%s]`),
-so that every tap of every output row reads `vector_width` contiguous floats. Each
-tile of `rows x cols` output vectors (per filter, or per group of filters for dense
-layers) keeps its accumulators in registers across all kernels:
+so that every tap of every output row reads `vector_width` contiguous floats. A
+stride-1 layer copies the rows of each row block just before the block's tiles read
+them, so they are read from cache. Each tile of `rows x cols` output vectors (per
+filter, or per group of filters for dense layers) keeps its accumulators in registers
+across all kernels; its default size follows the target's vector register count
+(`vector-registers`), and a layer's `tuning` (set by hand or by `auto-tune`) overrides it:
 
 - `patdnn.fkw_conv2d` loops pattern group by pattern group over the kernels of a
   filter (`stride[j][p] .. stride[j][p+1]`); the taps of each pattern are compile-time
-  constants, so the group's body is specialised code without any per-tap indexing.
+  constants, so the group's body is specialised code without any per-tap indexing:
+  every tap reads the scratch buffer at the kernel's channel base plus a constant.
+  Wide layers prefetch the input lines of the kernels a few places ahead.
 - `patdnn.conv2d` (dense, grouped or depthwise) is the same code with one pattern,
   all Kh x Kw taps, and the input channels of the filter's group as the kernels.
+
+The products of a kernel are emitted input vector by input vector, each load followed
+by every product that reads it; `load-redundancy-elimination` then merges the repeated
+loads, which leaves each input vector live for a few instructions only.
 
 The last vector of an output row is stored with a constant mask when the width is
 not a multiple of the vector width. Bias, residual and activation are applied in the
@@ -68,6 +77,12 @@ WEIGHTS_ATTR = "patdnn.weights"
 
 BLOB_ALIGNMENT = 64
 LOWEST_F32 = float(np.finfo(np.float32).min)
+PREFETCH_DISTANCE = 2
+"""How many kernels ahead a pattern convolution prefetches its input lines by default."""
+PREFETCH_MIN_CHANNELS = 256
+"""Pattern layers with fewer input channels keep their rows in cache without prefetching:
+from 256 channels up, the input of a row block no longer fits the L2 cache and the
+channels of a filter's kernels jump across it."""
 
 
 class LoweringError(PatdnnError):
@@ -79,42 +94,69 @@ class LoweringError(PatdnnError):
 # ---------------------------------------------------------------------------
 
 
+TUNING_KEYS = ("filters", "rows", "cols", "prefetch")
+"""The integer entries of a layer's `tuning` dictionary that the lowering reads."""
+
+
 @dataclass(frozen=True)
 class ConvTiling:
-    """Register tile of a convolution: `filters x rows x cols` output vectors."""
+    """Register tile of a convolution: `filters x rows x cols` output vectors, and how
+    many kernels ahead a pattern convolution prefetches its input (0: none)."""
 
     filters: int
     rows: int
     cols: int
+    prefetch: int = 0
 
     @staticmethod
-    def choose(
-        *,
-        dense: bool,
-        filters_per_group: int,
-        out_h: int,
-        out_vectors: int,
-        taps: int,
-        tuning: DictionaryAttr | None,
+    def default(
+        *, dense: bool, filters_per_group: int, taps: int, cin: int, registers: int
     ) -> ConvTiling:
+        """The tile used without tuning. The accumulators, the weights of one input
+        channel and one input vector must fit the `registers` vector registers: with 16
+        (AVX2) a dense tile is 4 filters x 1 row x 2 vectors and a pattern tile 4 x 2;
+        with 32 (AVX-512, NEON) dense tiles hold 16 accumulators."""
         if dense and filters_per_group > 1:
             filters = next(f for f in (4, 2, 1) if filters_per_group % f == 0)
-            rows, cols = (2, 2) if taps > 1 else (1, 4)
-        else:
-            filters, rows, cols = 1, 4, 2
+            if registers >= 32:
+                rows, cols = (2, 2) if taps > 1 else (1, 4)
+            else:
+                rows, cols = 1, 2
+            return ConvTiling(filters, rows, cols)
+        prefetch = PREFETCH_DISTANCE if not dense and cin >= PREFETCH_MIN_CHANNELS else 0
+        return ConvTiling(1, 4, 2, prefetch)
+
+    def tuned(
+        self, tuning: DictionaryAttr | None, *, dense: bool, filters_per_group: int
+    ) -> ConvTiling:
+        """This tile with the entries of a layer's `tuning` dictionary applied: `filters`
+        (dense layers only, a divisor of the filters of a group: every filter of a
+        pattern layer has its own kernel list), `rows`, `cols` (positive) and
+        `prefetch` (kernels ahead, 0 for none). Other values are ignored."""
+        filters, rows, cols, prefetch = self.filters, self.rows, self.cols, self.prefetch
         if tuning is not None:
             for key, value in tuning.data.items():
                 if not isinstance(value, IntegerAttr):
                     continue
                 v = value.value.data
-                # An FKW tile is one filter: every filter has its own kernel list.
                 if key == "filters" and dense and v >= 1 and filters_per_group % v == 0:
                     filters = v
                 elif key == "rows" and v >= 1:
                     rows = v
                 elif key == "cols" and v >= 1:
                     cols = v
-        return ConvTiling(filters, max(1, min(rows, out_h)), max(1, min(cols, out_vectors)))
+                elif key == "prefetch" and v >= 0:
+                    prefetch = v
+        return ConvTiling(filters, rows, cols, prefetch)
+
+    def clamped(self, out_h: int, out_vectors: int) -> ConvTiling:
+        """No more rows or vectors than the output has."""
+        return ConvTiling(
+            self.filters,
+            max(1, min(self.rows, out_h)),
+            max(1, min(self.cols, out_vectors)),
+            self.prefetch,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -165,6 +207,7 @@ class ConvGenerator:
     em: Emitter
     spec: ConvSpec
     width: int
+    registers: int = 32
     scratch: Value | None = None
     scratch_shape: tuple[int, ...] = ()
     batch_index: Value | None = None
@@ -175,79 +218,118 @@ class ConvGenerator:
         self.out_vectors = -(-s.out_w // self.width)
         self.full_vectors = s.out_w // self.width
         self.tail_lanes = s.out_w % self.width
-        self.tiling = ConvTiling.choose(
-            dense=s.fkw is None and s.pool is None,
-            filters_per_group=s.cout // s.groups,
-            out_h=s.out_h,
-            out_vectors=self.out_vectors,
+        dense = s.fkw is None and s.pool is None
+        filters_per_group = s.cout // s.groups
+        default = ConvTiling.default(
+            dense=dense,
+            filters_per_group=filters_per_group,
             taps=len(s.patterns[0]),
-            tuning=s.tuning,
+            cin=s.cin,
+            registers=self.registers,
         )
+        self.tiling = default.tuned(
+            s.tuning, dense=dense, filters_per_group=filters_per_group
+        ).clamped(s.out_h, self.out_vectors)
 
     # -- the padded, phase-split input ------------------------------------------------
 
     def allocate_scratch(self) -> None:
-        """P[c][a][b][0][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
+        """P[c][a][b][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
         stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
-        P[c][r % sh][q % sw][0][i + r // sh][j + q // sw]. (The unit dimension could
-        hold column-shifted copies for aligned loads: on the layers measured they were
-        no faster and took three times the memory.)"""
+        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors."""
         s = self.spec
         sh, sw = s.stride
         kh, kw = s.kernel
         taps = {tap for pattern in s.patterns for tap in pattern}
         self.row_phases = sorted({r % sh for r, _ in taps})
         self.col_phases = sorted({q % sw for _, q in taps})
-        shifts = 1
         halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh
         cols = -(-(self.out_vectors * self.width + halo) // self.width) * self.width
-        self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), shifts, rows, cols)
+        self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), rows, cols)
         self.scratch = self.em.alloc(self.scratch_shape)
+        self.flat = self.em.reinterpret(self.scratch, [int(np.prod(self.scratch_shape))])
 
-    def tap_index(self, channel: Value, r: int, q: int, row: Value, col: Value) -> list[Value]:
-        """Indices into the scratch buffer of tap (r, q) for output row `row`, column `col`."""
-        em, (sh, sw) = self.em, self.spec.stride
-        return [
-            channel,
-            em.index(self.row_phases.index(r % sh)),
-            em.index(self.col_phases.index(q % sw)),
-            em.index(0),
-            em.add(row, r // sh),
-            em.add(col, q // sw),
-        ]
+    # -- addressing: a tile reads `flat[base(channel) + constant]` ----------------------
 
-    def fill_scratch(self, n: Value) -> None:
-        """Fills the scratch buffer from image `n` of the input (padding included)."""
+    @property
+    def channel_stride(self) -> int:
+        """Elements between two channels of the buffer the taps read."""
+        if self.reads_input_directly:
+            return self.spec.height * self.spec.width
+        return int(np.prod(self.scratch_shape[1:]))
+
+    @property
+    def row_stride(self) -> int:
+        return self.spec.width if self.reads_input_directly else self.scratch_shape[-1]
+
+    def tap_offset(self, r: int, q: int, i: int, u: int) -> int:
+        """Offset from a tile's base of the input vector that tap (r, q) multiplies for
+        output row `i` and vector `u` of the tile: a compile-time constant."""
+        v = self.width
+        if self.reads_input_directly:
+            return i * self.row_stride + u * v
+        (sh, sw) = self.spec.stride
+        _, na, nb, rows, cols = self.scratch_shape
+        phase = self.row_phases.index(r % sh) * nb + self.col_phases.index(q % sw)
+        return (phase * rows + i + r // sh) * cols + u * v + q // sw
+
+    def tile_origin(self, oh0: Value, col0: Value) -> Value:
+        """The part of a tile's base that does not depend on the channel."""
+        em = self.em
+        origin = em.add(em.mul(oh0, self.row_stride), col0)
+        if self.reads_input_directly:
+            assert self.batch_index is not None
+            image = em.mul(self.batch_index, self.spec.cin * self.channel_stride)
+            origin = em.add(origin, image)
+        return origin
+
+    @property
+    def streams_rows(self) -> bool:
+        """Stride-1 layers copy their input into the scratch buffer row block by row
+        block, just before the block's tiles read it (the rows are then in cache)."""
+        return self.spec.stride == (1, 1)
+
+    def copy_rows(self, n: Value, first: Value | int, count: int) -> None:
+        """Scratch rows `first .. first+count` of a stride-1 layer from image `n`: input
+        row `row - ph` between its left and right padding, or a padding row. Only the
+        padding columns are filled besides the copy, not the whole row."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
-        cin, na, nb, shifts, rows, cols = self.scratch_shape
-        sh, sw = s.stride
+        cin, _, _, _, cols = self.scratch_shape
         ph, pw = s.padding
         fill = em.splat(s.fill, v)
-        if (sh, sw) != (1, 1):
-            self.gather_scratch(n)
-            return
-        with em.loop(0, cin) as c, em.loop(0, shifts) as k, em.loop(0, rows) as i:
-            with em.loop(0, cols, v) as j:
-                em.vstore(fill, self.scratch, [c.iv, em.index(0), em.index(0), k.iv, i.iv, j.iv])
         zero = em.index(0)
-        for k in range(shifts):
-            # Input column iw lands at column iw + pw - k of copy k.
-            src0, dst0 = max(0, k - pw), max(0, pw - k)
-            count = min(s.width - src0, cols - dst0)
-            if count <= 0:
-                continue
-            with em.loop(0, cin) as c, em.loop(0, s.height) as ih:
-                row = em.add(ih.iv, ph)
-                for m in range(0, count, v):
-                    src = [n, c.iv, ih.iv, em.index(src0 + m)]
-                    dst = [c.iv, zero, zero, em.index(k), row, em.index(dst0 + m)]
-                    if count - m >= v:
+        edge = [*range(0, pw, v), *range((pw + s.width) // v * v, cols, v)]
+
+        def copy(row: Value) -> None:
+            with em.loop(0, cin) as c:
+                for m in edge:
+                    em.vstore(fill, self.scratch, [c.iv, zero, zero, row, em.index(m)])
+                ih = em.add(row, -ph)
+                for m in range(0, s.width, v):
+                    src = [n, c.iv, ih, em.index(m)]
+                    dst = [c.iv, zero, zero, row, em.index(pw + m)]
+                    if s.width - m >= v:
                         em.vstore(em.vload(s.input, src, v), self.scratch, dst)
                     else:
-                        value = em.vload_masked(s.input, src, count - m, v)
-                        em.vstore_masked(value, self.scratch, dst, count - m)
+                        value = em.vload_masked(s.input, src, s.width - m, v)
+                        em.vstore_masked(value, self.scratch, dst, s.width - m)
+
+        def pad(row: Value) -> None:
+            with em.loop(0, cin) as c, em.loop(0, cols, v) as j:
+                em.vstore(fill, self.scratch, [c.iv, zero, zero, row, j.iv])
+
+        if isinstance(first, int):
+            for row in range(first, first + count):
+                (copy if ph <= row < ph + s.height else pad)(em.index(row))
+            return
+        with em.loop(first, em.add(first, count)) as i:
+            with em.if_else(em.in_range(i.iv, ph, ph + s.height)) as (inside, outside):
+                with em.at(inside):
+                    copy(i.iv)
+                with em.at(outside):
+                    pad(i.iv)
 
     def gather_scratch(self, n: Value) -> None:
         """Strided layers: the padding everywhere, then each phase row gathered from its
@@ -256,12 +338,12 @@ class ConvGenerator:
         the padding, and other strides, go lane by lane."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
-        cin, na, nb, shifts, rows, cols = self.scratch_shape
+        cin, na, nb, rows, cols = self.scratch_shape
         (sh, sw), (ph, pw) = s.stride, s.padding
         fill = em.splat(s.fill, v)
         with em.loop(0, cin) as c, em.loop(0, na) as ai, em.loop(0, nb) as bi:
-            with em.loop(0, shifts) as k, em.loop(0, rows) as i, em.loop(0, cols, v) as j:
-                em.vstore(fill, self.scratch, [c.iv, ai.iv, bi.iv, k.iv, i.iv, j.iv])
+            with em.loop(0, rows) as i, em.loop(0, cols, v) as j:
+                em.vstore(fill, self.scratch, [c.iv, ai.iv, bi.iv, i.iv, j.iv])
         deinterleave = DenseArrayBase.from_list(i64, list(range(0, 2 * v, 2)))
         for ai, a in enumerate(self.row_phases):
             # Phase rows i whose input row i*sh + a - ph exists.
@@ -270,42 +352,41 @@ class ConvGenerator:
             if last <= first:
                 continue
             for bi, b in enumerate(self.col_phases):
-                for k in range(shifts):
-                    offset = k * sw + b - pw  # phase column j reads input column j*sw + offset
-                    with em.loop(0, cin) as c, em.loop(first, last) as i:
-                        ih = em.add(em.mul(i.iv, sh), a - ph)
-                        for m in range(0, cols, v):
-                            sources = [(m + lane) * sw + offset for lane in range(v)]
-                            inside = [0 <= x < s.width for x in sources]
-                            if not any(inside):
-                                continue
-                            dst = [c.iv, em.index(ai), em.index(bi), em.index(k), i.iv]
-                            if all(inside) and sw <= 2:
-                                start = sources[0]
-                                src = [n, c.iv, ih, em.index(start)]
-                                value = em.vload(s.input, src, v)
-                                if sw == 2:
-                                    rest = min(v, s.width - start - v)
-                                    src2 = [n, c.iv, ih, em.index(start + v)]
-                                    high = (
-                                        em.vload(s.input, src2, v)
-                                        if rest == v
-                                        else em.vload_masked(s.input, src2, rest, v)
-                                    )
-                                    shuffle = vector.ShuffleOp(
-                                        value,
-                                        high,
-                                        deinterleave,
-                                        result_type=value.type,  # type: ignore[arg-type]
-                                    )
-                                    value = em.emit(shuffle).results[0]
-                                em.vstore(value, self.scratch, [*dst, em.index(m)])
-                                continue
-                            for lane, x in enumerate(sources):
-                                if inside[lane]:
-                                    pixel = em.load(s.input, [n, c.iv, ih, em.index(x)])
-                                    idx = [*dst, em.index(m + lane)]
-                                    em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
+                offset = b - pw  # phase column j reads input column j*sw + offset
+                with em.loop(0, cin) as c, em.loop(first, last) as i:
+                    ih = em.add(em.mul(i.iv, sh), a - ph)
+                    for m in range(0, cols, v):
+                        sources = [(m + lane) * sw + offset for lane in range(v)]
+                        inside = [0 <= x < s.width for x in sources]
+                        if not any(inside):
+                            continue
+                        dst = [c.iv, em.index(ai), em.index(bi), i.iv]
+                        if all(inside) and sw <= 2:
+                            start = sources[0]
+                            src = [n, c.iv, ih, em.index(start)]
+                            value = em.vload(s.input, src, v)
+                            if sw == 2:
+                                rest = min(v, s.width - start - v)
+                                src2 = [n, c.iv, ih, em.index(start + v)]
+                                high = (
+                                    em.vload(s.input, src2, v)
+                                    if rest == v
+                                    else em.vload_masked(s.input, src2, rest, v)
+                                )
+                                shuffle = vector.ShuffleOp(
+                                    value,
+                                    high,
+                                    deinterleave,
+                                    result_type=value.type,  # type: ignore[arg-type]
+                                )
+                                value = em.emit(shuffle).results[0]
+                            em.vstore(value, self.scratch, [*dst, em.index(m)])
+                            continue
+                        for lane, x in enumerate(sources):
+                            if inside[lane]:
+                                pixel = em.load(s.input, [n, c.iv, ih, em.index(x)])
+                                idx = [*dst, em.index(m + lane)]
+                                em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
 
     # -- tiles ------------------------------------------------------------------------
 
@@ -321,34 +402,66 @@ class ConvGenerator:
     def emit(self) -> None:
         em, s = self.em, self.spec
         direct = self.reads_input_directly
-        if not direct:
+        if direct:
+            self.direct_flat = em.reinterpret(s.input, [s.batch * s.cin * s.height * s.width])
+        else:
             self.allocate_scratch()
         t = self.tiling
         main_rows, tail_rows = divmod(s.out_h, t.rows)
+        halo = s.kernel[0] - 1
         with em.loop(0, s.batch) as n:
             self.batch_index = n.iv
-            if not direct:
-                self.fill_scratch(n.iv)
+            if self.streams_rows and not direct:
+                self.copy_rows(n.iv, 0, halo)
+            elif not direct:
+                self.gather_scratch(n.iv)
             with em.loop(0, main_rows) as rb:
                 oh0 = em.mul(rb.iv, t.rows)
+                if self.streams_rows and not direct:
+                    self.copy_rows(n.iv, em.add(oh0, halo), t.rows)
                 self.emit_filters(n.iv, oh0, t.rows)
             if tail_rows:
-                self.emit_filters(n.iv, em.index(main_rows * t.rows), tail_rows)
+                oh0 = em.index(main_rows * t.rows)
+                if self.streams_rows and not direct:
+                    self.copy_rows(n.iv, main_rows * t.rows + halo, tail_rows)
+                self.emit_filters(n.iv, oh0, tail_rows)
         if self.scratch is not None:
             em.dealloc(self.scratch)
 
-    def load_tap(
-        self, channel: Value, r: int, q: int, row: Value, col: Value, active: int
-    ) -> Value:
-        """The input vector tap (r, q) multiplies for output row `row`, column `col`."""
+    def prefetch_kernel(
+        self, index: Value, k: Value, origin: Value, rows: int, vectors: int
+    ) -> None:
+        """Prefetches the input lines of the kernel `prefetch_distance` ahead: the
+        channels of an FKW filter jump across the input, which the hardware cannot
+        predict."""
+        em, s, v = self.em, self.spec, self.width
+        distance = self.tiling.prefetch
+        if self.reads_input_directly or distance <= 0:
+            return
+        nnz = index.type.get_shape()[0]  # type: ignore[union-attr]
+        ahead = em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
+        base = em.add(em.mul(em.load_index(index, [ahead]), self.channel_stride), origin)
+        sh, sw = s.stride
+        span_rows = rows + max(r for pattern in s.patterns for r, _ in pattern) // sh
+        span = vectors * v + max(q for pattern in s.patterns for _, q in pattern) // sw
+        # One prefetch per 64-byte line: every 16 floats, and the last one.
+        line = 16
+        columns = sorted({*range(0, span, line), span - 1})
+        for i in range(span_rows):
+            for m in columns:
+                em.prefetch(self.flat, [em.add(base, i * self.row_stride + m)])
+
+    def load_at(self, base: Value, offset: int, active: int) -> Value:
+        """The input vector at `base + offset` (masked when fewer lanes are active and
+        the input is read in place; the scratch buffer is padded to whole vectors)."""
         em, v = self.em, self.width
+        index = [em.add(base, offset)]
         if self.reads_input_directly:
-            idx = [self.batch_index, channel, row, col]
-            if active == v:
-                return em.vload(self.spec.input, idx, v)
-            return em.vload_masked(self.spec.input, idx, active, v)
-        assert self.scratch is not None
-        return em.vload(self.scratch, self.tap_index(channel, r, q, row, col), v)
+            flat = self.direct_flat
+            if active != v:
+                return em.vload_masked(flat, index, active, v)
+            return em.vload(flat, index, v)
+        return em.vload(self.flat, index, v)
 
     def emit_filters(self, n: Value, oh0: Value, rows: int) -> None:
         """All filters over output rows oh0 .. oh0+rows, one column tile at a time: the
@@ -372,6 +485,7 @@ class ConvGenerator:
         """One register tile: filters x rows x len(lanes) accumulators, then the epilogue."""
         em, s, v = self.em, self.spec, self.width
         nf = self.tiling.filters
+        origin = self.tile_origin(oh0, col0)
         if s.fkw is not None:
             reorder, offset, index, stride, weight = s.fkw
             channels = [em.load_index(reorder, [j])]
@@ -385,38 +499,44 @@ class ConvGenerator:
                 init = em.splat(s.fill, v)
             acc0 += [init] * (rows * len(lanes))
 
+        def uses(pattern: int) -> list[tuple[int, list[tuple[int, int, int]]]]:
+            """The input vectors a kernel of `pattern` reads, in address order, each with
+            the (tap, row, vector) products it feeds."""
+            by_offset: dict[int, list[tuple[int, int, int]]] = {}
+            for t, (r, q) in enumerate(s.patterns[pattern]):
+                for i in range(rows):
+                    for u in range(len(lanes)):
+                        by_offset.setdefault(self.tap_offset(r, q, i, u), []).append((t, i, u))
+            return sorted(by_offset.items())
+
         def accumulate(
             acc: list[Value], channel: Value, pattern: int, weights: list[list[Value]]
         ) -> list[Value]:
-            """acc[f][i][u] += w[f][t] * P[channel][tap t of row i, vector u].
+            """acc[f][i][u] += w[f][t] * X[channel][tap t of row i, vector u].
 
-            Every (filter, tap, row, vector) gets its own load here: taps of neighbouring
-            rows and filters of the tile that read the same input vector are merged by
-            `load-redundancy-elimination`."""
+            Input vectors are visited in address order and each product that reads one
+            follows its load, so a vector is consumed as soon as it is loaded. Every
+            product still gets its own load here: the loads of one input vector by
+            neighbouring rows' taps (kernel level) and by the filters of the tile
+            (filter level) are merged by `load-redundancy-elimination`."""
             out = list(acc)
-            sh, sw = s.stride
-            for f in range(len(weights)):
-                for t, (r, q) in enumerate(s.patterns[pattern]):
-                    for i in range(rows):
-                        row = em.add(oh0, i)
-                        for u, active in enumerate(lanes):
-                            col = em.add(col0, u * v)
-                            x = self.load_tap(channel, r, q, row, col, active)
-                            k = (f * rows + i) * len(lanes) + u
-                            out[k] = em.fma(x, weights[f][t], out[k])
+            base = em.add(em.mul(channel, self.channel_stride), origin)
+            for at, products in uses(pattern):
+                for f in range(len(weights)):
+                    for t, i, u in products:
+                        x = self.load_at(base, at, lanes[u])
+                        k = (f * rows + i) * len(lanes) + u
+                        out[k] = em.fma(x, weights[f][t], out[k])
             return out
 
         if s.pool is not None:
             acc = list(acc0)
-            sh, sw = s.stride
-            for r, q in s.patterns[0]:
-                for i in range(rows):
-                    row = em.add(oh0, i)
-                    for u in range(len(lanes)):
-                        col = em.add(col0, u * v)
-                        x = em.vload(self.scratch, self.tap_index(j, r, q, row, col), v)
-                        k = i * len(lanes) + u
-                        acc[k] = em.maxf(acc[k], x) if s.pool == "max" else em.addf(acc[k], x)
+            base = em.add(em.mul(j, self.channel_stride), origin)
+            for at, products in uses(0):
+                for _, i, u in products:
+                    x = self.load_at(base, at, v)
+                    k = i * len(lanes) + u
+                    acc[k] = em.maxf(acc[k], x) if s.pool == "max" else em.addf(acc[k], x)
             if s.pool == "avg":
                 scale = em.splat(1.0 / (s.kernel[0] * s.kernel[1]), v)
                 acc = [em.mulf(a, scale) for a in acc]
@@ -431,6 +551,7 @@ class ConvGenerator:
             for p in range(len(s.patterns)):
                 with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
                     channel = em.load_index(index, [k.iv])
+                    self.prefetch_kernel(index, k.iv, origin, rows, len(lanes))
                     w = [
                         em.broadcast(em.load(weight, [k.iv, em.index(t)]), v)
                         for t in range(len(s.patterns[p]))
@@ -645,10 +766,11 @@ LAYER_OPS = (Conv2dOp, FKWConv2dOp, Pool2dOp, GlobalAvgPoolOp, LinearOp, AddOp, 
 class FunctionLowering:
     """Rebuilds one tensor-level function as a memref function with vector code."""
 
-    def __init__(self, fn: func.FuncOp, width: int, blob: WeightBlob):
+    def __init__(self, fn: func.FuncOp, width: int, blob: WeightBlob, registers: int = 32):
         self.fn = fn
         self.width = width
         self.blob = blob
+        self.registers = registers
 
     def run(self) -> func.FuncOp:
         fn = self.fn
@@ -788,7 +910,7 @@ class FunctionLowering:
                 residual=None,
                 pool=op.kind.data,
             )
-            ConvGenerator(self.em, spec, self.width).emit()
+            ConvGenerator(self.em, spec, self.width, self.registers).emit()
             return
         assert isinstance(op, Conv2dOp | FKWConv2dOp)
         in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
@@ -834,7 +956,7 @@ class FunctionLowering:
                 dense_weight=self.values[op.weight],
                 **common,  # type: ignore[arg-type]
             )
-        generator = ConvGenerator(self.em, spec, self.width)
+        generator = ConvGenerator(self.em, spec, self.width, self.registers)
         if generator.reads_input_directly and spec.out_h > 1:
             # A pointwise convolution: each plane is one row of H*W pixels (no row tails).
             n, plane = spec.batch, spec.out_h * spec.out_w
@@ -847,7 +969,7 @@ class FunctionLowering:
             spec.residual = flat(spec.residual, spec.cout)
             spec.height = spec.out_h = 1
             spec.width = spec.out_w = plane
-            generator = ConvGenerator(self.em, spec, self.width)
+            generator = ConvGenerator(self.em, spec, self.width, self.registers)
         generator.emit()
 
 
@@ -856,16 +978,23 @@ class LowerPatdnnToVectorPass(ModulePass):
     """
     Lowers patdnn layer ops to scf + vector code on memrefs (PatDNN Section 5.3).
 
-    Options: `vector-width` (f32 lanes: 4 for NEON, 8 for AVX2, 16 for AVX-512).
+    Options: `vector-width` (f32 lanes: 4 for NEON, 8 for AVX2, 16 for AVX-512) and
+    `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
+    register tiles; a layer's `tuning` dictionary overrides them.
     """
 
     name = "lower-patdnn-to-vector"
 
     vector_width: int = 4
+    vector_registers: int = 32
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.vector_width < 1:
             raise LoweringError(f"vector-width must be positive, got {self.vector_width}")
+        if self.vector_registers < 8:
+            raise LoweringError(
+                f"vector-registers must be at least 8, got {self.vector_registers}"
+            )
         functions = [
             fn
             for fn in op.ops
@@ -881,7 +1010,7 @@ class LowerPatdnnToVectorPass(ModulePass):
                 ):
                     const.value = blob.place(const.value)
         for fn in functions:
-            new_fn = FunctionLowering(fn, self.vector_width, blob).run()
+            new_fn = FunctionLowering(fn, self.vector_width, blob, self.vector_registers).run()
             op.body.block.insert_op_before(new_fn, fn)
             fn.detach()
             fn.erase(safe_erase=False)

@@ -18,6 +18,7 @@ from xdsl.printer import Printer
 from patdnn.dialect.context import make_context
 from patdnn.errors import PatdnnError
 from patdnn.lowering import get_all_passes
+from patdnn.lowering.autotune import LayerTuning, tune_module
 from patdnn.lowering.lower_patdnn_to_vector import pack_weight_blob
 from patdnn.lowering.summary import LayerSummary, summarize_layers
 from patdnn.lowering.target import Target
@@ -28,11 +29,13 @@ STAGES: tuple[str, ...] = (
     "patdnn",
     "filter-kernel-reorder",
     "fkw-layout",
+    "auto-tune",
     "vector",
     "load-redundancy-elimination",
     "llvm",
 )
-"""Names accepted by `CompiledModel.mlir(stage)`; `llvm` is the LLVM IR text."""
+"""Names accepted by `CompiledModel.mlir(stage)`; `llvm` is the LLVM IR text; `auto-tune`
+exists when the model was compiled with tuning."""
 
 
 def print_module(module: ModuleOp, *, generic: bool = False) -> str:
@@ -52,6 +55,8 @@ class PipelineOptions:
     strict: bool = False
     vector_width: int | None = None
     keep_stages: bool = True
+    tune: bool = False
+    """Auto-tune the convolutions on this machine (`auto-tune`, host target only)."""
 
 
 @dataclass
@@ -61,6 +66,7 @@ class PipelineResult:
     weights: bytes
     stages: dict[str, str] = field(default_factory=dict[str, str])
     layers: list[LayerSummary] = field(default_factory=list[LayerSummary])
+    tuning: list[LayerTuning] = field(default_factory=list[LayerTuning])
     library: list[list[tuple[int, int]]] = field(default_factory=list[list[tuple[int, int]]])
     timings: dict[str, float] = field(default_factory=dict[str, float])
 
@@ -92,7 +98,15 @@ def run_pipeline(
         ),
         ("filter-kernel-reorder", _make_pass("filter-kernel-reorder")),
         ("fkw-layout", _make_pass("fkw-layout")),
-        ("vector", _make_pass("lower-patdnn-to-vector", vector_width=width)),
+        *([("auto-tune", None)] if options.tune else []),
+        (
+            "vector",
+            _make_pass(
+                "lower-patdnn-to-vector",
+                vector_width=width,
+                vector_registers=options.target.vector_registers,
+            ),
+        ),
         ("load-redundancy-elimination", _make_pass("load-redundancy-elimination")),
     ]
     result = PipelineResult(module, "", b"")
@@ -102,6 +116,13 @@ def run_pipeline(
             progress(stage)
         if step is not None:
             step.apply(ctx, module)
+        if stage == "auto-tune":
+            result.tuning = tune_module(
+                module,
+                target=options.target,
+                vector_width=width,
+                vector_registers=options.target.vector_registers,
+            )
         if stage == "patdnn":
             result.layers, result.library = summarize_layers(module)
         if options.keep_stages:

@@ -28,7 +28,8 @@ def initialize_llvm() -> None:
 class Target:
     """A code generation target.
 
-    `vector_width` is the number of f32 lanes of one SIMD register the lowering should use.
+    `vector_width` is the number of f32 lanes of one SIMD register the lowering should use,
+    `vector_registers` the number of such registers (it sizes the register tiles).
     """
 
     name: str
@@ -36,6 +37,7 @@ class Target:
     cpu: str
     features: str
     vector_width: int
+    vector_registers: int = 32
 
     KNOWN: ClassVar[tuple[str, ...]] = ("host", "aarch64")
 
@@ -109,14 +111,16 @@ def _host() -> Target:
     enabled = {k for k, v in feature_map.items() if v} if feature_map else set()
     if triple.startswith(("x86_64", "i386", "i686")):
         width = 16 if "avx512f" in enabled else 8 if "avx2" in enabled else 4
+        registers = 32 if "avx512f" in enabled else 16
     else:
-        width = 4
+        width, registers = 4, 32
     return Target(
         name="host",
         triple=triple,
         cpu=llvm.get_host_cpu_name(),
         features=features,
         vector_width=width,
+        vector_registers=registers,
     )
 
 

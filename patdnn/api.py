@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from patdnn.errors import PatdnnError
 from patdnn.lowering.summary import LayerSummary
 from patdnn.lowering.target import Target
 from patdnn.runtime.signature import Signature
+
+if TYPE_CHECKING:
+    from patdnn.lowering.autotune import LayerTuning
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -50,6 +53,8 @@ class CompiledModel:
     layers: list[LayerSummary] = field(default_factory=list[LayerSummary])
     library: list[list[tuple[int, int]]] = field(default_factory=list[list[tuple[int, int]]])
     timings: dict[str, float] = field(default_factory=dict[str, float])
+    tuning: list[LayerTuning] = field(default_factory=list)
+    """What `auto-tune` chose per layer (empty unless compiled with `tune=True`)."""
     _runner: Callable[..., Any] | None = None
     _object: bytes | None = None
 
@@ -128,6 +133,7 @@ class CompiledModel:
             "weights_bytes": int(self.weights.size),
             "pattern_library": [[list(tap) for tap in p] for p in self.library],
             "layers": [layer.as_dict() for layer in self.layers],
+            "tuning": {t.layer: t.best for t in self.tuning},
             "shared_library": shared,
             "files": {
                 filename: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
@@ -339,6 +345,7 @@ def compile(  # noqa: A001 - the API's name
     keep_stages: bool = True,
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
+    tune: bool = False,
 ) -> CompiledModel:
     """Compiles a PyTorch model (or `torch.export` program) for `target`.
 
@@ -348,12 +355,21 @@ def compile(  # noqa: A001 - the API's name
 
     Pattern-pruned 3x3 layers (every non-empty kernel fits a pattern of `library`,
     or of the library extracted from the weights) go through the pattern pipeline;
-    the rest through dense vector code."""
+    the rest through dense vector code.
+
+    `tune=True` (host target only) times candidate register tiles and prefetch
+    distances of every convolution on this machine and keeps the fastest
+    (`patdnn.lowering.autotune`); it adds seconds per distinct layer shape."""
     from patdnn.frontend.importer import import_model
     from patdnn.lowering.pipeline import PipelineOptions, run_pipeline
     from patdnn.runtime.signature import Signature
 
     tgt = Target.get(target)
+    if tune and not tgt.runs_on_host:
+        raise PatdnnError(
+            f"tune=True times the code on this machine; target {tgt.name!r} ({tgt.triple}) "
+            "does not run here: tune for the host, or compile without tuning"
+        )
     model_name = name or type(model).__name__.lower()
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model_name):
         raise PatdnnError(
@@ -370,6 +386,7 @@ def compile(  # noqa: A001 - the API's name
         strict=strict,
         vector_width=vector_width,
         keep_stages=keep_stages,
+        tune=tune,
     )
     result = run_pipeline(imported.module, options, progress=progress)
     signature = Signature.of(
@@ -387,4 +404,5 @@ def compile(  # noqa: A001 - the API's name
         layers=result.layers,
         library=result.library,
         timings=result.timings,
+        tuning=result.tuning,
     )

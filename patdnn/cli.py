@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     import numpy as np
 
+    from patdnn.lowering.autotune import LayerTuning
     from patdnn.lowering.summary import LayerSummary
 
 PROG = "patdnn"
@@ -101,6 +102,48 @@ def _field(layer: LayerSummary | Mapping[str, Any], name: str) -> Any:
     return layer[name] if isinstance(layer, Mapping) else getattr(layer, name)
 
 
+def format_columns(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    left: set[int],
+    total: Sequence[str] | None = None,
+) -> list[str]:
+    """Lines of a plain-text table: columns in `left` left-aligned, the others right."""
+    body = [*rows, *([total] if total is not None else [])]
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [fmt(headers), rule, *(fmt(r) for r in rows)]
+    if total is not None:
+        lines += [rule, fmt(total)]
+    return lines
+
+
+def tuning_table(tuning: Sequence[LayerTuning]) -> str:
+    """What auto-tuning chose per layer, with the default and tuned times."""
+    headers = ["layer", "shape", "tile (filters x rows x cols)", "prefetch", "default ms",
+               "tuned ms", "gain"]  # fmt: skip
+    rows = [
+        [
+            t.layer,
+            t.shape,
+            f"{t.best['filters']} x {t.best['rows']} x {t.best['cols']}",
+            str(t.best["prefetch"]),
+            f"{t.default_ms:.3f}",
+            f"{t.best_ms:.3f}",
+            f"{t.gain:.2f}x" + (f" (as {t.shared_with})" if t.shared_with else ""),
+        ]
+        for t in tuning
+    ]
+    return "\n".join(format_columns(headers, rows, left={0, 1, 2}))
+
+
 def layer_table(layers: Sequence[LayerSummary | Mapping[str, Any]], num_patterns: int = 0) -> str:
     """The per-layer table: kind, shape, patterns, kernels kept, dense vs pruned MACs."""
     headers = ["layer", "kind", "shape", "patterns", "kernels kept", "dense MACs", "pruned MACs",
@@ -128,16 +171,7 @@ def layer_table(layers: Sequence[LayerSummary | Mapping[str, Any]], num_patterns
         format_count(pruned_total),
         f"{dense_total / pruned_total:.2f}x" if pruned_total else "-",
     ]  # fmt: skip
-    widths = [max(len(h), *(len(r[i]) for r in [*rows, total])) for i, h in enumerate(headers)]
-    left = {0, 1, 2}
-
-    def fmt(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    lines = [fmt(headers), rule, *(fmt(r) for r in rows), rule, fmt(total)]
+    lines = format_columns(headers, rows, left={0, 1, 2}, total=total)
     if pruned_total == dense_total:
         lines.append(f"MACs: {format_count(dense_total)} (no pattern-pruned layer)")
     elif pruned_total:
@@ -311,6 +345,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     import patdnn
 
     out = Path(args.output)
+    if args.tune and args.target != "host":
+        raise CliError(
+            f"--tune times the code on this machine: it works with --target host, "
+            f"not {args.target}"
+        )
     print(f"patdnn compile {args.model} for {args.target}")
     progress = StepProgress()
     progress("load MODEL")
@@ -325,6 +364,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         keep_stages=False,
         name=args.name or spec.name,
         progress=progress,
+        tune=args.tune,
     )
     progress(f"object code for {compiled.target.triple}")
     compiled.object_code  # noqa: B018 - compiled here so the step is timed
@@ -337,6 +377,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         f"{list(compiled.signature.outputs[0].shape)}, weights {compiled.weights.size} bytes"
     )
     print(layer_table(compiled.layers, len(compiled.library)))
+    if compiled.tuning:
+        print()
+        print("auto-tuning (this machine):")
+        print(tuning_table(compiled.tuning))
     print()
     _print_artefacts(out)
     return 0
@@ -560,13 +604,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "layers":
         results = bench.bench_layers(
             bench.select_shapes(args.layers), args.repeat, args.vector_width,
-            progress=bench.print_progress,
+            progress=bench.print_progress, tune=args.tune,
         )  # fmt: skip
         print()
         print(bench.format_table(results))
         return 0
     bench.bench_models(
         ["--models", args.models, "--size", str(args.size), "--repeat", str(args.repeat)]
+        + (["--tune"] if args.tune else [])
     )
     return 0
 
@@ -627,6 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="a 3x3 layer that breaks its pattern is an error")  # fmt: skip
     p.add_argument("--name", help="artefact base name (default: from MODEL)")
+    p.add_argument("--tune", action="store_true",
+                   help="time candidate tiles of every convolution here, keep the fastest "
+                        "(host target only)")  # fmt: skip
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("run", help="run saved artefacts on an input .npy")
@@ -662,6 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--repeat", type=_positive_int, default=10)
     q.add_argument("--layers", default="all", help="VGG shape indices, e.g. 0,2 (default all)")
     q.add_argument("--vector-width", type=_positive_int)
+    q.add_argument("--tune", action="store_true", help="also report the auto-tuned layers")
     q.set_defaults(func=cmd_bench)
     q = suites.add_parser(
         "models", help="pruned VGG-16 / ResNet-50 vs PyTorch and ONNX Runtime dense"
@@ -669,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--models", default="vgg16,resnet50", help="zoo names, comma separated")
     q.add_argument("--size", type=_positive_int, default=224, help="input height and width")
     q.add_argument("--repeat", type=_positive_int, default=5)
+    q.add_argument("--tune", action="store_true", help="auto-tune the compiled models")
     q.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import ctypes
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -61,11 +62,21 @@ class HostModule:
         self.optimized_llvm_ir = str(module)
         self._engine = llvm.create_mcjit_compiler(module, tm)
         self._engine.finalize_object()
+        self._function = self._resolve(entry)
+
+    def _resolve(self, entry: str) -> Callable[..., None]:
         address = self._engine.get_function_address(entry)
         if not address:
             raise PatdnnRuntimeError(f"the JIT could not resolve {entry!r}")
-        prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(signature.args)))
-        self._function = prototype(address)
+        prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(self.signature.args)))
+        return prototype(address)
+
+    def function(self, entry: str) -> HostModule:
+        """Another entry point of the same module, with the same signature (no new JIT)."""
+        other = copy.copy(self)
+        other.entry = entry
+        other._function = self._resolve(entry)
+        return other
 
     @classmethod
     def from_mlir(

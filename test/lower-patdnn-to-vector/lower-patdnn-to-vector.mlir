@@ -20,40 +20,58 @@
 // CHECK-NOT:     tensor<
 // CHECK-DAG:     %[[TWO:.*]] = arith.constant 2 : index
 // CHECK-DAG:     %[[MASK:.*]] = vector.create_mask %[[TWO]] : vector<4xi1>
+// CHECK-DAG:     %[[PLANE:.*]] = arith.constant 112 : index
 // CHECK:         %[[REORDER:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2xi32>
 // CHECK-NEXT:    %[[OFFSET:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3xi32>
 // CHECK-NEXT:    %[[INDEX:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3xi32>
 // CHECK-NEXT:    %[[STRIDE:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2x3xi32>
 // CHECK-NEXT:    %[[WEIGHT:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3x4xf32>
 // CHECK-NEXT:    %[[BIAS:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2xf32>
-// The padded input: 5 + 2 rows; 3 vectors + 2 columns, rounded up to 16.
-// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x1x1x1x7x16xf32>
+// The padded input: 5 + 2 rows of 3 vectors + 2 columns, rounded up to 16; the taps
+// read it through a flat view.
+// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x1x1x7x16xf32>
+// CHECK-NEXT:    %[[FLAT:.*]] = memref.reinterpret_cast %[[P]] to offset: [0], sizes: [224], strides: [1]
 // CHECK-NEXT:    scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// The copy of an input row: two full vectors, then a masked tail.
+// The first two rows before the row blocks: a padding row, then input row 0 between
+// its padding columns (two full vectors and a masked tail).
+// CHECK:           vector.store %{{.*}}, %[[P]]
 // CHECK:           vector.load %[[X]][%[[N]], %{{.*}}] : memref<1x2x5x10xf32>, vector<4xf32>
-// CHECK-NEXT:      vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x1x7x16xf32>, vector<4xf32>
+// CHECK-NEXT:      vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x7x16xf32>, vector<4xf32>
 // CHECK-NEXT:      vector.load %[[X]]
 // CHECK-NEXT:      vector.store %{{.*}}, %[[P]]
 // CHECK-NEXT:      vector.maskedload %[[X]][%[[N]], %{{.*}}], %[[MASK]]
 // CHECK-NEXT:      vector.maskedstore %[[P]][%{{.*}}], %[[MASK]]
-// Row blocks, blocks of full vectors, filters.
+// Row blocks: each copies the input rows it reads first (or pads them), then the column
+// blocks of full vectors, then the filters.
 // CHECK:           scf.for %[[RB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:        %[[OH:.*]] = arith.muli %[[RB]], %{{.*}} : index
-// CHECK-NEXT:        scf.for %[[CB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:             scf.for %[[ROW:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:               %[[INSIDE:.*]] = arith.andi
+// CHECK-NEXT:          scf.if %[[INSIDE]] {
+// CHECK:                 vector.load %[[X]]
+// CHECK:               } else {
+// CHECK-NEXT:            scf.for
+// CHECK-NEXT:              scf.for
+// CHECK-NEXT:                vector.store %{{.*}}, %[[P]]
+// CHECK:             scf.for %[[CB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:          %[[COL:.*]] = arith.muli %[[CB]], %{{.*}} : index
 // CHECK-NEXT:          scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // The filter's original channel, its bias and its kernel range.
-// CHECK-NEXT:            %[[CO_I32:.*]] = memref.load %[[REORDER]][%[[J]]] : memref<2xi32>
+// CHECK:                 %[[CO_I32:.*]] = memref.load %[[REORDER]][%[[J]]] : memref<2xi32>
 // CHECK-NEXT:            %[[CO:.*]] = arith.index_cast %[[CO_I32]] : i32 to index
 // CHECK-NEXT:            memref.load %[[BIAS]][%[[CO]]] : memref<2xf32>
 // CHECK:                 memref.load %[[OFFSET]][%[[J]]] : memref<3xi32>
 // CHECK:                 memref.load %[[STRIDE]][%[[J]], %{{.*}}] : memref<2x3xi32>
-// Pattern group 0, then pattern group 1: 4 rows x 2 vectors of accumulators.
+// Pattern group 0, then pattern group 1: 4 rows x 2 vectors of accumulators. Every tap
+// reads the flat buffer at the kernel's channel base plus a constant.
 // CHECK:                 %[[G0:[^,]+]], {{.*}} = scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> ({{(vector<4xf32>, ){7}vector<4xf32>}}) {
 // CHECK-NEXT:              %[[C_I32:.*]] = memref.load %[[INDEX]][%[[K]]] : memref<3xi32>
 // CHECK-NEXT:              %[[C:.*]] = arith.index_cast %[[C_I32]] : i32 to index
 // CHECK-NEXT:              memref.load %[[WEIGHT]][%[[K]], %{{.*}}] : memref<3x4xf32>
-// CHECK:                   vector.load %[[P]][%[[C]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x1x1x1x7x16xf32>, vector<4xf32>
+// CHECK:                   %[[CH:.*]] = arith.muli %[[C]], %[[PLANE]] : index
+// CHECK-NEXT:              %[[BASE:.*]] = arith.addi %[[CH]], %{{.*}} : index
+// CHECK-NEXT:              %[[AT:.*]] = arith.addi %[[BASE]], %{{.*}} : index
+// CHECK-NEXT:              vector.load %[[FLAT]][%[[AT]]] : memref<224xf32>, vector<4xf32>
 // CHECK-NEXT:              vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
 // CHECK:                   scf.yield
 // CHECK-NEXT:            }
@@ -69,11 +87,12 @@
 // CHECK:               = scf.for {{.*}} -> ({{(vector<4xf32>, ){3}vector<4xf32>}}) {
 // CHECK:               = scf.for {{.*}} -> ({{(vector<4xf32>, ){3}vector<4xf32>}}) {
 // CHECK:               vector.maskedstore %[[Y]][%[[N]], %{{.*}}, %[[OH]], %{{.*}}], %[[MASK]], %{{.*}} : memref<1x2x5x10xf32>, vector<4xi1>, vector<4xf32>
-// The remainder row: 1 x 2 tiles, then a 1 x 1 tile.
+// The remainder row: its input row (a padding row, known at compile time), then
+// 1 x 2 tiles and a 1 x 1 tile.
 // CHECK:           = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>) {
 // CHECK:           = scf.for {{.*}} -> (vector<4xf32>) {
 // CHECK:           vector.maskedstore %[[Y]]
-// CHECK:         memref.dealloc %[[P]] : memref<2x1x1x1x7x16xf32>
+// CHECK:         memref.dealloc %[[P]] : memref<2x1x1x7x16xf32>
 // CHECK-NEXT:    func.return
 func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
   %reorder = arith.constant dense<[1, 0]> : tensor<2xi32>
@@ -102,7 +121,7 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-DAG:     %[[MASK:.*]] = vector.create_mask %[[ONE]] : vector<4xi1>
 // CHECK:         %[[W:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4x2x3x3xf32>
 // CHECK-NEXT:    %[[B:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4xf32>
-// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x2x1x5x12xf32>
+// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x2x5x12xf32>
 // CHECK:         %[[PIXEL:.*]] = memref.load %[[X]]
 // CHECK-NEXT:    memref.store %[[PIXEL]], %[[P]]
 // CHECK:         %[[EVEN:.*]] = vector.load %[[X]]
@@ -111,7 +130,7 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-NEXT:    vector.store %[[PHASE]], %[[P]]
 // CHECK:         %[[ACC:[^,]+]], {{.*}} = scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> ({{(vector<4xf32>, ){15}vector<4xf32>}}) {
 // CHECK:           memref.load %[[W]][%{{.*}}, %[[C]], %{{.*}}, %{{.*}}] : memref<4x2x3x3xf32>
-// CHECK:           vector.load %[[P]][%[[C]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x2x2x1x5x12xf32>, vector<4xf32>
+// CHECK:           vector.load %{{.*}}[%{{.*}}] : memref<480xf32>, vector<4xf32>
 // CHECK-NEXT:      vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
 // CHECK:           scf.yield
 // Epilogue: relu6 on the registers, then one store per output vector.

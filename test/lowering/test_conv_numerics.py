@@ -394,3 +394,26 @@ def test_tile_overrides(case: Case, tuning: dict[str, int], vector_width: int, t
     runner, weights, largest_tile = compile_with_tuning(built, tuning, vector_width)
     assert largest_tile == tile
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+PREFETCH_CASES = [
+    Case("17to33-9x7-k12-keep0.25-empty", (P(17, 33, 12, keep=0.25, empty_filters=3),), 9, 7),
+    Case("8to12-13x11-s2", (P(8, 12, stride=2, keep=0.5, empty_filters=2),), 13, 11),
+]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", PREFETCH_CASES, ids=lambda c: c.id)
+def test_prefetch_keeps_results(
+    case: Case, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefetching the next kernels' input lines (on for wide layers) changes no number,
+    including at the end of the kernel list where the prefetch index is clamped."""
+    from patdnn.lowering import lower_patdnn_to_vector
+
+    monkeypatch.setattr(lower_patdnn_to_vector, "PREFETCH_MIN_CHANNELS", 1)
+    built = build(case)
+    compiled = patdnn.compile(built.model, built.input, target=target, library=built.library)
+    assert "memref.prefetch" in compiled.mlir("vector")
+    assert "llvm.prefetch" in compiled.llvm_ir
+    check_close(compiled(built.input), built.reference)

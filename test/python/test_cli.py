@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -226,3 +227,30 @@ def test_bench_models_small() -> None:
     assert float(cells[1]) > 0 and float(cells[2]) > 0 and float(cells[3]) > 0
     assert cells[4].endswith("x") and cells[5].endswith("x")
     assert "x)" in cells[6] and float(cells[8]) < 1e-4
+
+
+def test_tune_needs_the_host(tmp_path: Path) -> None:
+    proc = patdnn("compile", "cli_models:small_conv", "--target", "aarch64", "--tune",
+                  "-o", tmp_path / "out", "--input-shape", SHAPE)  # fmt: skip
+    assert_user_error(proc, "--tune", "--target host")
+    assert not (tmp_path / "out").exists()
+
+
+def test_compile_tuned(tmp_path: Path) -> None:
+    """Both layers of small_conv at 100 x 100 do enough work to be tuned: the choice is
+    printed and kept in the manifest, and the tuned model gives PyTorch's numbers."""
+    out = tmp_path / "tuned"
+    proc = patdnn("compile", "cli_models:small_conv", "--target", "host", "--tune",
+                  "-o", out, "--input-shape", "1,3,100,100")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "auto-tuning (this machine):" in proc.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["tuning"]) == ["0", "2"]
+    assert all(set(t) == {"filters", "rows", "cols", "prefetch"} for t in manifest["tuning"].values())
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(1).standard_normal((1, 3, 100, 100)).astype(np.float32))
+    y = tmp_path / "y.npy"
+    assert patdnn("run", out, "--input", x, "--output", y).returncode == 0
+    with torch.no_grad():
+        expected = small_conv()(torch.from_numpy(np.load(x))).numpy()
+    np.testing.assert_allclose(np.load(y), expected, rtol=1e-4, atol=1e-4)

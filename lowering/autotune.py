@@ -1,0 +1,409 @@
+"""`auto-tune`: parameter auto-tuning of the convolution layers (PatDNN Section 5.5).
+
+The paper searches unroll factors, tiling sizes and loop order per layer on the target
+device. Here, for every convolution (`patdnn.conv2d` and `patdnn.fkw_conv2d`), a few
+candidate register tiles (`filters x rows x cols` output vectors) and prefetch distances
+are compiled side by side into one module of single-layer functions, run on this
+machine and timed; the fastest candidate is written into the op's `tuning` dictionary,
+which `lower-patdnn-to-vector` reads. Layers of the same shape share one search.
+
+Timing needs the code to run here, so tuning is for the host target: the pass takes the
+host's vector width and register count unless told otherwise. Candidates are timed in
+interleaved rounds (the minimum of each counts), which keeps a noisy machine from
+favouring whichever candidate ran during a quiet moment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import DictionaryAttr, FunctionType, IntegerAttr, ModuleOp, i64
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+
+from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp
+from patdnn.errors import PatdnnError
+from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
+from patdnn.lowering.lower_patdnn_to_vector import (
+    TUNING_KEYS,
+    ConvTiling,
+    LowerPatdnnToVectorPass,
+    pack_weight_blob,
+)
+from patdnn.lowering.target import Target
+
+if TYPE_CHECKING:
+    from patdnn.runtime.host import HostModule
+
+__all__ = [
+    "AutoTunePass",
+    "CandidateModule",
+    "LayerTuning",
+    "candidate_tilings",
+    "compile_candidates",
+    "tune_module",
+]
+
+ConvOp = Conv2dOp | FKWConv2dOp
+
+PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
+    16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (8, 1)),
+    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2)),
+}
+"""(rows, cols) tiles tried for a pattern layer, by vector register count."""
+
+DENSE_SHAPES: dict[int, tuple[tuple[int, int, int], ...]] = {
+    16: ((4, 1, 2), (2, 1, 4), (2, 1, 6), (4, 1, 3), (8, 1, 1), (2, 2, 2), (4, 2, 1)),
+    32: ((4, 2, 2), (4, 1, 4), (8, 1, 2), (4, 1, 6), (2, 2, 4), (8, 2, 1), (4, 2, 3)),
+}
+"""(filters, rows, cols) tiles tried for a dense layer with several filters per group."""
+
+DEPTHWISE_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
+    16: ((4, 2), (2, 4), (3, 4), (6, 2), (2, 6), (1, 8)),
+    32: ((4, 2), (4, 4), (2, 8), (6, 4), (8, 2), (1, 8)),
+}
+"""(rows, cols) tiles tried for a layer with one filter per group (depthwise)."""
+
+PREFETCH_DISTANCES = (0, 2, 4, 8)
+"""Prefetch distances (kernels ahead) tried on the best tile of a pattern layer."""
+PREFETCH_MIN_CHANNELS = 128
+"""Pattern layers with fewer input channels are not searched for a prefetch distance:
+their input stays in cache."""
+
+
+class AutoTuneError(PatdnnError):
+    """Tuning could not run (a target that does not run here, bad options)."""
+
+
+@dataclass
+class LayerTuning:
+    """The outcome of tuning one layer."""
+
+    layer: str
+    shape: str
+    best: dict[str, int]
+    default_ms: float
+    best_ms: float
+    candidates: int
+    shared_with: str | None = None
+
+    @property
+    def gain(self) -> float:
+        return self.default_ms / self.best_ms if self.best_ms > 0 else 1.0
+
+
+def _register_class(registers: int) -> int:
+    return 32 if registers >= 32 else 16
+
+
+def _as_dict(t: ConvTiling) -> dict[str, int]:
+    return {"filters": t.filters, "rows": t.rows, "cols": t.cols, "prefetch": t.prefetch}
+
+
+def _geometry(op: ConvOp, width: int) -> tuple[bool, int, int, int, int]:
+    """(dense, filters per group, output rows, output vectors, input channels); a
+    pointwise layer runs over its flattened plane, one row of H*W pixels."""
+    _, cin, _, _ = op.input.type.get_shape()  # type: ignore[union-attr]
+    _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+    dense = isinstance(op, Conv2dOp)
+    groups = op.group_count if isinstance(op, Conv2dOp) else 1
+    kernel = op.kernel_values if isinstance(op, FKWConv2dOp) else tuple(op.weight.type.get_shape()[2:])  # type: ignore[union-attr]
+    pointwise = (
+        dense
+        and tuple(kernel) == (1, 1)
+        and op.stride_values == (1, 1)
+        and op.padding_values == (0, 0)
+        and ho > 1
+    )
+    if pointwise:
+        ho, wo = 1, ho * wo
+    return dense, cout // groups, ho, -(-wo // width), cin
+
+
+def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling]:
+    """The register tiles tried for `op` (the default first), clamped to its output and
+    without duplicates. Prefetch distances are searched afterwards, on the best tile."""
+    dense, per_group, out_h, out_vectors, cin = _geometry(op, width)
+    regs = _register_class(registers)
+    taps = int(np.prod(op.kernel_values)) if isinstance(op, FKWConv2dOp) else 0
+    default = ConvTiling.default(
+        dense=dense, filters_per_group=per_group, taps=taps or 9, cin=cin, registers=registers
+    )
+    tiles = [default]
+    if dense and per_group > 1:
+        tiles += [
+            ConvTiling(f, r, c)
+            for f, r, c in DENSE_SHAPES[regs]
+            if per_group % f == 0
+        ]
+    elif dense:
+        tiles += [ConvTiling(1, r, c) for r, c in DEPTHWISE_SHAPES[regs]]
+    else:
+        tiles += [ConvTiling(1, r, c, default.prefetch) for r, c in PATTERN_SHAPES[regs]]
+    unique: list[ConvTiling] = []
+    for t in tiles:
+        t = t.clamped(out_h, out_vectors)
+        if t not in unique:
+            unique.append(t)
+    return unique
+
+
+def _layer_key(op: ConvOp) -> tuple[object, ...]:
+    """Layers with the same key share a search: same op kind, shapes and window (the
+    bias and the activation only touch the epilogue)."""
+    return (
+        op.name,
+        tuple(op.input.type.get_shape()),  # type: ignore[union-attr]
+        tuple(op.result.type.get_shape()),  # type: ignore[union-attr]
+        tuple(op.operands[1].type.get_shape()),  # type: ignore[union-attr]
+        op.stride_values,
+        op.padding_values,
+        op.group_count if isinstance(op, Conv2dOp) else 1,
+        len(op.patterns.patterns) if isinstance(op, FKWConv2dOp) else 0,
+        op.residual is not None,
+    )
+
+
+def _layer_macs(op: ConvOp) -> int:
+    _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+    if isinstance(op, FKWConv2dOp):
+        nnz, taps = op.weight.type.get_shape()  # type: ignore[union-attr]
+        return int(nnz * taps * ho * wo)
+    _, cin_g, kh, kw = op.weight.type.get_shape()  # type: ignore[union-attr]
+    return int(cout * cin_g * kh * kw * ho * wo)
+
+
+def _single_layer_function(op: ConvOp, name: str, tuning: dict[str, int]) -> func.FuncOp:
+    """`func @name(input[, residual]) -> result` holding a copy of `op` and its constants,
+    with `tuning` set."""
+    dynamic = [op.input] + ([op.residual] if op.residual is not None else [])
+    block = Block(arg_types=[v.type for v in dynamic])
+    mapping: dict[SSAValue, SSAValue] = dict(zip(dynamic, block.args, strict=True))
+    for operand in op.operands:
+        if operand in mapping:
+            continue
+        owner = operand.owner
+        if not isinstance(owner, arith.ConstantOp):
+            raise AutoTuneError(
+                f"layer '{op.layer_name}': operand defined by {getattr(owner, 'name', owner)}, "
+                "expected a constant"
+            )
+        constant = owner.clone()
+        block.add_op(constant)
+        mapping[operand] = constant.result
+    layer: Operation = op.clone(value_mapper=mapping)
+    assert isinstance(layer, Conv2dOp | FKWConv2dOp)
+    layer.tuning = DictionaryAttr({k: IntegerAttr(v, i64) for k, v in tuning.items()})
+    block.add_op(layer)
+    block.add_op(func.ReturnOp(layer.results[0]))
+    ftype = FunctionType.from_lists([v.type for v in dynamic], [layer.results[0].type])
+    return func.FuncOp(name, ftype, Region(block))
+
+
+@dataclass
+class _Timer:
+    """Runs candidate functions in interleaved rounds; the minimum time of each counts."""
+
+    calls: list[Callable[[], object]]
+    rounds: int
+    best: list[float] = field(default_factory=list[float])
+
+    def run(self) -> list[float]:
+        self.best = [float("inf")] * len(self.calls)
+        for call in self.calls:  # warm up: page in the code, the weights and the buffers
+            call()
+        for _ in range(self.rounds):
+            for i, call in enumerate(self.calls):
+                start = time.perf_counter()
+                call()
+                self.best[i] = min(self.best[i], time.perf_counter() - start)
+        return self.best
+
+
+@dataclass
+class CandidateModule:
+    """The candidates of one layer, compiled side by side into one JIT module: function
+    `i` is the layer lowered with tile `i`; all share the layer's weights blob."""
+
+    host: HostModule
+    names: list[str]
+    weights: np.ndarray
+    input_shapes: list[tuple[int, ...]]
+    output_shape: tuple[int, ...]
+
+    def run(self, i: int, inputs: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+        """Candidate `i` on `inputs` (the layer input, then its residual if it has one)."""
+        result = self.host.function(self.names[i])(*inputs, weights=self.weights, out=out)
+        assert isinstance(result, np.ndarray)
+        return result
+
+
+def compile_candidates(
+    op: ConvOp, tilings: Sequence[ConvTiling], target: Target, width: int, registers: int
+) -> CandidateModule:
+    """Lowers `op` once per tiling into one module and JIT-compiles it for `target`."""
+    from patdnn.lowering.pipeline import print_module
+    from patdnn.lowering.upstream import mlir_to_llvm_ir
+    from patdnn.runtime.host import HostModule
+    from patdnn.runtime.signature import Signature
+
+    module = ModuleOp([])
+    names = [f"candidate{i}" for i in range(len(tilings))]
+    for name, tiling in zip(names, tilings, strict=True):
+        module.body.block.add_op(_single_layer_function(op, name, _as_dict(tiling)))
+    ctx = Context()
+    LowerPatdnnToVectorPass(vector_width=width, vector_registers=registers).apply(ctx, module)
+    LoadRedundancyEliminationPass().apply(ctx, module)
+    weights = np.frombuffer(pack_weight_blob(module) or b"\0", dtype=np.uint8).copy()
+    llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), target)
+    inputs = [tuple(op.input.type.get_shape())]  # type: ignore[union-attr]
+    if op.residual is not None:
+        inputs.append(tuple(op.residual.type.get_shape()))  # type: ignore[union-attr]
+    output = tuple(op.result.type.get_shape())  # type: ignore[union-attr]
+    signature = Signature.of(inputs, [output], weights_size=len(weights))
+    host = HostModule(llvm_ir, names[0], signature, target=target)
+    return CandidateModule(host, names, weights, inputs, output)
+
+
+def _time_candidates(
+    op: ConvOp,
+    tilings: Sequence[ConvTiling],
+    target: Target,
+    width: int,
+    registers: int,
+    rounds: int,
+) -> list[float]:
+    """Compiles `op` once per tiling and times each on random inputs, in seconds."""
+    candidates = compile_candidates(op, tilings, target, width, registers)
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(shape, dtype=np.float32) for shape in candidates.input_shapes]
+    out = np.empty(candidates.output_shape, dtype=np.float32)
+
+    def call(i: int) -> Callable[[], object]:
+        return lambda: candidates.run(i, arrays, out)
+
+    return _Timer([call(i) for i in range(len(tilings))], rounds).run()
+
+
+def tune_module(
+    module: ModuleOp,
+    *,
+    target: Target | None = None,
+    vector_width: int | None = None,
+    vector_registers: int | None = None,
+    rounds: int = 5,
+    min_macs: int = 2_000_000,
+    progress: Callable[[LayerTuning], None] | None = None,
+) -> list[LayerTuning]:
+    """Tunes every convolution of `module` (at the `fkw-layout` stage) on this machine and
+    sets its `tuning`; returns what each search found. Layers with fewer than `min_macs`
+    multiply-accumulates keep the default tile."""
+    target = target or Target.get("host")
+    if not target.runs_on_host:
+        raise AutoTuneError(
+            f"auto-tuning times the code on this machine; target {target.name!r} "
+            f"({target.triple}) does not run here"
+        )
+    width = vector_width or target.vector_width
+    registers = vector_registers or target.vector_registers
+    results: list[LayerTuning] = []
+    searched: dict[tuple[object, ...], LayerTuning] = {}
+    for op in _conv_ops(module.walk()):
+        if _layer_macs(op) < min_macs:
+            continue
+        key = _layer_key(op)
+        if key in searched:
+            found = searched[key]
+            shared = LayerTuning(
+                op.layer_name, found.shape, found.best, found.default_ms, found.best_ms, 0,
+                shared_with=found.layer,
+            )
+        else:
+            shared = _search(op, target, width, registers, rounds)
+            searched[key] = shared
+        op.tuning = _merge(op.tuning, shared.best)
+        results.append(shared)
+        if progress is not None:
+            progress(shared)
+    return results
+
+
+def _conv_ops(ops: Iterable[Operation]) -> list[ConvOp]:
+    return [op for op in ops if isinstance(op, Conv2dOp | FKWConv2dOp)]
+
+
+def _merge(tuning: DictionaryAttr | None, best: dict[str, int]) -> DictionaryAttr:
+    entries = dict(tuning.data) if tuning is not None else {}
+    for key in TUNING_KEYS:
+        entries.pop(key, None)
+    entries.update({k: IntegerAttr(v, i64) for k, v in best.items()})
+    return DictionaryAttr(entries)
+
+
+def _shape_text(op: ConvOp) -> str:
+    _, cin, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
+    _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+    kind = "pattern" if isinstance(op, FKWConv2dOp) else "dense"
+    return f"{kind} {cin}->{cout} {h}x{w}->{ho}x{wo}"
+
+
+def _search(
+    op: ConvOp, target: Target, width: int, registers: int, rounds: int
+) -> LayerTuning:
+    """Tiles first (default prefetch), then prefetch distances on the best tile."""
+    tilings = candidate_tilings(op, width, registers)
+    times = _time_candidates(op, tilings, target, width, registers, rounds)
+    default_s = times[0]
+    best = min(range(len(tilings)), key=times.__getitem__)
+    best_tiling, best_s = tilings[best], times[best]
+    tried = len(tilings)
+    if isinstance(op, FKWConv2dOp) and _geometry(op, width)[4] >= PREFETCH_MIN_CHANNELS:
+        variants = [
+            ConvTiling(best_tiling.filters, best_tiling.rows, best_tiling.cols, d)
+            for d in PREFETCH_DISTANCES
+            if d != best_tiling.prefetch
+        ]
+        # The best tile again, so both searches are compared in the same conditions.
+        again = _time_candidates(op, [best_tiling, *variants], target, width, registers, rounds)
+        tried += len(variants)
+        scale = best_s / again[0] if again[0] > 0 else 1.0
+        for variant, t in zip(variants, again[1:], strict=True):
+            if t * scale < best_s:
+                best_tiling, best_s = variant, t * scale
+    return LayerTuning(
+        op.layer_name, _shape_text(op), _as_dict(best_tiling), default_s * 1e3, best_s * 1e3, tried
+    )
+
+
+@dataclass(frozen=True)
+class AutoTunePass(ModulePass):
+    """
+    Times candidate register tiles and prefetch distances of every convolution on this
+    machine and keeps the fastest in the op's `tuning` (PatDNN Section 5.5). Run it after
+    `fkw-layout`. Options: `rounds` (timing rounds per candidate), `min-macs` (smaller
+    layers keep the default), `vector-width` and `vector-registers` (0: the host's).
+    """
+
+    name = "auto-tune"
+
+    rounds: int = 5
+    min_macs: int = 2_000_000
+    vector_width: int = 0
+    vector_registers: int = 0
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.rounds < 1:
+            raise AutoTuneError(f"rounds must be positive, got {self.rounds}")
+        tune_module(
+            op,
+            vector_width=self.vector_width or None,
+            vector_registers=self.vector_registers or None,
+            rounds=self.rounds,
+            min_macs=self.min_macs,
+        )
