@@ -33,8 +33,8 @@
 #include "patdnn_model.h"
 #endif
 
-#if PATDNN_NUM_INPUTS != 1 || PATDNN_NUM_OUTPUTS != 1 || !PATDNN_HAS_WEIGHTS
-#error "run_model handles entry points with one input, one output and a weights blob"
+#if PATDNN_NUM_INPUTS != 1 || PATDNN_NUM_OUTPUTS != 1 || !PATDNN_HAS_WEIGHTS || !PATDNN_HAS_WORKSPACE
+#error "run_model handles entry points with one input, one output, a weights blob and a workspace"
 #endif
 
 #define ALIGNMENT 64
@@ -92,7 +92,10 @@ int main(int argc, char **argv) {
     size_t out_step = (output_bytes[0] + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
     uint8_t *outputs = aligned_alloc(ALIGNMENT, count * out_step);
     float *input = aligned_alloc(ALIGNMENT, (input_bytes[0] + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT);
-    if (outputs == NULL || input == NULL) {
+    /* The model's scratch memory: allocated once, reused by every run (one per thread). */
+    size_t workspace_bytes = ((size_t)PATDNN_WORKSPACE_BYTES + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    uint8_t *workspace = aligned_alloc(ALIGNMENT, workspace_bytes > 0 ? workspace_bytes : ALIGNMENT);
+    if (outputs == NULL || input == NULL || workspace == NULL) {
         fprintf(stderr, "run_model: out of memory\n");
         return 3;
     }
@@ -100,7 +103,7 @@ int main(int argc, char **argv) {
     double start = now_seconds();
     for (size_t i = 0; i < count; i++) {
         memcpy(input, inputs + i * input_bytes[0], input_bytes[0]);
-        PATDNN_ENTRY(input, (float *)(outputs + i * out_step), weights);
+        PATDNN_ENTRY(input, (float *)(outputs + i * out_step), weights, workspace);
     }
     double elapsed = now_seconds() - start;
 

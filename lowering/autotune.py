@@ -35,6 +35,7 @@ from patdnn.lowering.lower_patdnn_to_vector import (
     ConvTiling,
     LowerPatdnnToVectorPass,
     pack_weight_blob,
+    workspace_bytes,
 )
 from patdnn.lowering.target import Target
 
@@ -59,10 +60,11 @@ PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
 """(rows, cols) tiles tried for a pattern layer, by vector register count."""
 
 DENSE_SHAPES: dict[int, tuple[tuple[int, int, int], ...]] = {
-    16: ((4, 1, 2), (2, 1, 4), (2, 1, 6), (4, 1, 3), (8, 1, 1), (2, 2, 2), (4, 2, 1)),
-    32: ((4, 2, 2), (4, 1, 4), (8, 1, 2), (4, 1, 6), (2, 2, 4), (8, 2, 1), (4, 2, 3)),
+    16: ((4, 1, 2), (5, 1, 2), (3, 1, 4), (2, 1, 6), (2, 1, 4), (8, 1, 1), (2, 2, 2), (4, 2, 1)),
+    32: ((4, 2, 2), (4, 1, 4), (6, 1, 4), (5, 1, 4), (8, 1, 2), (4, 1, 6), (2, 2, 4), (4, 2, 3)),
 }
-"""(filters, rows, cols) tiles tried for a dense layer with several filters per group."""
+"""(filters, rows, cols) tiles tried for a dense layer with several filters per group: the
+accumulators, one input vector and the weights of the filters must fit the registers."""
 
 DEPTHWISE_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
     16: ((4, 2), (2, 4), (3, 4), (6, 2), (2, 6), (1, 8)),
@@ -113,7 +115,9 @@ def _geometry(op: ConvOp, width: int) -> tuple[bool, int, int, int, int]:
     _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
     dense = isinstance(op, Conv2dOp)
     groups = op.group_count if isinstance(op, Conv2dOp) else 1
-    kernel = op.kernel_values if isinstance(op, FKWConv2dOp) else tuple(op.weight.type.get_shape()[2:])  # type: ignore[union-attr]
+    kernel = (
+        op.kernel_values if isinstance(op, FKWConv2dOp) else tuple(op.weight.type.get_shape()[2:])
+    )  # type: ignore[union-attr]
     pointwise = (
         dense
         and tuple(kernel) == (1, 1)
@@ -131,16 +135,25 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
     without duplicates. Prefetch distances are searched afterwards, on the best tile."""
     dense, per_group, out_h, out_vectors, cin = _geometry(op, width)
     regs = _register_class(registers)
-    taps = int(np.prod(op.kernel_values)) if isinstance(op, FKWConv2dOp) else 0
+    groups = op.group_count if isinstance(op, Conv2dOp) else 1
+    if isinstance(op, FKWConv2dOp):
+        taps = len(op.patterns.patterns[0])
+    else:
+        taps = int(np.prod(op.weight.type.get_shape()[2:]))  # type: ignore[union-attr]
     default = ConvTiling.default(
-        dense=dense, filters_per_group=per_group, taps=taps or 9, cin=cin, registers=registers
+        dense=dense,
+        filters_per_group=per_group,
+        taps=taps,
+        cin=cin,
+        registers=registers,
+        groups=groups,
     )
     tiles = [default]
     if dense and per_group > 1:
         tiles += [
             ConvTiling(f, r, c)
             for f, r, c in DENSE_SHAPES[regs]
-            if per_group % f == 0
+            if f <= per_group and (groups == 1 or per_group % f == 0)
         ]
     elif dense:
         tiles += [ConvTiling(1, r, c) for r, c in DEPTHWISE_SHAPES[regs]]
@@ -237,7 +250,9 @@ class CandidateModule:
     input_shapes: list[tuple[int, ...]]
     output_shape: tuple[int, ...]
 
-    def run(self, i: int, inputs: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    def run(
+        self, i: int, inputs: Sequence[np.ndarray], out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Candidate `i` on `inputs` (the layer input, then its residual if it has one)."""
         result = self.host.function(self.names[i])(*inputs, weights=self.weights, out=out)
         assert isinstance(result, np.ndarray)
@@ -266,7 +281,8 @@ def compile_candidates(
     if op.residual is not None:
         inputs.append(tuple(op.residual.type.get_shape()))  # type: ignore[union-attr]
     output = tuple(op.result.type.get_shape())  # type: ignore[union-attr]
-    signature = Signature.of(inputs, [output], weights_size=len(weights))
+    workspace = max(workspace_bytes(module, name) for name in names)
+    signature = Signature.of(inputs, [output], weights_size=len(weights), workspace_size=workspace)
     host = HostModule(llvm_ir, names[0], signature, target=target)
     return CandidateModule(host, names, weights, inputs, output)
 
@@ -321,7 +337,12 @@ def tune_module(
         if key in searched:
             found = searched[key]
             shared = LayerTuning(
-                op.layer_name, found.shape, found.best, found.default_ms, found.best_ms, 0,
+                op.layer_name,
+                found.shape,
+                found.best,
+                found.default_ms,
+                found.best_ms,
+                0,
                 shared_with=found.layer,
             )
         else:
@@ -353,9 +374,7 @@ def _shape_text(op: ConvOp) -> str:
     return f"{kind} {cin}->{cout} {h}x{w}->{ho}x{wo}"
 
 
-def _search(
-    op: ConvOp, target: Target, width: int, registers: int, rounds: int
-) -> LayerTuning:
+def _search(op: ConvOp, target: Target, width: int, registers: int, rounds: int) -> LayerTuning:
     """Tiles first (default prefetch), then prefetch distances on the best tile."""
     tilings = candidate_tilings(op, width, registers)
     times = _time_candidates(op, tilings, target, width, registers, rounds)

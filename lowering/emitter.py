@@ -27,6 +27,8 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+
+from patdnn.runtime.signature import WORKSPACE_ALIGNMENT
 from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, prop_def, var_operand_def
 
 Value = SSAValue
@@ -70,12 +72,91 @@ class PrefetchOp(IRDLOperation):
         )
 
 
-class Emitter:
-    """Appends ops to a block; caches constants in the function's entry block."""
+@dataclass
+class _Request:
+    nbytes: int
+    start: int
+    end: int | None
+    offset_op: arith.ConstantOp
 
-    def __init__(self, entry: Block):
+
+class Arena:
+    """The static memory plan of a function's temporary buffers: each buffer is a
+    `memref.view` into one workspace `memref<Nxi8>` the caller passes, at an offset
+    chosen once the function is complete, so that buffers whose lifetimes overlap never
+    share bytes. No memory is allocated while the function runs."""
+
+    def __init__(self, workspace: Value):
+        self.workspace = workspace
+        self._requests: list[_Request] = []
+        self._by_view: dict[Value, _Request] = {}
+        self._clock = 0
+
+    def allocate(self, em: Emitter, ty: MemRefType[Attribute]) -> Value:
+        nbytes = int(_prod(ty.get_shape())) * _element_bytes(ty.element_type)
+        offset = em.emit(arith.ConstantOp.from_int_and_width(0, IndexType()))
+        view = em.emit(memref.ViewOp(self.workspace, offset.results[0], [], ty)).results[0]
+        request = _Request(nbytes, self._clock, None, offset)  # type: ignore[arg-type]
+        self._clock += 1
+        self._requests.append(request)
+        self._by_view[view] = request
+        return view
+
+    def release(self, view: Value) -> bool:
+        """Ends the lifetime of a buffer from `allocate`; False for any other memref."""
+        request = self._by_view.get(view)
+        if request is None:
+            return False
+        request.end = self._clock
+        self._clock += 1
+        return True
+
+    def plan(self) -> int:
+        """Gives every buffer its offset (largest first, at the lowest offset free for its
+        whole lifetime) and returns the workspace size in bytes."""
+        placed: list[tuple[int, int, int, int]] = []  # offset, bytes, start, end
+        size = 0
+        for r in sorted(self._requests, key=lambda r: -r.nbytes):
+            end = r.end if r.end is not None else self._clock
+            busy = sorted((o, n) for o, n, start, stop in placed if start < end and r.start < stop)
+            offset = 0
+            for o, n in busy:
+                if offset + r.nbytes <= o:
+                    break
+                offset = max(offset, _align(o + n))
+            placed.append((offset, r.nbytes, r.start, end))
+            r.offset_op.properties["value"] = IntegerAttr(offset, IndexType())
+            size = max(size, offset + r.nbytes)
+        return _align(size)
+
+
+def _prod(shape: Sequence[int]) -> int:
+    result = 1
+    for d in shape:
+        result *= d
+    return result
+
+
+def _align(n: int) -> int:
+    return -(-n // WORKSPACE_ALIGNMENT) * WORKSPACE_ALIGNMENT
+
+
+def _element_bytes(element: Attribute) -> int:
+    if isinstance(element, IntegerType):
+        return max(1, element.width.data // 8)
+    if element == f32:
+        return 4
+    raise ValueError(f"no byte size for {element}")
+
+
+class Emitter:
+    """Appends ops to a block; caches constants in the function's entry block. With an
+    `Arena`, `alloc` places buffers in the caller's workspace instead of the heap."""
+
+    def __init__(self, entry: Block, arena: Arena | None = None):
         self.entry = entry
         self.block = entry
+        self.arena = arena
         self._constants: dict[tuple[str, object], Value] = {}
         self._constant_anchor: Operation | None = None
 
@@ -225,10 +306,13 @@ class Emitter:
     # -- buffers -------------------------------------------------------------------------
 
     def alloc(self, shape: Sequence[int], element: Attribute = f32) -> Value:
-        return self.emit(memref.AllocOp.get(element, 64, list(shape))).results[0]
+        if self.arena is not None:
+            return self.arena.allocate(self, MemRefType(element, list(shape)))
+        return self.emit(memref.AllocOp.get(element, WORKSPACE_ALIGNMENT, list(shape))).results[0]
 
     def dealloc(self, ref: Value) -> None:
-        self.emit(memref.DeallocOp.get(ref))
+        if self.arena is None or not self.arena.release(ref):
+            self.emit(memref.DeallocOp.get(ref))
 
     # -- control flow --------------------------------------------------------------------
 

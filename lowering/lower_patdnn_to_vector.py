@@ -1,10 +1,13 @@
 """`lower-patdnn-to-vector`: patdnn layer ops -> scf loops and `vector` code on memrefs.
 
-PatDNN Section 5.3-5.4. The function becomes `@f(inputs..., outputs..., %weights)`:
-tensors become memrefs, results are written into output memrefs passed by the caller,
-and every constant (FKW arrays, dense weights, biases) is a `memref.view` into one
-weight blob `memref<Nxi8>` given at run time, so the IR never holds the numbers. The
-module attribute `patdnn.weights` lists the blob layout (handle, byte offset, bytes).
+PatDNN Section 5.3-5.4. The function becomes
+`@f(inputs..., outputs..., %weights, %workspace)`: tensors become memrefs, results are
+written into output memrefs passed by the caller, and every constant (FKW arrays,
+dense weights, biases) is a `memref.view` into one weight blob `memref<Nxi8>` given at
+run time, so the IR never holds the numbers. The module attribute `patdnn.weights`
+lists the blob layout (handle, byte offset, bytes). Intermediate activations and the
+padded input copies are views into the caller's workspace `memref<Mxi8>`, at offsets
+planned from their lifetimes (`emitter.Arena`): the code never allocates memory.
 
 A convolution is computed from a scratch copy of its input that is zero padded and,
 for stride s, split into s*s phases (`P[c][r%s][q%s][i][j] = Xpad[c][i*s + r%s][j*s + q%s]`),
@@ -70,7 +73,7 @@ from patdnn.dialect.patdnn import (
 )
 from patdnn.dialect.weights import WEIGHTS, numpy_dtype
 from patdnn.errors import PatdnnError
-from patdnn.lowering.emitter import Emitter, Value
+from patdnn.lowering.emitter import Arena, Emitter, Value
 
 WEIGHTS_ATTR = "patdnn.weights"
 """Module attribute: the blob layout, `[[dense_resource<handle> : tensor<..>, offset], ...]`."""
@@ -110,13 +113,22 @@ class ConvTiling:
 
     @staticmethod
     def default(
-        *, dense: bool, filters_per_group: int, taps: int, cin: int, registers: int
+        *,
+        dense: bool,
+        filters_per_group: int,
+        taps: int,
+        cin: int,
+        registers: int,
+        groups: int = 1,
     ) -> ConvTiling:
         """The tile used without tuning. The accumulators, the weights of one input
-        channel and one input vector must fit the `registers` vector registers: with 16
-        (AVX2) a dense tile is 4 filters x 1 row x 2 vectors and a pattern tile 4 x 2;
-        with 32 (AVX-512, NEON) dense tiles hold 16 accumulators."""
+        channel and one input vector must fit the `registers` vector registers. With 16
+        (AVX2): a pointwise layer 5 filters x 2 vectors, another dense layer 4 filters x
+        1 row x 2 vectors, a pattern layer 4 rows x 2 vectors. With 32 (AVX-512, NEON):
+        dense tiles of 16 accumulators."""
         if dense and filters_per_group > 1:
+            if taps == 1 and groups == 1 and registers < 32:
+                return ConvTiling(min(5, filters_per_group), 1, 2)
             filters = next(f for f in (4, 2, 1) if filters_per_group % f == 0)
             if registers >= 32:
                 rows, cols = (2, 2) if taps > 1 else (1, 4)
@@ -127,19 +139,25 @@ class ConvTiling:
         return ConvTiling(1, 4, 2, prefetch)
 
     def tuned(
-        self, tuning: DictionaryAttr | None, *, dense: bool, filters_per_group: int
+        self,
+        tuning: DictionaryAttr | None,
+        *,
+        dense: bool,
+        filters_per_group: int,
+        groups: int = 1,
     ) -> ConvTiling:
         """This tile with the entries of a layer's `tuning` dictionary applied: `filters`
-        (dense layers only, a divisor of the filters of a group: every filter of a
-        pattern layer has its own kernel list), `rows`, `cols` (positive) and
-        `prefetch` (kernels ahead, 0 for none). Other values are ignored."""
+        (dense layers only: every filter of a pattern layer has its own kernel list; with
+        several groups, a divisor of the filters of a group), `rows`, `cols` (positive)
+        and `prefetch` (kernels ahead, 0 for none). Other values are ignored."""
         filters, rows, cols, prefetch = self.filters, self.rows, self.cols, self.prefetch
         if tuning is not None:
             for key, value in tuning.data.items():
                 if not isinstance(value, IntegerAttr):
                     continue
                 v = value.value.data
-                if key == "filters" and dense and v >= 1 and filters_per_group % v == 0:
+                fits = groups == 1 or filters_per_group % v == 0
+                if key == "filters" and dense and 1 <= v <= filters_per_group and fits:
                     filters = v
                 elif key == "rows" and v >= 1:
                     rows = v
@@ -226,9 +244,10 @@ class ConvGenerator:
             taps=len(s.patterns[0]),
             cin=s.cin,
             registers=self.registers,
+            groups=s.groups,
         )
         self.tiling = default.tuned(
-            s.tuning, dense=dense, filters_per_group=filters_per_group
+            s.tuning, dense=dense, filters_per_group=filters_per_group, groups=s.groups
         ).clamped(s.out_h, self.out_vectors)
 
     # -- the padded, phase-split input ------------------------------------------------
@@ -468,23 +487,36 @@ class ConvGenerator:
         input columns of a tile stay in cache while every filter reads them."""
         em, s, t = self.em, self.spec, self.tiling
         blocks, rest = divmod(self.full_vectors, t.cols)
+        # Tiles of `filters` filters, then one of the remaining filters (a dense layer
+        # of one group whose filter count the tile does not divide).
+        main, spare = divmod(s.cout, t.filters)
+
+        def filters(col0: Value, lanes: Sequence[int]) -> None:
+            with em.loop(0, main * t.filters, t.filters) as j:
+                self.emit_tile(n, j.iv, oh0, col0, rows, lanes, t.filters)
+            if spare:
+                self.emit_tile(n, em.index(main * t.filters), oh0, col0, rows, lanes, spare)
+
         if blocks:
             with em.loop(0, blocks) as cb:
-                col0 = em.mul(cb.iv, t.cols * self.width)
-                with em.loop(0, s.cout, t.filters) as j:
-                    self.emit_tile(n, j.iv, oh0, col0, rows, [self.width] * t.cols)
+                filters(em.mul(cb.iv, t.cols * self.width), [self.width] * t.cols)
         lanes = [self.width] * rest + ([self.tail_lanes] if self.tail_lanes else [])
         if lanes:
-            col0 = em.index(blocks * t.cols * self.width)
-            with em.loop(0, s.cout, t.filters) as j:
-                self.emit_tile(n, j.iv, oh0, col0, rows, lanes)
+            filters(em.index(blocks * t.cols * self.width), lanes)
 
     def emit_tile(
-        self, n: Value, j: Value, oh0: Value, col0: Value, rows: int, lanes: Sequence[int]
+        self,
+        n: Value,
+        j: Value,
+        oh0: Value,
+        col0: Value,
+        rows: int,
+        lanes: Sequence[int],
+        nf: int,
     ) -> None:
-        """One register tile: filters x rows x len(lanes) accumulators, then the epilogue."""
+        """One register tile: nf filters x rows x len(lanes) accumulators, then the
+        epilogue."""
         em, s, v = self.em, self.spec, self.width
-        nf = self.tiling.filters
         origin = self.tile_origin(oh0, col0)
         if s.fkw is not None:
             reorder, offset, index, stride, weight = s.fkw
@@ -779,10 +811,12 @@ class FunctionLowering:
         assert isinstance(ret, func.ReturnOp)
         in_types = [_memref_of(a.type) for a in old.args]
         out_types = [_memref_of(t) for t in fn.function_type.outputs.data]
-        block = Block(arg_types=[*in_types, *out_types, self.blob.memref_type()])
-        self.em = Emitter(block)
+        workspace_type = MemRefType(i8, [0])
+        block = Block(arg_types=[*in_types, *out_types, self.blob.memref_type(), workspace_type])
+        blob_arg, workspace_arg = block.args[-2], block.args[-1]
+        arena = Arena(workspace_arg)
+        self.em = Emitter(block, arena)
         self.values: dict[SSAValue, Value] = dict(zip(old.args, block.args, strict=False))
-        blob_arg = block.args[-1]
         results = {r: block.args[len(in_types) + i] for i, r in enumerate(ret.arguments)}
 
         # Buffers: a reshape aliases its input, so a buffer lives until the last use
@@ -841,9 +875,12 @@ class FunctionLowering:
         for buf, _ in allocated:
             self.em.dealloc(buf)
         self.em.emit(func.ReturnOp())
+        # The workspace holds every intermediate buffer and scratch copy; its size is
+        # known once they all are placed.
+        workspace_arg._type = MemRefType(i8, [arena.plan()])  # pyright: ignore[reportPrivateUsage]
 
-        # Inputs, outputs and the blob never overlap: tell LLVM, so loads can be
-        # hoisted and reused across stores to the output.
+        # Inputs, outputs, the blob and the workspace never overlap: tell LLVM, so loads
+        # can be hoisted and reused across stores to the output.
         noalias = DictionaryAttr({"llvm.noalias": UnitAttr()})
         return func.FuncOp(
             fn.sym_name.data,
@@ -992,9 +1029,7 @@ class LowerPatdnnToVectorPass(ModulePass):
         if self.vector_width < 1:
             raise LoweringError(f"vector-width must be positive, got {self.vector_width}")
         if self.vector_registers < 8:
-            raise LoweringError(
-                f"vector-registers must be at least 8, got {self.vector_registers}"
-            )
+            raise LoweringError(f"vector-registers must be at least 8, got {self.vector_registers}")
         functions = [
             fn
             for fn in op.ops
@@ -1017,4 +1052,14 @@ class LowerPatdnnToVectorPass(ModulePass):
         op.attributes[WEIGHTS_ATTR] = blob.attribute()
 
 
-__all__ = ["LowerPatdnnToVectorPass", "pack_weight_blob", "WEIGHTS_ATTR"]
+def workspace_bytes(module: ModuleOp, entry: str) -> int:
+    """The workspace size in bytes of the lowered function `entry` (its last argument)."""
+    for fn in module.ops:
+        if isinstance(fn, func.FuncOp) and fn.sym_name.data == entry:
+            last = fn.function_type.inputs.data[-1]
+            assert isinstance(last, MemRefType)
+            return int(last.get_shape()[0])
+    raise LoweringError(f"no function {entry!r} in the module")
+
+
+__all__ = ["LowerPatdnnToVectorPass", "WEIGHTS_ATTR", "pack_weight_blob", "workspace_bytes"]

@@ -19,7 +19,7 @@ from patdnn.dialect.context import make_context
 from patdnn.errors import PatdnnError
 from patdnn.lowering import get_all_passes
 from patdnn.lowering.autotune import LayerTuning, tune_module
-from patdnn.lowering.lower_patdnn_to_vector import pack_weight_blob
+from patdnn.lowering.lower_patdnn_to_vector import pack_weight_blob, workspace_bytes
 from patdnn.lowering.summary import LayerSummary, summarize_layers
 from patdnn.lowering.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
@@ -55,6 +55,8 @@ class PipelineOptions:
     strict: bool = False
     vector_width: int | None = None
     keep_stages: bool = True
+    entry: str = "forward"
+    """The function the model was imported as."""
     tune: bool = False
     """Auto-tune the convolutions on this machine (`auto-tune`, host target only)."""
 
@@ -64,6 +66,8 @@ class PipelineResult:
     module: ModuleOp
     llvm_ir: str
     weights: bytes
+    workspace: int = 0
+    """Bytes of scratch memory the entry point takes (its last argument)."""
     stages: dict[str, str] = field(default_factory=dict[str, str])
     layers: list[LayerSummary] = field(default_factory=list[LayerSummary])
     tuning: list[LayerTuning] = field(default_factory=list[LayerTuning])
@@ -136,6 +140,7 @@ def run_pipeline(
     except Exception as e:  # a verifier failure here is a compiler bug; say where
         raise PatdnnError(f"internal error: the vector IR does not verify: {e}") from e
     result.weights = pack_weight_blob(module)
+    result.workspace = workspace_bytes(module, options.entry)
     result.llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), options.target)
     result.stages["llvm"] = result.llvm_ir
     result.timings["llvm"] = time.perf_counter() - start

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from patdnn.lowering.autotune import LayerTuning
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+"""2: the entry point takes a workspace (`workspace_bytes`); 1: it did not."""
 _ALIGNMENT = 64
 
 
@@ -131,6 +132,9 @@ class CompiledModel:
             "inputs": [list(a.shape) for a in self.signature.inputs],
             "outputs": [list(a.shape) for a in self.signature.outputs],
             "weights_bytes": int(self.weights.size),
+            "workspace_bytes": (
+                self.signature.workspace.nbytes if self.signature.workspace is not None else None
+            ),
             "pattern_library": [[list(tap) for tap in p] for p in self.library],
             "layers": [layer.as_dict() for layer in self.layers],
             "tuning": {t.layer: t.best for t in self.tuning},
@@ -216,7 +220,14 @@ class SavedModel:
     @property
     def signature(self) -> Signature:
         m = self.manifest
-        return Signature.of(m["inputs"], m["outputs"], weights_size=int(m["weights_bytes"]))
+        # Format 1 entry points took no workspace.
+        workspace = m.get("workspace_bytes")
+        return Signature.of(
+            m["inputs"],
+            m["outputs"],
+            weights_size=int(m["weights_bytes"]),
+            workspace_size=None if workspace is None else int(workspace),
+        )
 
     def file(self, suffix: str) -> bytes:
         """The bytes of `<name><suffix>` (e.g. ".o")."""
@@ -390,7 +401,10 @@ def compile(  # noqa: A001 - the API's name
     )
     result = run_pipeline(imported.module, options, progress=progress)
     signature = Signature.of(
-        imported.input_shapes, imported.output_shapes, weights_size=max(len(result.weights), 1)
+        imported.input_shapes,
+        imported.output_shapes,
+        weights_size=max(len(result.weights), 1),
+        workspace_size=result.workspace,
     )
     weights = aligned_blob(result.weights or b"\0")
     return CompiledModel(

@@ -88,9 +88,7 @@ def bench_layer(
     x = torch.randn(1, channels, size, size)
     variants = [False, True] if tune else [False]
     compiled = [
-        patdnn.compile(
-            conv, x, target="host", vector_width=vector_width, keep_stages=False, tune=t
-        )
+        patdnn.compile(conv, x, target="host", vector_width=vector_width, keep_stages=False, tune=t)
         for t in variants
     ]
     xn = x.numpy()

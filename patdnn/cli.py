@@ -347,8 +347,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.tune and args.target != "host":
         raise CliError(
-            f"--tune times the code on this machine: it works with --target host, "
-            f"not {args.target}"
+            f"--tune times the code on this machine: it works with --target host, not {args.target}"
         )
     print(f"patdnn compile {args.model} for {args.target}")
     progress = StepProgress()
@@ -497,7 +496,7 @@ def _inspect_dir(directory: Path) -> int:
     print(f"{m['model']}: saved for {t['name']} ({t['triple']}, {t.get('cpu', '?')})")
     print(
         f"entry {m.get('entry', 'forward')}: inputs {m['inputs']} -> outputs {m['outputs']}, "
-        f"weights {m['weights_bytes']} bytes"
+        f"weights {m['weights_bytes']} bytes, workspace {m.get('workspace_bytes') or 0} bytes"
     )
     library = m.get("pattern_library", [])
     print(f"pattern library ({len(library)} patterns):")

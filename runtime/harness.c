@@ -86,15 +86,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < PATDNN_NUM_INPUTS; i++) in[i] = read_exact(argv[a++], input_bytes[i]);
     if (PATDNN_HAS_WEIGHTS) w = read_exact(argv[a++], PATDNN_WEIGHTS_BYTES);
     for (int i = 0; i < PATDNN_NUM_OUTPUTS; i++) out[i] = alloc_aligned(output_bytes[i]);
+    /* Scratch memory for the intermediate buffers, allocated once for every run. */
+    void *ws = PATDNN_HAS_WORKSPACE ? alloc_aligned(PATDNN_WORKSPACE_BYTES) : NULL;
     (void)in;
     (void)w;
+    (void)ws;
 
     long repeat = 1;
     const char *repeat_env = getenv("PATDNN_REPEAT");
     if (repeat_env != NULL && atol(repeat_env) > 1) repeat = atol(repeat_env);
 
     double start = now_seconds();
-    for (long r = 0; r < repeat; r++) PATDNN_CALL(in, out, w);
+    for (long r = 0; r < repeat; r++) PATDNN_CALL(in, out, w, ws);
     double elapsed = now_seconds() - start;
     if (repeat > 1)
         fprintf(stderr, "patdnn: %s, %ld runs, %.6f ms/run\n", PATDNN_ENTRY_NAME, repeat,

@@ -16,12 +16,13 @@ def _identifier(name: str) -> str:
 
 
 def _param(arg: Arg) -> str:
-    const = "" if arg.role == "output" else "const "
+    const = "" if arg.role in ("output", "workspace") else "const "
     return f"{const}{arg.c_type} *{_identifier(arg.name)}"
 
 
 def prototype(entry: str, signature: Signature) -> str:
-    """The C prototype, e.g. `void f(const float *input, float *output, const uint8_t *weights)`."""
+    """The C prototype, e.g. `void f(const float *input, float *output, const uint8_t *weights,
+    uint8_t *workspace)`."""
     params = ", ".join(_param(a) for a in signature.args) or "void"
     return f"void {_identifier(entry)}({params})"
 
@@ -56,6 +57,12 @@ def generate_header(entry: str, signature: Signature) -> str:
         if arg.role == "weights":
             lines.append(f"#define {prefix}_WEIGHTS_SIZE {arg.nbytes} /* bytes */")
             continue
+        if arg.role == "workspace":
+            lines.append(
+                f"#define {prefix}_WORKSPACE_SIZE {arg.nbytes} "
+                "/* bytes of scratch memory, 64-byte aligned, owned by the caller */"
+            )
+            continue
         lines += [
             f"#define {name}_NDIM {len(arg.shape)}",
             f"#define {name}_SHAPE {_dims(arg.shape)}",
@@ -64,14 +71,18 @@ def generate_header(entry: str, signature: Signature) -> str:
         ]
     if signature.weights is None:
         lines.append(f"#define {prefix}_WEIGHTS_SIZE 0 /* takes no weights */")
+    if signature.workspace is None:
+        lines.append(f"#define {prefix}_WORKSPACE_SIZE 0 /* takes no workspace */")
     lines += [
         "",
-        "/* Arguments must not overlap. */",
+        "/* Arguments must not overlap. The workspace is scratch memory for one call at a",
+        "   time: give each thread that calls concurrently its own. */",
         prototype(entry, signature) + ";",
         "",
         "/* Generic description of this entry point. */",
     ]
     inputs, outputs, weights = signature.inputs, signature.outputs, signature.weights
+    workspace = signature.workspace
     call_args = [f"({a.c_type} *)(in)[{i}]" for i, a in enumerate(inputs)]
     call_args += [f"({a.c_type} *)(out)[{i}]" for i, a in enumerate(outputs)]
     order = {id(a): n for n, a in enumerate(inputs + outputs)}
@@ -79,6 +90,8 @@ def generate_header(entry: str, signature: Signature) -> str:
     for arg in signature.args:
         if arg.role == "weights":
             ordered.append("(const uint8_t *)(w)")
+        elif arg.role == "workspace":
+            ordered.append("(uint8_t *)(ws)")
         else:
             ordered.append(call_args[order[id(arg)]])
     lines += [
@@ -90,7 +103,9 @@ def generate_header(entry: str, signature: Signature) -> str:
         f"#define PATDNN_OUTPUT_BYTES {_dims(tuple(a.nbytes for a in outputs))}",
         f"#define PATDNN_HAS_WEIGHTS {0 if weights is None else 1}",
         f"#define PATDNN_WEIGHTS_BYTES {0 if weights is None else weights.nbytes}",
-        f"#define PATDNN_CALL(in, out, w) {ident}({', '.join(ordered)})",
+        f"#define PATDNN_HAS_WORKSPACE {0 if workspace is None else 1}",
+        f"#define PATDNN_WORKSPACE_BYTES {0 if workspace is None else workspace.nbytes}",
+        f"#define PATDNN_CALL(in, out, w, ws) {ident}({', '.join(ordered)})",
         "",
         "#ifdef __cplusplus",
         "}",

@@ -1,8 +1,11 @@
 """The C signature of a compiled entry point: its memref arguments and their roles.
 
-An entry point takes its inputs, then its outputs, then (optionally) the weights blob, each as
-a statically-shaped memref; lowered with the bare-pointer convention it is the C function
-`void f(const float *in..., float *out..., const uint8_t *weights)`.
+An entry point takes its inputs, then its outputs, then (optionally) the weights blob and
+the workspace, each as a statically-shaped memref; lowered with the bare-pointer convention
+it is the C function
+`void f(const float *in..., float *out..., const uint8_t *weights, uint8_t *workspace)`.
+The workspace is scratch memory the caller owns (64-byte aligned, any contents); the code
+keeps its intermediate buffers there and allocates nothing itself.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import numpy as np
 
 from patdnn.runtime.errors import SignatureError
 
-__all__ = ["Arg", "Role", "Signature", "parse_entry_point"]
+__all__ = ["WORKSPACE_ALIGNMENT", "Arg", "Role", "Signature", "parse_entry_point"]
 
-Role = Literal["input", "output", "weights"]
+WORKSPACE_ALIGNMENT = 64
+"""Byte alignment of the workspace a caller passes, and of every buffer placed in it."""
+
+Role = Literal["input", "output", "weights", "workspace"]
 
 #: MLIR element type -> (numpy dtype name, C type).
 _ELEMENT_TYPES: dict[str, tuple[str, str]] = {
@@ -83,6 +89,8 @@ class Signature:
             raise SignatureError("an entry point needs at least one output")
         if len([a for a in self.args if a.role == "weights"]) > 1:
             raise SignatureError("an entry point takes at most one weights blob")
+        if len([a for a in self.args if a.role == "workspace"]) > 1:
+            raise SignatureError("an entry point takes at most one workspace")
 
     @staticmethod
     def of(
@@ -90,10 +98,11 @@ class Signature:
         outputs: Sequence[Sequence[int]],
         weights_size: int | None = None,
         dtype: str = "float32",
+        workspace_size: int | None = None,
     ) -> Signature:
         """Inputs then outputs (all `dtype`), then a `uint8` weights blob if `weights_size`
-        is not None. A single input (output) is called "input" ("output"), several are
-        numbered "input0", "input1", ..."""
+        is not None and a `uint8` workspace if `workspace_size` is not None. A single input
+        (output) is called "input" ("output"), several are numbered "input0", "input1", ..."""
         args: list[Arg] = []
         groups: tuple[tuple[Role, Sequence[Sequence[int]]], ...] = (
             ("input", inputs),
@@ -105,6 +114,8 @@ class Signature:
                 args.append(Arg(name, role, tuple(int(d) for d in shape), dtype))
         if weights_size is not None:
             args.append(Arg("weights", "weights", (int(weights_size),), "uint8"))
+        if workspace_size is not None:
+            args.append(Arg("workspace", "workspace", (int(workspace_size),), "uint8"))
         return Signature(tuple(args))
 
     @staticmethod
@@ -123,6 +134,10 @@ class Signature:
     @property
     def weights(self) -> Arg | None:
         return next((a for a in self.args if a.role == "weights"), None)
+
+    @property
+    def workspace(self) -> Arg | None:
+        return next((a for a in self.args if a.role == "workspace"), None)
 
     # -- checking arrays against the signature ----------------------------------------------
 
@@ -317,7 +332,9 @@ def parse_entry_point(
     """The name and signature of the entry function of an MLIR module (generic or custom form).
 
     `entry` defaults to the only public `func.func`. Its arguments are the inputs, then the
-    last `num_outputs` float memrefs are the outputs, then an optional 1-D `i8` weights blob.
+    last `num_outputs` float memrefs are the outputs, then an optional 1-D `i8` weights blob
+    and, after it, an optional 1-D `i8` workspace (two trailing 1-D `i8` memrefs are the
+    blob and the workspace; one is the blob).
     """
     functions = _functions(mlir_text)
     if entry is None:
@@ -350,8 +367,13 @@ def parse_entry_point(
             raise SignatureError(f"argument {i} of @{name}: unsupported element type {m['elem']}")
         parsed.append((tuple(int(d) for d in dims), m["elem"]))
 
-    has_weights = bool(parsed) and parsed[-1][1] in ("i8", "ui8") and len(parsed[-1][0]) == 1
-    tensors = parsed[:-1] if has_weights else parsed
+    def is_bytes(p: tuple[tuple[int, ...], str]) -> bool:
+        return p[1] in ("i8", "ui8") and len(p[0]) == 1
+
+    has_workspace = len(parsed) >= 2 and is_bytes(parsed[-1]) and is_bytes(parsed[-2])
+    blob_args = parsed[:-1] if has_workspace else parsed
+    has_weights = bool(blob_args) and is_bytes(blob_args[-1])
+    tensors = blob_args[:-1] if has_weights else blob_args
     if not 1 <= num_outputs <= len(tensors):
         raise SignatureError(
             f"@{name} has {len(tensors)} non-weight argument(s), cannot take {num_outputs} "
@@ -365,5 +387,7 @@ def parse_entry_point(
         arg_name = role if count == 1 else f"{role}{index}"
         args.append(Arg(arg_name, role, shape, _ELEMENT_TYPES[elem][0]))
     if has_weights:
-        args.append(Arg("weights", "weights", parsed[-1][0], "uint8"))
+        args.append(Arg("weights", "weights", blob_args[-1][0], "uint8"))
+    if has_workspace:
+        args.append(Arg("workspace", "workspace", parsed[-1][0], "uint8"))
     return name, Signature(tuple(args))

@@ -16,8 +16,9 @@
 // CHECK-SAME:    [dense_resource<{{.*}}> : tensor<2xf32>, 320 : i64]]}
 
 // CHECK-LABEL: func.func @fkw
-// CHECK-SAME:    (%[[X:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<328xi8> {llvm.noalias})
+// CHECK-SAME:    (%[[X:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<328xi8> {llvm.noalias}, %[[WS:.*]]: memref<896xi8> {llvm.noalias})
 // CHECK-NOT:     tensor<
+// CHECK-NOT:     memref.alloc
 // CHECK-DAG:     %[[TWO:.*]] = arith.constant 2 : index
 // CHECK-DAG:     %[[MASK:.*]] = vector.create_mask %[[TWO]] : vector<4xi1>
 // CHECK-DAG:     %[[PLANE:.*]] = arith.constant 112 : index
@@ -27,9 +28,10 @@
 // CHECK-NEXT:    %[[STRIDE:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2x3xi32>
 // CHECK-NEXT:    %[[WEIGHT:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3x4xf32>
 // CHECK-NEXT:    %[[BIAS:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2xf32>
-// The padded input: 5 + 2 rows of 3 vectors + 2 columns, rounded up to 16; the taps
-// read it through a flat view.
-// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x1x1x7x16xf32>
+// The padded input: 5 + 2 rows of 3 vectors + 2 columns, rounded up to 16 (896 bytes),
+// placed in the caller's workspace; the taps read it through a flat view.
+// CHECK-NEXT:    %[[AT:.*]] = arith.constant 0 : index
+// CHECK-NEXT:    %[[P:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<896xi8> to memref<2x1x1x7x16xf32>
 // CHECK-NEXT:    %[[FLAT:.*]] = memref.reinterpret_cast %[[P]] to offset: [0], sizes: [224], strides: [1]
 // CHECK-NEXT:    scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // The first two rows before the row blocks: a padding row, then input row 0 between
@@ -92,8 +94,8 @@
 // CHECK:           = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>) {
 // CHECK:           = scf.for {{.*}} -> (vector<4xf32>) {
 // CHECK:           vector.maskedstore %[[Y]]
-// CHECK:         memref.dealloc %[[P]] : memref<2x1x1x7x16xf32>
-// CHECK-NEXT:    func.return
+// CHECK-NOT:     memref.dealloc
+// CHECK:         func.return
 func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
   %reorder = arith.constant dense<[1, 0]> : tensor<2xi32>
   %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
@@ -116,12 +118,13 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-SAME:    [dense_resource<{{.*}}> : tensor<4xf32>, 320 : i64]]}
 
 // CHECK-LABEL: func.func @dense
-// CHECK-SAME:    (%[[X:.*]]: memref<1x2x7x9xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x4x4x5xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<336xi8> {llvm.noalias})
+// CHECK-SAME:    (%[[X:.*]]: memref<1x2x7x9xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x4x4x5xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<336xi8> {llvm.noalias}, %[[WS:.*]]: memref<1920xi8> {llvm.noalias})
 // CHECK-DAG:     %[[ONE:.*]] = arith.constant 1 : index
 // CHECK-DAG:     %[[MASK:.*]] = vector.create_mask %[[ONE]] : vector<4xi1>
 // CHECK:         %[[W:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4x2x3x3xf32>
 // CHECK-NEXT:    %[[B:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4xf32>
-// CHECK-NEXT:    %[[P:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x2x5x12xf32>
+// CHECK-NEXT:    %[[AT:.*]] = arith.constant 0 : index
+// CHECK-NEXT:    %[[P:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<1920xi8> to memref<2x2x2x5x12xf32>
 // CHECK:         %[[PIXEL:.*]] = memref.load %[[X]]
 // CHECK-NEXT:    memref.store %[[PIXEL]], %[[P]]
 // CHECK:         %[[EVEN:.*]] = vector.load %[[X]]
@@ -138,7 +141,7 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-NEXT:    %[[HI:.*]] = arith.minimumf %[[LO]], %{{.*}} : vector<4xf32>
 // CHECK-NEXT:    vector.store %[[HI]], %[[Y]]
 // CHECK:         vector.maskedstore %[[Y]][{{.*}}], %[[MASK]], %{{.*}} : memref<1x4x4x5xf32>, vector<4xi1>, vector<4xf32>
-// CHECK:         memref.dealloc %[[P]]
+// CHECK-NOT:     memref.dealloc
 func.func @dense(%x: tensor<1x2x7x9xf32>) -> tensor<1x4x4x5xf32> {
   %w = arith.constant dense<0.5> : tensor<4x2x3x3xf32>
   %b = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>

@@ -29,7 +29,11 @@ from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
-from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass, pack_weight_blob
+from patdnn.lowering.lower_patdnn_to_vector import (
+    LowerPatdnnToVectorPass,
+    pack_weight_blob,
+    workspace_bytes,
+)
 from patdnn.lowering.pipeline import print_module
 from patdnn.lowering.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
@@ -351,7 +355,12 @@ def compile_with_tuning(
     weights = pack_weight_blob(module) or b"\0"
     target = Target.get("host")
     llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), target)
-    signature = Signature.of(imported.input_shapes, imported.output_shapes, len(weights))
+    signature = Signature.of(
+        imported.input_shapes,
+        imported.output_shapes,
+        len(weights),
+        workspace_size=workspace_bytes(module, "forward"),
+    )
     return HostModule(llvm_ir, "forward", signature, target=target), weights, tile
 
 
@@ -379,6 +388,13 @@ TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int, int]] = [
         4,
         3,
     ),
+    (
+        "dense-filters3-spare2",
+        CASES["dense3x3-3to8-9x7-relu"],
+        {"filters": 3, "rows": 2, "cols": 1},
+        4,
+        3 * 2,
+    ),
     ("grouped-filters5", CASES["grouped2-6to10-9x9-s2"], {"filters": 5, "rows": 2}, 4, 5 * 2 * 2),
     ("grouped-filters4-ignored", CASES["grouped2-6to10-9x9-s2"], {"filters": 4, "rows": 1}, 4, 2),
     ("depthwise-rows5", CASES["depthwise-8-7x9-relu6"], {"rows": 5, "cols": 2}, 8, 5 * 2),
@@ -404,9 +420,7 @@ PREFETCH_CASES = [
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("case", PREFETCH_CASES, ids=lambda c: c.id)
-def test_prefetch_keeps_results(
-    case: Case, target: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_prefetch_keeps_results(case: Case, target: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Prefetching the next kernels' input lines (on for wide layers) changes no number,
     including at the end of the kernel list where the prefetch index is clamped."""
     from patdnn.lowering import lower_patdnn_to_vector

@@ -19,7 +19,11 @@ from patdnn.dialect.weights import make_constant
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
-from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass, pack_weight_blob
+from patdnn.lowering.lower_patdnn_to_vector import (
+    LowerPatdnnToVectorPass,
+    pack_weight_blob,
+    workspace_bytes,
+)
 from patdnn.lowering.pipeline import print_module
 from patdnn.lowering.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
@@ -120,7 +124,9 @@ def run(module: ModuleOp, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarr
     target = Target.get("host")
     weights = pack_weight_blob(module) or b"\0"
     llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), target)
-    signature = Signature.of([x.shape], [out_shape], len(weights))
+    signature = Signature.of(
+        [x.shape], [out_shape], len(weights), workspace_size=workspace_bytes(module, "f")
+    )
     result = HostModule(llvm_ir, "f", signature, target=target)(x, weights=weights)
     assert isinstance(result, np.ndarray)
     return result

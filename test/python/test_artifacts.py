@@ -91,8 +91,14 @@ def test_shared_library(host_dir: Path, model: torch.nn.Module) -> None:
     weights = patdnn.load(host_dir).weights
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     y = np.zeros((1, 16, 8, 8), np.float32)
-    lib.forward.argtypes = [ctypes.c_void_p] * 3
-    lib.forward(x.ctypes.data, y.ctypes.data, weights.ctypes.data)
+    manifest = json.loads((host_dir / "manifest.json").read_text())
+    # The caller owns the scratch memory: 64-byte aligned, FORWARD_WORKSPACE_SIZE bytes.
+    raw = np.empty(manifest["workspace_bytes"] + 64, np.uint8)
+    workspace = raw[(-raw.ctypes.data) % 64 :]
+    header = (host_dir / "small.h").read_text()
+    assert f"#define FORWARD_WORKSPACE_SIZE {manifest['workspace_bytes']}" in header
+    lib.forward.argtypes = [ctypes.c_void_p] * 4
+    lib.forward(x.ctypes.data, y.ctypes.data, weights.ctypes.data, workspace.ctypes.data)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     assert _rel_err(y, ref) < 1e-5

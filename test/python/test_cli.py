@@ -96,9 +96,7 @@ def test_compile_and_run_host(host_dir: Path, x_npy: Path, expected: np.ndarray)
 
 
 @needs_aarch64_tools
-def test_compile_and_run_aarch64(
-    tmp_path: Path, x_npy: Path, expected: np.ndarray
-) -> None:
+def test_compile_and_run_aarch64(tmp_path: Path, x_npy: Path, expected: np.ndarray) -> None:
     out = tmp_path / "a64"
     proc = patdnn("compile", "cli_models:small_conv", "--target", "aarch64", "-o", out,
                   "--input-shape", SHAPE)  # fmt: skip
@@ -246,7 +244,9 @@ def test_compile_tuned(tmp_path: Path) -> None:
     assert "auto-tuning (this machine):" in proc.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["tuning"]) == ["0", "2"]
-    assert all(set(t) == {"filters", "rows", "cols", "prefetch"} for t in manifest["tuning"].values())
+    assert all(
+        set(t) == {"filters", "rows", "cols", "prefetch"} for t in manifest["tuning"].values()
+    )
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(1).standard_normal((1, 3, 100, 100)).astype(np.float32))
     y = tmp_path / "y.npy"

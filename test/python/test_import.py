@@ -141,8 +141,10 @@ def test_resnet50_imports_fast_and_small() -> None:
     text = str(imported.module)
     size = len(text.encode())
 
-    print(f"\nResNet-50, {params / 1e6:.1f}M parameters: import {seconds:.1f} s, "
-          f"IR {size / 1024:.0f} KiB")
+    print(
+        f"\nResNet-50, {params / 1e6:.1f}M parameters: import {seconds:.1f} s, "
+        f"IR {size / 1024:.0f} KiB"
+    )
     assert seconds < 30, f"import took {seconds:.1f} s"
     assert size < 1_000_000, f"the printed IR is {size} bytes"
     assert "dense<" not in text

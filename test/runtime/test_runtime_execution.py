@@ -148,6 +148,19 @@ def test_header() -> None:
     assert "#define FORWARD_INPUT_SIZE 192" in header
     assert "#define FORWARD_OUTPUT_SHAPE {1, 10}" in header
     assert "#define FORWARD_WEIGHTS_SIZE 1234" in header
+    assert "#define FORWARD_WORKSPACE_SIZE 0 /* takes no workspace */" in header
+
+
+def test_header_with_workspace() -> None:
+    sig = Signature.of([(1, 3, 8, 8)], [(1, 10)], weights_size=64, workspace_size=4096)
+    header = generate_header("forward", sig)
+    assert (
+        "void forward(const float *input, float *output, const uint8_t *weights, "
+        "uint8_t *workspace);" in header
+    )
+    assert "#define FORWARD_WORKSPACE_SIZE 4096" in header
+    assert "#define PATDNN_HAS_WORKSPACE 1" in header
+    assert "(const uint8_t *)(w), (uint8_t *)(ws))" in header
     two = Signature.of([(2,), (3,)], [(4,)])
     assert prototype("g", two) == "void g(const float *input0, const float *input1, float *output)"
     assert "#define G_WEIGHTS_SIZE 0" in generate_header("g", two)
