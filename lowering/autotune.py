@@ -15,9 +15,8 @@ favouring whichever candidate ran during a quiet moment.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,9 +34,11 @@ from patdnn.lowering.lower_patdnn_to_vector import (
     ConvTiling,
     LowerPatdnnToVectorPass,
     pack_weight_blob,
+    reads_in_place,
     workspace_bytes,
 )
 from patdnn.lowering.target import Target
+from patdnn.runtime.timing import interleaved_times
 
 if TYPE_CHECKING:
     from patdnn.runtime.host import HostModule
@@ -108,38 +109,28 @@ def _as_dict(t: ConvTiling) -> dict[str, int]:
     return {"filters": t.filters, "rows": t.rows, "cols": t.cols, "prefetch": t.prefetch}
 
 
-def _geometry(op: ConvOp, width: int) -> tuple[bool, int, int, int, int]:
-    """(dense, filters per group, output rows, output vectors, input channels); a
-    pointwise layer runs over its flattened plane, one row of H*W pixels."""
-    _, cin, _, _ = op.input.type.get_shape()  # type: ignore[union-attr]
-    _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
-    dense = isinstance(op, Conv2dOp)
-    groups = op.group_count if isinstance(op, Conv2dOp) else 1
-    kernel = (
-        op.kernel_values if isinstance(op, FKWConv2dOp) else tuple(op.weight.type.get_shape()[2:])
-    )  # type: ignore[union-attr]
-    pointwise = (
-        dense
-        and tuple(kernel) == (1, 1)
-        and op.stride_values == (1, 1)
-        and op.padding_values == (0, 0)
-        and ho > 1
-    )
-    if pointwise:
-        ho, wo = 1, ho * wo
-    return dense, cout // groups, ho, -(-wo // width), cin
+def _input_channels(op: ConvOp) -> int:
+    return int(op.input.type.get_shape()[1])  # type: ignore[union-attr]
 
 
 def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling]:
-    """The register tiles tried for `op` (the default first), clamped to its output and
-    without duplicates. Prefetch distances are searched afterwards, on the best tile."""
-    dense, per_group, out_h, out_vectors, cin = _geometry(op, width)
-    regs = _register_class(registers)
-    groups = op.group_count if isinstance(op, Conv2dOp) else 1
+    """The register tiles tried for `op` (the default first), clamped to its output the
+    way the lowering clamps them, without duplicates. Prefetch distances are searched
+    afterwards, on the best tile."""
+    _, cout, out_h, out_w = op.result.type.get_shape()  # type: ignore[union-attr]
+    dense = isinstance(op, Conv2dOp)
+    groups = op.group_count if dense else 1
+    per_group = cout // groups
     if isinstance(op, FKWConv2dOp):
-        taps = len(op.patterns.patterns[0])
+        kernel, taps = op.kernel_values, len(op.patterns.patterns[0])
     else:
-        taps = int(np.prod(op.weight.type.get_shape()[2:]))  # type: ignore[union-attr]
+        kh, kw = op.weight.type.get_shape()[2:]  # type: ignore[union-attr]
+        kernel, taps = (kh, kw), kh * kw
+    if reads_in_place(kernel, op.stride_values, op.padding_values) and out_h > 1:
+        out_h, out_w = 1, out_h * out_w  # a pointwise layer runs over its flattened plane
+    out_vectors = -(-out_w // width)
+    regs = _register_class(registers)
+    cin = _input_channels(op)
     default = ConvTiling.default(
         dense=dense,
         filters_per_group=per_group,
@@ -220,26 +211,6 @@ def _single_layer_function(op: ConvOp, name: str, tuning: dict[str, int]) -> fun
 
 
 @dataclass
-class _Timer:
-    """Runs candidate functions in interleaved rounds; the minimum time of each counts."""
-
-    calls: list[Callable[[], object]]
-    rounds: int
-    best: list[float] = field(default_factory=list[float])
-
-    def run(self) -> list[float]:
-        self.best = [float("inf")] * len(self.calls)
-        for call in self.calls:  # warm up: page in the code, the weights and the buffers
-            call()
-        for _ in range(self.rounds):
-            for i, call in enumerate(self.calls):
-                start = time.perf_counter()
-                call()
-                self.best[i] = min(self.best[i], time.perf_counter() - start)
-        return self.best
-
-
-@dataclass
 class CandidateModule:
     """The candidates of one layer, compiled side by side into one JIT module: function
     `i` is the layer lowered with tile `i`; all share the layer's weights blob."""
@@ -304,7 +275,7 @@ def _time_candidates(
     def call(i: int) -> Callable[[], object]:
         return lambda: candidates.run(i, arrays, out)
 
-    return _Timer([call(i) for i in range(len(tilings))], rounds).run()
+    return [min(t) for t in interleaved_times([call(i) for i in range(len(tilings))], rounds)]
 
 
 def tune_module(
@@ -330,21 +301,13 @@ def tune_module(
     registers = vector_registers or target.vector_registers
     results: list[LayerTuning] = []
     searched: dict[tuple[object, ...], LayerTuning] = {}
-    for op in _conv_ops(module.walk()):
-        if _layer_macs(op) < min_macs:
+    for op in module.walk():
+        if not isinstance(op, Conv2dOp | FKWConv2dOp) or _layer_macs(op) < min_macs:
             continue
         key = _layer_key(op)
         if key in searched:
             found = searched[key]
-            shared = LayerTuning(
-                op.layer_name,
-                found.shape,
-                found.best,
-                found.default_ms,
-                found.best_ms,
-                0,
-                shared_with=found.layer,
-            )
+            shared = replace(found, layer=op.layer_name, candidates=0, shared_with=found.layer)
         else:
             shared = _search(op, target, width, registers, rounds)
             searched[key] = shared
@@ -353,10 +316,6 @@ def tune_module(
         if progress is not None:
             progress(shared)
     return results
-
-
-def _conv_ops(ops: Iterable[Operation]) -> list[ConvOp]:
-    return [op for op in ops if isinstance(op, Conv2dOp | FKWConv2dOp)]
 
 
 def _merge(tuning: DictionaryAttr | None, best: dict[str, int]) -> DictionaryAttr:
@@ -382,7 +341,7 @@ def _search(op: ConvOp, target: Target, width: int, registers: int, rounds: int)
     best = min(range(len(tilings)), key=times.__getitem__)
     best_tiling, best_s = tilings[best], times[best]
     tried = len(tilings)
-    if isinstance(op, FKWConv2dOp) and _geometry(op, width)[4] >= PREFETCH_MIN_CHANNELS:
+    if isinstance(op, FKWConv2dOp) and _input_channels(op) >= PREFETCH_MIN_CHANNELS:
         variants = [
             ConvTiling(best_tiling.filters, best_tiling.rows, best_tiling.cols, d)
             for d in PREFETCH_DISTANCES

@@ -7,6 +7,7 @@ are made once per function, at the top of its entry block.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,9 +28,10 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
-
-from patdnn.runtime.signature import WORKSPACE_ALIGNMENT
 from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, prop_def, var_operand_def
+
+from patdnn.dialect.weights import numpy_dtype
+from patdnn.runtime.signature import ALIGNMENT
 
 Value = SSAValue
 
@@ -93,10 +95,13 @@ class Arena:
         self._clock = 0
 
     def allocate(self, em: Emitter, ty: MemRefType[Attribute]) -> Value:
-        nbytes = int(_prod(ty.get_shape())) * _element_bytes(ty.element_type)
-        offset = em.emit(arith.ConstantOp.from_int_and_width(0, IndexType()))
-        view = em.emit(memref.ViewOp(self.workspace, offset.results[0], [], ty)).results[0]
-        request = _Request(nbytes, self._clock, None, offset)  # type: ignore[arg-type]
+        """A view of the workspace for a buffer of type `ty`; its offset (a constant of
+        its own, set by `plan`) is 0 until then."""
+        nbytes = math.prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
+        offset = arith.ConstantOp.from_int_and_width(0, IndexType())
+        em.emit(offset)
+        view = em.emit(memref.ViewOp(self.workspace, offset.result, [], ty)).results[0]
+        request = _Request(nbytes, self._clock, None, offset)
         self._clock += 1
         self._requests.append(request)
         self._by_view[view] = request
@@ -130,23 +135,8 @@ class Arena:
         return _align(size)
 
 
-def _prod(shape: Sequence[int]) -> int:
-    result = 1
-    for d in shape:
-        result *= d
-    return result
-
-
 def _align(n: int) -> int:
-    return -(-n // WORKSPACE_ALIGNMENT) * WORKSPACE_ALIGNMENT
-
-
-def _element_bytes(element: Attribute) -> int:
-    if isinstance(element, IntegerType):
-        return max(1, element.width.data // 8)
-    if element == f32:
-        return 4
-    raise ValueError(f"no byte size for {element}")
+    return -(-n // ALIGNMENT) * ALIGNMENT
 
 
 class Emitter:
@@ -308,7 +298,7 @@ class Emitter:
     def alloc(self, shape: Sequence[int], element: Attribute = f32) -> Value:
         if self.arena is not None:
             return self.arena.allocate(self, MemRefType(element, list(shape)))
-        return self.emit(memref.AllocOp.get(element, WORKSPACE_ALIGNMENT, list(shape))).results[0]
+        return self.emit(memref.AllocOp.get(element, ALIGNMENT, list(shape))).results[0]
 
     def dealloc(self, ref: Value) -> None:
         if self.arena is None or not self.arena.release(ref):

@@ -182,6 +182,15 @@ class ConvTiling:
 # ---------------------------------------------------------------------------
 
 
+def reads_in_place(
+    kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
+) -> bool:
+    """A 1x1, stride 1, unpadded convolution reads its input as it is: no scratch copy
+    (the last vector of a row is a masked load), and over more than one row it runs
+    over the flattened plane, one row of H*W pixels."""
+    return kernel == (1, 1) and stride == (1, 1) and padding == (0, 0)
+
+
 @dataclass
 class ConvSpec:
     """Everything the generator needs to know about one convolution layer."""
@@ -228,11 +237,20 @@ class ConvGenerator:
     registers: int = 32
     scratch: Value | None = None
     scratch_shape: tuple[int, ...] = ()
+    flat: Value | None = None
+    """The buffer the taps read (the input read in place, or the scratch copy), seen as
+    one dimension: a tap reads `flat[base(channel) + constant]`."""
     batch_index: Value | None = None
     tiling: ConvTiling = field(init=False)
+    reads_input_directly: bool = field(init=False)
+    streams_rows: bool = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.spec
+        self.reads_input_directly = s.pool is None and reads_in_place(s.kernel, s.stride, s.padding)
+        # Stride-1 layers copy their input into the scratch buffer row block by row
+        # block, just before the block's tiles read it (the rows are then in cache).
+        self.streams_rows = not self.reads_input_directly and s.stride == (1, 1)
         self.out_vectors = -(-s.out_w // self.width)
         self.full_vectors = s.out_w // self.width
         self.tail_lanes = s.out_w % self.width
@@ -302,12 +320,6 @@ class ConvGenerator:
             image = em.mul(self.batch_index, self.spec.cin * self.channel_stride)
             origin = em.add(origin, image)
         return origin
-
-    @property
-    def streams_rows(self) -> bool:
-        """Stride-1 layers copy their input into the scratch buffer row block by row
-        block, just before the block's tiles read it (the rows are then in cache)."""
-        return self.spec.stride == (1, 1)
 
     def copy_rows(self, n: Value, first: Value | int, count: int) -> None:
         """Scratch rows `first .. first+count` of a stride-1 layer from image `n`: input
@@ -409,20 +421,10 @@ class ConvGenerator:
 
     # -- tiles ------------------------------------------------------------------------
 
-    @property
-    def reads_input_directly(self) -> bool:
-        """A 1x1, stride 1, unpadded convolution reads its input as it is: no scratch
-        copy (the last vector of a row is a masked load)."""
-        s = self.spec
-        return (
-            s.pool is None and s.kernel == (1, 1) and s.stride == (1, 1) and (s.padding == (0, 0))
-        )
-
     def emit(self) -> None:
         em, s = self.em, self.spec
-        direct = self.reads_input_directly
-        if direct:
-            self.direct_flat = em.reinterpret(s.input, [s.batch * s.cin * s.height * s.width])
+        if self.reads_input_directly:
+            self.flat = em.reinterpret(s.input, [s.batch * s.cin * s.height * s.width])
         else:
             self.allocate_scratch()
         t = self.tiling
@@ -430,33 +432,33 @@ class ConvGenerator:
         halo = s.kernel[0] - 1
         with em.loop(0, s.batch) as n:
             self.batch_index = n.iv
-            if self.streams_rows and not direct:
+            if self.streams_rows:
                 self.copy_rows(n.iv, 0, halo)
-            elif not direct:
+            elif not self.reads_input_directly:
                 self.gather_scratch(n.iv)
             with em.loop(0, main_rows) as rb:
                 oh0 = em.mul(rb.iv, t.rows)
-                if self.streams_rows and not direct:
+                if self.streams_rows:
                     self.copy_rows(n.iv, em.add(oh0, halo), t.rows)
                 self.emit_filters(n.iv, oh0, t.rows)
             if tail_rows:
-                oh0 = em.index(main_rows * t.rows)
-                if self.streams_rows and not direct:
+                if self.streams_rows:
                     self.copy_rows(n.iv, main_rows * t.rows + halo, tail_rows)
-                self.emit_filters(n.iv, oh0, tail_rows)
+                self.emit_filters(n.iv, em.index(main_rows * t.rows), tail_rows)
         if self.scratch is not None:
             em.dealloc(self.scratch)
 
     def prefetch_kernel(
         self, index: Value, k: Value, origin: Value, rows: int, vectors: int
     ) -> None:
-        """Prefetches the input lines of the kernel `prefetch_distance` ahead: the
+        """Prefetches the input lines of the kernel `tiling.prefetch` places ahead: the
         channels of an FKW filter jump across the input, which the hardware cannot
         predict."""
         em, s, v = self.em, self.spec, self.width
         distance = self.tiling.prefetch
         if self.reads_input_directly or distance <= 0:
             return
+        assert self.flat is not None
         nnz = index.type.get_shape()[0]  # type: ignore[union-attr]
         ahead = em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
         base = em.add(em.mul(em.load_index(index, [ahead]), self.channel_stride), origin)
@@ -474,12 +476,10 @@ class ConvGenerator:
         """The input vector at `base + offset` (masked when fewer lanes are active and
         the input is read in place; the scratch buffer is padded to whole vectors)."""
         em, v = self.em, self.width
+        assert self.flat is not None
         index = [em.add(base, offset)]
-        if self.reads_input_directly:
-            flat = self.direct_flat
-            if active != v:
-                return em.vload_masked(flat, index, active, v)
-            return em.vload(flat, index, v)
+        if self.reads_input_directly and active != v:
+            return em.vload_masked(self.flat, index, active, v)
         return em.vload(self.flat, index, v)
 
     def emit_filters(self, n: Value, oh0: Value, rows: int) -> None:
@@ -492,10 +492,12 @@ class ConvGenerator:
         main, spare = divmod(s.cout, t.filters)
 
         def filters(col0: Value, lanes: Sequence[int]) -> None:
+            origin = self.tile_origin(oh0, col0)
             with em.loop(0, main * t.filters, t.filters) as j:
-                self.emit_tile(n, j.iv, oh0, col0, rows, lanes, t.filters)
+                self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters)
             if spare:
-                self.emit_tile(n, em.index(main * t.filters), oh0, col0, rows, lanes, spare)
+                first = em.index(main * t.filters)
+                self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare)
 
         if blocks:
             with em.loop(0, blocks) as cb:
@@ -510,14 +512,14 @@ class ConvGenerator:
         j: Value,
         oh0: Value,
         col0: Value,
+        origin: Value,
         rows: int,
         lanes: Sequence[int],
         nf: int,
     ) -> None:
         """One register tile: nf filters x rows x len(lanes) accumulators, then the
-        epilogue."""
+        epilogue. `origin` is `tile_origin(oh0, col0)`."""
         em, s, v = self.em, self.spec, self.width
-        origin = self.tile_origin(oh0, col0)
         if s.fkw is not None:
             reorder, offset, index, stride, weight = s.fkw
             channels = [em.load_index(reorder, [j])]
@@ -993,8 +995,7 @@ class FunctionLowering:
                 dense_weight=self.values[op.weight],
                 **common,  # type: ignore[arg-type]
             )
-        generator = ConvGenerator(self.em, spec, self.width, self.registers)
-        if generator.reads_input_directly and spec.out_h > 1:
+        if reads_in_place(spec.kernel, spec.stride, spec.padding) and spec.out_h > 1:
             # A pointwise convolution: each plane is one row of H*W pixels (no row tails).
             n, plane = spec.batch, spec.out_h * spec.out_w
 
@@ -1006,8 +1007,7 @@ class FunctionLowering:
             spec.residual = flat(spec.residual, spec.cout)
             spec.height = spec.out_h = 1
             spec.width = spec.out_w = plane
-            generator = ConvGenerator(self.em, spec, self.width, self.registers)
-        generator.emit()
+        ConvGenerator(self.em, spec, self.width, self.registers).emit()
 
 
 @dataclass(frozen=True)
@@ -1062,4 +1062,10 @@ def workspace_bytes(module: ModuleOp, entry: str) -> int:
     raise LoweringError(f"no function {entry!r} in the module")
 
 
-__all__ = ["LowerPatdnnToVectorPass", "WEIGHTS_ATTR", "pack_weight_blob", "workspace_bytes"]
+__all__ = [
+    "LowerPatdnnToVectorPass",
+    "WEIGHTS_ATTR",
+    "pack_weight_blob",
+    "reads_in_place",
+    "workspace_bytes",
+]

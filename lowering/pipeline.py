@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -89,44 +90,50 @@ def run_pipeline(
     """Runs every stage on `module` (in place) and returns the LLVM IR and weights."""
     ctx: Context = make_context()
     width = options.vector_width or options.target.vector_width
-    steps: list[tuple[str, ModulePass | None]] = [
+    result = PipelineResult(module, "", b"")
+
+    def tune(module: ModuleOp) -> None:
+        result.tuning = tune_module(
+            module,
+            target=options.target,
+            vector_width=width,
+            vector_registers=options.target.vector_registers,
+        )
+
+    def run(name: str, **pass_options: object) -> Callable[[ModuleOp], None]:
+        return partial(_make_pass(name, **pass_options).apply, ctx)
+
+    steps: list[tuple[str, Callable[[ModuleOp], None] | None]] = [
         ("torch", None),
         (
             "patdnn",
-            _make_pass(
+            run(
                 "convert-torch-to-patdnn",
                 library=options.library,
                 num_patterns=options.num_patterns,
                 strict=options.strict,
             ),
         ),
-        ("filter-kernel-reorder", _make_pass("filter-kernel-reorder")),
-        ("fkw-layout", _make_pass("fkw-layout")),
-        *([("auto-tune", None)] if options.tune else []),
+        ("filter-kernel-reorder", run("filter-kernel-reorder")),
+        ("fkw-layout", run("fkw-layout")),
+        # `auto-tune` as a function rather than its pass, to keep what it found.
+        *([("auto-tune", tune)] if options.tune else []),
         (
             "vector",
-            _make_pass(
+            run(
                 "lower-patdnn-to-vector",
                 vector_width=width,
                 vector_registers=options.target.vector_registers,
             ),
         ),
-        ("load-redundancy-elimination", _make_pass("load-redundancy-elimination")),
+        ("load-redundancy-elimination", run("load-redundancy-elimination")),
     ]
-    result = PipelineResult(module, "", b"")
     for stage, step in steps:
         start = time.perf_counter()
         if progress is not None:
             progress(stage)
         if step is not None:
-            step.apply(ctx, module)
-        if stage == "auto-tune":
-            result.tuning = tune_module(
-                module,
-                target=options.target,
-                vector_width=width,
-                vector_registers=options.target.vector_registers,
-            )
+            step(module)
         if stage == "patdnn":
             result.layers, result.library = summarize_layers(module)
         if options.keep_stages:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from patdnn.runtime.timing import interleaved_times
+
 VGG_LAYERS: tuple[tuple[int, int], ...] = ((64, 224), (128, 112), (256, 56), (512, 28), (512, 14))
 
 # The centre and three of its neighbours: 8 patterns as in PatDNN's 8-pattern library.
@@ -123,17 +125,8 @@ def bench_layer(
 
 
 def interleaved_medians(calls: Sequence[Callable[[], object]], repeat: int) -> list[float]:
-    """The median time of each call, run in `repeat` interleaved rounds (after a warm-up
-    round), so that a slow moment of a shared machine hits every contender alike."""
-    for call in calls:
-        call()
-    times: list[list[float]] = [[] for _ in calls]
-    for _ in range(repeat):
-        for i, call in enumerate(calls):
-            start = time.perf_counter()
-            call()
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    """The median time of each call over `repeat` interleaved rounds."""
+    return [statistics.median(t) for t in interleaved_times(calls, repeat)]
 
 
 def format_table(results: Sequence[LayerResult]) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 from patdnn.lowering.target import Target
 from patdnn.runtime.compile import optimize_module, parse_llvm_ir
 from patdnn.runtime.errors import PatdnnRuntimeError
-from patdnn.runtime.signature import WORKSPACE_ALIGNMENT, Signature, parse_entry_point
+from patdnn.runtime.signature import Arg, Signature, aligned_zeros, parse_entry_point
 
 __all__ = ["HostModule"]
 
@@ -66,16 +66,13 @@ class HostModule:
         self._function = self._resolve(entry)
         self._workspaces = threading.local()
 
-    def _workspace(self, nbytes: int) -> np.ndarray:
+    def _workspace(self, arg: Arg) -> np.ndarray:
         """This thread's workspace (the code keeps its intermediate buffers there), made
-        on the first call and kept: calls from several threads never share one."""
-        current: np.ndarray | None = getattr(self._workspaces, "buffer", None)
-        if current is None or current.size < nbytes:
-            raw = np.zeros(nbytes + WORKSPACE_ALIGNMENT, dtype=np.uint8)
-            start = (-raw.ctypes.data) % WORKSPACE_ALIGNMENT
-            current = raw[start : start + max(nbytes, 1)]
-            self._workspaces.buffer = current
-        return current
+        on its first call and kept: calls from several threads never share one."""
+        buffer: np.ndarray | None = getattr(self._workspaces, "buffer", None)
+        if buffer is None:
+            buffer = self._workspaces.buffer = aligned_zeros(arg)
+        return buffer
 
     def _resolve(self, entry: str) -> Callable[..., None]:
         address = self._engine.get_function_address(entry)
@@ -118,7 +115,7 @@ class HostModule:
         pointers: list[int] = []
         for arg in signature.args:
             if arg.role == "workspace":
-                pointers.append(self._workspace(arg.nbytes).ctypes.data)
+                pointers.append(self._workspace(arg).ctypes.data)
                 continue
             array = blob if arg.role == "weights" else next(by_role[arg.role])
             assert array is not None

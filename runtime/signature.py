@@ -20,10 +20,11 @@ import numpy as np
 
 from patdnn.runtime.errors import SignatureError
 
-__all__ = ["WORKSPACE_ALIGNMENT", "Arg", "Role", "Signature", "parse_entry_point"]
+__all__ = ["ALIGNMENT", "Arg", "Role", "Signature", "aligned_zeros", "parse_entry_point"]
 
-WORKSPACE_ALIGNMENT = 64
-"""Byte alignment of the workspace a caller passes, and of every buffer placed in it."""
+ALIGNMENT = 64
+"""Byte alignment of the arrays passed to an entry point (outputs, the workspace), and of
+every buffer the lowering places in the workspace."""
 
 Role = Literal["input", "output", "weights", "workspace"]
 
@@ -183,7 +184,7 @@ class Signature:
     def make_outputs(self, out: Sequence[np.ndarray] | np.ndarray | None) -> list[np.ndarray]:
         """Output arrays: zero-filled new ones, or the given `out` after checking them."""
         if out is None:
-            return [_aligned_zeros(a) for a in self.outputs]
+            return [aligned_zeros(a) for a in self.outputs]
         given = [out] if isinstance(out, np.ndarray) else list(out)
         if len(given) != len(self.outputs):
             raise SignatureError(f"expected {len(self.outputs)} output array(s), got {len(given)}")
@@ -204,9 +205,6 @@ class Signature:
                     )
 
 
-_ALIGNMENT = 64
-
-
 def _describe(arg: Arg) -> str:
     return f"{arg.name}: {arg.dtype}{list(arg.shape)}"
 
@@ -221,18 +219,19 @@ def _blob_size(value: object) -> int:
     return -1
 
 
-def _aligned_zeros(arg: Arg) -> np.ndarray:
+def aligned_zeros(arg: Arg) -> np.ndarray:
+    """A zero-filled, `ALIGNMENT`-aligned array of `arg`'s shape and type."""
     dtype = np.dtype(arg.dtype)
-    raw = np.zeros(arg.nbytes + _ALIGNMENT, dtype=np.uint8)
-    start = (-raw.ctypes.data) % _ALIGNMENT
+    raw = np.zeros(arg.nbytes + ALIGNMENT, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGNMENT
     return raw[start : start + arg.nbytes].view(dtype).reshape(arg.shape)
 
 
 def _aligned(array: np.ndarray) -> np.ndarray:
     if array.ctypes.data % 16 == 0:
         return array
-    raw = np.empty(array.nbytes + _ALIGNMENT, dtype=np.uint8)
-    start = (-raw.ctypes.data) % _ALIGNMENT
+    raw = np.empty(array.nbytes + ALIGNMENT, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGNMENT
     copy = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
     copy[...] = array
     return copy

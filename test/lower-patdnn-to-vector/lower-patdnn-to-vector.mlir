@@ -57,6 +57,9 @@
 // CHECK-NEXT:                vector.store %{{.*}}, %[[P]]
 // CHECK:             scf.for %[[CB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:          %[[COL:.*]] = arith.muli %[[CB]], %{{.*}} : index
+// The tile's origin in the scratch buffer, once per column block: row block and column.
+// CHECK-NEXT:          %[[ROWS:.*]] = arith.muli %[[OH]], %{{.*}} : index
+// CHECK-NEXT:          %[[ORIGIN:.*]] = arith.addi %[[ROWS]], %[[COL]] : index
 // CHECK-NEXT:          scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // The filter's original channel, its bias and its kernel range.
 // CHECK:                 %[[CO_I32:.*]] = memref.load %[[REORDER]][%[[J]]] : memref<2xi32>
@@ -71,7 +74,7 @@
 // CHECK-NEXT:              %[[C:.*]] = arith.index_cast %[[C_I32]] : i32 to index
 // CHECK-NEXT:              memref.load %[[WEIGHT]][%[[K]], %{{.*}}] : memref<3x4xf32>
 // CHECK:                   %[[CH:.*]] = arith.muli %[[C]], %[[PLANE]] : index
-// CHECK-NEXT:              %[[BASE:.*]] = arith.addi %[[CH]], %{{.*}} : index
+// CHECK-NEXT:              %[[BASE:.*]] = arith.addi %[[CH]], %[[ORIGIN]] : index
 // CHECK-NEXT:              %[[AT:.*]] = arith.addi %[[BASE]], %{{.*}} : index
 // CHECK-NEXT:              vector.load %[[FLAT]][%[[AT]]] : memref<224xf32>, vector<4xf32>
 // CHECK-NEXT:              vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
