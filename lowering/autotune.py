@@ -29,15 +29,20 @@ from xdsl.passes import ModulePass
 from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp
 from patdnn.errors import PatdnnError
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
-from patdnn.lowering.lower_patdnn_to_vector import (
+from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
+from patdnn.lowering.vector.pointwise import output_plane
+from patdnn.lowering.vector.tiling import (
+    DENSE_SHAPES,
+    DEPTHWISE_SHAPES,
+    PATTERN_SHAPES,
+    PREFETCH_DISTANCES,
+    PREFETCH_SEARCH_MIN_CHANNELS,
     TUNING_KEYS,
     ConvTiling,
-    LowerPatdnnToVectorPass,
-    pack_weight_blob,
-    reads_in_place,
-    workspace_bytes,
+    register_class,
 )
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.runtime.timing import interleaved_times
 
 if TYPE_CHECKING:
@@ -53,32 +58,6 @@ __all__ = [
 ]
 
 ConvOp = Conv2dOp | FKWConv2dOp
-
-PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
-    16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (8, 1)),
-    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2)),
-}
-"""(rows, cols) tiles tried for a pattern layer, by vector register count."""
-
-DENSE_SHAPES: dict[int, tuple[tuple[int, int, int], ...]] = {
-    16: ((4, 1, 2), (5, 1, 2), (3, 1, 4), (2, 1, 6), (2, 1, 4), (8, 1, 1), (2, 2, 2), (4, 2, 1)),
-    32: ((4, 2, 2), (4, 1, 4), (6, 1, 4), (5, 1, 4), (8, 1, 2), (4, 1, 6), (2, 2, 4), (4, 2, 3)),
-}
-"""(filters, rows, cols) tiles tried for a dense layer with several filters per group: the
-accumulators, one input vector and the weights of the filters must fit the registers."""
-
-DEPTHWISE_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
-    16: ((4, 2), (2, 4), (3, 4), (6, 2), (2, 6), (1, 8)),
-    32: ((4, 2), (4, 4), (2, 8), (6, 4), (8, 2), (1, 8)),
-}
-"""(rows, cols) tiles tried for a layer with one filter per group (depthwise)."""
-
-PREFETCH_DISTANCES = (0, 2, 4, 8)
-"""Prefetch distances (kernels ahead) tried on the best tile of a pattern layer."""
-PREFETCH_MIN_CHANNELS = 128
-"""Pattern layers with fewer input channels are not searched for a prefetch distance:
-their input stays in cache."""
-
 
 class AutoTuneError(PatdnnError):
     """Tuning could not run (a target that does not run here, bad options)."""
@@ -99,10 +78,6 @@ class LayerTuning:
     @property
     def gain(self) -> float:
         return self.default_ms / self.best_ms if self.best_ms > 0 else 1.0
-
-
-def _register_class(registers: int) -> int:
-    return 32 if registers >= 32 else 16
 
 
 def _as_dict(t: ConvTiling) -> dict[str, int]:
@@ -126,10 +101,9 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
     else:
         kh, kw = op.weight.type.get_shape()[2:]  # type: ignore[union-attr]
         kernel, taps = (kh, kw), kh * kw
-    if reads_in_place(kernel, op.stride_values, op.padding_values) and out_h > 1:
-        out_h, out_w = 1, out_h * out_w  # a pointwise layer runs over its flattened plane
+    out_h, out_w = output_plane(kernel, op.stride_values, op.padding_values, out_h, out_w)
     out_vectors = -(-out_w // width)
-    regs = _register_class(registers)
+    regs = register_class(registers)
     cin = _input_channels(op)
     default = ConvTiling.default(
         dense=dense,
@@ -234,7 +208,7 @@ def compile_candidates(
     op: ConvOp, tilings: Sequence[ConvTiling], target: Target, width: int, registers: int
 ) -> CandidateModule:
     """Lowers `op` once per tiling into one module and JIT-compiles it for `target`."""
-    from patdnn.lowering.pipeline import print_module
+    from patdnn.dialect.context import print_module
     from patdnn.lowering.upstream import mlir_to_llvm_ir
     from patdnn.runtime.host import HostModule
     from patdnn.runtime.signature import Signature
@@ -341,7 +315,7 @@ def _search(op: ConvOp, target: Target, width: int, registers: int, rounds: int)
     best = min(range(len(tilings)), key=times.__getitem__)
     best_tiling, best_s = tilings[best], times[best]
     tried = len(tilings)
-    if isinstance(op, FKWConv2dOp) and _input_channels(op) >= PREFETCH_MIN_CHANNELS:
+    if isinstance(op, FKWConv2dOp) and _input_channels(op) >= PREFETCH_SEARCH_MIN_CHANNELS:
         variants = [
             ConvTiling(best_tiling.filters, best_tiling.rows, best_tiling.cols, d)
             for d in PREFETCH_DISTANCES

@@ -14,15 +14,14 @@ from functools import partial
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
-from xdsl.printer import Printer
 
-from patdnn.dialect.context import make_context
+from patdnn.dialect.context import make_context, print_module
 from patdnn.errors import PatdnnError
 from patdnn.lowering import get_all_passes
 from patdnn.lowering.autotune import LayerTuning, tune_module
-from patdnn.lowering.lower_patdnn_to_vector import pack_weight_blob, workspace_bytes
+from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.lowering.summary import LayerSummary, summarize_layers
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
 
 STAGES: tuple[str, ...] = (
@@ -37,15 +36,6 @@ STAGES: tuple[str, ...] = (
 )
 """Names accepted by `CompiledModel.mlir(stage)`; `llvm` is the LLVM IR text; `auto-tune`
 exists when the model was compiled with tuning."""
-
-
-def print_module(module: ModuleOp, *, generic: bool = False) -> str:
-    from io import StringIO
-
-    out = StringIO()
-    Printer(stream=out, print_generic_format=generic).print_op(module)
-    out.write("\n")
-    return out.getvalue()
 
 
 @dataclass

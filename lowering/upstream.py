@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.runtime.errors import LoweringError, ToolchainError
 from patdnn.runtime.signature import split_top_level
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from patdnn.errors import PatdnnError
 from patdnn.lowering.summary import LayerSummary
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.runtime.signature import Signature
 
 if TYPE_CHECKING:

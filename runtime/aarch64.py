@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.runtime.errors import ExecutionError, ToolchainError
 from patdnn.runtime.header import generate_header
 from patdnn.runtime.signature import Signature, parse_entry_point

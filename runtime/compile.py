@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from patdnn.lowering.target import Target, initialize_llvm
+from patdnn.runtime.target import Target, initialize_llvm
 from patdnn.runtime.errors import LoweringError
 
 if TYPE_CHECKING:

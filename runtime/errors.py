@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from patdnn.errors import PatdnnError
+from patdnn.errors import LoweringError, PatdnnError
 
 __all__ = [
     "ExecutionError",
@@ -19,10 +19,6 @@ class PatdnnRuntimeError(PatdnnError, RuntimeError):
 
 class ToolchainError(PatdnnRuntimeError):
     """An external tool (mlir-opt, a cross compiler, qemu, ...) is missing or unusable."""
-
-
-class LoweringError(PatdnnRuntimeError):
-    """mlir-opt, mlir-translate or LLVM rejected the module."""
 
 
 class SignatureError(PatdnnRuntimeError, ValueError):

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.runtime.compile import optimize_module, parse_llvm_ir
 from patdnn.runtime.errors import PatdnnRuntimeError
 from patdnn.runtime.signature import Arg, Signature, aligned_zeros, parse_entry_point

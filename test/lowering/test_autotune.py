@@ -26,8 +26,8 @@ from patdnn.lowering.autotune import (
 from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
-from patdnn.lowering.lower_patdnn_to_vector import TUNING_KEYS, ConvTiling
-from patdnn.lowering.target import Target
+from patdnn.lowering.vector.tiling import TUNING_KEYS, ConvTiling
+from patdnn.runtime.target import Target
 
 TOLERANCE = 1e-4
 

@@ -29,13 +29,10 @@ from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
-from patdnn.lowering.lower_patdnn_to_vector import (
-    LowerPatdnnToVectorPass,
-    pack_weight_blob,
-    workspace_bytes,
-)
-from patdnn.lowering.pipeline import print_module
-from patdnn.lowering.target import Target
+from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
+from patdnn.dialect.context import print_module
+from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
 from patdnn.pruning.patterns import CANDIDATES, Library
 from patdnn.runtime.host import HostModule
@@ -330,11 +327,12 @@ def test_host_vector_widths(case: Case, vector_width: int) -> None:
 
 
 def compile_with_tuning(
-    built: Built, tuning: dict[str, int], vector_width: int
-) -> tuple[HostModule, bytes, int]:
+    built: Built, tuning: dict[str, int], vector_width: int, **lowering: int
+) -> tuple[HostModule, bytes, int, ModuleOp]:
     """Runs the pipeline stage by stage, setting `tuning` on every layer before the
-    vector lowering. Returns the JIT-compiled module, its weights and the size of the
-    largest register tile (the most vectors an `scf.for` carries)."""
+    vector lowering (with the `lowering` options of `lower-patdnn-to-vector`). Returns
+    the JIT-compiled module, its weights, the size of the largest register tile (the most
+    vectors an `scf.for` carries) and the lowered module."""
     from patdnn.frontend.importer import import_model
 
     imported = import_model(built.model, built.input)
@@ -348,7 +346,7 @@ def compile_with_tuning(
     for op in module.walk():
         if isinstance(op, Conv2dOp | FKWConv2dOp):
             op.tuning = attr
-    LowerPatdnnToVectorPass(vector_width=vector_width).apply(ctx, module)
+    LowerPatdnnToVectorPass(vector_width=vector_width, **lowering).apply(ctx, module)
     LoadRedundancyEliminationPass().apply(ctx, module)
     module.verify()
     tile = max(len(op.results) for op in module.walk() if isinstance(op, scf.ForOp))
@@ -361,7 +359,7 @@ def compile_with_tuning(
         len(weights),
         workspace_size=workspace_bytes(module, "forward"),
     )
-    return HostModule(llvm_ir, "forward", signature, target=target), weights, tile
+    return HostModule(llvm_ir, "forward", signature, target=target), weights, tile, module
 
 
 # (id, case, tuning, vector width, accumulators of the largest tile). Rows and columns
@@ -407,7 +405,7 @@ TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int, int]] = [
 )
 def test_tile_overrides(case: Case, tuning: dict[str, int], vector_width: int, tile: int) -> None:
     built = build(case)
-    runner, weights, largest_tile = compile_with_tuning(built, tuning, vector_width)
+    runner, weights, largest_tile, _ = compile_with_tuning(built, tuning, vector_width)
     assert largest_tile == tile
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
 
@@ -418,16 +416,13 @@ PREFETCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("case", PREFETCH_CASES, ids=lambda c: c.id)
-def test_prefetch_keeps_results(case: Case, target: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Prefetching the next kernels' input lines (on for wide layers) changes no number,
+def test_prefetch_keeps_results(case: Case) -> None:
+    """Prefetching the next kernels' input lines (on by default for wide layers; here for
+    every layer, through the `prefetch-min-channels` option) changes no number,
     including at the end of the kernel list where the prefetch index is clamped."""
-    from patdnn.lowering import lower_patdnn_to_vector
-
-    monkeypatch.setattr(lower_patdnn_to_vector, "PREFETCH_MIN_CHANNELS", 1)
     built = build(case)
-    compiled = patdnn.compile(built.model, built.input, target=target, library=built.library)
-    assert "memref.prefetch" in compiled.mlir("vector")
-    assert "llvm.prefetch" in compiled.llvm_ir
-    check_close(compiled(built.input), built.reference)
+    width = Target.get("host").vector_width
+    runner, weights, _, module = compile_with_tuning(built, {}, width, prefetch_min_channels=1)
+    assert any(op.name == "memref.prefetch" for op in module.walk())
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)

@@ -19,13 +19,10 @@ from patdnn.dialect.weights import make_constant
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
-from patdnn.lowering.lower_patdnn_to_vector import (
-    LowerPatdnnToVectorPass,
-    pack_weight_blob,
-    workspace_bytes,
-)
-from patdnn.lowering.pipeline import print_module
-from patdnn.lowering.target import Target
+from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
+from patdnn.dialect.context import print_module
+from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
 from patdnn.pruning.patterns import CANDIDATES, project_both
 from patdnn.runtime.host import HostModule

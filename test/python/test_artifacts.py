@@ -16,7 +16,7 @@ from cli_models import small_conv
 
 import patdnn
 from patdnn.errors import PatdnnError
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "run_model.c"

@@ -14,7 +14,7 @@ from runtime_test_sources import (
     needs_aarch64_tools,
 )
 
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir, run_tool
 from patdnn.runtime import aarch64
 from patdnn.runtime.aarch64 import Aarch64Module

@@ -10,7 +10,7 @@ import pytest
 from runtime_test_sources import AXPY_MLIR
 
 from patdnn.lowering import upstream
-from patdnn.lowering.target import Target
+from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import (
     llvm_ir_to_assembly,
     mark_noalias,

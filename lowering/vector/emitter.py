@@ -7,18 +7,19 @@ are made once per function, at the top of its entry block.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from patdnn.runtime.signature import ALIGNMENT
 from xdsl.dialects import arith, memref, scf, vector
 from xdsl.dialects.builtin import (
     BoolAttr,
-    IntegerAttr,
+    DenseArrayBase,
     FloatAttr,
     IndexType,
-    DenseArrayBase,
+    IntegerAttr,
     IntegerType,
     MemRefType,
     VectorType,
@@ -30,8 +31,8 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, prop_def, var_operand_def
 
-from patdnn.dialect.weights import numpy_dtype
-from patdnn.runtime.signature import ALIGNMENT
+if TYPE_CHECKING:
+    from patdnn.lowering.vector.memory import Arena
 
 Value = SSAValue
 
@@ -72,71 +73,6 @@ class PrefetchOp(IRDLOperation):
                 "isDataCache": BoolAttr.from_bool(True),
             },
         )
-
-
-@dataclass
-class _Request:
-    nbytes: int
-    start: int
-    end: int | None
-    offset_op: arith.ConstantOp
-
-
-class Arena:
-    """The static memory plan of a function's temporary buffers: each buffer is a
-    `memref.view` into one workspace `memref<Nxi8>` the caller passes, at an offset
-    chosen once the function is complete, so that buffers whose lifetimes overlap never
-    share bytes. No memory is allocated while the function runs."""
-
-    def __init__(self, workspace: Value):
-        self.workspace = workspace
-        self._requests: list[_Request] = []
-        self._by_view: dict[Value, _Request] = {}
-        self._clock = 0
-
-    def allocate(self, em: Emitter, ty: MemRefType[Attribute]) -> Value:
-        """A view of the workspace for a buffer of type `ty`; its offset (a constant of
-        its own, set by `plan`) is 0 until then."""
-        nbytes = math.prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
-        offset = arith.ConstantOp.from_int_and_width(0, IndexType())
-        em.emit(offset)
-        view = em.emit(memref.ViewOp(self.workspace, offset.result, [], ty)).results[0]
-        request = _Request(nbytes, self._clock, None, offset)
-        self._clock += 1
-        self._requests.append(request)
-        self._by_view[view] = request
-        return view
-
-    def release(self, view: Value) -> bool:
-        """Ends the lifetime of a buffer from `allocate`; False for any other memref."""
-        request = self._by_view.get(view)
-        if request is None:
-            return False
-        request.end = self._clock
-        self._clock += 1
-        return True
-
-    def plan(self) -> int:
-        """Gives every buffer its offset (largest first, at the lowest offset free for its
-        whole lifetime) and returns the workspace size in bytes."""
-        placed: list[tuple[int, int, int, int]] = []  # offset, bytes, start, end
-        size = 0
-        for r in sorted(self._requests, key=lambda r: -r.nbytes):
-            end = r.end if r.end is not None else self._clock
-            busy = sorted((o, n) for o, n, start, stop in placed if start < end and r.start < stop)
-            offset = 0
-            for o, n in busy:
-                if offset + r.nbytes <= o:
-                    break
-                offset = max(offset, _align(o + n))
-            placed.append((offset, r.nbytes, r.start, end))
-            r.offset_op.properties["value"] = IntegerAttr(offset, IndexType())
-            size = max(size, offset + r.nbytes)
-        return _align(size)
-
-
-def _align(n: int) -> int:
-    return -(-n // ALIGNMENT) * ALIGNMENT
 
 
 class Emitter:

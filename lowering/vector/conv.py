@@ -1,0 +1,485 @@
+"""The register-tiled convolution generator: pattern (FKW), dense, grouped, depthwise
+and pointwise convolutions, and pooling windows (PatDNN Section 5.3-5.4).
+
+A convolution is computed from a scratch copy of its input that is zero padded and,
+for stride s, split into s*s phases (`P[c][r%s][q%s][i][j] = Xpad[c][i*s + r%s][j*s + q%s]`),
+so that every tap of every output row reads `vector_width` contiguous floats. A
+stride-1 layer copies the rows of each row block just before the block's tiles read
+them, so they are read from cache. Each tile of `rows x cols` output vectors (per
+filter, or per group of filters for dense layers) keeps its accumulators in registers
+across all kernels; its size comes from `tiling.ConvTiling`:
+
+- `patdnn.fkw_conv2d` loops pattern group by pattern group over the kernels of a
+  filter (`stride[j][p] .. stride[j][p+1]`); the taps of each pattern are compile-time
+  constants, so the group's body is specialised code without any per-tap indexing:
+  every tap reads the scratch buffer at the kernel's channel base plus a constant.
+  Wide layers prefetch the input lines of the kernels a few places ahead.
+- `patdnn.conv2d` (dense, grouped or depthwise) is the same code with one pattern,
+  all Kh x Kw taps, and the input channels of the filter's group as the kernels.
+- A pointwise layer (see `pointwise.py`) reads its input in place, without a copy.
+- Pooling windows are a depthwise "convolution" whose reduction is max or mean.
+
+The products of a kernel are emitted input vector by input vector, each load followed
+by every product that reads it; `load-redundancy-elimination` then merges the repeated
+loads, which leaves each input vector live for a few instructions only.
+
+The last vector of an output row is stored with a constant mask when the width is
+not a multiple of the vector width. Bias, residual and activation are applied in the
+epilogue, on the registers, before the one store of each output vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.pointwise import reads_in_place
+from patdnn.lowering.vector.tiling import DEFAULT_TILING, ConvTiling, TilingOptions
+from xdsl.dialects import arith, memref, vector
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, i64
+
+LOWEST_F32 = float(np.finfo(np.float32).min)
+
+
+@dataclass
+class ConvSpec:
+    """Everything the generator needs to know about one convolution layer."""
+
+    layer: str
+    batch: int
+    cin: int
+    height: int
+    width: int
+    cout: int
+    out_h: int
+    out_w: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    groups: int
+    patterns: tuple[tuple[tuple[int, int], ...], ...]
+    activation: str
+    tuning: DictionaryAttr | None
+    # Buffers (memrefs)
+    input: Value
+    output: Value
+    bias: Value | None
+    residual: Value | None
+    # Dense weights [Cout][Cin/g][Kh][Kw], or the FKW arrays
+    dense_weight: Value | None = None
+    fkw: tuple[Value, Value, Value, Value, Value] | None = None
+    # Pooling ("max" or "avg") instead of a convolution: channel j reads channel j.
+    pool: str | None = None
+
+    @property
+    def fill(self) -> float:
+        """The value of the padding: the identity of the reduction."""
+        return LOWEST_F32 if self.pool == "max" else 0.0
+
+
+@dataclass
+class ConvGenerator:
+    """Emits the loop nest of one convolution (see the module docstring)."""
+
+    em: Emitter
+    spec: ConvSpec
+    width: int
+    registers: int = 32
+    options: TilingOptions = DEFAULT_TILING
+    scratch: Value | None = None
+    scratch_shape: tuple[int, ...] = ()
+    flat: Value | None = None
+    """The buffer the taps read (the input read in place, or the scratch copy), seen as
+    one dimension: a tap reads `flat[base(channel) + constant]`."""
+    batch_index: Value | None = None
+    tiling: ConvTiling = field(init=False)
+    reads_input_directly: bool = field(init=False)
+    streams_rows: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.spec
+        self.reads_input_directly = s.pool is None and reads_in_place(s.kernel, s.stride, s.padding)
+        # Stride-1 layers copy their input into the scratch buffer row block by row
+        # block, just before the block's tiles read it (the rows are then in cache).
+        self.streams_rows = not self.reads_input_directly and s.stride == (1, 1)
+        self.out_vectors = -(-s.out_w // self.width)
+        self.full_vectors = s.out_w // self.width
+        self.tail_lanes = s.out_w % self.width
+        dense = s.fkw is None and s.pool is None
+        filters_per_group = s.cout // s.groups
+        default = ConvTiling.default(
+            dense=dense,
+            filters_per_group=filters_per_group,
+            taps=len(s.patterns[0]),
+            cin=s.cin,
+            registers=self.registers,
+            groups=s.groups,
+            options=self.options,
+        )
+        self.tiling = default.tuned(
+            s.tuning, dense=dense, filters_per_group=filters_per_group, groups=s.groups
+        ).clamped(s.out_h, self.out_vectors)
+
+    # -- the padded, phase-split input ------------------------------------------------
+
+    def allocate_scratch(self) -> None:
+        """P[c][a][b][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
+        stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
+        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors."""
+        s = self.spec
+        sh, sw = s.stride
+        kh, kw = s.kernel
+        taps = {tap for pattern in s.patterns for tap in pattern}
+        self.row_phases = sorted({r % sh for r, _ in taps})
+        self.col_phases = sorted({q % sw for _, q in taps})
+        halo = (kw - 1) // sw
+        rows = s.out_h + (kh - 1) // sh
+        cols = -(-(self.out_vectors * self.width + halo) // self.width) * self.width
+        self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), rows, cols)
+        self.scratch = self.em.alloc(self.scratch_shape)
+        self.flat = self.em.reinterpret(self.scratch, [int(np.prod(self.scratch_shape))])
+
+    # -- addressing: a tile reads `flat[base(channel) + constant]` ----------------------
+
+    @property
+    def channel_stride(self) -> int:
+        """Elements between two channels of the buffer the taps read."""
+        if self.reads_input_directly:
+            return self.spec.height * self.spec.width
+        return int(np.prod(self.scratch_shape[1:]))
+
+    @property
+    def row_stride(self) -> int:
+        return self.spec.width if self.reads_input_directly else self.scratch_shape[-1]
+
+    def tap_offset(self, r: int, q: int, i: int, u: int) -> int:
+        """Offset from a tile's base of the input vector that tap (r, q) multiplies for
+        output row `i` and vector `u` of the tile: a compile-time constant."""
+        v = self.width
+        if self.reads_input_directly:
+            return i * self.row_stride + u * v
+        (sh, sw) = self.spec.stride
+        _, na, nb, rows, cols = self.scratch_shape
+        phase = self.row_phases.index(r % sh) * nb + self.col_phases.index(q % sw)
+        return (phase * rows + i + r // sh) * cols + u * v + q // sw
+
+    def tile_origin(self, oh0: Value, col0: Value) -> Value:
+        """The part of a tile's base that does not depend on the channel."""
+        em = self.em
+        origin = em.add(em.mul(oh0, self.row_stride), col0)
+        if self.reads_input_directly:
+            assert self.batch_index is not None
+            image = em.mul(self.batch_index, self.spec.cin * self.channel_stride)
+            origin = em.add(origin, image)
+        return origin
+
+    def copy_rows(self, n: Value, first: Value | int, count: int) -> None:
+        """Scratch rows `first .. first+count` of a stride-1 layer from image `n`: input
+        row `row - ph` between its left and right padding, or a padding row. Only the
+        padding columns are filled besides the copy, not the whole row."""
+        em, s, v = self.em, self.spec, self.width
+        assert self.scratch is not None
+        cin, _, _, _, cols = self.scratch_shape
+        ph, pw = s.padding
+        fill = em.splat(s.fill, v)
+        zero = em.index(0)
+        edge = [*range(0, pw, v), *range((pw + s.width) // v * v, cols, v)]
+
+        def copy(row: Value) -> None:
+            with em.loop(0, cin) as c:
+                for m in edge:
+                    em.vstore(fill, self.scratch, [c.iv, zero, zero, row, em.index(m)])
+                ih = em.add(row, -ph)
+                for m in range(0, s.width, v):
+                    src = [n, c.iv, ih, em.index(m)]
+                    dst = [c.iv, zero, zero, row, em.index(pw + m)]
+                    if s.width - m >= v:
+                        em.vstore(em.vload(s.input, src, v), self.scratch, dst)
+                    else:
+                        value = em.vload_masked(s.input, src, s.width - m, v)
+                        em.vstore_masked(value, self.scratch, dst, s.width - m)
+
+        def pad(row: Value) -> None:
+            with em.loop(0, cin) as c, em.loop(0, cols, v) as j:
+                em.vstore(fill, self.scratch, [c.iv, zero, zero, row, j.iv])
+
+        if isinstance(first, int):
+            for row in range(first, first + count):
+                (copy if ph <= row < ph + s.height else pad)(em.index(row))
+            return
+        with em.loop(first, em.add(first, count)) as i:
+            with em.if_else(em.in_range(i.iv, ph, ph + s.height)) as (inside, outside):
+                with em.at(inside):
+                    copy(i.iv)
+                with em.at(outside):
+                    pad(i.iv)
+
+    def gather_scratch(self, n: Value) -> None:
+        """Strided layers: the padding everywhere, then each phase row gathered from its
+        input row. For a column stride of 2, a vector of the phase is the even (or odd)
+        lanes of two contiguous input vectors (one shuffle); the chunks that straddle
+        the padding, and other strides, go lane by lane."""
+        em, s, v = self.em, self.spec, self.width
+        assert self.scratch is not None
+        cin, na, nb, rows, cols = self.scratch_shape
+        (sh, sw), (ph, pw) = s.stride, s.padding
+        fill = em.splat(s.fill, v)
+        with em.loop(0, cin) as c, em.loop(0, na) as ai, em.loop(0, nb) as bi:
+            with em.loop(0, rows) as i, em.loop(0, cols, v) as j:
+                em.vstore(fill, self.scratch, [c.iv, ai.iv, bi.iv, i.iv, j.iv])
+        deinterleave = DenseArrayBase.from_list(i64, list(range(0, 2 * v, 2)))
+        for ai, a in enumerate(self.row_phases):
+            # Phase rows i whose input row i*sh + a - ph exists.
+            first = max(0, -(-(ph - a) // sh))
+            last = min(rows, (s.height - 1 + ph - a) // sh + 1)
+            if last <= first:
+                continue
+            for bi, b in enumerate(self.col_phases):
+                offset = b - pw  # phase column j reads input column j*sw + offset
+                with em.loop(0, cin) as c, em.loop(first, last) as i:
+                    ih = em.add(em.mul(i.iv, sh), a - ph)
+                    for m in range(0, cols, v):
+                        sources = [(m + lane) * sw + offset for lane in range(v)]
+                        inside = [0 <= x < s.width for x in sources]
+                        if not any(inside):
+                            continue
+                        dst = [c.iv, em.index(ai), em.index(bi), i.iv]
+                        if all(inside) and sw <= 2:
+                            start = sources[0]
+                            src = [n, c.iv, ih, em.index(start)]
+                            value = em.vload(s.input, src, v)
+                            if sw == 2:
+                                rest = min(v, s.width - start - v)
+                                src2 = [n, c.iv, ih, em.index(start + v)]
+                                high = (
+                                    em.vload(s.input, src2, v)
+                                    if rest == v
+                                    else em.vload_masked(s.input, src2, rest, v)
+                                )
+                                shuffle = vector.ShuffleOp(
+                                    value,
+                                    high,
+                                    deinterleave,
+                                    result_type=value.type,  # type: ignore[arg-type]
+                                )
+                                value = em.emit(shuffle).results[0]
+                            em.vstore(value, self.scratch, [*dst, em.index(m)])
+                            continue
+                        for lane, x in enumerate(sources):
+                            if inside[lane]:
+                                pixel = em.load(s.input, [n, c.iv, ih, em.index(x)])
+                                idx = [*dst, em.index(m + lane)]
+                                em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
+
+    # -- tiles ------------------------------------------------------------------------
+
+    def emit(self) -> None:
+        em, s = self.em, self.spec
+        if self.reads_input_directly:
+            self.flat = em.reinterpret(s.input, [s.batch * s.cin * s.height * s.width])
+        else:
+            self.allocate_scratch()
+        t = self.tiling
+        main_rows, tail_rows = divmod(s.out_h, t.rows)
+        halo = s.kernel[0] - 1
+        with em.loop(0, s.batch) as n:
+            self.batch_index = n.iv
+            if self.streams_rows:
+                self.copy_rows(n.iv, 0, halo)
+            elif not self.reads_input_directly:
+                self.gather_scratch(n.iv)
+            with em.loop(0, main_rows) as rb:
+                oh0 = em.mul(rb.iv, t.rows)
+                if self.streams_rows:
+                    self.copy_rows(n.iv, em.add(oh0, halo), t.rows)
+                self.emit_filters(n.iv, oh0, t.rows)
+            if tail_rows:
+                if self.streams_rows:
+                    self.copy_rows(n.iv, main_rows * t.rows + halo, tail_rows)
+                self.emit_filters(n.iv, em.index(main_rows * t.rows), tail_rows)
+        if self.scratch is not None:
+            em.dealloc(self.scratch)
+
+    def prefetch_kernel(
+        self, index: Value, k: Value, origin: Value, rows: int, vectors: int
+    ) -> None:
+        """Prefetches the input lines of the kernel `tiling.prefetch` places ahead: the
+        channels of an FKW filter jump across the input, which the hardware cannot
+        predict."""
+        em, s, v = self.em, self.spec, self.width
+        distance = self.tiling.prefetch
+        if self.reads_input_directly or distance <= 0:
+            return
+        assert self.flat is not None
+        nnz = index.type.get_shape()[0]  # type: ignore[union-attr]
+        ahead = em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
+        base = em.add(em.mul(em.load_index(index, [ahead]), self.channel_stride), origin)
+        sh, sw = s.stride
+        span_rows = rows + max(r for pattern in s.patterns for r, _ in pattern) // sh
+        span = vectors * v + max(q for pattern in s.patterns for _, q in pattern) // sw
+        # One prefetch per 64-byte line: every 16 floats, and the last one.
+        line = 16
+        columns = sorted({*range(0, span, line), span - 1})
+        for i in range(span_rows):
+            for m in columns:
+                em.prefetch(self.flat, [em.add(base, i * self.row_stride + m)])
+
+    def load_at(self, base: Value, offset: int, active: int) -> Value:
+        """The input vector at `base + offset` (masked when fewer lanes are active and
+        the input is read in place; the scratch buffer is padded to whole vectors)."""
+        em, v = self.em, self.width
+        assert self.flat is not None
+        index = [em.add(base, offset)]
+        if self.reads_input_directly and active != v:
+            return em.vload_masked(self.flat, index, active, v)
+        return em.vload(self.flat, index, v)
+
+    def emit_filters(self, n: Value, oh0: Value, rows: int) -> None:
+        """All filters over output rows oh0 .. oh0+rows, one column tile at a time: the
+        input columns of a tile stay in cache while every filter reads them."""
+        em, s, t = self.em, self.spec, self.tiling
+        blocks, rest = divmod(self.full_vectors, t.cols)
+        # Tiles of `filters` filters, then one of the remaining filters (a dense layer
+        # of one group whose filter count the tile does not divide).
+        main, spare = divmod(s.cout, t.filters)
+
+        def filters(col0: Value, lanes: Sequence[int]) -> None:
+            origin = self.tile_origin(oh0, col0)
+            with em.loop(0, main * t.filters, t.filters) as j:
+                self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters)
+            if spare:
+                first = em.index(main * t.filters)
+                self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare)
+
+        if blocks:
+            with em.loop(0, blocks) as cb:
+                filters(em.mul(cb.iv, t.cols * self.width), [self.width] * t.cols)
+        lanes = [self.width] * rest + ([self.tail_lanes] if self.tail_lanes else [])
+        if lanes:
+            filters(em.index(blocks * t.cols * self.width), lanes)
+
+    def emit_tile(
+        self,
+        n: Value,
+        j: Value,
+        oh0: Value,
+        col0: Value,
+        origin: Value,
+        rows: int,
+        lanes: Sequence[int],
+        nf: int,
+    ) -> None:
+        """One register tile: nf filters x rows x len(lanes) accumulators, then the
+        epilogue. `origin` is `tile_origin(oh0, col0)`."""
+        em, s, v = self.em, self.spec, self.width
+        if s.fkw is not None:
+            reorder, offset, index, stride, weight = s.fkw
+            channels = [em.load_index(reorder, [j])]
+        else:
+            channels = [em.add(j, f) for f in range(nf)]
+        acc0: list[Value] = []
+        for co in channels:
+            if s.bias is not None:
+                init = em.broadcast(em.load(s.bias, [co]), v)
+            else:
+                init = em.splat(s.fill, v)
+            acc0 += [init] * (rows * len(lanes))
+
+        def uses(pattern: int) -> list[tuple[int, list[tuple[int, int, int]]]]:
+            """The input vectors a kernel of `pattern` reads, in address order, each with
+            the (tap, row, vector) products it feeds."""
+            by_offset: dict[int, list[tuple[int, int, int]]] = {}
+            for t, (r, q) in enumerate(s.patterns[pattern]):
+                for i in range(rows):
+                    for u in range(len(lanes)):
+                        by_offset.setdefault(self.tap_offset(r, q, i, u), []).append((t, i, u))
+            return sorted(by_offset.items())
+
+        def accumulate(
+            acc: list[Value], channel: Value, pattern: int, weights: list[list[Value]]
+        ) -> list[Value]:
+            """acc[f][i][u] += w[f][t] * X[channel][tap t of row i, vector u].
+
+            Input vectors are visited in address order and each product that reads one
+            follows its load, so a vector is consumed as soon as it is loaded. Every
+            product still gets its own load here: the loads of one input vector by
+            neighbouring rows' taps (kernel level) and by the filters of the tile
+            (filter level) are merged by `load-redundancy-elimination`."""
+            out = list(acc)
+            base = em.add(em.mul(channel, self.channel_stride), origin)
+            for at, products in uses(pattern):
+                for f in range(len(weights)):
+                    for t, i, u in products:
+                        x = self.load_at(base, at, lanes[u])
+                        k = (f * rows + i) * len(lanes) + u
+                        out[k] = em.fma(x, weights[f][t], out[k])
+            return out
+
+        if s.pool is not None:
+            acc = list(acc0)
+            base = em.add(em.mul(j, self.channel_stride), origin)
+            for at, products in uses(0):
+                for _, i, u in products:
+                    x = self.load_at(base, at, v)
+                    k = i * len(lanes) + u
+                    acc[k] = em.maxf(acc[k], x) if s.pool == "max" else em.addf(acc[k], x)
+            if s.pool == "avg":
+                scale = em.splat(1.0 / (s.kernel[0] * s.kernel[1]), v)
+                acc = [em.mulf(a, scale) for a in acc]
+        elif s.fkw is not None:
+            reorder, offset, index, stride, weight = s.fkw
+            base = em.load_index(offset, [j])
+            bounds = [
+                em.add(base, em.load_index(stride, [j, em.index(p)]))
+                for p in range(len(s.patterns) + 1)
+            ]
+            acc = acc0
+            for p in range(len(s.patterns)):
+                with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
+                    channel = em.load_index(index, [k.iv])
+                    self.prefetch_kernel(index, k.iv, origin, rows, len(lanes))
+                    w = [
+                        em.broadcast(em.load(weight, [k.iv, em.index(t)]), v)
+                        for t in range(len(s.patterns[p]))
+                    ]
+                    k.yield_(accumulate(k.carried, channel, p, [w]))
+                acc = k.results
+        else:
+            assert s.dense_weight is not None
+            cin_g = s.cin // s.groups
+            cout_g = s.cout // s.groups
+            group_base = em.mul(em.emit(arith.DivUIOp(j, em.index(cout_g))).results[0], cin_g)
+            with em.loop(0, cin_g, 1, acc0) as c:
+                channel = em.add(group_base, c.iv) if s.groups > 1 else c.iv
+                w = [
+                    [
+                        em.broadcast(
+                            em.load(s.dense_weight, [co, c.iv, em.index(r), em.index(q)]), v
+                        )
+                        for r, q in s.patterns[0]
+                    ]
+                    for co in channels
+                ]
+                c.yield_(accumulate(c.carried, channel, 0, w))
+            acc = c.results
+
+        for f, co in enumerate(channels):
+            for i in range(rows):
+                row = em.add(oh0, i)
+                for u, active in enumerate(lanes):
+                    value = acc[(f * rows + i) * len(lanes) + u]
+                    idx = [n, co, row, em.add(col0, u * v)]
+                    if s.residual is not None:
+                        res = (
+                            em.vload(s.residual, idx, v)
+                            if active == v
+                            else em.vload_masked(s.residual, idx, active, v)
+                        )
+                        value = em.addf(value, res)
+                    value = em.activation(value, s.activation)
+                    if active == v:
+                        em.vstore(value, s.output, idx)
+                    else:
+                        em.vstore_masked(value, s.output, idx, active)

@@ -1,0 +1,240 @@
+"""The function-level lowering: one tensor-level function becomes a memref function.
+
+`forward(inputs..., outputs..., weights, workspace)`: tensors become memrefs, results are
+written into the output memrefs the caller passes, constants are views into the weight
+blob and intermediate buffers views into the workspace (`memory.py`); each layer op is
+handed to the generator of its kernel family (`conv.py`, `pooling.py`, `linear.py`,
+`elementwise.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from patdnn.dialect.patdnn import (
+    AddOp,
+    Conv2dOp,
+    FKWConv2dOp,
+    GlobalAvgPoolOp,
+    LinearOp,
+    PatternConv2dOp,
+    Pool2dOp,
+    ReshapeOp,
+)
+from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
+from patdnn.lowering.vector.elementwise import emit_add
+from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.linear import emit_linear
+from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
+from patdnn.lowering.vector.pointwise import flattened
+from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
+from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
+from xdsl.dialects import arith, func, memref
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseResourceAttr,
+    DictionaryAttr,
+    FunctionType,
+    IntegerAttr,
+    MemRefType,
+    TensorType,
+    UnitAttr,
+    i8,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+
+from patdnn.errors import LoweringError
+
+
+def _memref_of(ty: Attribute) -> MemRefType[Attribute]:
+    assert isinstance(ty, TensorType)
+    return MemRefType(ty.element_type, ty.get_shape())
+
+
+LAYER_OPS = (Conv2dOp, FKWConv2dOp, Pool2dOp, GlobalAvgPoolOp, LinearOp, AddOp, ReshapeOp)
+
+
+class FunctionLowering:
+    """Rebuilds one tensor-level function as a memref function with vector code."""
+
+    def __init__(
+        self,
+        fn: func.FuncOp,
+        width: int,
+        blob: WeightBlob,
+        registers: int = 32,
+        options: TilingOptions = DEFAULT_TILING,
+    ):
+        self.fn = fn
+        self.width = width
+        self.blob = blob
+        self.registers = registers
+        self.options = options
+
+    def run(self) -> func.FuncOp:
+        fn = self.fn
+        old = fn.body.block
+        ret = old.last_op
+        assert isinstance(ret, func.ReturnOp)
+        in_types = [_memref_of(a.type) for a in old.args]
+        out_types = [_memref_of(t) for t in fn.function_type.outputs.data]
+        workspace_type = MemRefType(i8, [0])
+        block = Block(arg_types=[*in_types, *out_types, self.blob.memref_type(), workspace_type])
+        blob_arg, workspace_arg = block.args[-2], block.args[-1]
+        arena = Arena(workspace_arg)
+        self.em = Emitter(block, arena)
+        self.values: dict[SSAValue, Value] = dict(zip(old.args, block.args, strict=False))
+        results = {r: block.args[len(in_types) + i] for i, r in enumerate(ret.arguments)}
+
+        # Buffers: a reshape aliases its input, so a buffer lives until the last use
+        # of any value that shares it.
+        root: dict[SSAValue, SSAValue] = {}
+        last_use: dict[SSAValue, Operation] = {}
+        for op in old.ops:
+            for operand in op.operands:
+                last_use[root.get(operand, operand)] = op
+            if isinstance(op, ReshapeOp):
+                root[op.result] = root.get(op.input, op.input)
+        allocated: list[tuple[Value, SSAValue]] = []
+
+        for op in old.ops:
+            if op is ret:
+                break
+            if isinstance(op, arith.ConstantOp):
+                assert isinstance(op.value, DenseResourceAttr)
+                offset = self.blob.offset(op.value)
+                view = memref.ViewOp(
+                    blob_arg, self.em.index(offset), [], _memref_of(op.result.type)
+                )
+                self.em.emit(view)
+                self.values[op.result] = view.result
+                continue
+            if isinstance(op, PatternConv2dOp):
+                raise LoweringError(
+                    f"layer '{op.layer_name}': run fkw-layout before lower-patdnn-to-vector"
+                )
+            if not isinstance(op, LAYER_OPS):
+                raise LoweringError(f"{op.name} cannot be lowered to vector code")
+            result = op.results[0]
+            shape = _memref_of(result.type).get_shape()
+            if isinstance(op, ReshapeOp):
+                view_of = self.em.reinterpret(self.values[op.input], shape)
+                if result in results:
+                    self.em.emit(memref.CopyOp(view_of, results[result]))
+                self.values[result] = view_of
+            else:
+                if result in results:
+                    out = results[result]
+                else:
+                    out = self.em.alloc(shape)
+                    allocated.append((out, result))
+                self.values[result] = out
+                self.lower_layer(op, out)
+            # Free buffers whose last reader was this op.
+            for buf, value in list(allocated):
+                if last_use.get(value) is op:
+                    self.em.dealloc(buf)
+                    allocated.remove((buf, value))
+
+        for value in ret.arguments:
+            if value not in self.values or isinstance(value.owner, Block):
+                raise LoweringError("a function result must be computed by a layer op")
+        for buf, _ in allocated:
+            self.em.dealloc(buf)
+        self.em.emit(func.ReturnOp())
+        # The workspace holds every intermediate buffer and scratch copy; its size is
+        # known once they all are placed: the argument is replaced by one of that size.
+        workspace_size = arena.plan()
+        sized = block.insert_arg(MemRefType(i8, [workspace_size]), len(block.args))
+        workspace_arg.replace_all_uses_with(sized)
+        block.erase_arg(workspace_arg)
+
+        # Inputs, outputs, the blob and the workspace never overlap: tell LLVM, so loads
+        # can be hoisted and reused across stores to the output.
+        noalias = DictionaryAttr({"llvm.noalias": UnitAttr()})
+        lowered = func.FuncOp(
+            fn.sym_name.data,
+            FunctionType.from_lists([a.type for a in block.args], []),
+            Region(block),
+            arg_attrs=ArrayAttr([noalias] * len(block.args)),
+        )
+        lowered.attributes[WORKSPACE_ATTR] = IntegerAttr(workspace_size, i64)
+        return lowered
+
+    def lower_layer(self, op: Operation, out: Value) -> None:
+        em, v = self.em, self.width
+        if isinstance(op, GlobalAvgPoolOp):
+            shape = op.input.type.get_shape()  # type: ignore[union-attr]
+            emit_global_avg_pool(em, v, self.values[op.input], out, shape)
+        elif isinstance(op, LinearOp):
+            n, k = op.input.type.get_shape()  # type: ignore[union-attr]
+            m = op.weight.type.get_shape()[0]  # type: ignore[union-attr]
+            bias = self.values[op.bias] if op.bias is not None else None
+            emit_linear(
+                em,
+                v,
+                self.values[op.input],
+                self.values[op.weight],
+                bias,
+                out,
+                (n, k, m),
+                op.activation.data,
+            )
+        elif isinstance(op, AddOp):
+            size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
+            emit_add(em, v, self.values[op.lhs], self.values[op.rhs], out, size, op.activation.data)
+        else:
+            self.lower_conv(op, out)
+
+    def lower_conv(self, op: Operation, out: Value) -> None:
+        """Convolutions and pooling: the register-tiled generator."""
+        if isinstance(op, Pool2dOp):
+            spec = pool_spec(op, self.values[op.input], out)
+            ConvGenerator(self.em, spec, self.width, self.registers, self.options).emit()
+            return
+        assert isinstance(op, Conv2dOp | FKWConv2dOp)
+        in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
+        out_shape = op.result.type.get_shape()  # type: ignore[union-attr]
+        common = dict(
+            layer=op.layer_name,
+            batch=in_shape[0],
+            cin=in_shape[1],
+            height=in_shape[2],
+            width=in_shape[3],
+            cout=out_shape[1],
+            out_h=out_shape[2],
+            out_w=out_shape[3],
+            stride=op.stride_values,
+            padding=op.padding_values,
+            activation=op.activation.data,
+            tuning=op.tuning,
+            input=self.values[op.input],
+            output=out,
+            bias=self.values[op.bias] if op.bias is not None else None,
+            residual=self.values[op.residual] if op.residual is not None else None,
+        )
+        if isinstance(op, FKWConv2dOp):
+            spec = ConvSpec(
+                kernel=op.kernel_values,
+                groups=1,
+                patterns=op.patterns.patterns,
+                fkw=(
+                    self.values[op.reorder],
+                    self.values[op.offset],
+                    self.values[op.index],
+                    self.values[op.stride],
+                    self.values[op.weight],
+                ),
+                **common,  # type: ignore[arg-type]
+            )
+        else:
+            _, _, kh, kw = op.weight.type.get_shape()  # type: ignore[union-attr]
+            spec = ConvSpec(
+                kernel=(kh, kw),
+                groups=op.group_count,
+                patterns=(tuple((r, q) for r in range(kh) for q in range(kw)),),
+                dense_weight=self.values[op.weight],
+                **common,  # type: ignore[arg-type]
+            )
+        spec = flattened(spec, self.em.reinterpret)
+        ConvGenerator(self.em, spec, self.width, self.registers, self.options).emit()

@@ -1,0 +1,184 @@
+"""Memory planning of a lowered function: the weight blob and the workspace.
+
+The lowered entry point is `forward(inputs..., outputs..., weights, workspace)`.
+Every constant is a `memref.view` into the weight blob `memref<Nxi8>` (`WeightBlob`
+assigns the byte ranges, the module attribute `patdnn.weights` records them and
+`pack_weight_blob` builds the bytes); every intermediate buffer and scratch copy is a
+view into the caller's workspace (`Arena` plans the offsets from the buffers' lifetimes),
+and the function's `patdnn.workspace` attribute records the workspace size in bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from patdnn.dialect.weights import WEIGHTS, numpy_dtype
+from patdnn.runtime.signature import ALIGNMENT
+from xdsl.dialects import arith, func, memref
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    IndexType,
+    IntegerAttr,
+    MemRefType,
+    ModuleOp,
+    TensorType,
+    i8,
+    i64,
+)
+from xdsl.ir import Attribute, SSAValue
+
+from patdnn.errors import LoweringError
+
+if TYPE_CHECKING:
+    from patdnn.lowering.vector.emitter import Emitter
+
+Value = SSAValue
+
+WEIGHTS_ATTR = "patdnn.weights"
+"""Module attribute: the blob layout, `[[dense_resource<handle> : tensor<..>, offset], ...]`."""
+
+WORKSPACE_ATTR = "patdnn.workspace"
+"""Function attribute: the bytes of workspace the lowered function takes (its last argument)."""
+
+
+@dataclass
+class _Request:
+    nbytes: int
+    start: int
+    end: int | None
+    offset_op: arith.ConstantOp
+
+
+class Arena:
+    """The static memory plan of a function's temporary buffers: each buffer is a
+    `memref.view` into one workspace `memref<Nxi8>` the caller passes, at an offset
+    chosen once the function is complete, so that buffers whose lifetimes overlap never
+    share bytes. No memory is allocated while the function runs."""
+
+    def __init__(self, workspace: Value):
+        self.workspace = workspace
+        self._requests: list[_Request] = []
+        self._by_view: dict[Value, _Request] = {}
+        self._clock = 0
+
+    def allocate(self, em: Emitter, ty: MemRefType[Attribute]) -> Value:
+        """A view of the workspace for a buffer of type `ty`; its offset (a constant of
+        its own, set by `plan`) is 0 until then."""
+        nbytes = math.prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
+        offset = arith.ConstantOp.from_int_and_width(0, IndexType())
+        em.emit(offset)
+        view = em.emit(memref.ViewOp(self.workspace, offset.result, [], ty)).results[0]
+        request = _Request(nbytes, self._clock, None, offset)
+        self._clock += 1
+        self._requests.append(request)
+        self._by_view[view] = request
+        return view
+
+    def release(self, view: Value) -> bool:
+        """Ends the lifetime of a buffer from `allocate`; False for any other memref."""
+        request = self._by_view.get(view)
+        if request is None:
+            return False
+        request.end = self._clock
+        self._clock += 1
+        return True
+
+    def plan(self) -> int:
+        """Gives every buffer its offset (largest first, at the lowest offset free for its
+        whole lifetime) and returns the workspace size in bytes."""
+        placed: list[tuple[int, int, int, int]] = []  # offset, bytes, start, end
+        size = 0
+        for r in sorted(self._requests, key=lambda r: -r.nbytes):
+            end = r.end if r.end is not None else self._clock
+            busy = sorted((o, n) for o, n, start, stop in placed if start < end and r.start < stop)
+            offset = 0
+            for o, n in busy:
+                if offset + r.nbytes <= o:
+                    break
+                offset = max(offset, _align(o + n))
+            placed.append((offset, r.nbytes, r.start, end))
+            r.offset_op.properties["value"] = IntegerAttr(offset, IndexType())
+            size = max(size, offset + r.nbytes)
+        return _align(size)
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGNMENT) * ALIGNMENT
+
+
+@dataclass
+class WeightBlob:
+    """Assigns each constant a byte range in the weight blob."""
+
+    entries: list[tuple[DenseResourceAttr, int]] = field(
+        default_factory=list[tuple[DenseResourceAttr, int]]
+    )
+    size: int = 0
+    _by_handle: dict[str, int] = field(default_factory=dict[str, int])
+    _inline: int = 0
+
+    def place(self, attr: Attribute) -> DenseResourceAttr:
+        """Gives the constant a byte range; returns it as a weight-store handle."""
+        if isinstance(attr, DenseIntOrFPElementsAttr):
+            # Small constants written in the IR join the store like any other weight.
+            attr = WEIGHTS.add(f"inline{self._inline}", WEIGHTS.value(attr))
+            self._inline += 1
+        if not isinstance(attr, DenseResourceAttr):
+            raise LoweringError(f"unsupported constant {attr}")
+        handle = attr.resource_handle.data
+        if handle not in self._by_handle:
+            offset = _align(self.size)
+            self.entries.append((attr, offset))
+            self._by_handle[handle] = offset
+            self.size = offset + _nbytes(attr)
+        return attr
+
+    def offset(self, attr: DenseResourceAttr) -> int:
+        return self._by_handle[attr.resource_handle.data]
+
+    def memref_type(self) -> MemRefType[Attribute]:
+        return MemRefType(i8, [max(self.size, 1)])
+
+    def attribute(self) -> ArrayAttr[Attribute]:
+        return ArrayAttr(ArrayAttr([attr, IntegerAttr(o, i64)]) for attr, o in self.entries)
+
+
+def _nbytes(attr: DenseResourceAttr) -> int:
+    ty = attr.type
+    assert isinstance(ty, TensorType)
+    return int(np.prod(ty.get_shape())) * numpy_dtype(ty.get_element_type()).itemsize
+
+
+def pack_weight_blob(module: ModuleOp) -> bytes:
+    """The weight blob a lowered module expects, from its `patdnn.weights` layout."""
+    layout = module.attributes.get(WEIGHTS_ATTR)
+    if not isinstance(layout, ArrayAttr):
+        return b""
+    entries: list[tuple[DenseResourceAttr, int]] = []
+    for entry in layout.data:
+        assert isinstance(entry, ArrayAttr)
+        attr, offset = entry.data
+        assert isinstance(attr, DenseResourceAttr) and isinstance(offset, IntegerAttr)
+        entries.append((attr, offset.value.data))
+    size = max((o + _nbytes(a) for a, o in entries), default=0)
+    blob = bytearray(size)
+    for attr, offset in entries:
+        data = WEIGHTS.value(attr).tobytes()
+        blob[offset : offset + len(data)] = data
+    return bytes(blob)
+
+
+def workspace_bytes(module: ModuleOp, entry: str) -> int:
+    """The workspace size in bytes of the lowered function `entry`."""
+    for fn in module.ops:
+        if isinstance(fn, func.FuncOp) and fn.sym_name.data == entry:
+            size = fn.attributes.get(WORKSPACE_ATTR)
+            if not isinstance(size, IntegerAttr):
+                raise LoweringError(f"function {entry!r} has no {WORKSPACE_ATTR} attribute")
+            return size.value.data
+    raise LoweringError(f"no function {entry!r} in the module")

@@ -1,0 +1,149 @@
+"""Tiling of the vector lowering: register tiles, prefetching, and the heuristics that
+choose them, in one table.
+
+A convolution's tile is `filters x rows x cols` output vectors kept in registers across
+all its kernels (`ConvTiling`). Without tuning, `ConvTiling.default` picks it from the
+target's vector register count and the layer kind; the thresholds it uses are the
+`TilingOptions` (pass options of `lower-patdnn-to-vector`). A layer's `tuning`
+dictionary (written by hand or by `auto-tune`, which tries the candidate tables below)
+overrides the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr
+
+
+@dataclass(frozen=True)
+class TilingOptions:
+    """Thresholds of the default tiles (pass options of `lower-patdnn-to-vector`)."""
+
+    prefetch_distance: int = 2
+    """How many kernels ahead a pattern convolution prefetches its input lines."""
+    prefetch_min_channels: int = 256
+    """Pattern layers with fewer input channels keep their rows in cache without
+    prefetching: from 256 channels up, the input of a row block no longer fits the L2
+    cache and the channels of a filter's kernels jump across it."""
+
+
+DEFAULT_TILING = TilingOptions()
+
+
+TUNING_KEYS = ("filters", "rows", "cols", "prefetch")
+"""The integer entries of a layer's `tuning` dictionary that the lowering reads."""
+
+
+@dataclass(frozen=True)
+class ConvTiling:
+    """Register tile of a convolution: `filters x rows x cols` output vectors, and how
+    many kernels ahead a pattern convolution prefetches its input (0: none)."""
+
+    filters: int
+    rows: int
+    cols: int
+    prefetch: int = 0
+
+    @staticmethod
+    def default(
+        *,
+        dense: bool,
+        filters_per_group: int,
+        taps: int,
+        cin: int,
+        registers: int,
+        groups: int = 1,
+        options: TilingOptions = DEFAULT_TILING,
+    ) -> ConvTiling:
+        """The tile used without tuning. The accumulators, the weights of one input
+        channel and one input vector must fit the `registers` vector registers. With 16
+        (AVX2): a pointwise layer 5 filters x 2 vectors, another dense layer 4 filters x
+        1 row x 2 vectors, a pattern layer 4 rows x 2 vectors. With 32 (AVX-512, NEON):
+        dense tiles of 16 accumulators."""
+        if dense and filters_per_group > 1:
+            if taps == 1 and groups == 1 and registers < 32:
+                return ConvTiling(min(5, filters_per_group), 1, 2)
+            filters = next(f for f in (4, 2, 1) if filters_per_group % f == 0)
+            if registers >= 32:
+                rows, cols = (2, 2) if taps > 1 else (1, 4)
+            else:
+                rows, cols = 1, 2
+            return ConvTiling(filters, rows, cols)
+        wide = cin >= options.prefetch_min_channels
+        prefetch = options.prefetch_distance if not dense and wide else 0
+        return ConvTiling(1, 4, 2, prefetch)
+
+    def tuned(
+        self,
+        tuning: DictionaryAttr | None,
+        *,
+        dense: bool,
+        filters_per_group: int,
+        groups: int = 1,
+    ) -> ConvTiling:
+        """This tile with the entries of a layer's `tuning` dictionary applied: `filters`
+        (dense layers only: every filter of a pattern layer has its own kernel list; with
+        several groups, a divisor of the filters of a group), `rows`, `cols` (positive)
+        and `prefetch` (kernels ahead, 0 for none). Other values are ignored."""
+        filters, rows, cols, prefetch = self.filters, self.rows, self.cols, self.prefetch
+        if tuning is not None:
+            for key, value in tuning.data.items():
+                if not isinstance(value, IntegerAttr):
+                    continue
+                v = value.value.data
+                fits = groups == 1 or filters_per_group % v == 0
+                if key == "filters" and dense and 1 <= v <= filters_per_group and fits:
+                    filters = v
+                elif key == "rows" and v >= 1:
+                    rows = v
+                elif key == "cols" and v >= 1:
+                    cols = v
+                elif key == "prefetch" and v >= 0:
+                    prefetch = v
+        return ConvTiling(filters, rows, cols, prefetch)
+
+    def clamped(self, out_h: int, out_vectors: int) -> ConvTiling:
+        """No more rows or vectors than the output has."""
+        return ConvTiling(
+            self.filters,
+            max(1, min(self.rows, out_h)),
+            max(1, min(self.cols, out_vectors)),
+            self.prefetch,
+        )
+
+
+# ---------------------------------------------------------------------------
+# The candidates `auto-tune` times, by vector register count
+# ---------------------------------------------------------------------------
+
+PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
+    16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (8, 1)),
+    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2)),
+}
+"""(rows, cols) tiles tried for a pattern layer."""
+
+DENSE_SHAPES: dict[int, tuple[tuple[int, int, int], ...]] = {
+    16: ((4, 1, 2), (5, 1, 2), (3, 1, 4), (2, 1, 6), (2, 1, 4), (8, 1, 1), (2, 2, 2), (4, 2, 1)),
+    32: ((4, 2, 2), (4, 1, 4), (6, 1, 4), (5, 1, 4), (8, 1, 2), (4, 1, 6), (2, 2, 4), (4, 2, 3)),
+}
+"""(filters, rows, cols) tiles tried for a dense layer with several filters per group: the
+accumulators, one input vector and the weights of the filters must fit the registers."""
+
+DEPTHWISE_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
+    16: ((4, 2), (2, 4), (3, 4), (6, 2), (2, 6), (1, 8)),
+    32: ((4, 2), (4, 4), (2, 8), (6, 4), (8, 2), (1, 8)),
+}
+"""(rows, cols) tiles tried for a layer with one filter per group (depthwise)."""
+
+PREFETCH_DISTANCES = (0, 2, 4, 8)
+"""Prefetch distances (kernels ahead) tried on the best tile of a pattern layer."""
+PREFETCH_SEARCH_MIN_CHANNELS = 128
+"""Pattern layers with fewer input channels are not searched for a prefetch distance
+(their input stays in cache); the search starts below the default's threshold
+(`TilingOptions.prefetch_min_channels`) because a layer in between may still gain."""
+
+
+def register_class(registers: int) -> int:
+    """The candidate table for a register count: 32 (AVX-512, NEON) or 16 (AVX2)."""
+    return 32 if registers >= 32 else 16
