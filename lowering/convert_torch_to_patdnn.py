@@ -12,8 +12,7 @@ kernel supports): when every non-empty kernel fits a pattern, the layer becomes
 from __future__ import annotations
 
 import warnings
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +45,7 @@ from patdnn.dialect.patdnn import (
     ReshapeOp,
 )
 from patdnn.dialect.patdnn import LAYER_ATTR
-from patdnn.lowering.fkw_layout import MISFIT, kernel_pattern_ids
+from patdnn.dialect.library import LibraryError, kernel_pattern_ids, library_of_supports, misfit_message
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
 from patdnn.errors import PatdnnError
 
@@ -139,38 +138,9 @@ def _resource_name(value: SSAValue, fallback: str) -> str:
 # Patterns
 # ---------------------------------------------------------------------------
 
-Support = frozenset[tuple[int, int]]
-
-
-def kernel_supports(weight: np.ndarray) -> np.ndarray:
-    """Boolean [Cout, Cin, Kh, Kw] mask of the non-zero taps."""
-    return weight != 0
-
-
 def is_pattern_sparse(weight: np.ndarray) -> bool:
     """A 3x3 layer counts as pattern-pruned when at least half its weights are zero."""
     return weight.ndim == 4 and weight.shape[2:] == (3, 3) and (weight == 0).mean() >= 0.5
-
-
-def extract_library(weights: Sequence[np.ndarray], num_patterns: int) -> PatternLibraryAttr:
-    """The `num_patterns` most frequent full-size kernel supports (ties: by taps)."""
-    counts: Counter[tuple[tuple[int, int], ...]] = Counter()
-    tap_count = 4
-    for w in weights:
-        nnz = (w != 0).reshape(w.shape[0] * w.shape[1], -1)
-        sizes = nnz.sum(axis=1)
-        nonempty = sizes[sizes > 0]
-        if nonempty.size:
-            tap_count = int(np.bincount(nonempty).argmax())
-        rows = nnz[sizes == tap_count]
-        keys, freq = np.unique(rows, axis=0, return_counts=True)
-        for key, n in zip(keys, freq, strict=True):
-            taps = tuple((int(i) // 3, int(i) % 3) for i in np.flatnonzero(key))
-            counts[taps] += int(n)
-    if not counts:
-        raise ConversionError("no pattern-pruned kernel to extract a pattern library from")
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return PatternLibraryAttr.from_patterns(taps for taps, _ in ranked[:num_patterns])
 
 
 def parse_library(text: str) -> PatternLibraryAttr:
@@ -571,16 +541,14 @@ def select_pattern_layers(
     if not candidates:
         return
     if library is None:
-        library = extract_library([w for _, w in candidates], num_patterns)
+        try:
+            patterns = library_of_supports([w for _, w in candidates], num_patterns)
+        except LibraryError as e:
+            raise ConversionError(str(e)) from None
+        library = PatternLibraryAttr.from_patterns(patterns)
     for op, weight in candidates:
-        misfits = np.argwhere(kernel_pattern_ids(weight, library.patterns) == MISFIT)
-        if misfits.size:
-            f, c = (int(x) for x in misfits[0])
-            taps = [(int(i) // 3, int(i) % 3) for i in np.flatnonzero(weight[f, c].reshape(-1))]
-            detail = (
-                f"kernel (filter {f}, channel {c}) keeps taps {taps}, "
-                "which no pattern of the library covers"
-            )
+        detail = misfit_message(weight, kernel_pattern_ids(weight, library.patterns))
+        if detail is not None:
             if strict:
                 raise ConversionError(
                     f"layer '{op.layer_name}' breaks the pattern library: {detail}"

@@ -32,7 +32,8 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import dce
 
-from patdnn.dialect.patdnn import Pattern, PatternConv2dOp
+from patdnn.dialect.library import Pattern
+from patdnn.dialect.patdnn import PatternConv2dOp
 from patdnn.dialect.weights import is_inline_constant, make_constant
 from patdnn.lowering.fkw_layout import kernel_patterns, layer_weight
 

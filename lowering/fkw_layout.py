@@ -40,7 +40,8 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import dce
 
-from patdnn.dialect.patdnn import FKWConv2dOp, Pattern, PatternConv2dOp
+from patdnn.dialect.library import LibraryError, Pattern, kernel_pattern_ids, misfit_message
+from patdnn.dialect.patdnn import FKWConv2dOp, PatternConv2dOp
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
 from patdnn.errors import PatdnnError
 
@@ -56,53 +57,6 @@ class FKWLayoutError(PatdnnError):
     """FKW arrays that do not describe a layer of the given shape."""
 
 
-def _taps_text(taps: Sequence[tuple[int, int]]) -> str:
-    return "[" + ", ".join(f"({r},{c})" for r, c in taps) + "]"
-
-
-MISFIT = -2
-"""`kernel_pattern_ids` value of a non-empty kernel that no pattern covers."""
-
-
-def kernel_pattern_ids(weight: np.ndarray, library: Sequence[Pattern]) -> np.ndarray:
-    """
-    The pattern of every kernel of a [Cout, Cin, Kh, Kw] weight, as an int64 [Cout, Cin]
-    array: the first library pattern (by index) whose taps cover the kernel's non-zero
-    taps, -1 for an all-zero kernel, `MISFIT` for a kernel no pattern covers.
-    """
-    if weight.ndim != 4:
-        raise FKWLayoutError(f"expected a 4-D weight, got shape {weight.shape}")
-    cout, cin, kh, kw = weight.shape
-    masks = np.zeros((len(library), kh * kw), dtype=bool)
-    for p, pattern in enumerate(library):
-        for r, c in pattern:
-            if not (0 <= r < kh and 0 <= c < kw):
-                raise FKWLayoutError(
-                    f"tap ({r},{c}) of pattern {p} lies outside the {kh}x{kw} kernel"
-                )
-            masks[p, r * kw + c] = True
-    nonzero = (weight != 0).reshape(cout * cin, kh * kw)
-    # A kernel fits a pattern when it has no non-zero tap outside it.
-    fits = ~(nonzero[:, None, :] & ~masks[None, :, :]).any(axis=2)
-    nonempty = nonzero.any(axis=1)
-    ids = np.where(fits.any(axis=1), fits.argmax(axis=1), MISFIT)
-    return np.where(nonempty, ids, -1).reshape(cout, cin).astype(np.int64)
-
-
-def misfit_message(weight: np.ndarray, ids: np.ndarray, layer: str) -> str | None:
-    """Names the first kernel `kernel_pattern_ids` found outside the library, if any."""
-    bad = np.argwhere(ids == MISFIT)
-    if not bad.size:
-        return None
-    f, c = (int(x) for x in bad[0])
-    kw = weight.shape[3]
-    taps = [divmod(int(i), kw) for i in np.flatnonzero(weight[f, c].reshape(-1))]
-    return (
-        f"layer '{layer}': kernel (filter {f}, channel {c}) keeps taps "
-        f"{_taps_text(taps)}, which no pattern of the library covers"
-    )
-
-
 def kernel_patterns(
     weight: np.ndarray, library: Sequence[Pattern], *, layer: str = "?"
 ) -> np.ndarray:
@@ -113,11 +67,11 @@ def kernel_patterns(
     """
     try:
         ids = kernel_pattern_ids(weight, library)
-    except FKWLayoutError as e:
+    except LibraryError as e:
         raise FKWLayoutError(f"layer '{layer}': {e}") from None
-    message = misfit_message(weight, ids, layer)
+    message = misfit_message(weight, ids)
     if message is not None:
-        raise PatternMismatchError(message)
+        raise PatternMismatchError(f"layer '{layer}': {message}")
     return ids
 
 

@@ -386,7 +386,7 @@ def compile(  # noqa: A001 - the API's name
         raise PatdnnError(
             f"model name {model_name!r} cannot name files: use letters, digits, '_', '.', '-'"
         )
-    from patdnn.dialect.patdnn import format_library
+    from patdnn.dialect.library import format_library
 
     imported = import_model(model, example_input)
     library_text = format_library(library) if library is not None else ""

@@ -49,8 +49,15 @@ from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-Tap = tuple[int, int]
-Pattern = tuple[Tap, ...]
+from patdnn.dialect.library import (
+    LibraryError,
+    Pattern,
+    Tap,
+    check_for_kernel,
+    check_library,
+    format_library,
+)
+
 
 LAYER_ATTR = "patdnn.layer"
 """Discardable attribute the frontend puts on torch ops: the `nn.Module` they came from."""
@@ -60,36 +67,10 @@ ACTIVATIONS = ("none", "relu", "relu6")
 
 
 def _verify_library(patterns: tuple[Pattern, ...]) -> None:
-    """The checks of a pattern library on its own, whatever the kernel size."""
-    if not patterns:
-        raise VerifyException("pattern library is empty: it needs at least one pattern")
-    seen: dict[frozenset[Tap], int] = {}
-    for i, pattern in enumerate(patterns):
-        if not pattern:
-            raise VerifyException(f"pattern {i} of the library has no taps")
-        for r, c in pattern:
-            if r < 0 or c < 0:
-                raise VerifyException(
-                    f"pattern {i} has the tap ({r},{c}): rows and columns start at 0"
-                )
-        taps = frozenset(pattern)
-        if len(taps) != len(pattern):
-            twice = next(t for t in pattern if pattern.count(t) > 1)
-            raise VerifyException(f"pattern {i} lists the tap ({twice[0]},{twice[1]}) twice")
-        if taps in seen:
-            raise VerifyException(
-                f"patterns {seen[taps]} and {i} of the library keep the same taps"
-            )
-        seen[taps] = i
-
-
-def format_library(patterns: Iterable[Iterable[Sequence[int]]]) -> str:
-    """`[[(0,1),(1,0),(1,1),(1,2)], ...]`: a library as the attribute prints it."""
-    return (
-        "["
-        + ", ".join("[" + ",".join(f"({r},{c})" for r, c in pattern) + "]" for pattern in patterns)
-        + "]"
-    )
+    try:
+        check_library(patterns)
+    except LibraryError as e:
+        raise VerifyException(str(e)) from None
 
 
 @irdl_attr_definition
@@ -151,17 +132,10 @@ class PatternLibraryAttr(Data[tuple[Pattern, ...]]):
 
     def verify_for_kernel(self, kh: int, kw: int, *, equal_tap_counts: bool) -> None:
         """Checks the library against a KhxKw kernel; raises VerifyException."""
-        for i, pattern in enumerate(self.data):
-            for r, c in pattern:
-                if r >= kh or c >= kw:
-                    raise VerifyException(
-                        f"tap ({r},{c}) of pattern {i} lies outside the {kh}x{kw} kernel"
-                    )
-        if equal_tap_counts and len(self.tap_counts()) > 1:
-            counts = ", ".join(str(len(p)) for p in self.data)
-            raise VerifyException(
-                f"patterns of the library must have the same number of taps, got {counts}"
-            )
+        try:
+            check_for_kernel(self.data, kh, kw, equal_tap_counts=equal_tap_counts)
+        except LibraryError as e:
+            raise VerifyException(str(e)) from None
 
 
 def _i64_pair(values: Sequence[int]) -> DenseArrayBase[IntegerType]:

@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+from patdnn.dialect.library import LibraryError
 from patdnn.pruning.admm import ADMMPruner, MaskApplier
 from patdnn.pruning.api import PruneResult, prune
 from patdnn.pruning.errors import PruningError
@@ -55,6 +56,7 @@ __all__ = [
     "EpochRecord",
     "LayerReport",
     "Library",
+    "LibraryError",
     "MaskApplier",
     "Pattern",
     "PruneReport",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from patdnn.errors import PatdnnError
 
-class PruningError(ValueError):
+
+class PruningError(PatdnnError, ValueError):
     """Bad input to pattern pruning: the message names the problem."""

@@ -1,9 +1,11 @@
-"""Pattern library extraction and the two projections of pattern pruning.
+"""The torch side of pattern pruning: library extraction from a model and the two
+projections.
 
 A *pattern* is a set of 4 taps of a 3x3 kernel, the centre (1, 1) always among them
 (PatDNN, Sec. 3: C(8, 3) = 56 candidates). It is written as a sorted tuple of
 ``(row, col)`` pairs, e.g. ``((0, 1), (1, 0), (1, 1), (1, 2))``; a *library* is a tuple
-of distinct patterns.
+of distinct patterns. The rules themselves (types, candidates, validation, extraction)
+live in :mod:`patdnn.dialect.library`; this module applies them to torch tensors.
 
 - :func:`extract_library` counts, over all kernels, the pattern each kernel would keep on
   its own (the centre plus its 3 largest other magnitudes) and returns the K most
@@ -20,67 +22,65 @@ Every function is deterministic: ties go to the earlier library entry, the earli
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import torch
 
+from patdnn.dialect.library import (
+    CANDIDATES,
+    CENTRE,
+    MAX_PATTERNS,
+    TAPS_PER_PATTERN,
+    Library,
+    Pattern,
+    Tap,
+    check_num_patterns,
+    design_library,
+    normalize_library,
+    normalize_pattern,
+    preferred_counts,
+    preferred_pattern_ids,
+)
 from patdnn.pruning.errors import PruningError
+
+__all__ = [
+    "CANDIDATES",
+    "CENTRE",
+    "MAX_PATTERNS",
+    "TAPS_PER_PATTERN",
+    "Library",
+    "Pattern",
+    "Tap",
+    "check_num_patterns",
+    "normalize_library",
+    "normalize_pattern",
+    "assign_patterns",
+    "check_connectivity",
+    "connectivity_mask",
+    "extract_library",
+    "hard_prune_mask",
+    "kernels_to_keep",
+    "library_masks",
+    "mask_pattern_ids",
+    "pattern_counts",
+    "pattern_mask",
+    "pattern_projection_mask",
+    "preferred_patterns",
+    "project_both",
+    "project_connectivity",
+    "project_patterns",
+]
 
 if TYPE_CHECKING:
     from torch import nn
-
-Tap = tuple[int, int]
-Pattern = tuple[Tap, ...]
-Library = tuple[Pattern, ...]
-
-CENTRE: Tap = (1, 1)
-TAPS_PER_PATTERN = 4
-# The 8 non-centre taps in row-major order.
-_OTHER_TAPS: tuple[Tap, ...] = tuple((r, c) for r in range(3) for c in range(3) if (r, c) != CENTRE)
-_OTHER_FLAT: tuple[int, ...] = tuple(3 * r + c for r, c in _OTHER_TAPS)
-
-#: All 56 candidate patterns, sorted.
-CANDIDATES: Library = tuple(
-    sorted(tuple(sorted((CENTRE, *combo))) for combo in itertools.combinations(_OTHER_TAPS, 3))
-)
-MAX_PATTERNS = len(CANDIDATES)  # 56
 
 
 def _pattern_code(pattern: Pattern) -> int:
     """Bit set over the 9 flat positions of a 3x3 kernel."""
     return sum(1 << (3 * r + c) for r, c in pattern)
-
-
-_CODE_TO_CANDIDATE: dict[int, int] = {_pattern_code(p): i for i, p in enumerate(CANDIDATES)}
-
-
-def normalize_pattern(pattern: Iterable[Sequence[int]]) -> Pattern:
-    """Return ``pattern`` as a sorted tuple of taps, checking it is a valid 4-tap pattern."""
-    try:
-        taps = tuple(sorted((int(t[0]), int(t[1])) for t in pattern))
-    except (TypeError, ValueError, IndexError) as exc:
-        raise PruningError(f"pattern {pattern!r} is not a sequence of (row, col) taps") from exc
-    if len(taps) != TAPS_PER_PATTERN or len(set(taps)) != TAPS_PER_PATTERN:
-        raise PruningError(f"pattern {taps} must have {TAPS_PER_PATTERN} distinct taps")
-    if any(not (0 <= r < 3 and 0 <= c < 3) for r, c in taps):
-        raise PruningError(f"pattern {taps} has a tap outside the 3x3 kernel")
-    if CENTRE not in taps:
-        raise PruningError(f"pattern {taps} does not keep the centre tap {CENTRE}")
-    return taps
-
-
-def normalize_library(library: Iterable[Iterable[Sequence[int]]]) -> Library:
-    """Return ``library`` as a tuple of normalized patterns (non-empty, all distinct)."""
-    lib = tuple(normalize_pattern(p) for p in library)
-    if not lib:
-        raise PruningError("the pattern library is empty")
-    if len(set(lib)) != len(lib):
-        raise PruningError("the pattern library holds the same pattern twice")
-    return lib
 
 
 def pattern_mask(pattern: Pattern) -> torch.Tensor:
@@ -94,17 +94,6 @@ def pattern_mask(pattern: Pattern) -> torch.Tensor:
 def library_masks(library: Library, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``(K, 3, 3)`` tensor of the library's pattern masks (1 on kept taps)."""
     return torch.stack([pattern_mask(p) for p in library]).to(dtype)
-
-
-def check_num_patterns(num_patterns: object) -> int:
-    """Validate a library size: an int in 1..56."""
-    if isinstance(num_patterns, bool) or not isinstance(num_patterns, numbers.Integral):
-        raise PruningError(
-            f"num_patterns must be an int in 1..{MAX_PATTERNS}, got {num_patterns!r}"
-        )
-    if not 1 <= num_patterns <= MAX_PATTERNS:
-        raise PruningError(f"num_patterns must be in 1..{MAX_PATTERNS}, got {num_patterns}")
-    return int(num_patterns)
 
 
 def check_connectivity(connectivity: object) -> float:
@@ -143,23 +132,11 @@ def _kernel_weights(
 
 
 def preferred_patterns(weight: torch.Tensor) -> torch.Tensor:
-    """Candidate index (into :data:`CANDIDATES`) each kernel would keep on its own.
-
-    The centre plus the 3 largest other magnitudes (ties: earlier tap first). Returns a
-    tensor of shape ``weight.shape[:-2]``; all-zero kernels get ``-1``.
-    """
+    """Candidate index (into :data:`CANDIDATES`) each kernel would keep on its own
+    (:func:`patdnn.dialect.library.preferred_pattern_ids`), as a tensor of shape
+    ``weight.shape[:-2]``; all-zero kernels get ``-1``."""
     _check_kernels(weight)
-    flat = weight.detach().reshape(-1, 9).abs().float()
-    others = flat[:, list(_OTHER_FLAT)]
-    order = torch.sort(others, dim=1, descending=True, stable=True).indices[:, :3]
-    bits = torch.tensor([1 << f for f in _OTHER_FLAT], dtype=torch.int64)
-    codes = bits[order].sum(dim=1) + (1 << (3 * CENTRE[0] + CENTRE[1]))
-    lookup = torch.full((1 << 9,), -1, dtype=torch.int64)
-    for code, idx in _CODE_TO_CANDIDATE.items():
-        lookup[code] = idx
-    ids = lookup[codes]
-    ids[flat.amax(dim=1) == 0] = -1
-    return ids.reshape(weight.shape[:-2])
+    return torch.from_numpy(preferred_pattern_ids(weight.detach().cpu().float().numpy()))
 
 
 def pattern_counts(
@@ -172,12 +149,10 @@ def pattern_counts(
 
     ``source`` is as for :func:`extract_library`.
     """
-    counts = torch.zeros(MAX_PATTERNS, dtype=torch.int64)
-    for w in _kernel_weights(source, include, exclude):
+    weights = _kernel_weights(source, include, exclude)
+    for w in weights:
         _check_kernels(w)
-        ids = preferred_patterns(w).reshape(-1)
-        ids = ids[ids >= 0]
-        counts += torch.bincount(ids, minlength=MAX_PATTERNS)
+    counts = preferred_counts(w.cpu().float().numpy() for w in weights)
     return {p: int(counts[i]) for i, p in enumerate(CANDIDATES)}
 
 
@@ -188,18 +163,17 @@ def extract_library(
     include: Iterable[str] | None = None,
     exclude: Iterable[str] | None = None,
 ) -> Library:
-    """The ``num_patterns`` most frequent preferred patterns of ``source``'s 3x3 kernels.
+    """The ``num_patterns`` most frequent preferred patterns of ``source``'s 3x3 kernels
+    (:func:`patdnn.dialect.library.design_library`, PatDNN Sec. 4.1).
 
     ``source`` is a model (its prunable layers, see :func:`select_layers`, with
     ``include``/``exclude``), one weight tensor ``(..., 3, 3)`` or an iterable of them.
-    Candidates are ranked by ``(-count, taps)``, so ties and candidates no kernel prefers
-    are taken in sorted order and exactly ``num_patterns`` patterns are returned
-    (PatDNN Sec. 4.1).
     """
     k = check_num_patterns(num_patterns)
-    counts = pattern_counts(source, include=include, exclude=exclude)
-    ranked = sorted(CANDIDATES, key=lambda p: (-counts[p], p))
-    return tuple(ranked[:k])
+    weights = _kernel_weights(source, include, exclude)
+    for w in weights:
+        _check_kernels(w)
+    return design_library((w.cpu().float().numpy() for w in weights), k)
 
 
 def assign_patterns(weight: torch.Tensor, library: Library) -> torch.Tensor:

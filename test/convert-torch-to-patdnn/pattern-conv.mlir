@@ -16,7 +16,7 @@
 // CHECK-NEXT:    func.return %[[Y]] : tensor<1x4x4x4xf32>
 
 // With a library of one pattern, the P1 kernels fit none: the layer stays dense.
-// ONE:      patdnn-opt: warning: layer 'features.3' stays dense: kernel (filter 0, channel 1) keeps taps [(1, 0), (1, 1), (1, 2), (2, 1)], which no pattern of the library covers
+// ONE:      patdnn-opt: warning: layer 'features.3' stays dense: kernel (filter 0, channel 1) keeps taps [(1,0),(1,1),(1,2),(2,1)], which no pattern of the library covers
 // ONE:      patdnn.conv2d
 // ONE-NOT:  patdnn.pattern_conv2d
 

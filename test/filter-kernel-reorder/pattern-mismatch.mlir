@@ -2,7 +2,7 @@
 
 // Kernel (filter 1, channel 0) keeps the corners (0,0) and (2,2): no pattern covers them.
 
-// CHECK: patdnn-opt: error: layer 'conv2': kernel (filter 1, channel 0) keeps taps [(0,0), (1,1), (2,2)], which no pattern of the library covers
+// CHECK: patdnn-opt: error: layer 'conv2': kernel (filter 1, channel 0) keeps taps [(0,0),(1,1),(2,2)], which no pattern of the library covers
 func.func @mismatch(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %w = arith.constant dense<[
     [[[0.0, 1.0, 0.0], [2.0, 3.0, 4.0], [0.0, 0.0, 0.0]]],

@@ -3,7 +3,7 @@
 
 // Stored row 2 is the original filter 1 (`filter_order`): the message names filter 1.
 
-// ERR: patdnn-opt: error: layer 'conv3': kernel (filter 1, channel 1) keeps taps [(0,1), (1,1), (2,1)], which no pattern of the library covers
+// ERR: patdnn-opt: error: layer 'conv3': kernel (filter 1, channel 1) keeps taps [(0,1),(1,1),(2,1)], which no pattern of the library covers
 func.func @mismatch(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> {
   %w = arith.constant dense<[
     [[[0.0, 1.0, 0.0], [2.0, 3.0, 4.0], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]],

@@ -3,7 +3,7 @@
 
 // Kernel (filter 2, channel 1) keeps (2,1) next to taps of P0: it breaks its pattern.
 
-// ERR: patdnn-opt: error: layer 'conv3': kernel (filter 2, channel 1) keeps taps [(0,1), (1,1), (2,1)], which no pattern of the library covers
+// ERR: patdnn-opt: error: layer 'conv3': kernel (filter 2, channel 1) keeps taps [(0,1),(1,1),(2,1)], which no pattern of the library covers
 // ERR-NOT: Traceback
 func.func @mismatch(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> {
   %w = arith.constant dense<[

@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader, TensorDataset
 
+from patdnn.errors import PatdnnError
 from patdnn.pruning import CANDIDATES, PruneReport, PruneResult, PruningError, prune
 
 FAST = dict(admm_epochs=2, retrain_epochs=1, progress=False)
@@ -181,7 +182,7 @@ class NoConv(nn.Module):
     ],
 )
 def test_prune_rejects_bad_arguments(tiny_model, tiny_loader, kwargs, message: str) -> None:
-    with pytest.raises(PruningError, match=message):
+    with pytest.raises(PatdnnError, match=message):
         prune(tiny_model, tiny_loader, **{**FAST, **kwargs})
 
 

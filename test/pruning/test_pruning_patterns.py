@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from patdnn.pruning import (
+    LibraryError,
     CANDIDATES,
     PruningError,
     assign_patterns,
@@ -20,6 +21,7 @@ from patdnn.pruning import (
     project_connectivity,
     project_patterns,
 )
+from patdnn.errors import PatdnnError
 from patdnn.pruning.patterns import normalize_library
 
 LIB8 = CANDIDATES[::7]  # 8 fixed library patterns
@@ -113,9 +115,9 @@ def test_all_zero_kernels_are_not_counted() -> None:
 
 @pytest.mark.parametrize("bad", [0, 57, -1, 2.5, True, "8", None])
 def test_num_patterns_out_of_range(bad) -> None:
-    with pytest.raises(PruningError, match="num_patterns"):
+    with pytest.raises(LibraryError, match="num_patterns"):
         extract_library(torch.randn(4, 3, 3), num_patterns=bad)
-    assert issubclass(PruningError, ValueError)
+    assert issubclass(LibraryError, ValueError) and issubclass(LibraryError, PatdnnError)
 
 
 def test_pattern_projection_keeps_most_energy() -> None:
@@ -219,7 +221,7 @@ def test_mask_pattern_ids_rejects_foreign_masks() -> None:
     ],
 )
 def test_bad_library_rejected(library, message: str) -> None:
-    with pytest.raises(PruningError, match=message):
+    with pytest.raises(LibraryError, match=message):
         normalize_library(library)
 
 
