@@ -23,7 +23,7 @@ from xdsl.utils.exceptions import ParseError
 from patdnn.dialect.context import make_context
 from patdnn.dialect.torch import SUPPORTED_ATEN_OPS
 from patdnn.dialect.patdnn import LAYER_ATTR
-from patdnn.dialect.weights import WEIGHTS
+from patdnn.dialect.weights import WeightStore, attach_weights
 from patdnn.errors import PatdnnError
 
 
@@ -201,13 +201,15 @@ def import_model(
         if isinstance(value, torch.Tensor):
             names.setdefault(id(value), name)
 
+    store = WeightStore()
+
     class Hooks(FxImporterHooks):
         def resolve_literal(self, gni: Any, literal: Any, info: Any) -> Any:
             if not isinstance(literal, torch.Tensor) or literal.dtype != torch.float32:
                 return None
             name = names.get(id(literal), "const")
             array = literal.detach().cpu().contiguous().numpy()
-            attr = WEIGHTS.add(name, array)
+            attr = store.add(name, array)
             dims = "x".join(str(d) for d in array.shape)
             elements = ir.Attribute.parse(
                 f"dense_resource<{attr.resource_handle.data}> : tensor<{dims}xf32>"
@@ -241,11 +243,12 @@ def import_model(
     text = importer.module.operation.get_asm(print_generic_op_form=True)
 
     try:
-        module = Parser(make_context(), text, "torch-mlir import").parse_module()
+        module = Parser(make_context(own_resources=True), text, "torch-mlir import").parse_module()
     except ParseError as e:
         raise FrontendError(f"the torch dialect import holds an unsupported construct:\n{e}") from e
 
     input_shapes = [_static(s) for s in program_input_shapes(program)]
     outputs = [n for n in program.graph.nodes if n.op == "output"][0].args[0]
     output_shapes = [tuple(o.meta["val"].shape) for o in outputs]
+    attach_weights(module, store)
     return ImportedModel(module, input_shapes, output_shapes)

@@ -27,6 +27,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
 from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp
+from patdnn.dialect.weights import attach_weights, weights_of
 from patdnn.errors import PatdnnError
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
 from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
@@ -214,6 +215,7 @@ def compile_candidates(
     from patdnn.runtime.signature import Signature
 
     module = ModuleOp([])
+    attach_weights(module, weights_of(op))  # the candidates read the layer's constants
     names = [f"candidate{i}" for i in range(len(tilings))]
     for name, tiling in zip(names, tilings, strict=True):
         module.body.block.add_op(_single_layer_function(op, name, _as_dict(tiling)))

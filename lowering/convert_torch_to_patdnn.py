@@ -45,15 +45,17 @@ from patdnn.dialect.patdnn import (
     ReshapeOp,
 )
 from patdnn.dialect.patdnn import LAYER_ATTR
-from patdnn.dialect.library import LibraryError, kernel_pattern_ids, library_of_supports, misfit_message
-from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
+from patdnn.dialect.library import (
+    MAX_PATTERNS,
+    LibraryError,
+    kernel_pattern_ids,
+    library_of_supports,
+    misfit_message,
+)
+from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
 
 REMARK_ATTR = "patdnn.remark"
-MAX_PATTERNS = 56
-"""Library sizes stop here: a 3x3 kernel keeping 4 taps, the centre among them, has
-C(8, 3) = 56 candidate patterns (PatDNN Section 3; `patdnn.pruning` uses the same bound)."""
-
 
 class ConversionError(PatdnnError):
     """The torch-dialect input cannot be converted; the message names op and layer."""
@@ -474,8 +476,9 @@ class _FunctionConverter:
         inline = is_inline_constant(conv.weight)
         folded_w = (weight * scale[:, None, None, None]).astype(np.float32)
         folded_b = ((bias - mean) * scale + beta).astype(np.float32)
-        new_w = make_constant(folded_w, f"{name}.bn_weight", inline=inline)
-        new_b = make_constant(folded_b, f"{name}.bn_bias", inline=inline)
+        store = weights_of(conv)
+        new_w = make_constant(folded_w, f"{name}.bn_weight", store=store, inline=inline)
+        new_b = make_constant(folded_b, f"{name}.bn_bias", store=store, inline=inline)
         self.insert(new_w, conv)
         self.insert(new_b, conv)
         conv.operands[1] = new_w.result

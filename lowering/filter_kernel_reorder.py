@@ -34,7 +34,7 @@ from xdsl.transforms.dead_code_elimination import dce
 
 from patdnn.dialect.library import Pattern
 from patdnn.dialect.patdnn import PatternConv2dOp
-from patdnn.dialect.weights import is_inline_constant, make_constant
+from patdnn.dialect.weights import is_inline_constant, make_constant, weights_of
 from patdnn.lowering.fkw_layout import kernel_patterns, layer_weight
 
 
@@ -76,7 +76,9 @@ class FilterKernelReorderPattern(RewritePattern):
         if order != current:
             handle = _resource_handle(op.weight)
             name = f"{handle.removesuffix('.fkr')}.fkr" if handle else f"{op.layer_name}.fkr"
-            constant = make_constant(weight[order], name, inline=is_inline_constant(op.weight))
+            constant = make_constant(
+                weight[order], name, store=weights_of(op), inline=is_inline_constant(op.weight)
+            )
             constant.result.name_hint = op.weight.name_hint
             rewriter.insert(constant, InsertPoint.before(op))
             op.operands[1] = constant.result

@@ -42,7 +42,7 @@ from xdsl.transforms.dead_code_elimination import dce
 
 from patdnn.dialect.library import LibraryError, Pattern, kernel_pattern_ids, misfit_message
 from patdnn.dialect.patdnn import FKWConv2dOp, PatternConv2dOp
-from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
+from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
 
 FKW_ARRAY_NAMES = ("reorder", "offset", "index", "stride", "weight")
@@ -232,7 +232,9 @@ class FKWLayoutPattern(RewritePattern):
         base = _weight_base(op.weight, op.layer_name)
         constants: list[arith.ConstantOp] = []
         for name, array in arrays.named():
-            constant = make_constant(array, f"{base}.fkw_{name}", inline=inline)
+            constant = make_constant(
+                array, f"{base}.fkw_{name}", store=weights_of(op), inline=inline
+            )
             constant.result.name_hint = name
             constants.append(rewriter.insert(constant, InsertPoint.before(op)))
         _, _, kh, kw = weight.shape

@@ -24,6 +24,7 @@ from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.passes import ModulePass
 
+from patdnn.dialect.weights import weights_of
 from patdnn.errors import LoweringError
 
 
@@ -61,7 +62,7 @@ class LowerPatdnnToVectorPass(ModulePass):
             and not fn.is_declaration
             and any(isinstance(o, (*LAYER_OPS, PatternConv2dOp)) for o in fn.body.walk())
         ]
-        blob = WeightBlob()
+        blob = WeightBlob(weights_of(op))
         for fn in functions:
             for const in fn.body.walk():
                 if isinstance(const, arith.ConstantOp) and isinstance(

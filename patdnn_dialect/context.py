@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from xdsl.context import Context
 from xdsl.dialects import get_all_dialects as get_xdsl_dialects
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
+from xdsl.dialects.builtin import Builtin, ModuleOp
+from xdsl.ir import Dialect
 from xdsl.printer import Printer
 
 from patdnn.dialect import get_all_dialects
 
 
-def make_context(*, allow_unregistered: bool = False) -> Context:
+def make_context(*, allow_unregistered: bool = False, own_resources: bool = False) -> Context:
+    """A context with every dialect. With `own_resources`, its builtin dialect keeps the
+    `dense_resource` handles it parses to itself: the handles of one import are not
+    renamed because another import in the process used the same names."""
     ctx = Context(allow_unregistered=allow_unregistered)
-    for name, factory in {**get_xdsl_dialects(), **get_all_dialects()}.items():
+    factories = {**get_xdsl_dialects(), **get_all_dialects()}
+    if own_resources:
+        factories["builtin"] = lambda: Dialect(
+            "builtin", list(Builtin.operations), list(Builtin.attributes), [OpAsmDialectInterface()]
+        )
+    for name, factory in factories.items():
         ctx.register_dialect(name, factory)
     return ctx
 

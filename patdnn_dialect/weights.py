@@ -2,8 +2,11 @@
 
 Every weight tensor in patdnn IR is an `arith.constant` (or `torch.vtensor.literal`)
 whose value is `dense_resource<NAME> : tensor<...>`: a handle, never the numbers. The
-numbers live in a `WeightStore`, a process-wide map from handle to numpy array, so an
-imported 25M-parameter model prints as a few hundred kilobytes of IR.
+numbers live in a `WeightStore`, a map from handle to numpy array owned by one module
+(`weights_of(module)`: the importer attaches the store it fills; a module parsed from
+text gets an empty one on first use), so an imported 25M-parameter model prints as a
+few hundred kilobytes of IR, and two compilations in one process never see each
+other's handles. A value's store is the one of the outermost op it is nested in.
 
 A module read from a file may carry its blobs in the standard MLIR section
 `{-# dialect_resources: { builtin: { NAME: "0x04000000..." } } #-}`; they are decoded
@@ -15,6 +18,7 @@ into that section, so `patdnn-opt` output parses again with its weights.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator
 
 import numpy as np
@@ -35,6 +39,8 @@ from xdsl.dialects import arith
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.traits import ConstantLike
 
+from patdnn.errors import PatdnnError
+
 _NUMPY_TO_ELEMENT: dict[str, str] = {
     "float32": "f32",
     "float64": "f64",
@@ -45,7 +51,7 @@ _NUMPY_TO_ELEMENT: dict[str, str] = {
 }
 
 
-class WeightError(ValueError):
+class WeightError(PatdnnError, ValueError):
     """A weight handle without data, or data of the wrong shape."""
 
 
@@ -134,8 +140,35 @@ class WeightStore:
         raise WeightError(f"{attr} is not a dense constant")
 
 
-WEIGHTS = WeightStore()
-"""The process-wide store behind every `dense_resource` handle patdnn creates."""
+_STORES: weakref.WeakKeyDictionary[Operation, WeightStore] = weakref.WeakKeyDictionary()
+
+
+def _root(item: Operation | SSAValue) -> Operation:
+    op = item if isinstance(item, Operation) else item.owner
+    if not isinstance(op, Operation):  # a block argument: its block's parent op
+        op = op.parent_op()  # type: ignore[union-attr]
+        if op is None:
+            raise WeightError(f"{item} belongs to no operation, so it has no weights")
+    while (parent := op.parent_op()) is not None:
+        op = parent
+    return op
+
+
+def weights_of(item: Operation | SSAValue) -> WeightStore:
+    """The weight store of the module `item` (an op or a value) is nested in; a module
+    that has none (parsed from text, built by hand) gets a new empty one."""
+    root = _root(item)
+    store = _STORES.get(root)
+    if store is None:
+        store = _STORES[root] = WeightStore()
+    return store
+
+
+def attach_weights(module: Operation, store: WeightStore) -> WeightStore:
+    """Makes `store` the weight store of `module` (for example a module built from
+    constants cloned out of another one); returns it."""
+    _STORES[_root(module)] = store
+    return store
 
 
 def _builtin_resources() -> OpAsmDialectInterface | None:
@@ -158,7 +191,7 @@ def constant_array(value: SSAValue) -> np.ndarray:
     attr = owner.properties.get("value") if isinstance(owner, Operation) else None
     if attr is None or not owner.has_trait(ConstantLike):
         raise WeightError(f"expected a constant tensor, got {value}")
-    return WEIGHTS.value(attr)
+    return weights_of(value).value(attr)
 
 
 def is_inline_constant(value: SSAValue) -> bool:
@@ -169,12 +202,15 @@ def is_inline_constant(value: SSAValue) -> bool:
     )
 
 
-def make_constant(array: np.ndarray, name: str, *, inline: bool = False) -> arith.ConstantOp:
-    """An `arith.constant` holding `array`: a `dense_resource` handle into the weight
-    store, or (`inline=True`, for small arrays derived from inline ones) `dense<...>`."""
+def make_constant(
+    array: np.ndarray, name: str, *, store: WeightStore, inline: bool = False
+) -> arith.ConstantOp:
+    """An `arith.constant` holding `array`: a `dense_resource` handle into `store` (the
+    store of the module it goes into: `weights_of(op)`), or (`inline=True`, for small
+    arrays derived from inline ones) `dense<...>`."""
     array = np.ascontiguousarray(array)
     if not inline:
-        return arith.ConstantOp(WEIGHTS.add(name, array))
+        return arith.ConstantOp(store.add(name, array))
     ty = WeightStore.tensor_type(array)
     values = array.reshape(-1).tolist()
     return arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, values))  # type: ignore[arg-type]
@@ -203,9 +239,13 @@ def materialize_resources(module: ModuleOp) -> None:
     interface = _builtin_resources()
     if interface is None:
         return
+    store = weights_of(module)
     for attr in dense_resources(module):
         handle = attr.resource_handle.data
-        array = WEIGHTS.get(handle)
-        if array is None or interface.lookup(handle):
+        array = store.get(handle)
+        known = interface.lookup(handle)
+        if array is None or known:
             continue
-        interface._blob_storage[handle] = "0x04000000" + array.tobytes().hex()  # pyright: ignore[reportPrivateUsage]
+        if known is None:
+            interface.declare_resource(handle)
+        interface.parse_resource(handle, "0x04000000" + array.tobytes().hex())

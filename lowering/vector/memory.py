@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from patdnn.dialect.weights import WEIGHTS, numpy_dtype
+from patdnn.dialect.weights import WeightStore, numpy_dtype, weights_of
 from patdnn.runtime.signature import ALIGNMENT
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import (
@@ -113,8 +113,10 @@ def _align(n: int) -> int:
 
 @dataclass
 class WeightBlob:
-    """Assigns each constant a byte range in the weight blob."""
+    """Assigns each constant a byte range in the weight blob; `store` is the module's
+    weight store (constants written inline join it)."""
 
+    store: WeightStore
     entries: list[tuple[DenseResourceAttr, int]] = field(
         default_factory=list[tuple[DenseResourceAttr, int]]
     )
@@ -126,7 +128,7 @@ class WeightBlob:
         """Gives the constant a byte range; returns it as a weight-store handle."""
         if isinstance(attr, DenseIntOrFPElementsAttr):
             # Small constants written in the IR join the store like any other weight.
-            attr = WEIGHTS.add(f"inline{self._inline}", WEIGHTS.value(attr))
+            attr = self.store.add(f"inline{self._inline}", self.store.value(attr))
             self._inline += 1
         if not isinstance(attr, DenseResourceAttr):
             raise LoweringError(f"unsupported constant {attr}")
@@ -165,10 +167,11 @@ def pack_weight_blob(module: ModuleOp) -> bytes:
         attr, offset = entry.data
         assert isinstance(attr, DenseResourceAttr) and isinstance(offset, IntegerAttr)
         entries.append((attr, offset.value.data))
+    store = weights_of(module)
     size = max((o + _nbytes(a) for a, o in entries), default=0)
     blob = bytearray(size)
     for attr, offset in entries:
-        data = WEIGHTS.value(attr).tobytes()
+        data = store.value(attr).tobytes()
         blob[offset : offset + len(data)] = data
     return bytes(blob)
 

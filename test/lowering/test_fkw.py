@@ -20,7 +20,13 @@ from patdnn.dialect.patdnn import (
     PatternConv2dOp,
     PatternLibraryAttr,
 )
-from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant
+from patdnn.dialect.weights import (
+    WeightStore,
+    attach_weights,
+    constant_array,
+    is_inline_constant,
+    make_constant,
+)
 from patdnn.errors import PatdnnError
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass, filter_kernel_order
 from patdnn.lowering.fkw_layout import (
@@ -195,7 +201,8 @@ def layer_module(
     y_type = TensorType(f32, [1, cout, 6, 6])
     block = Block(arg_types=[x_type])
     stored = weight[filter_order] if filter_order is not None else weight
-    w = make_constant(stored, f"{name}.weight", inline=inline)
+    store = WeightStore()
+    w = make_constant(stored, f"{name}.weight", store=store, inline=inline)
     conv = PatternConv2dOp(
         block.args[0],
         w,
@@ -208,6 +215,7 @@ def layer_module(
     block.add_ops([w, conv, func.ReturnOp(conv.result)])
     fn = func.FuncOp("f", ([x_type], [y_type]), Region(block))
     module = ModuleOp([fn])
+    attach_weights(module, store)
     module.verify()
     return module
 
@@ -323,10 +331,12 @@ def test_passes_leave_dense_layers_alone() -> None:
     x_type = TensorType(f32, [1, 2, 5, 5])
     y_type = TensorType(f32, [1, 4, 5, 5])
     block = Block(arg_types=[x_type])
-    w = make_constant(np.ones((4, 2, 3, 3), dtype=np.float32), "dense.weight")
+    store = WeightStore()
+    w = make_constant(np.ones((4, 2, 3, 3), dtype=np.float32), "dense.weight", store=store)
     conv = Conv2dOp(block.args[0], w, y_type, padding=(1, 1))
     block.add_ops([w, conv, func.ReturnOp(conv.result)])
     module = ModuleOp([func.FuncOp("f", ([x_type], [y_type]), Region(block))])
+    attach_weights(module, store)
     text = str(module)
     ctx = make_context()
     FilterKernelReorderPass().apply(ctx, module)

@@ -15,7 +15,7 @@ from xdsl.ir import Block, Region
 
 from patdnn.dialect.context import make_context
 from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, PatternLibraryAttr
-from patdnn.dialect.weights import make_constant
+from patdnn.dialect.weights import WeightStore, attach_weights, make_constant, weights_of
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
@@ -91,8 +91,9 @@ def layer_module(layer: Layer, rng: np.random.Generator) -> LayerModule:
     x_type = TensorType(f32, [1, layer.cin, layer.height, layer.width])
     y_type = TensorType(f32, [1, layer.cout, h, wo])
     block = Block(arg_types=[x_type])
-    w_const = make_constant(w, f"{layer.id}.weight")
-    b_const = make_constant(b, f"{layer.id}.bias")
+    store = WeightStore()
+    w_const = make_constant(w, f"{layer.id}.weight", store=store)
+    b_const = make_constant(b, f"{layer.id}.bias", store=store)
     options = dict(
         bias=b_const,
         strides=(layer.stride, layer.stride),
@@ -108,6 +109,7 @@ def layer_module(layer: Layer, rng: np.random.Generator) -> LayerModule:
         conv = Conv2dOp(block.args[0], w_const, y_type, **options)  # type: ignore[arg-type]
     block.add_ops([w_const, b_const, conv, func.ReturnOp(conv.result)])
     module = ModuleOp([func.FuncOp("f", ([x_type], [y_type]), Region(block))])
+    attach_weights(module, store)
     module.verify()
     return LayerModule(module, w, b, (1, layer.cout, h, wo))
 
@@ -140,6 +142,7 @@ def test_lre_removes_loads_and_keeps_results(layer: Layer) -> None:
     LowerPatdnnToVectorPass(vector_width=layer.vector_width).apply(ctx, module)
     module.verify()
     without = module.clone()
+    attach_weights(without, weights_of(module))
     LoadRedundancyEliminationPass().apply(ctx, module)
     module.verify()
 

@@ -284,3 +284,20 @@ def test_patdnn_opt_fails_cleanly(
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+def test_imports_do_not_share_weight_handles() -> None:
+    """Each import owns its weights: the second import of a model names its handles as
+    the first did (no `_1` suffix), and each module reads its own numbers."""
+    from patdnn.dialect.weights import weights_of
+
+    torch.manual_seed(0)
+    first, second = nn.Conv2d(2, 3, 3), nn.Conv2d(2, 3, 3)
+    x = torch.randn(1, 2, 5, 5)
+    a, b = import_model(first, x).module, import_model(second, x).module
+    assert "dense_resource<weight>" in str(a) and "dense_resource<weight>" in str(b)
+    assert weights_of(a) is not weights_of(b)
+    (wa,) = [op for op in a.walk() if isinstance(op, TorchConv2dOp)]
+    (wb,) = [op for op in b.walk() if isinstance(op, TorchConv2dOp)]
+    assert np.array_equal(constant_array(wa.weight), first.weight.detach().numpy())
+    assert np.array_equal(constant_array(wb.weight), second.weight.detach().numpy())
