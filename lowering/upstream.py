@@ -18,15 +18,22 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patdnn.runtime.target import Target
 from patdnn.runtime.errors import LoweringError, ToolchainError
 from patdnn.runtime.signature import split_top_level
 
+if TYPE_CHECKING:
+    from patdnn.runtime.aarch64 import Aarch64Module
+    from patdnn.runtime.host import HostModule
+
 __all__ = [
     "LoweringError",
     "ToolchainError",
+    "aarch64_module_from_mlir",
     "find_tool",
+    "host_module_from_mlir",
     "llvm_ir_to_assembly",
     "llvm_lib_dir",
     "main",
@@ -251,3 +258,29 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def host_module_from_mlir(
+    mlir_text: str, entry: str | None = None, num_outputs: int = 1
+) -> HostModule:
+    """Lowers an upstream-dialect MLIR module for the host and JITs its entry point."""
+    from patdnn.runtime.host import HostModule
+    from patdnn.runtime.signature import parse_entry_point
+
+    name, signature = parse_entry_point(mlir_text, entry, num_outputs)
+    target = Target.get("host")
+    return HostModule(mlir_to_llvm_ir(mlir_text, target, entry=name), name, signature, target=target)
+
+
+def aarch64_module_from_mlir(
+    mlir_text: str, entry: str | None = None, num_outputs: int = 1
+) -> Aarch64Module:
+    """Lowers an upstream-dialect MLIR module for aarch64 and compiles it (O3)."""
+    from patdnn.runtime.aarch64 import Aarch64Module
+    from patdnn.runtime.compile import compile_object
+    from patdnn.runtime.signature import parse_entry_point
+
+    name, signature = parse_entry_point(mlir_text, entry, num_outputs)
+    target = Target.get("aarch64")
+    obj = compile_object(mlir_to_llvm_ir(mlir_text, target, entry=name), target)
+    return Aarch64Module(obj, name, signature)

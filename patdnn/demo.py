@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import patdnn
-from patdnn.cli import StepProgress, layer_table
+from patdnn.console import StepProgress, layer_table
 from patdnn.errors import PatdnnError
 
 RTOL = 1e-4

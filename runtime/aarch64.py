@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from patdnn.runtime.target import Target
 from patdnn.runtime.errors import ExecutionError, ToolchainError
 from patdnn.runtime.header import generate_header
-from patdnn.runtime.signature import Signature, parse_entry_point
+from patdnn.runtime.signature import Signature
 
 __all__ = [
     "HARNESS_SOURCE",
@@ -129,19 +128,6 @@ class Aarch64Module:
         for part in (obj, generate_header(entry, signature).encode(), HARNESS_SOURCE.read_bytes()):
             digest.update(hashlib.sha256(part).digest())
         self._key = digest.hexdigest()[:24]
-
-    @classmethod
-    def from_mlir(
-        cls, mlir_text: str, entry: str | None = None, num_outputs: int = 1
-    ) -> Aarch64Module:
-        """Lower an upstream-dialect MLIR module for aarch64 and compile it (O3)."""
-        from patdnn.lowering.upstream import mlir_to_llvm_ir
-        from patdnn.runtime.compile import compile_object
-
-        name, signature = parse_entry_point(mlir_text, entry, num_outputs)
-        target = Target.get("aarch64")
-        obj = compile_object(mlir_to_llvm_ir(mlir_text, target, entry=name), target)
-        return cls(obj, name, signature)
 
     @property
     def executable(self) -> Path:

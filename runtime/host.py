@@ -12,7 +12,7 @@ import numpy as np
 from patdnn.runtime.target import Target
 from patdnn.runtime.compile import optimize_module, parse_llvm_ir
 from patdnn.runtime.errors import PatdnnRuntimeError
-from patdnn.runtime.signature import Arg, Signature, aligned_zeros, parse_entry_point
+from patdnn.runtime.signature import Arg, Signature, aligned_zeros
 
 __all__ = ["HostModule"]
 
@@ -87,17 +87,6 @@ class HostModule:
         other.entry = entry
         other._function = self._resolve(entry)
         return other
-
-    @classmethod
-    def from_mlir(
-        cls, mlir_text: str, entry: str | None = None, num_outputs: int = 1
-    ) -> HostModule:
-        """Lower an upstream-dialect MLIR module for the host and JIT its entry point."""
-        from patdnn.lowering.upstream import mlir_to_llvm_ir
-
-        name, signature = parse_entry_point(mlir_text, entry, num_outputs)
-        target = Target.get("host")
-        return cls(mlir_to_llvm_ir(mlir_text, target, entry=name), name, signature, target=target)
 
     def __call__(
         self,

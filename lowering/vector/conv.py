@@ -30,12 +30,12 @@ epilogue, on the registers, before the one store of each output vector.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from patdnn.lowering.vector.emitter import Emitter, Value
-from patdnn.lowering.vector.pointwise import reads_in_place
+from patdnn.lowering.vector.pointwise import reads_in_place, runs_flat
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, ConvTiling, TilingOptions
 from xdsl.dialects import arith, memref, vector
 from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, i64
@@ -77,6 +77,28 @@ class ConvSpec:
     def fill(self) -> float:
         """The value of the padding: the identity of the reduction."""
         return LOWEST_F32 if self.pool == "max" else 0.0
+
+    def flattened(self, reinterpret: Callable[[Value, list[int]], Value]) -> ConvSpec:
+        """This layer over its flattened planes when it runs flat (a pointwise layer of
+        several rows, `pointwise.runs_flat`), else itself: input, output and residual
+        seen as `[N][C][1][H*W]`."""
+        if not runs_flat(self.kernel, self.stride, self.padding, self.out_h):
+            return self
+        n, plane = self.batch, self.out_h * self.out_w
+
+        def flat(ref: Value, channels: int) -> Value:
+            return reinterpret(ref, [n, channels, 1, plane])
+
+        return replace(
+            self,
+            input=flat(self.input, self.cin),
+            output=flat(self.output, self.cout),
+            residual=None if self.residual is None else flat(self.residual, self.cout),
+            height=1,
+            out_h=1,
+            width=plane,
+            out_w=plane,
+        )
 
 
 @dataclass

@@ -233,7 +233,7 @@ class Emitter:
 
     def alloc(self, shape: Sequence[int], element: Attribute = f32) -> Value:
         if self.arena is not None:
-            return self.arena.allocate(self, MemRefType(element, list(shape)))
+            return self.arena.allocate(self.emit, MemRefType(element, list(shape)))
         return self.emit(memref.AllocOp.get(element, ALIGNMENT, list(shape))).results[0]
 
     def dealloc(self, ref: Value) -> None:

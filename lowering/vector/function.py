@@ -25,7 +25,6 @@ from patdnn.lowering.vector.elementwise import emit_add
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.linear import emit_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
-from patdnn.lowering.vector.pointwise import flattened
 from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
 from xdsl.dialects import arith, func, memref
@@ -236,5 +235,5 @@ class FunctionLowering:
                 dense_weight=self.values[op.weight],
                 **common,  # type: ignore[arg-type]
             )
-        spec = flattened(spec, self.em.reinterpret)
+        spec = spec.flattened(self.em.reinterpret)
         ConvGenerator(self.em, spec, self.width, self.registers, self.options).emit()

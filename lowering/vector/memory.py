@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 from patdnn.dialect.weights import WeightStore, numpy_dtype, weights_of
@@ -30,12 +30,9 @@ from xdsl.dialects.builtin import (
     i8,
     i64,
 )
-from xdsl.ir import Attribute, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from patdnn.errors import LoweringError
-
-if TYPE_CHECKING:
-    from patdnn.lowering.vector.emitter import Emitter
 
 Value = SSAValue
 
@@ -66,13 +63,13 @@ class Arena:
         self._by_view: dict[Value, _Request] = {}
         self._clock = 0
 
-    def allocate(self, em: Emitter, ty: MemRefType[Attribute]) -> Value:
-        """A view of the workspace for a buffer of type `ty`; its offset (a constant of
-        its own, set by `plan`) is 0 until then."""
+    def allocate(self, emit: Callable[[Operation], Operation], ty: MemRefType[Attribute]) -> Value:
+        """A view of the workspace for a buffer of type `ty`, its ops appended by `emit`;
+        its offset (a constant of its own, set by `plan`) is 0 until then."""
         nbytes = math.prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
         offset = arith.ConstantOp.from_int_and_width(0, IndexType())
-        em.emit(offset)
-        view = em.emit(memref.ViewOp(self.workspace, offset.result, [], ty)).results[0]
+        emit(offset)
+        view = emit(memref.ViewOp(self.workspace, offset.result, [], ty)).results[0]
         request = _Request(nbytes, self._clock, None, offset)
         self._clock += 1
         self._requests.append(request)

@@ -8,14 +8,6 @@ the convolution generator (`conv.py`) and `auto-tune` both ask it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from patdnn.lowering.vector.conv import ConvSpec
-    from patdnn.lowering.vector.emitter import Value
-
 
 def reads_in_place(
     kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
@@ -43,25 +35,3 @@ def output_plane(
     if runs_flat(kernel, stride, padding, out_h):
         return 1, out_h * out_w
     return out_h, out_w
-
-
-def flattened(spec: ConvSpec, reinterpret: Callable[[Value, list[int]], Value]) -> ConvSpec:
-    """`spec` over its flattened planes when it runs flat (see `runs_flat`), else as is:
-    input, output and residual seen as `[N][C][1][H*W]`."""
-    if not runs_flat(spec.kernel, spec.stride, spec.padding, spec.out_h):
-        return spec
-    n, plane = spec.batch, spec.out_h * spec.out_w
-
-    def flat(ref: Value, channels: int) -> Value:
-        return reinterpret(ref, [n, channels, 1, plane])
-
-    return replace(
-        spec,
-        input=flat(spec.input, spec.cin),
-        output=flat(spec.output, spec.cout),
-        residual=None if spec.residual is None else flat(spec.residual, spec.cout),
-        height=1,
-        out_h=1,
-        width=plane,
-        out_w=plane,
-    )

@@ -15,7 +15,12 @@ from runtime_test_sources import (
 )
 
 from patdnn.runtime.target import Target
-from patdnn.lowering.upstream import mlir_to_llvm_ir, run_tool
+from patdnn.lowering.upstream import (
+    aarch64_module_from_mlir,
+    host_module_from_mlir,
+    mlir_to_llvm_ir,
+    run_tool,
+)
 from patdnn.runtime import aarch64
 from patdnn.runtime.aarch64 import Aarch64Module
 from patdnn.runtime.compile import compile_object
@@ -38,12 +43,12 @@ EXPECTED = X * W + 1
 
 @pytest.fixture(scope="module")
 def host_axpy() -> HostModule:
-    return HostModule.from_mlir(AXPY_MLIR)
+    return host_module_from_mlir(AXPY_MLIR)
 
 
 @pytest.fixture(scope="module")
 def aarch64_axpy() -> Aarch64Module:
-    return Aarch64Module.from_mlir(AXPY_MLIR)
+    return aarch64_module_from_mlir(AXPY_MLIR)
 
 
 # -- signatures ------------------------------------------------------------------------------
@@ -115,7 +120,7 @@ def test_host_jit_argument_checks(host_axpy: HostModule) -> None:
 
 
 def test_host_jit_two_inputs_two_outputs() -> None:
-    module = HostModule.from_mlir(TWO_IN_TWO_OUT_MLIR, num_outputs=2)
+    module = host_module_from_mlir(TWO_IN_TWO_OUT_MLIR, num_outputs=2)
     a = RNG.standard_normal((2, 8)).astype(np.float32)
     b = RNG.standard_normal((2, 8)).astype(np.float32)
     s, p = module(a, b)
@@ -214,7 +219,7 @@ def test_aarch64_links_once(aarch64_axpy: Aarch64Module, monkeypatch: pytest.Mon
 
 @needs_aarch64_tools
 def test_aarch64_two_inputs_two_outputs() -> None:
-    module = Aarch64Module.from_mlir(TWO_IN_TWO_OUT_MLIR, num_outputs=2)
+    module = aarch64_module_from_mlir(TWO_IN_TWO_OUT_MLIR, num_outputs=2)
     a = RNG.standard_normal((2, 8)).astype(np.float32)
     b = RNG.standard_normal((2, 8)).astype(np.float32)
     s, p = module(a, b)
@@ -254,12 +259,12 @@ def _activations_reference(x: np.ndarray) -> np.ndarray:
 
 def test_math_ops_host() -> None:
     x = RNG.standard_normal((2, 8)).astype(np.float32)
-    out = HostModule.from_mlir(MATH_MLIR)(x)
+    out = host_module_from_mlir(MATH_MLIR)(x)
     np.testing.assert_allclose(out, _activations_reference(x), rtol=1e-5, atol=1e-5)
 
 
 @needs_aarch64_tools
 def test_math_ops_aarch64() -> None:
     x = RNG.standard_normal((2, 8)).astype(np.float32)
-    out = Aarch64Module.from_mlir(MATH_MLIR)(x)
+    out = aarch64_module_from_mlir(MATH_MLIR)(x)
     np.testing.assert_allclose(out, _activations_reference(x), rtol=1e-5, atol=1e-5)
