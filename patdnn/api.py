@@ -350,7 +350,7 @@ def compile(  # noqa: A001 - the API's name
     *,
     target: str = "host",
     library: Sequence[Sequence[tuple[int, int]]] | None = None,
-    num_patterns: int = 8,
+    num_patterns: int | None = None,
     strict: bool = False,
     vector_width: int | None = None,
     keep_stages: bool = True,
@@ -365,8 +365,10 @@ def compile(  # noqa: A001 - the API's name
     dimension takes its size from `example_input`.
 
     Pattern-pruned 3x3 layers (every non-empty kernel fits a pattern of `library`,
-    or of the library extracted from the weights) go through the pattern pipeline;
-    the rest through dense vector code.
+    or of the library read from the weights: every pattern they use, up to 56) go
+    through the pattern pipeline; the rest through dense vector code. `num_patterns`
+    caps the library read from the weights (its most frequent patterns are kept; a
+    layer the cap leaves dense says so in a remark).
 
     `tune=True` (host target only) times candidate register tiles and prefetch
     distances of every convolution on this machine and keeps the fastest

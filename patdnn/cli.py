@@ -666,8 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="artefact directory")
     p.add_argument("--input-shape", metavar="SHAPE",
                    help="e.g. 1,3,224,224 (a .pt2: optional, must match it)")  # fmt: skip
-    p.add_argument("--patterns", type=_positive_int, default=8, metavar="N",
-                   help="pattern library size extracted from the weights (default 8)")  # fmt: skip
+    p.add_argument("--patterns", type=_positive_int, metavar="N",
+                   help="cap on the pattern library read from the weights (default: every "
+                        "pattern they use, up to 56)")  # fmt: skip
     p.add_argument("--strict", action="store_true",
                    help="a 3x3 layer that breaks its pattern is an error")  # fmt: skip
     p.add_argument("--name", help="artefact base name (default: from MODEL)")
@@ -685,7 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="per-layer table of a saved DIR or a MODEL")
     p.add_argument("model", metavar="MODEL_OR_DIR")
     p.add_argument("--input-shape", metavar="SHAPE")
-    p.add_argument("--patterns", type=_positive_int, default=8, metavar="N")
+    p.add_argument("--patterns", type=_positive_int, metavar="N",
+                   help="cap on the pattern library read from the weights")  # fmt: skip
     p.add_argument("--strict", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
