@@ -55,16 +55,15 @@ def run_aarch64(directory: Path, xs: np.ndarray, work: Path) -> tuple[np.ndarray
 
     Builds `examples/run_model.c` against the saved object and runs all inputs in one
     qemu-aarch64 process; outside a source tree, runs the runtime's harness per input."""
-    from patdnn.api import aligned_blob, read_saved
-    from patdnn.runtime.aarch64 import Aarch64Module, find_cross_compiler, find_qemu
+    from patdnn.api import open_saved, read_saved
+    from patdnn.runtime.aarch64 import find_cross_compiler, find_qemu
 
+    model = open_saved(directory)  # the manifest, the files and the object's ABI record
     saved = read_saved(directory)
     out_shape = tuple(saved.manifest["outputs"][0])
     source = _example_source()
     if source is None:
-        module = Aarch64Module(saved.file(".o"), saved.entry, saved.signature)
-        weights = aligned_blob(saved.file(".weights"))
-        logits = np.concatenate([module(xs[i : i + 1], weights=weights) for i in range(len(xs))])
+        logits = np.concatenate([model(xs[i : i + 1]) for i in range(len(xs))])
         return logits, "the runtime harness under qemu-aarch64, one process per image"
     cc, qemu = find_cross_compiler(), find_qemu()
     work.mkdir(parents=True, exist_ok=True)

@@ -497,21 +497,22 @@ def test_run_adds_a_leading_batch_of_one(
 # patdnn compile / prune / usage
 # ---------------------------------------------------------------------------
 
+COMPILE = ["compile", "cli_models:small_conv", "--target", "host", "-o", "{out}"]
 CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ("compile-no-file", ["compile", "nosuch.pt2", "--target", "host", "-o", "{out}"], ["no such file"]),
     (
         "compile-bad-shape",
-        ["compile", "cli_models:small_conv", "--target", "host", "-o", "{out}", "--input-shape", "1,a"],
+        [*COMPILE, "--input-shape", "1,a"],
         ["bad input shape '1,a'"],
     ),
     (
         "compile-zero-shape",
-        ["compile", "cli_models:small_conv", "--target", "host", "-o", "{out}", "--input-shape", "0,3"],
+        [*COMPILE, "--input-shape", "0,3"],
         ["bad input shape"],
     ),
     (
         "compile-no-shape",
-        ["compile", "cli_models:small_conv", "--target", "host", "-o", "{out}"],
+        COMPILE,
         ["needs --input-shape"],
     ),
     (
@@ -527,7 +528,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ("compile-unknown-zoo", ["compile", "resnet7", "--target", "host", "-o", "{out}"], ["zoo models"]),
     (
         "compile-wrong-channels",
-        ["compile", "cli_models:small_conv", "--target", "host", "-o", "{out}", "--input-shape", "1,4,8,8"],
+        [*COMPILE, "--input-shape", "1,4,8,8"],
         ["torch.export failed"],
     ),
     (
@@ -537,12 +538,12 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ),
     (
         "compile-out-missing-dir",
-        ["compile", "cli_models:small_conv", "--target", "host", "-o", "{tmp}/a/b", "--input-shape", "1,3,8,8"],
+        [*COMPILE[:-1], "{tmp}/a/b", "--input-shape", "1,3,8,8"],
         ["does not exist"],
     ),
     (
         "compile-out-is-file",
-        ["compile", "cli_models:small_conv", "--target", "host", "-o", "{file}", "--input-shape", "1,3,8,8"],
+        [*COMPILE[:-1], "{file}", "--input-shape", "1,3,8,8"],
         ["not a directory"],
     ),
     ("prune-connectivity", ["prune", "-o", "{out}", "--connectivity", "0.5"], ["--connectivity"]),
