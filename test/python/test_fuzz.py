@@ -32,7 +32,7 @@ from patdnn.errors import PatdnnError
 from patdnn.tools import patdnn_opt
 
 ROOT = Path(__file__).resolve().parents[2]
-FUZZ_EXAMPLES = int(os.environ.get("PATDNN_FUZZ_EXAMPLES", "150"))
+FUZZ_EXAMPLES = int(os.environ.get("PATDNN_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=20_000,
