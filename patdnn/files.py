@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from patdnn.errors import PatdnnError
 
-__all__ = ["OutputError", "atomic_file", "check_writable", "staged_directory"]
+__all__ = ["OutputError", "PendingFile", "atomic_file", "check_writable", "staged_directory"]
 
 
 class OutputError(PatdnnError, OSError):
@@ -46,20 +46,39 @@ def _umask() -> int:
     return mask
 
 
+class PendingFile:
+    """An output written at a temporary name next to its target: `commit()` renames it to
+    the target, `discard()` removes it. For writers that own the stream (`patdnn-opt`)."""
+
+    def __init__(self, path: str | Path, mode: str = "w") -> None:
+        self.target = check_writable(path)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent
+        )
+        self.path = Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # the mode a plain open() would give
+        self.stream: IO[Any] = os.fdopen(fd, mode)
+
+    def commit(self) -> None:
+        self.stream.close()
+        os.replace(self.path, self.target)
+
+    def discard(self) -> None:
+        self.stream.close()
+        self.path.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """A file open for writing at a temporary name next to `path`, renamed to `path` when
     the block completes and removed when it raises."""
-    target = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    pending = PendingFile(path, mode)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # the mode a plain open() would give
-        with os.fdopen(fd, mode) as stream:
-            yield stream
-        os.replace(tmp, target)
+        yield pending.stream
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        pending.discard()
         raise
+    pending.commit()
 
 
 @contextmanager

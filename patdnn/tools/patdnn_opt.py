@@ -32,7 +32,7 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 from patdnn.dialect import get_all_dialects
 from patdnn.dialect.weights import WeightError, materialize_resources
 from patdnn.errors import EXIT_INTERNAL, PatdnnError, internal_error_line
-from patdnn.files import OutputError, check_writable
+from patdnn.files import OutputError, PendingFile
 from patdnn.lowering import get_all_passes
 
 PROG = "patdnn-opt"
@@ -47,7 +47,7 @@ class InputError(PatdnnError):
 
 
 class PatdnnOptMain(xDSLOptMain):
-    _output_tmp: Path | None = None
+    _output: PendingFile | None = None
 
     def register_all_dialects(self) -> None:
         super().register_all_dialects()
@@ -111,22 +111,13 @@ class PatdnnOptMain(xDSLOptMain):
         """`-o FILE`: a temporary file next to FILE, renamed by `finish_output`."""
         if self.args.output_file is None:
             return sys.stdout
-        import tempfile
-
-        target = check_writable(self.args.output_file)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        self._output_tmp = Path(tmp)
-        return os.fdopen(fd, "w")
+        self._output = PendingFile(self.args.output_file)
+        return self._output.stream
 
     def finish_output(self, ok: bool) -> None:
-        tmp, self._output_tmp = self._output_tmp, None
-        if tmp is None:
-            return
-        if ok:
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.args.output_file)
-        else:
-            tmp.unlink(missing_ok=True)
+        output, self._output = self._output, None
+        if output is not None:
+            output.commit() if ok else output.discard()
 
     def output_resulting_program(self, prog: ModuleOp) -> str:
         materialize_resources(prog)
