@@ -7,7 +7,9 @@ patdnn pipeline and must end in exit status 0 or 1 with at most one error line, 
 traceback or an internal error, within the deadline. The artefacts are a saved model whose
 manifest fields get random JSON values (re-hashed so the checksum holds, or not) and whose
 files get damaged: loading must succeed, with a call that then runs on buffers of the right
-size, or raise a `PatdnnError`. Bounded to about a minute in all (`FUZZ_EXAMPLES`).
+size, or raise a `PatdnnError`. A watchdog turns an example that runs longer than
+`HANG_SECONDS` into a failure. Bounded to about a minute in all (`PATDNN_FUZZ_EXAMPLES`
+examples per test, 120 by default; `PATDNN_FUZZ_RANDOM=1` draws new examples each run).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import json
 import os
 import re
 import shutil
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,29 @@ FUZZ = settings(
     derandomize=os.environ.get("PATDNN_FUZZ_RANDOM", "") == "",
     database=None,
 )
+
+
+HANG_SECONDS = 30
+
+
+class Hang(Exception):
+    """An example ran longer than `HANG_SECONDS`: a hang, as far as a user can tell."""
+
+
+@contextmanager
+def watchdog() -> Iterator[None]:
+    """Raises `Hang` in the example that runs too long (hypothesis then reports it)."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise Hang(f"no answer within {HANG_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(HANG_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _seeds() -> list[bytes]:
@@ -103,7 +131,8 @@ def test_fuzz_patdnn_opt(
     path.write_bytes(source)
     args = [str(path)] + (["-p", pipeline] if pipeline else [])
     try:
-        patdnn_opt.main(args)
+        with watchdog():
+            patdnn_opt.main(args)
         status = 0
     except SystemExit as e:
         status = int(e.code or 0)
@@ -183,8 +212,9 @@ def test_fuzz_artefact_loader(
         path = directory / damage
         path.write_bytes(path.read_bytes()[:cut])
     try:
-        model = patdnn.load(directory)
-        y = model(np.zeros(model.signature.inputs[0].shape, np.float32))
+        with watchdog():
+            model = patdnn.load(directory)
+            y = model(np.zeros(model.signature.inputs[0].shape, np.float32))
     except PatdnnError as e:
         assert "\n" not in str(e).strip()
         return
