@@ -77,6 +77,44 @@ def aten_name(node: torch.fx.Node) -> str:
     return name
 
 
+def _functional_form(node: torch.fx.Node) -> Any | None:
+    """The functional overload of an in-place ATen op (`aten.relu_` -> `aten.relu`), or None
+    for a node that mutates nothing."""
+    schema = getattr(node.target, "_schema", None)
+    if schema is None or not schema.arguments or not schema.is_mutable:
+        return None
+    alias = schema.arguments[0].alias_info
+    base = schema.name.removeprefix("aten::")
+    if alias is None or not alias.is_write or not base.endswith("_") or base.endswith("__"):
+        return None
+    packet = getattr(torch.ops.aten, base[:-1], None)
+    return getattr(packet, schema.overload_name or "default", None) if packet else None
+
+
+def functionalize_inplace(graph: torch.fx.Graph) -> None:
+    """Maps every in-place ATen op that torch.export leaves in a graph (`aten.relu_` of
+    `nn.ReLU(inplace=True)`, `aten.hardtanh_` of `nn.ReLU6(inplace=True)`, `aten.add_` of
+    `out += identity`, `aten.dropout_`, ...) to its functional form, in place.
+
+    The mapping, rather than torch.export's `run_decompositions()`, keeps the ops the
+    converter reads (`run_decompositions` would also turn `aten.batch_norm` into
+    `aten._native_batch_norm_legit_no_training` and `aten.flatten` into `aten.view`).
+    Every later use of the mutated tensor reads the functional result instead, which is
+    what functionalisation does; the compiled code never writes its input."""
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        if node.op != "call_function":
+            continue
+        functional = _functional_form(node)
+        if functional is None or not node.args or not isinstance(node.args[0], torch.fx.Node):
+            continue
+        mutated = node.args[0]
+        node.target = functional
+        for user in list(mutated.users):
+            if user is not node and order[user] > order[node]:
+                user.replace_input_with(mutated, node)
+
+
 def check_supported(graph: torch.fx.Graph) -> None:
     """Raises FrontendError for the first op outside the supported subset."""
     for node in graph.nodes:
@@ -174,6 +212,7 @@ def import_model(
 
     An exported program keeps its own input shapes: `example_input` must match them (or
     be None); a program with dynamic dimensions is specialised to `example_input`'s shape.
+    Its in-place ops are mapped to their functional forms (`functionalize_inplace`).
     """
     from torch_mlir import ir
     from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks, GraphNodeImporter
@@ -194,6 +233,7 @@ def import_model(
         model.eval()
         with torch.no_grad():
             program = _export(model, inputs)
+    functionalize_inplace(program.graph)
     check_supported(program.graph)
 
     names: dict[int, str] = {}

@@ -532,9 +532,13 @@ def _convert_signature(fn: func.FuncOp) -> None:
 
 
 def select_pattern_layers(
-    module: ModuleOp, library: PatternLibraryAttr | None, num_patterns: int, strict: bool
+    module: ModuleOp, library: PatternLibraryAttr | None, num_patterns: int | None, strict: bool
 ) -> None:
-    """Turns each pattern-sparse 3x3 `patdnn.conv2d` whose kernels fit into a pattern conv."""
+    """Turns each pattern-sparse 3x3 `patdnn.conv2d` whose kernels fit into a pattern conv.
+
+    Without `library`, the library is read from the weights: every kernel support they use
+    (up to `MAX_PATTERNS`), or the `num_patterns` most frequent when that cap is given; a
+    layer the cap leaves dense says so in its remark, with how to lift it."""
     candidates: list[tuple[Conv2dOp, np.ndarray]] = []
     for op in module.walk():
         if isinstance(op, Conv2dOp) and op.group_count == 1:
@@ -543,15 +547,25 @@ def select_pattern_layers(
                 candidates.append((op, weight))
     if not candidates:
         return
+    used: PatternLibraryAttr | None = None
     if library is None:
         try:
-            patterns = library_of_supports([w for _, w in candidates], num_patterns)
+            supports = library_of_supports([w for _, w in candidates])
         except LibraryError as e:
             raise ConversionError(str(e)) from None
-        library = PatternLibraryAttr.from_patterns(patterns)
+        used = PatternLibraryAttr.from_patterns(supports)
+        cap = num_patterns or MAX_PATTERNS
+        library = used if len(supports) <= cap else PatternLibraryAttr.from_patterns(supports[:cap])
     for op, weight in candidates:
         detail = misfit_message(weight, kernel_pattern_ids(weight, library.patterns))
         if detail is not None:
+            if used is not None and used is not library:
+                if misfit_message(weight, kernel_pattern_ids(weight, used.patterns)) is None:
+                    detail += (
+                        f" (the weights use {len(used.patterns)} patterns, num_patterns="
+                        f"{num_patterns} keeps the {num_patterns} most frequent: raise "
+                        f"num_patterns to {len(used.patterns)} or leave it unset)"
+                    )
             if strict:
                 raise ConversionError(
                     f"layer '{op.layer_name}' breaks the pattern library: {detail}"
@@ -581,19 +595,20 @@ class ConvertTorchToPatdnnPass(ModulePass):
     Converts the torch dialect to patdnn layer ops (PatDNN Section 5.1).
 
     Options: `library` (a pattern library, `[[(0,1),(1,0),(1,1),(1,2)], ...]`; default:
-    extracted from the weights), `num_patterns` (size of the extracted library),
+    read from the weights: every pattern they use, up to 56), `num_patterns` (an optional
+    cap on the size of the library read from the weights: the most frequent are kept),
     `strict` (a layer that breaks its pattern is an error, not a remark).
     """
 
     name = "convert-torch-to-patdnn"
 
     library: str = ""
-    num_patterns: int = 8
+    num_patterns: int | None = None
     strict: bool = False
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         library = parse_library(self.library) if self.library else None
-        if not 1 <= self.num_patterns <= MAX_PATTERNS:
+        if self.num_patterns is not None and not 1 <= self.num_patterns <= MAX_PATTERNS:
             raise ConversionError(
                 f"num_patterns must be in 1..{MAX_PATTERNS} (a 3x3 kernel keeping 4 taps "
                 f"with the centre has {MAX_PATTERNS} candidate patterns), got {self.num_patterns}"

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import re
 import shutil
 import subprocess
@@ -25,17 +27,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from patdnn.errors import PatdnnError
+from patdnn.errors import ArgumentError, PatdnnError
+from patdnn.files import staged_directory
 from patdnn.lowering.summary import LayerSummary
 from patdnn.runtime.target import Target
-from patdnn.runtime.signature import Signature
+from patdnn.runtime.abi import AbiRecord, append_abi_global, find_abi_record
+from patdnn.runtime.errors import SignatureError
+from patdnn.runtime.signature import Arg, Signature
 
 if TYPE_CHECKING:
     from patdnn.lowering.autotune import LayerTuning
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 2
-"""2: the entry point takes a workspace (`workspace_bytes`); 1: it did not."""
+MANIFEST_FORMAT = 3
+"""3: the code carries its ABI record (`patdnn.runtime.abi`) and the manifest its own sha256
+(`manifest_sha256`); 2: the entry point takes a workspace; 1: it did not. Only format 3 is
+read: older artefacts cannot be checked against their code (compile and save them again)."""
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ALIGNMENT = 64
 
 
@@ -58,6 +66,9 @@ class CompiledModel:
     """What `auto-tune` chose per layer (empty unless compiled with `tune=True`)."""
     _runner: Callable[..., Any] | None = None
     _object: bytes | None = None
+    _source: str = "the compiled code"
+    """What the code came from, in messages (`out/model.ll` for a loaded model)."""
+    _declared: str = "the model's signature"
 
     def __post_init__(self) -> None:
         self.weights = aligned_blob(self.weights)
@@ -66,20 +77,36 @@ class CompiledModel:
 
     def _get_runner(self) -> Callable[..., Any]:
         if self._runner is None:
+            expected = AbiRecord.of(self.entry, self.signature, MANIFEST_FORMAT)
             if self.target.runs_on_host:
                 from patdnn.runtime.host import HostModule
 
-                self._runner = HostModule(
-                    self.llvm_ir, self.entry, self.signature, target=self.target
-                )
+                runner = HostModule(self.llvm_ir, self.entry, self.signature, target=self.target)
+                # The numbers the JIT-compiled code itself holds, before its first call.
+                runner.abi(self._source).check(expected, self._source, self._declared)
+                self._runner = runner
             else:
                 from patdnn.runtime.aarch64 import Aarch64Module
 
+                find_abi_record(self.object_code, self._source).check(
+                    expected, self._source, self._declared
+                )
                 self._runner = Aarch64Module(self.object_code, self.entry, self.signature)
         return self._runner
 
     def __call__(self, *inputs: Any) -> np.ndarray:
-        arrays = [_as_array(x) for x in inputs]
+        """Runs the model on its input(s): numpy arrays or tensors of exactly the input
+        shape; an input without its leading batch dimension of 1 gets it added (a
+        (3, 32, 32) image for a (1, 3, 32, 32) model). Any other shape is refused
+        (`SignatureError`, naming both shapes): no array is reshaped to fit."""
+        expected = self.signature.inputs
+        if len(inputs) != len(expected):
+            shapes = ", ".join(str(list(a.shape)) for a in expected)
+            raise SignatureError(
+                f"model {self.name!r} takes {len(expected)} input(s) of shape {shapes}, "
+                f"got {len(inputs)}"
+            )
+        arrays = [fit_input(arg, x) for arg, x in zip(expected, inputs, strict=True)]
         result = self._get_runner()(*arrays, weights=self.weights)
         return result  # type: ignore[no-any-return]
 
@@ -95,6 +122,8 @@ class CompiledModel:
 
     def mlir(self, stage: str) -> str:
         """The IR after `stage` (see `patdnn.lowering.pipeline.STAGES`)."""
+        if not isinstance(stage, str):
+            raise ArgumentError(f"stage must be a stage name (str), got {type(stage).__name__}")
         if stage not in self.stages:
             known = ", ".join(self.stages) or "none were kept (compile with keep_stages=True)"
             raise PatdnnError(f"unknown stage '{stage}'; stages: {known}")
@@ -105,47 +134,57 @@ class CompiledModel:
         `<name>.so` (linked with the system `cc`), and `manifest.json` with checksums."""
         from patdnn.runtime.header import generate_header
 
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        files = {
-            f"{self.name}.ll": self.llvm_ir.encode(),
-            f"{self.name}.o": self.object_code,
-            f"{self.name}.h": generate_header(self.entry, self.signature).encode(),
-            f"{self.name}.weights": self.weights.tobytes(),
-        }
-        for filename, data in files.items():
-            (out / filename).write_bytes(data)
-        shared = _link_shared(out, self.name, self.target)
-        if shared.get("file"):
-            files[shared["file"]] = (out / shared["file"]).read_bytes()
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "model": self.name,
-            "entry": self.entry,
-            "target": {
-                "name": self.target.name,
-                "triple": self.target.triple,
-                "cpu": self.target.cpu,
-                "features": self.target.features,
-                "vector_width": self.target.vector_width,
-            },
-            "inputs": [list(a.shape) for a in self.signature.inputs],
-            "outputs": [list(a.shape) for a in self.signature.outputs],
-            "weights_bytes": int(self.weights.size),
-            "workspace_bytes": (
-                self.signature.workspace.nbytes if self.signature.workspace is not None else None
-            ),
-            "pattern_library": [[list(tap) for tap in p] for p in self.library],
-            "layers": [layer.as_dict() for layer in self.layers],
-            "tuning": {t.layer: t.best for t in self.tuning},
-            "shared_library": shared,
-            "files": {
-                filename: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                for filename, data in files.items()
-            },
-        }
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_value) + "\n")
+        out = Path(_path_argument(directory, "directory"))
+        with staged_directory(out, last=(MANIFEST,)) as stage:
+            files = {
+                f"{self.name}.ll": self.llvm_ir.encode(),
+                f"{self.name}.o": self.object_code,
+                f"{self.name}.h": generate_header(self.entry, self.signature).encode(),
+                f"{self.name}.weights": self.weights.tobytes(),
+            }
+            for filename, data in files.items():
+                (stage / filename).write_bytes(data)
+            shared = _link_shared(stage, self.name, self.target)
+            if shared.get("file"):
+                files[shared["file"]] = (stage / shared["file"]).read_bytes()
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "model": self.name,
+                "entry": self.entry,
+                "target": {
+                    "name": self.target.name,
+                    "triple": self.target.triple,
+                    "cpu": self.target.cpu,
+                    "features": self.target.features,
+                    "vector_width": self.target.vector_width,
+                },
+                "inputs": [list(a.shape) for a in self.signature.inputs],
+                "outputs": [list(a.shape) for a in self.signature.outputs],
+                "weights_bytes": int(self.weights.size),
+                "workspace_bytes": (
+                    self.signature.workspace.nbytes
+                    if self.signature.workspace is not None
+                    else None
+                ),
+                "pattern_library": [[list(tap) for tap in p] for p in self.library],
+                "layers": [layer.as_dict() for layer in self.layers],
+                "tuning": {t.layer: t.best for t in self.tuning},
+                "shared_library": shared,
+                "files": {
+                    filename: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                    for filename, data in files.items()
+                },
+            }
+            manifest = json.loads(json.dumps(manifest, default=_json_value))
+            manifest["manifest_sha256"] = manifest_digest(manifest)
+            (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         return out
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """The sha256 of a manifest's content without its own `manifest_sha256` field."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _json_value(value: Any) -> Any:
@@ -193,9 +232,14 @@ def aligned_blob(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarra
 # -- reading saved artefacts -------------------------------------------------------------
 
 
+class ArtifactError(PatdnnError, ValueError):
+    """A saved model directory that cannot be used: the message names the file and field."""
+
+
 @dataclass
 class SavedModel:
-    """A saved model directory whose files matched the manifest's checksums."""
+    """A saved model directory whose manifest checked out and whose files matched its
+    checksums."""
 
     directory: Path
     manifest: dict[str, Any]
@@ -207,7 +251,7 @@ class SavedModel:
 
     @property
     def entry(self) -> str:
-        return str(self.manifest.get("entry", "forward"))
+        return str(self.manifest["entry"])
 
     @property
     def target_name(self) -> str:
@@ -220,20 +264,18 @@ class SavedModel:
     @property
     def signature(self) -> Signature:
         m = self.manifest
-        # Format 1 entry points took no workspace.
-        workspace = m.get("workspace_bytes")
         return Signature.of(
             m["inputs"],
             m["outputs"],
-            weights_size=int(m["weights_bytes"]),
-            workspace_size=None if workspace is None else int(workspace),
+            weights_size=m["weights_bytes"],
+            workspace_size=m["workspace_bytes"],
         )
 
     def file(self, suffix: str) -> bytes:
         """The bytes of `<name><suffix>` (e.g. ".o")."""
         filename = self.name + suffix
         if filename not in self.files:
-            raise PatdnnError(f"{self.directory}: the manifest lists no {filename}")
+            raise ArtifactError(f"{self.directory / MANIFEST}: field 'files' lists no {filename}")
         return self.files[filename]
 
     @property
@@ -242,106 +284,307 @@ class SavedModel:
         try:
             return [
                 LayerSummary(**{k: v for k, v in d.items() if k in known})
-                for d in self.manifest.get("layers", [])
+                for d in self.manifest["layers"]
             ]
         except TypeError as e:
-            raise PatdnnError(f"{self.directory / MANIFEST}: bad layer entry: {e}") from None
+            raise ArtifactError(f"{self.directory / MANIFEST}: field 'layers': {e}") from None
 
     @property
     def library(self) -> list[list[tuple[int, int]]]:
-        return [[(int(r), int(c)) for r, c in p] for p in self.manifest.get("pattern_library", [])]
+        return [[(r, c) for r, c in p] for p in self.manifest["pattern_library"]]
 
 
-def read_manifest(directory: str | Path) -> dict[str, Any]:
-    """The parsed `manifest.json` of a saved model directory (no checksum checks)."""
-    path = Path(directory)
-    if not path.is_dir():
-        raise PatdnnError(f"{path}: no such directory (expected the output of CompiledModel.save)")
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise PatdnnError(f"{path}: no {MANIFEST}; is this a directory written by save()?")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PatdnnError(f"{manifest_path} is corrupt (not valid JSON: {e})") from None
-    required = ("model", "target", "inputs", "outputs", "weights_bytes", "files")
-    missing = [k for k in required if not isinstance(manifest, dict) or k not in manifest]
-    if missing:
-        raise PatdnnError(f"{manifest_path} is corrupt (missing: {', '.join(missing)})")
-    if int(manifest.get("format", 1)) > MANIFEST_FORMAT:
-        raise PatdnnError(
-            f"{manifest_path} has format {manifest['format']}, newer than this patdnn reads "
+def _is_int(value: object, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_shapes(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) >= 1
+        and all(
+            isinstance(s, list) and 1 <= len(s) <= 8 and all(_is_int(d, 1) for d in s)
+            for s in value
+        )
+        and all(math.prod(s) <= 1 << 31 for s in value)
+    )
+
+
+def _is_library(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, list)
+        and all(
+            isinstance(t, list) and len(t) == 2 and all(_is_int(x) and x < 16 for x in t)
+            for t in p
+        )
+        for p in value
+    )
+
+
+def _is_files(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) >= 1
+        and all(
+            isinstance(k, str)
+            and _NAME.fullmatch(k) is not None
+            and isinstance(v, dict)
+            and isinstance(v.get("sha256"), str)
+            and re.fullmatch(r"[0-9a-f]{64}", v["sha256"]) is not None
+            and _is_int(v.get("bytes"))
+            for k, v in value.items()
+        )
+    )
+
+
+_MANIFEST_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "model": (
+        lambda v: isinstance(v, str) and _NAME.fullmatch(v) is not None,
+        "a file base name (letters, digits, '_', '.', '-')",
+    ),
+    "entry": (
+        lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z_]\w*", v) is not None,
+        "a C identifier",
+    ),
+    "inputs": (_is_shapes, "a list of shapes (lists of positive integers)"),
+    "outputs": (_is_shapes, "a list of shapes (lists of positive integers)"),
+    "weights_bytes": (lambda v: _is_int(v, 1), "a positive integer"),
+    "workspace_bytes": (lambda v: v is None or _is_int(v), "an integer >= 0 or null"),
+    "files": (_is_files, "a map of file name to {sha256, bytes}"),
+    "pattern_library": (_is_library, "a list of patterns of [row, col] taps"),
+    "layers": (
+        lambda v: isinstance(v, list) and all(isinstance(d, dict) for d in v),
+        "a list of objects",
+    ),
+}
+_TARGET_FIELDS = ("name", "triple", "cpu", "features")
+
+
+def _check_manifest(manifest: Any, path: Path) -> dict[str, Any]:
+    """`manifest` after checking every field the loader uses; else an `ArtifactError`
+    naming the file and the field."""
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path} is corrupt: expected a JSON object")
+    fmt = manifest.get("format")
+    if not _is_int(fmt, 1):
+        raise ArtifactError(f"{path}: field 'format' must be a positive integer, got {fmt!r}")
+    if fmt > MANIFEST_FORMAT:
+        raise ArtifactError(
+            f"{path}: field 'format' is {fmt}, newer than this patdnn reads "
             f"({MANIFEST_FORMAT}); upgrade patdnn"
+        )
+    if fmt < MANIFEST_FORMAT:
+        raise ArtifactError(
+            f"{path}: field 'format' is {fmt}: saved by an older patdnn, whose code carries no "
+            "record of its buffer sizes to check; compile and save the model again"
+        )
+    digest = manifest.get("manifest_sha256")
+    if not isinstance(digest, str):
+        raise ArtifactError(f"{path}: field 'manifest_sha256' is missing or not a string")
+    if digest != manifest_digest(manifest):
+        raise ArtifactError(
+            f"{path}: field 'manifest_sha256' does not match the manifest's content: it was "
+            "edited or damaged after saving; save the model again"
+        )
+    for name, (valid, expected) in _MANIFEST_FIELDS.items():
+        if name not in manifest:
+            raise ArtifactError(f"{path} is corrupt: field '{name}' is missing")
+        if not valid(manifest[name]):
+            raise ArtifactError(
+                f"{path}: field '{name}' must be {expected}, got {_short(manifest[name])}"
+            )
+    target = manifest.get("target")
+    if not isinstance(target, dict):
+        raise ArtifactError(f"{path}: field 'target' must be an object, got {_short(target)}")
+    for name in _TARGET_FIELDS:
+        if not isinstance(target.get(name), str):
+            raise ArtifactError(
+                f"{path}: field 'target.{name}' must be a string, got {_short(target.get(name))}"
+            )
+    if target["name"] not in Target.KNOWN:
+        raise ArtifactError(
+            f"{path}: field 'target.name' is {target['name']!r}, not one of "
+            f"{', '.join(Target.KNOWN)}"
         )
     return manifest
 
 
+def _short(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The checked `manifest.json` of a saved model directory (files not read)."""
+    path = Path(_path_argument(directory, "directory"))
+    if not path.is_dir():
+        raise ArtifactError(
+            f"{path}: no such directory (expected the output of CompiledModel.save)"
+        )
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise ArtifactError(f"{path}: no {MANIFEST}; is this a directory written by save()?")
+    try:
+        manifest = json.loads(manifest_path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ArtifactError(f"{manifest_path} is corrupt (not valid JSON: {reason})") from None
+    except OSError as e:
+        raise ArtifactError(f"{manifest_path}: cannot read it: {e.strerror}") from None
+    return _check_manifest(manifest, manifest_path)
+
+
 def read_saved(directory: str | Path) -> SavedModel:
-    """Reads a saved model directory, checking every listed file against its sha256."""
-    path = Path(directory)
+    """Reads a saved model directory, checking every listed file against its sha256 and
+    the weights blob against the declared size."""
+    path = Path(_path_argument(directory, "directory"))
     manifest = read_manifest(path)
     files: dict[str, bytes] = {}
     for filename, info in manifest["files"].items():
         file_path = path / filename
         if not file_path.is_file():
-            raise PatdnnError(f"{file_path} is missing (listed in {MANIFEST})")
+            raise ArtifactError(f"{file_path} is missing (listed in {MANIFEST})")
         data = file_path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != info.get("sha256"):
-            raise PatdnnError(
+        if len(data) != info["bytes"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
+            raise ArtifactError(
                 f"{file_path} is corrupt: its sha256 does not match {MANIFEST} "
-                f"({len(data)} bytes, expected {info.get('bytes')}); save the model again"
+                f"({len(data)} bytes, expected {info['bytes']}); save the model again"
             )
         files[filename] = data
-    return SavedModel(path, manifest, files)
+    saved = SavedModel(path, manifest, files)
+    for suffix in (".ll", ".weights"):
+        saved.file(suffix)
+    if not saved.target_name == "host":
+        saved.file(".o")
+    weights = saved.file(".weights")
+    if len(weights) != manifest["weights_bytes"]:
+        raise ArtifactError(
+            f"{path / MANIFEST}: field 'weights_bytes' is {manifest['weights_bytes']} but "
+            f"{saved.name}.weights has {len(weights)} bytes"
+        )
+    return saved
+
+
+def open_saved(directory: str | Path) -> CompiledModel:
+    """A saved model of any target as a `CompiledModel` (aarch64 ones run under qemu),
+    after checking the manifest, every file, and the numbers the code was compiled with
+    against the manifest's."""
+    saved = read_saved(directory)
+    manifest_path = str(saved.directory / MANIFEST)
+    expected = AbiRecord.of(saved.entry, saved.signature, saved.manifest["format"])
+    llvm_ir_bytes = saved.file(".ll")
+    ll_name = str(saved.directory / f"{saved.name}.ll")
+    find_abi_record(llvm_ir_bytes, ll_name).check(expected, ll_name, manifest_path)
+    t = saved.manifest["target"]
+    host = Target.get("host")
+    if saved.target_name == "host":
+        if saved.triple.split("-", 1)[0] != host.arch:
+            raise ArtifactError(
+                f"{manifest_path}: field 'target.triple' is {saved.triple}, this machine is "
+                f"{host.arch}: compile the model again here"
+            )
+        target = host
+    else:
+        target = Target.get(saved.target_name)
+        if saved.triple != target.triple:
+            raise ArtifactError(
+                f"{manifest_path}: field 'target.triple' is {saved.triple}, patdnn's "
+                f"{target.name} target is {target.triple}"
+            )
+    obj = saved.files.get(f"{saved.name}.o")
+    if obj is not None:
+        obj_name = str(saved.directory / f"{saved.name}.o")
+        find_abi_record(obj, obj_name).check(expected, obj_name, manifest_path)
+    try:
+        llvm_ir = llvm_ir_bytes.decode()
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{ll_name} is not LLVM IR text") from None
+    model = CompiledModel(
+        name=saved.name,
+        target=target,
+        entry=saved.entry,
+        signature=saved.signature,
+        llvm_ir=llvm_ir,
+        weights=aligned_blob(saved.file(".weights")),
+        stages={"llvm": llvm_ir},
+        layers=saved.layers,
+        library=saved.library,
+        _source=ll_name if target.runs_on_host else str(saved.directory / f"{saved.name}.o"),
+        _declared=manifest_path,
+    )
+    same_machine = (t["triple"], t["cpu"], t["features"]) == (
+        target.triple,
+        target.cpu,
+        target.features,
+    )
+    if obj is not None and (same_machine or not target.runs_on_host):
+        model._object = obj
+    return model
 
 
 def load(directory: str | Path) -> CompiledModel:
     """Reads a model saved for the host target back into a callable `CompiledModel`.
 
-    The LLVM IR is JIT-compiled on first call; the files are checked against the
-    manifest's checksums. Models saved for another target (aarch64) raise `PatdnnError`."""
-    saved = read_saved(directory)
+    The manifest (its fields and its own sha256), every file's checksum, and the shapes
+    and sizes the code was compiled with (its ABI record) are checked first: any mismatch
+    is an `ArtifactError` naming the file and the field. The LLVM IR is JIT-compiled on
+    first call. Models saved for another target (aarch64) raise `ArtifactError`."""
+    manifest = read_manifest(directory)
+    t = manifest["target"]
     host = Target.get("host")
-    if saved.target_name != "host" or saved.triple.split("-", 1)[0] != host.arch:
-        raise PatdnnError(
-            f"{saved.directory} was saved for {saved.target_name} ({saved.triple}), this "
+    if t["name"] != "host" or t["triple"].split("-", 1)[0] != host.arch:
+        raise ArtifactError(
+            f"{directory} was saved for {t['name']} ({t['triple']}), this "
             f"machine is {host.arch}; run it with the C harness or under qemu: "
-            f"`patdnn run {saved.directory} --input x.npy`, or build examples/run_model.c "
+            f"`patdnn run {directory} --input x.npy`, or build examples/run_model.c "
             f"(see examples/README.md)"
         )
-    llvm_ir = saved.file(".ll").decode()
-    weights = saved.file(".weights")
-    if len(weights) != int(saved.manifest["weights_bytes"]):
-        raise PatdnnError(
-            f"{saved.directory}: {saved.name}.weights has {len(weights)} bytes, the manifest "
-            f"says {saved.manifest['weights_bytes']}"
+    return open_saved(directory)
+
+
+def _path_argument(value: object, name: str) -> str | os.PathLike[str]:
+    if not isinstance(value, str | os.PathLike) or (isinstance(value, str) and not value):
+        raise ArgumentError(
+            f"{name} must be a path (str or os.PathLike), got {type(value).__name__}"
         )
-    model = CompiledModel(
-        name=saved.name,
-        target=host,
-        entry=saved.entry,
-        signature=saved.signature,
-        llvm_ir=llvm_ir,
-        weights=aligned_blob(weights),
-        stages={"llvm": llvm_ir},
-        layers=saved.layers,
-        library=saved.library,
-    )
-    t = saved.manifest["target"]
-    if (t.get("triple"), t.get("cpu"), t.get("features")) == (host.triple, host.cpu, host.features):
-        model._object = saved.files.get(f"{saved.name}.o")
-    return model
+    return value  # type: ignore[return-value]
 
 
-def _as_array(x: Any) -> np.ndarray:
+def fit_input(arg: Arg, value: Any, what: str | None = None) -> np.ndarray:
+    """`value` (array or tensor) as a float32 array of exactly `arg.shape`; an array
+    without the leading batch dimension of 1 gets it. Anything else (another layout, a
+    batch of several) is a `SignatureError` naming both shapes."""
+    label = what or f"input {arg.name!r}"
+    array = _as_array(value, label)
+    if array.shape != arg.shape:
+        if (1, *array.shape) == arg.shape:
+            return np.ascontiguousarray(array.reshape(arg.shape))
+        raise SignatureError(
+            f"{label} has shape {list(array.shape)}, the model takes {list(arg.shape)} "
+            "(or that shape without its leading batch of 1); arrays are never reshaped or "
+            "transposed to fit: give the input in the model's layout"
+        )
+    return array
+
+
+def _as_array(x: Any, label: str = "the input") -> np.ndarray:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        if not (x.dtype.is_floating_point or not x.dtype.is_complex and x.dtype != torch.bool):
+            raise SignatureError(f"{label} must hold real numbers, got a {x.dtype} tensor")
+        return x.detach().cpu().contiguous().numpy().astype(np.float32, copy=False)
+    if not isinstance(x, np.ndarray | list | tuple | float | int) or isinstance(x, bool):
+        raise SignatureError(
+            f"{label} must be a numpy array or a torch tensor, got {type(x).__name__}"
+        )
     try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            return x.detach().cpu().contiguous().numpy().astype(np.float32, copy=False)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    return np.ascontiguousarray(x, dtype=np.float32)
+        array = np.asarray(x)
+    except ValueError as e:
+        raise SignatureError(f"{label} is not a rectangular array: {e}") from None
+    if array.dtype.kind not in "fiu":
+        raise SignatureError(f"{label} must hold real numbers, got dtype {array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def compile(  # noqa: A001 - the API's name
@@ -350,7 +593,7 @@ def compile(  # noqa: A001 - the API's name
     *,
     target: str = "host",
     library: Sequence[Sequence[tuple[int, int]]] | None = None,
-    num_patterns: int = 8,
+    num_patterns: int | None = None,
     strict: bool = False,
     vector_width: int | None = None,
     keep_stages: bool = True,
@@ -365,35 +608,35 @@ def compile(  # noqa: A001 - the API's name
     dimension takes its size from `example_input`.
 
     Pattern-pruned 3x3 layers (every non-empty kernel fits a pattern of `library`,
-    or of the library extracted from the weights) go through the pattern pipeline;
-    the rest through dense vector code.
+    or of the library read from the weights: every pattern they use, up to 56) go
+    through the pattern pipeline; the rest through dense vector code. `num_patterns`
+    caps the library read from the weights (its most frequent patterns are kept; a
+    layer the cap leaves dense says so in a remark).
 
     `tune=True` (host target only) times candidate register tiles and prefetch
     distances of every convolution on this machine and keeps the fastest
     (`patdnn.lowering.autotune`); it adds seconds per distinct layer shape."""
     from patdnn.frontend.importer import import_model
     from patdnn.lowering.pipeline import PipelineOptions, run_pipeline
-    from patdnn.runtime.signature import Signature
 
-    tgt = Target.get(target)
-    if tune and not tgt.runs_on_host:
-        raise PatdnnError(
-            f"tune=True times the code on this machine; target {tgt.name!r} ({tgt.triple}) "
-            "does not run here: tune for the host, or compile without tuning"
-        )
+    tgt = _check_compile_arguments(
+        model, example_input, target, library, num_patterns, strict, vector_width,
+        keep_stages, name, progress, tune,
+    )  # fmt: skip
     model_name = name or type(model).__name__.lower()
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model_name):
-        raise PatdnnError(
-            f"model name {model_name!r} cannot name files: use letters, digits, '_', '.', '-'"
+    if not _NAME.fullmatch(model_name):
+        raise ArgumentError(
+            f"name {model_name!r} cannot name files: use letters, digits, '_', '.', '-'"
         )
     from patdnn.dialect.library import format_library
 
     imported = import_model(model, example_input)
+    _check_has_layers(imported.module, model_name)
     library_text = format_library(library) if library is not None else ""
     options = PipelineOptions(
         target=tgt,
         library=library_text,
-        num_patterns=num_patterns,
+        num_patterns=num_patterns,  # type: ignore[arg-type]  # None: no cap
         strict=strict,
         vector_width=vector_width,
         keep_stages=keep_stages,
@@ -407,16 +650,134 @@ def compile(  # noqa: A001 - the API's name
         workspace_size=result.workspace,
     )
     weights = aligned_blob(result.weights or b"\0")
+    # The code carries the numbers it was compiled with (`patdnn.runtime.abi`).
+    llvm_ir = append_abi_global(
+        result.llvm_ir, AbiRecord.of("forward", signature, MANIFEST_FORMAT)
+    )
+    stages = dict(result.stages)
+    stages["llvm"] = llvm_ir
     return CompiledModel(
         name=model_name,
         target=tgt,
         entry="forward",
         signature=signature,
-        llvm_ir=result.llvm_ir,
+        llvm_ir=llvm_ir,
         weights=weights,
-        stages=result.stages,
+        stages=stages,
         layers=result.layers,
         library=result.library,
         timings=result.timings,
         tuning=result.tuning,
     )
+
+
+def _check_compile_arguments(
+    model: Any,
+    example_input: Any,
+    target: Any,
+    library: Any,
+    num_patterns: Any,
+    strict: Any,
+    vector_width: Any,
+    keep_stages: Any,
+    name: Any,
+    progress: Any,
+    tune: Any,
+) -> Target:
+    """The target, after checking the type and range of every argument of `compile`."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module | torch.export.ExportedProgram):
+        raise ArgumentError(
+            f"model must be a torch.nn.Module or a torch.export program, got "
+            f"{type(model).__name__}"
+        )
+    examples = example_input if isinstance(example_input, list | tuple) else [example_input]
+    for x in examples:
+        if x is None and isinstance(model, torch.export.ExportedProgram):
+            continue
+        if not isinstance(x, torch.Tensor | np.ndarray):
+            raise ArgumentError(
+                f"example_input must be a torch tensor or a numpy array, got {type(x).__name__}"
+            )
+        kind = "f" if isinstance(x, torch.Tensor) and x.dtype.is_floating_point else None
+        if kind is None and not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+            raise ArgumentError(
+                f"example_input must hold floating-point numbers, got dtype {x.dtype}"
+            )
+    if not isinstance(target, str):
+        raise ArgumentError(f"target must be a str ('host' or 'aarch64'), got {target!r}")
+    for flag, value in (("strict", strict), ("keep_stages", keep_stages), ("tune", tune)):
+        if not isinstance(value, bool):
+            raise ArgumentError(f"{flag} must be True or False, got {value!r}")
+    if num_patterns is not None and (
+        not isinstance(num_patterns, int) or isinstance(num_patterns, bool)
+        or not 1 <= num_patterns <= 56
+    ):  # fmt: skip
+        raise ArgumentError(f"num_patterns must be None or an integer in 1..56, got {num_patterns!r}")
+    if vector_width is not None and (
+        not isinstance(vector_width, int) or isinstance(vector_width, bool) or vector_width < 1
+    ):
+        raise ArgumentError(
+            f"vector_width must be None (the target's width) or a positive integer, got "
+            f"{vector_width!r}"
+        )
+    if name is not None and not isinstance(name, str):
+        raise ArgumentError(f"name must be None or a str, got {type(name).__name__}")
+    if progress is not None and not callable(progress):
+        raise ArgumentError(f"progress must be None or callable, got {type(progress).__name__}")
+    if library is not None:
+        _check_library(library)
+    tgt = Target.get(target)
+    if tune and not tgt.runs_on_host:
+        raise ArgumentError(
+            f"tune=True times the code on this machine; target {tgt.name!r} ({tgt.triple}) "
+            "does not run here: tune for the host, or compile without tuning"
+        )
+    return tgt
+
+
+def _check_library(library: Any) -> None:
+    """A pattern library argument: a non-empty list of distinct patterns, each a list of
+    distinct (row, col) taps inside the 3x3 kernel."""
+    if isinstance(library, str | bytes) or not isinstance(library, Sequence) or not library:
+        raise ArgumentError(
+            "library must be a non-empty list of patterns, each a list of (row, col) taps, "
+            f"got {type(library).__name__}"
+            + (" (text is read by the patdnn-opt option library=...)" if isinstance(library, str) else "")
+        )
+    seen: set[frozenset[tuple[int, int]]] = set()
+    for i, pattern in enumerate(library):
+        if isinstance(pattern, str | bytes) or not isinstance(pattern, Sequence) or not pattern:
+            raise ArgumentError(f"library[{i}] must be a list of (row, col) taps, got {pattern!r}")
+        taps: list[tuple[int, int]] = []
+        for tap in pattern:
+            if (
+                not isinstance(tap, Sequence) or isinstance(tap, str) or len(tap) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in tap)
+                or not all(0 <= x <= 2 for x in tap)
+            ):  # fmt: skip
+                raise ArgumentError(
+                    f"library[{i}]: tap {tap!r} is not a (row, col) pair inside the 3x3 kernel"
+                )
+            taps.append((tap[0], tap[1]))
+        if len(set(taps)) != len(taps):
+            raise ArgumentError(f"library[{i}] holds the same tap twice: {taps}")
+        if frozenset(taps) in seen:
+            raise ArgumentError(f"library[{i}] repeats an earlier pattern: {taps}")
+        seen.add(frozenset(taps))
+
+
+def _check_has_layers(module: Any, name: str) -> None:
+    """A model whose forward computes nothing (it returns its input) is refused: there is
+    no layer to compile."""
+    from xdsl.dialects import func
+
+    for op in module.walk():
+        if isinstance(op, func.FuncOp):
+            body = [o for o in op.body.walk() if not isinstance(o, func.ReturnOp)]
+            if not body:
+                raise ArgumentError(
+                    f"model {name!r} has no layers (its forward returns its input): there is "
+                    "nothing to compile"
+                )

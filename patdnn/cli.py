@@ -10,8 +10,11 @@
 MODEL is a `torch.export` program (`.pt2`, which fixes the input shape: `--input-shape` is
 optional and must match it), `package.module:factory` (a callable returning an `nn.Module`;
 needs `--input-shape`) or a zoo model name (`resnet18`, ...).
-User errors print one line `patdnn: error: ...` and exit with status 1 (2 for bad usage);
-PATDNN_DEBUG=1 shows the traceback.
+User errors (every `PatdnnError`) print one line `patdnn: error: ...` and exit with status
+1; bad usage exits with 2 (argparse); anything else is a bug of patdnn: one line
+`patdnn: internal error (TYPE): ...` and exit status 3. PATDNN_DEBUG=1 shows the traceback.
+No command leaves a half-written output: outputs are written next to the target and renamed
+when complete, and arguments are checked before anything is created.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,11 +42,13 @@ from patdnn.console import (
     tuning_table,
 )
 
+from patdnn.errors import EXIT_INTERNAL, PatdnnError, internal_error_line
+
 PROG = "patdnn"
 DEFAULT_ZOO_SHAPE = (1, 3, 224, 224)
 
 
-class CliError(Exception):
+class CliError(PatdnnError):
     """A user error found by the command line itself."""
 
 
@@ -94,13 +99,13 @@ def resolve_model(spec: str, input_shape: str | None) -> ModelSpec:
     path = Path(spec)
     if spec.endswith(".pt2") or path.is_file():
         if not path.is_file():
-            raise FileNotFoundError(f"{spec}: no such file")
+            raise CliError(f"{spec}: no such file")
         program = _load_program(spec)
         return ModelSpec(program, _program_example(spec, program, shape), _identifier(path.stem))
     if ":" in spec:
         return _factory_model(spec, shape)
     if "/" in spec or os.sep in spec or path.suffix:
-        raise FileNotFoundError(f"{spec}: no such file")
+        raise CliError(f"{spec}: no such file")
     zoo = _zoo()
     if zoo is not None and spec in _zoo_names(zoo):
         import torch
@@ -195,13 +200,15 @@ def _factory_model(spec: str, shape: tuple[int, ...] | None) -> ModelSpec:
 def cmd_compile(args: argparse.Namespace) -> int:
     import patdnn
 
-    out = Path(args.output)
+    from patdnn.files import check_writable
+
     if args.tune and args.target != "host":
         raise CliError(
             f"--tune times the code on this machine: it works with --target host, not {args.target}"
         )
+    out = check_writable(args.output, directory=True)
     print(f"patdnn compile {args.model} for {args.target}")
-    progress = StepProgress()
+    progress: StepProgress = args.progress
     progress("load MODEL")
     spec = resolve_model(args.model, args.input_shape)
     progress("import (torch.export + torch-mlir)")
@@ -261,46 +268,38 @@ def _read_input(path: str) -> np.ndarray:
     import numpy as np
 
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise CliError(f"{path}: no such file")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise CliError(f"{path}: not a .npy array ({e})") from e
+    except (ValueError, OSError, EOFError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise CliError(f"{path}: not a .npy array ({reason})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
-        raise CliError(f"{path}: expected a numeric array")
+        raise CliError(f"{path}: expected a numeric array (.npy), not a .npz archive or objects")
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from patdnn.api import aligned_blob, read_manifest, read_saved
+    from patdnn.api import fit_input, open_saved
+    from patdnn.files import atomic_file, check_writable
 
-    directory = Path(args.directory)
-    manifest = read_manifest(directory)
-    x = _read_input(args.input)
-    expected = tuple(manifest["inputs"][0])
-    if x.shape != expected:
-        if x.size != int(np.prod(expected)):
-            raise CliError(f"{args.input} has shape {x.shape}; the model takes {expected}")
-        x = x.reshape(expected)
-    target = manifest["target"]["name"]
+    if args.output:
+        check_writable(args.output)
+    model = open_saved(args.directory)
+    (arg,) = model.signature.inputs
+    x = fit_input(arg, _read_input(args.input), what=args.input)
     start = time.perf_counter()
-    if target == "host":
-        import patdnn
-
-        y = patdnn.load(directory)(x)
-        how = "host (JIT from the saved LLVM IR)"
-    else:
-        from patdnn.runtime.aarch64 import Aarch64Module
-
-        saved = read_saved(directory)
-        module = Aarch64Module(saved.file(".o"), saved.entry, saved.signature)
-        y = module(x, weights=aligned_blob(saved.file(".weights")))
-        how = f"{target} (static executable under qemu-aarch64)"
-    assert isinstance(y, np.ndarray)
+    y = model(x)
+    target = model.target.name
+    how = (
+        "host (JIT from the saved LLVM IR)"
+        if model.target.runs_on_host
+        else f"{target} (static executable under qemu-aarch64)"
+    )
     elapsed = time.perf_counter() - start
-    print(f"ran {manifest['model']} on {how} in {elapsed:.2f} s")
+    print(f"ran {model.name} on {how} in {elapsed:.2f} s")
     print(f"output: shape {tuple(y.shape)}, {y.dtype}")
     flat = y.reshape(-1)
     shown = ", ".join(f"{v:.6g}" for v in flat[:8])
@@ -308,7 +307,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if y.ndim == 2:
         print(f"  argmax: {', '.join(str(int(i)) for i in y.argmax(axis=1))}")
     if args.output:
-        np.save(args.output, y)
+        with atomic_file(args.output, "wb") as stream:
+            np.save(stream, y)
         print(f"wrote {args.output}")
     return 0
 
@@ -340,8 +340,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_dir(directory: Path) -> int:
-    from patdnn.api import read_manifest
+    from patdnn.api import open_saved, read_manifest
 
+    open_saved(directory)  # every file and the code's ABI record checked
     m = read_manifest(directory)
     t = m["target"]
     print(f"{m['model']}: saved for {t['name']} ({t['triple']}, {t.get('cpu', '?')})")
@@ -363,9 +364,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from patdnn.pruning import prune
     from patdnn.pruning.digits import DigitsNet, load_digits, train_dense
 
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    progress = StepProgress()
+    import math
+
+    from patdnn.files import check_writable, staged_directory
+
+    # Every argument checked before anything is created.
+    out = check_writable(args.output, directory=True)
+    if not (math.isfinite(args.connectivity) and args.connectivity >= 1):
+        raise CliError(f"--connectivity must be a finite number >= 1, got {args.connectivity}")
+    if not 1 <= args.patterns <= 56:
+        raise CliError(f"--patterns must be in 1..56, got {args.patterns}")
+    progress: StepProgress = args.progress
     progress("data")
     if args.data:
         loaders = _call_spec(args.data, "--data")
@@ -414,10 +423,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
         ) from e
     progress("saving")
     weights = out / f"{name}_pruned.pt"
-    torch.save(result.model.state_dict(), weights)
-    (out / "report.txt").write_text(result.report.table() + "\n")
-    (out / "library.json").write_text(json.dumps([list(map(list, p)) for p in result.library]))
-    figure = result.report.save_figure(out / "patterns.png")
+    with staged_directory(out) as stage:
+        torch.save(result.model.state_dict(), stage / weights.name)
+        (stage / "report.txt").write_text(result.report.table() + "\n")
+        (stage / "library.json").write_text(
+            json.dumps([list(map(list, p)) for p in result.library])
+        )
+        figure = out / Path(result.report.save_figure(stage / "patterns.png")).name
     progress.done()
     print()
     print(result.report.table())
@@ -476,6 +488,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         retrain_epochs=args.retrain_epochs,
         runs=args.runs,
         seed=args.seed,
+        step=args.progress,
     )
 
 
@@ -503,7 +516,7 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Pattern-based pruning and a pattern-aware compiler for CNNs (PatDNN).",
         epilog="MODEL: a torch.export .pt2 file, package.module:factory (with --input-shape), "
@@ -517,8 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="artefact directory")
     p.add_argument("--input-shape", metavar="SHAPE",
                    help="e.g. 1,3,224,224 (a .pt2: optional, must match it)")  # fmt: skip
-    p.add_argument("--patterns", type=_positive_int, default=8, metavar="N",
-                   help="pattern library size extracted from the weights (default 8)")  # fmt: skip
+    p.add_argument("--patterns", type=_positive_int, metavar="N",
+                   help="cap on the pattern library read from the weights (default: every "
+                        "pattern they use, up to 56)")  # fmt: skip
     p.add_argument("--strict", action="store_true",
                    help="a 3x3 layer that breaks its pattern is an error")  # fmt: skip
     p.add_argument("--name", help="artefact base name (default: from MODEL)")
@@ -536,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="per-layer table of a saved DIR or a MODEL")
     p.add_argument("model", metavar="MODEL_OR_DIR")
     p.add_argument("--input-shape", metavar="SHAPE")
-    p.add_argument("--patterns", type=_positive_int, default=8, metavar="N")
+    p.add_argument("--patterns", type=_positive_int, metavar="N",
+                   help="cap on the pattern library read from the weights")  # fmt: skip
     p.add_argument("--strict", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
@@ -583,33 +598,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from patdnn.errors import PatdnnError
+    """The errors that are the user's: every `PatdnnError` (and `PruningError`, a
+    `ValueError` of `patdnn.pruning`)."""
+    from patdnn.pruning.errors import PruningError
 
-    return (CliError, PatdnnError, ValueError, OSError)
+    return (PatdnnError, PruningError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `patdnn` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.progress = StepProgress()  # one step line open at a time, closed on failure
     debug = os.environ.get("PATDNN_DEBUG", "") not in ("", "0")
     try:
         status = int(args.func(args))
     except KeyboardInterrupt:
+        args.progress.done("failed")
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # every failure ends in one line unless PATDNN_DEBUG is set
-        StepProgress.abandon()
+        args.progress.done("failed")
         if debug:
             traceback.print_exc()
-        user = isinstance(e, _user_errors())
-        message = str(e).strip() or type(e).__name__
-        if isinstance(e, OSError) and e.filename:
-            message = f"{e.filename}: {e.strerror}"
-        prefix = "" if user else f"internal error ({type(e).__name__}): "
-        print(f"{PROG}: error: {prefix}{message}", file=sys.stderr)
-        if not user and not debug:
-            print(f"{PROG}: set PATDNN_DEBUG=1 to see the traceback", file=sys.stderr)
+        if not isinstance(e, _user_errors()):
+            print(internal_error_line(PROG, e), file=sys.stderr)
+            return EXIT_INTERNAL
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
     return status
 

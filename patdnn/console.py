@@ -26,8 +26,6 @@ class StepProgress:
         "llvm": "mlir-opt + mlir-translate -> LLVM IR",
     }
 
-    _open: StepProgress | None = None
-
     def __init__(self, stream: TextIO | None = None, width: int = 50) -> None:
         self.stream = stream or sys.stdout
         self.width = width
@@ -39,7 +37,6 @@ class StepProgress:
         self.stream.write(f"  {label} ".ljust(self.width, "."))
         self.stream.flush()
         self._start = time.perf_counter()
-        StepProgress._open = self
 
     def done(self, status: str | None = None) -> None:
         if self._start is not None:
@@ -47,15 +44,6 @@ class StepProgress:
             self.stream.write(f" {text}\n")
             self.stream.flush()
             self._start = None
-        if StepProgress._open is self:
-            StepProgress._open = None
-
-    @classmethod
-    def abandon(cls) -> None:
-        """Ends the open step line, if any, with `failed`."""
-        if cls._open is not None:
-            cls._open.done("failed")
-        sys.stdout.flush()
 
 
 def format_count(n: float) -> str:

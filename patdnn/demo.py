@@ -55,16 +55,15 @@ def run_aarch64(directory: Path, xs: np.ndarray, work: Path) -> tuple[np.ndarray
 
     Builds `examples/run_model.c` against the saved object and runs all inputs in one
     qemu-aarch64 process; outside a source tree, runs the runtime's harness per input."""
-    from patdnn.api import aligned_blob, read_saved
-    from patdnn.runtime.aarch64 import Aarch64Module, find_cross_compiler, find_qemu
+    from patdnn.api import open_saved, read_saved
+    from patdnn.runtime.aarch64 import find_cross_compiler, find_qemu
 
+    model = open_saved(directory)  # the manifest, the files and the object's ABI record
     saved = read_saved(directory)
     out_shape = tuple(saved.manifest["outputs"][0])
     source = _example_source()
     if source is None:
-        module = Aarch64Module(saved.file(".o"), saved.entry, saved.signature)
-        weights = aligned_blob(saved.file(".weights"))
-        logits = np.concatenate([module(xs[i : i + 1], weights=weights) for i in range(len(xs))])
+        logits = np.concatenate([model(xs[i : i + 1]) for i in range(len(xs))])
         return logits, "the runtime harness under qemu-aarch64, one process per image"
     cc, qemu = find_cross_compiler(), find_qemu()
     work.mkdir(parents=True, exist_ok=True)
@@ -94,6 +93,7 @@ def run_demo(
     seed: int = 0,
     num_patterns: int = 8,
     connectivity: float = 3.6,
+    step: StepProgress | None = None,
 ) -> int:
     """Runs the demo, leaves the artefacts in `out`, prints the summary; returns 0.
 
@@ -103,7 +103,7 @@ def run_demo(
     torch.set_num_threads(1)
     try:
         return _run_demo(out, dense_epochs, admm_epochs, retrain_epochs, runs, seed,
-                         num_patterns, connectivity)  # fmt: skip
+                         num_patterns, connectivity, step or StepProgress())  # fmt: skip
     finally:
         torch.set_num_threads(threads)
 
@@ -117,6 +117,7 @@ def _run_demo(
     seed: int,
     num_patterns: int,
     connectivity: float,
+    step: StepProgress,
 ) -> int:
     from patdnn.pruning import prune
     from patdnn.pruning.digits import DigitsNet, evaluate, load_digits, train_dense
@@ -125,8 +126,6 @@ def _run_demo(
     out.mkdir(parents=True, exist_ok=True)
     print("patdnn demo: train, pattern-prune, compile and run a digits CNN "
           f"(artefacts in {out}/)")  # fmt: skip
-    step = StepProgress()
-
     step("load scikit-learn digits")
     train, val = load_digits(seed=seed)
     xs_t = torch.cat([x for x, _ in val])

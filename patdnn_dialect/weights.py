@@ -52,7 +52,7 @@ _NUMPY_TO_ELEMENT: dict[str, str] = {
 
 
 class WeightError(PatdnnError, ValueError):
-    """A weight handle without data, or data of the wrong shape."""
+    """A weight handle without data, a corrupt blob, or data of the wrong shape."""
 
 
 def numpy_dtype(element_type: Attribute) -> np.dtype[np.generic]:
@@ -130,6 +130,11 @@ class WeightStore:
                 )
             shape = tuple(ty.get_shape())
             if raw.dtype != dtype:
+                if raw.nbytes % dtype.itemsize:
+                    raise WeightError(
+                        f"dense_resource<{handle}> holds {raw.nbytes} bytes, not a whole "
+                        f"number of {dtype.itemsize}-byte values of its type {ty}"
+                    )
                 raw = np.frombuffer(raw.tobytes(), dtype=dtype)
             if raw.size != int(np.prod(shape)):
                 raise WeightError(
@@ -180,8 +185,19 @@ def _decode_parsed_blob(handle: str) -> np.ndarray | None:
     blob = interface.lookup(handle) if interface is not None else None
     if not blob:
         return None
-    data = bytes.fromhex(blob[2:])
+    where = f"the dialect_resources blob of '{handle}'"
+    if not isinstance(blob, str) or not blob.startswith("0x"):
+        raise WeightError(f"{where} is not a hex string starting with 0x")
+    try:
+        data = bytes.fromhex(blob[2:])
+    except ValueError as e:
+        raise WeightError(f"{where} is corrupt: {e}") from None
     # MLIR blobs start with their alignment as a 32-bit little-endian integer.
+    if len(data) < 4:
+        raise WeightError(f"{where} is truncated: {len(data)} bytes, less than its 4-byte header")
+    alignment = int.from_bytes(data[:4], "little")
+    if alignment == 0 or alignment & (alignment - 1):
+        raise WeightError(f"{where} has alignment {alignment} in its header, not a power of 2")
     return np.frombuffer(data[4:], dtype=np.uint8).copy()
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from patdnn.runtime.target import Target
+from patdnn.runtime.abi import ABI_SYMBOL, AbiError, AbiRecord, read_abi_at
 from patdnn.runtime.compile import optimize_module, parse_llvm_ir
 from patdnn.runtime.errors import PatdnnRuntimeError
 from patdnn.runtime.signature import Arg, Signature, aligned_zeros
@@ -73,6 +74,13 @@ class HostModule:
         if buffer is None:
             buffer = self._workspaces.buffer = aligned_zeros(arg)
         return buffer
+
+    def abi(self, source: str) -> AbiRecord:
+        """The `@patdnn_abi` record of the JIT-compiled code (`AbiError` if it has none)."""
+        address = self._engine.get_global_value_address(ABI_SYMBOL)
+        if not address:
+            raise AbiError(f"{source} carries no ABI record: compile and save the model again")
+        return read_abi_at(address, source)
 
     def _resolve(self, entry: str) -> Callable[..., None]:
         address = self._engine.get_function_address(entry)

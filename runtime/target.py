@@ -6,10 +6,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
+from patdnn.errors import PatdnnError
+
 if TYPE_CHECKING:
     from llvmlite.binding import TargetMachine
 
-__all__ = ["Target", "initialize_llvm"]
+__all__ = ["Target", "TargetError", "initialize_llvm"]
+
+
+class TargetError(PatdnnError, ValueError):
+    """An unknown target, or one LLVM has no backend for."""
 
 
 @cache
@@ -48,7 +54,7 @@ class Target:
             return _aarch64()
         if name == "host":
             return _host()
-        raise ValueError(f"unknown target {name!r}; known targets: {', '.join(Target.KNOWN)}")
+        raise TargetError(f"unknown target {name!r}; known targets: {', '.join(Target.KNOWN)}")
 
     @property
     def arch(self) -> str:
@@ -75,7 +81,7 @@ class Target:
         try:
             llvm_target = llvm.Target.from_triple(self.triple)
         except RuntimeError as exc:
-            raise ValueError(f"LLVM has no backend for triple {self.triple!r}: {exc}") from exc
+            raise TargetError(f"LLVM has no backend for triple {self.triple!r}: {exc}") from exc
         return llvm_target.create_target_machine(
             cpu=self.cpu,
             features=self.features,

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from patdnn.errors import PatdnnError
+
 from .mobilenet import MobileNetV2, mobilenet_v2
 from .resnet import ResNet, resnet18, resnet34, resnet50
 from .vgg import VGG, vgg16, vgg16_bn
@@ -18,6 +20,7 @@ __all__ = [
     "MobileNetV2",
     "ResNet",
     "VGG",
+    "ZooError",
     "get_model",
     "mobilenet_v2",
     "resnet18",
@@ -37,11 +40,15 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+class ZooError(PatdnnError, ValueError):
+    """An unknown zoo model name."""
+
+
 def get_model(name: str, **kwargs: object) -> nn.Module:
     """Build the zoo model `name` (a key of `MODELS`), passing `kwargs` to its constructor."""
     try:
         factory = MODELS[name]
     except KeyError:
         known = ", ".join(sorted(MODELS))
-        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
+        raise ZooError(f"unknown model {name!r}; known models: {known}") from None
     return factory(**kwargs)

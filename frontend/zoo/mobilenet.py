@@ -36,7 +36,7 @@ class Conv2dNormActivation(nn.Sequential):
                 in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False
             ),
             nn.BatchNorm2d(out_channels),
-            nn.ReLU6(inplace=False),
+            nn.ReLU6(inplace=True),
         )
         self.out_channels = out_channels
 

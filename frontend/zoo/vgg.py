@@ -41,7 +41,7 @@ def make_layers(cfg: list[int | str], batch_norm: bool = False) -> nn.Sequential
         layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
         if batch_norm:
             layers.append(nn.BatchNorm2d(v))
-        layers.append(nn.ReLU(inplace=False))
+        layers.append(nn.ReLU(inplace=True))
         in_channels = v
     return nn.Sequential(*layers)
 
@@ -57,10 +57,10 @@ class VGG(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
             nn.Linear(512 * 7 * 7, 4096),
-            nn.ReLU(inplace=False),
+            nn.ReLU(inplace=True),
             nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
-            nn.ReLU(inplace=False),
+            nn.ReLU(inplace=True),
             nn.Dropout(p=dropout),
             nn.Linear(4096, num_classes),
         )

@@ -301,3 +301,63 @@ def test_imports_do_not_share_weight_handles() -> None:
     (wb,) = [op for op in b.walk() if isinstance(op, TorchConv2dOp)]
     assert np.array_equal(constant_array(wa.weight), first.weight.detach().numpy())
     assert np.array_equal(constant_array(wb.weight), second.weight.detach().numpy())
+
+
+# ---------------------------------------------------------------------------
+# In-place ops, as eager PyTorch models write them
+# ---------------------------------------------------------------------------
+
+
+class InPlaceBlock(nn.Module):
+    """Every in-place form torchvision-style models use, and a tensor read after it is
+    mutated (`x.relu_()` then `x` again)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.relu6 = nn.ReLU6(inplace=True)
+        self.drop = nn.Dropout(inplace=True)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu6(self.conv2(identity))
+        out += identity
+        out = F.relu(out, inplace=True)
+        y = self.conv2(out)
+        y.relu_()
+        y.add_(out)
+        pooled = torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)
+        return self.fc(self.drop(pooled))
+
+
+def test_inplace_ops_import_as_their_functional_forms() -> None:
+    torch.manual_seed(0)
+    model = InPlaceBlock().eval()
+    with torch.no_grad():
+        model.bn1.running_mean.uniform_(-0.2, 0.2)
+        model.bn1.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(1, 3, 8, 8)
+    imported = import_model(model, x)
+    names = {op.name for op in imported.module.walk()}
+    assert {"torch.aten.relu", "torch.aten.hardtanh", "torch.aten.add.Tensor"} <= names
+    assert not any(name.endswith("_") or "_." in name for name in names if "aten" in name)
+
+    import patdnn
+
+    compiled = patdnn.compile(model, x, keep_stages=False)
+    with torch.no_grad():
+        ref = model(x.clone()).numpy()
+    np.testing.assert_allclose(compiled(x), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_inplace_op_outside_the_subset_names_its_functional_form() -> None:
+    class Scaled(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.sigmoid_()
+
+    with pytest.raises(FrontendError, match="unsupported op aten.sigmoid in the model's forward"):
+        import_model(Scaled(), torch.randn(1, 3, 4, 4))
