@@ -36,7 +36,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     Options: `vector-width` (f32 lanes: 4 for NEON, 8 for AVX2, 16 for AVX-512),
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
-    `prefetch-min-channels`: see `vector.tiling.TilingOptions`); a layer's `tuning`
+    `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`: see `vector.tiling.TilingOptions`); a layer's `tuning`
     dictionary overrides the default tile.
     """
 
@@ -46,15 +46,24 @@ class LowerPatdnnToVectorPass(ModulePass):
     vector_registers: int = 32
     prefetch_distance: int = DEFAULT_TILING.prefetch_distance
     prefetch_min_channels: int = DEFAULT_TILING.prefetch_min_channels
+    stream_prefetch: int = DEFAULT_TILING.stream_prefetch
+    stream_prefetch_min_bytes: int = DEFAULT_TILING.stream_prefetch_min_bytes
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.vector_width < 1:
             raise LoweringError(f"vector-width must be positive, got {self.vector_width}")
         if self.vector_registers < 8:
             raise LoweringError(f"vector-registers must be at least 8, got {self.vector_registers}")
-        if self.prefetch_distance < 0 or self.prefetch_min_channels < 0:
-            raise LoweringError("prefetch-distance and prefetch-min-channels must not be negative")
-        options = TilingOptions(self.prefetch_distance, self.prefetch_min_channels)
+        options = TilingOptions(
+            self.prefetch_distance,
+            self.prefetch_min_channels,
+            self.stream_prefetch,
+            self.stream_prefetch_min_bytes,
+        )
+        for name, value in vars(options).items():
+            if value < 0:
+                option = name.replace("_", "-")
+                raise LoweringError(f"{option} must not be negative, got {value}")
         functions = [
             fn
             for fn in op.ops

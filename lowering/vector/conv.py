@@ -348,6 +348,18 @@ class ConvGenerator:
             for m in columns:
                 em.prefetch(self.flat, [em.add(base, i * self.row_stride + m)])
 
+    def prefetch_streams(self, index: Value, weight: Value, k: Value) -> None:
+        """Prefetches the FKW index and weights of the kernel `stream_prefetch` places
+        ahead, non-temporally: they are read once per row block and must not evict the
+        input rows from the caches."""
+        em, distance = self.em, self.options.stream_prefetch
+        nnz, taps = weight.type.get_shape()  # type: ignore[union-attr]
+        if distance <= 0 or nnz * taps * 4 < self.options.stream_prefetch_min_bytes:
+            return
+        ahead = em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
+        em.prefetch(weight, [ahead, em.index(0)], locality=0)
+        em.prefetch(index, [ahead], locality=0)
+
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and
         the input is read in place; the scratch buffer is padded to whole vectors)."""
@@ -461,6 +473,7 @@ class ConvGenerator:
             for p in range(len(s.patterns)):
                 with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
                     channel = em.load_index(index, [k.iv])
+                    self.prefetch_streams(index, weight, k.iv)
                     self.prefetch_kernel(index, k.iv, origin, rows, len(lanes))
                     w = [
                         em.broadcast(em.load(weight, [k.iv, em.index(t)]), v)

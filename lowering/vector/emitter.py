@@ -53,8 +53,10 @@ class Loop:
 
 @irdl_op_definition
 class PrefetchOp(IRDLOperation):
-    """Upstream `memref.prefetch` (xDSL 0.74 lacks it): a read prefetch into the
-    innermost cache level. Built here and printed for `mlir-opt`; never parsed."""
+    """Upstream `memref.prefetch` (xDSL 0.74 lacks it): a read prefetch, into the
+    innermost cache level (`locality` 3) or without keeping the line in the caches it
+    passes (`locality` 0: a stream read once, x86 `prefetchnta`). Built here and printed
+    for `mlir-opt`; never parsed."""
 
     name = "memref.prefetch"
 
@@ -64,12 +66,12 @@ class PrefetchOp(IRDLOperation):
     localityHint = prop_def(IntegerAttr)
     isDataCache = prop_def(BoolAttr)
 
-    def __init__(self, ref: Value, indices: Sequence[Value]):
+    def __init__(self, ref: Value, indices: Sequence[Value], locality: int = 3):
         super().__init__(
             operands=[ref, list(indices)],
             properties={
                 "isWrite": BoolAttr.from_bool(False),
-                "localityHint": IntegerAttr(3, i32),
+                "localityHint": IntegerAttr(locality, i32),
                 "isDataCache": BoolAttr.from_bool(True),
             },
         )
@@ -154,8 +156,8 @@ class Emitter:
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
         return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]
 
-    def prefetch(self, ref: Value, indices: Sequence[Value]) -> None:
-        self.emit(PrefetchOp(ref, indices))
+    def prefetch(self, ref: Value, indices: Sequence[Value], locality: int = 3) -> None:
+        self.emit(PrefetchOp(ref, indices, locality))
 
     def vstore(self, value: Value, ref: Value, indices: Sequence[Value]) -> None:
         self.emit(vector.StoreOp(value, ref, list(indices)))

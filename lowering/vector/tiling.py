@@ -26,6 +26,14 @@ class TilingOptions:
     """Pattern layers with fewer input channels keep their rows in cache without
     prefetching: from 256 channels up, the input of a row block no longer fits the L2
     cache and the channels of a filter's kernels jump across it."""
+    stream_prefetch: int = 64
+    """How many kernels ahead a pattern convolution prefetches its FKW weight and index
+    streams with the non-temporal hint (0: not at all). Read once per row block, the
+    streams of a wide layer would otherwise push its input rows out of the L2 cache."""
+    stream_prefetch_min_bytes: int = 1 << 19
+    """Only layers whose FKW weights take at least this many bytes (512 KiB: more than
+    an L2 cache holds beside the input rows) prefetch their streams; measured on VGG-16's
+    layers: 2-2.7x faster for 512 channels (1.2 MB of weights), 0.92x for 256 (0.3 MB)."""
 
 
 DEFAULT_TILING = TilingOptions()

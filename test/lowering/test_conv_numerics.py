@@ -418,11 +418,19 @@ PREFETCH_CASES = [
 
 @pytest.mark.parametrize("case", PREFETCH_CASES, ids=lambda c: c.id)
 def test_prefetch_keeps_results(case: Case) -> None:
-    """Prefetching the next kernels' input lines (on by default for wide layers; here for
-    every layer, through the `prefetch-min-channels` option) changes no number,
-    including at the end of the kernel list where the prefetch index is clamped."""
+    """Prefetching the next kernels' input lines and their FKW streams (on by default for
+    wide layers; here for every layer, through the `prefetch-min-channels` and
+    `stream-prefetch-min-bytes` options) changes no number, including at the end of the
+    kernel list where the prefetch index is clamped."""
     built = build(case)
     width = Target.get("host").vector_width
-    runner, weights, _, module = compile_with_tuning(built, {}, width, prefetch_min_channels=1)
-    assert any(op.name == "memref.prefetch" for op in module.walk())
+    runner, weights, _, module = compile_with_tuning(
+        built, {}, width, prefetch_min_channels=1, stream_prefetch_min_bytes=0
+    )
+    hints = {
+        op.properties["localityHint"].value.data  # type: ignore[union-attr]
+        for op in module.walk()
+        if op.name == "memref.prefetch"
+    }
+    assert hints == {0, 3}
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
