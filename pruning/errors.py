@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from patdnn.errors import PatdnnError
 
-class PruningError(ValueError):
-    """Bad input to pattern pruning: the message names the problem."""
+
+class PruningError(PatdnnError, ValueError):
+    """Bad input to pattern pruning, or a run that went wrong (NaN, a batch that does
+    not fit the model): the message names the problem, the layer and the epoch."""
