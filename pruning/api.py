@@ -82,7 +82,7 @@ def _rewrap(original: nn.Module, module: nn.Module) -> nn.Module:
             module,
             device_ids=original.device_ids,
             output_device=original.output_device,
-            broadcast_buffers=original.broadcast_buffers,
+            forward_sync_buffers=original.forward_sync_buffers,
             process_group=original.process_group,
             find_unused_parameters=original.find_unused_parameters,
             gradient_as_bucket_view=original.gradient_as_bucket_view,

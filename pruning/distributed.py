@@ -83,11 +83,17 @@ def sum_over_ranks(values: Sequence[float], device: torch.device) -> list[float]
 
 
 def set_epoch(loader: object, epoch: int) -> None:
-    """Call ``set_epoch(epoch)`` on the loader's sampler or batch sampler when it has one
-    (``DistributedSampler`` reshuffles per epoch only then)."""
-    for holder in (loader, getattr(loader, "batch_sampler", None)):
-        sampler = getattr(holder, "sampler", None)
-        fn = getattr(sampler, "set_epoch", None)
+    """Call ``set_epoch(epoch)`` on the first of the loader, its sampler, its batch
+    sampler and the batch sampler's sampler that has it (``DistributedSampler``
+    reshuffles per epoch only then)."""
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for holder in (
+        loader,
+        getattr(loader, "sampler", None),
+        batch_sampler,
+        getattr(batch_sampler, "sampler", None),
+    ):
+        fn = getattr(holder, "set_epoch", None)
         if callable(fn):
             fn(epoch)
             return
