@@ -180,10 +180,10 @@ def run_epoch(
                 if layer
                 else "every layer's output is finite, the loss function produced it"
             )
-            raise PruningError(f"{where}: the loss is {float(loss)} ({culprit})")
+            raise PruningError(f"{where}: the loss is {float(loss.detach())} ({culprit})")
         full = loss + penalty() if penalty is not None else loss
         if not torch.isfinite(full.detach()):
-            raise PruningError(f"{where}: the ADMM penalty is {float(full - loss)}")
+            raise PruningError(f"{where}: the ADMM penalty is {float((full - loss).detach())}")
         full.backward()
         _check_finite_grads(model, where)
         if step is not None:
