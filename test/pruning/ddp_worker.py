@@ -1,4 +1,4 @@
-"""One pruning run of a small CNN, under torchrun (2 gloo ranks) or in one process.
+"""One pruning run of the tests' TinyNet, under torchrun (2 gloo ranks) or in one process.
 
 ``python -m torch.distributed.run --standalone --nproc-per-node 2 ddp_worker.py OUT``
 prunes a DistributedDataParallel model with a DistributedSampler (each rank half of
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
+from conftest import make_tiny_loader, make_tiny_model
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler, TensorDataset
 
@@ -40,31 +40,14 @@ OPTIONS = dict(
 )
 
 
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
-        self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
-        self.conv3 = nn.Conv2d(8, 8, 3, padding=1)
-        self.fc = nn.Linear(8, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.relu(self.conv3(x))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
-def make_model() -> Net:
-    torch.manual_seed(SEED)
-    return Net()
+def make_model() -> nn.Module:
+    return make_tiny_model(SEED)
 
 
 def dataset() -> TensorDataset:
-    g = torch.Generator().manual_seed(SEED)
-    x = torch.randn(N, 1, 6, 6, generator=g)
-    y = (x[:, 0, :3].sum(dim=(1, 2)) > 0).long() + (x[:, 0, 3:].sum(dim=(1, 2)) > 2).long()
-    return TensorDataset(x, y)
+    data = make_tiny_loader(n=N, seed=SEED).dataset
+    assert isinstance(data, TensorDataset)
+    return data
 
 
 class RecordingSampler(DistributedSampler):

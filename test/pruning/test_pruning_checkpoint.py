@@ -23,7 +23,6 @@ RUN = dict(num_patterns=4, connectivity=2.0, admm_epochs=3, retrain_epochs=2, rh
 
 
 def setup():
-    sys.path.insert(0, str(HERE))
     import ddp_worker
 
     loader = DataLoader(ddp_worker.dataset(), batch_size=16, shuffle=True)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import ddp_worker as worker
 import torch
 
 from patdnn.pruning import mask_pattern_ids
 from patdnn.pruning.distributed import set_epoch
 from patdnn.pruning.patterns import kernels_to_keep
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
-
-
-def load_worker():
-    spec = importlib.util.spec_from_file_location("ddp_worker", WORKER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+WORKER = Path(worker.__file__)
 
 
 def test_ddp_two_ranks_match_each_other_and_one_process(tmp_path: Path) -> None:
@@ -49,7 +41,6 @@ def test_ddp_two_ranks_match_each_other_and_one_process(tmp_path: Path) -> None:
     assert sorted(p.name for p in ckpt.iterdir()) == ["prune.ckpt"]
 
     # the pattern and connectivity constraints hold exactly
-    worker = load_worker()
     lib = r0["library"]
     for name, mask in r0["masks"].items():
         w = r0["state"][f"{name}.weight"]
@@ -69,7 +60,6 @@ def test_ddp_two_ranks_match_each_other_and_one_process(tmp_path: Path) -> None:
 
 
 def test_set_epoch_reaches_sampler_or_batch_sampler() -> None:
-    worker = load_worker()
     batches = worker.GlobalBatches()
     loader = torch.utils.data.DataLoader(worker.dataset(), batch_sampler=batches)
     set_epoch(loader, 3)
