@@ -116,7 +116,7 @@ def test_resume_in_retraining_and_config_checks(tmp_path: Path) -> None:
 
 
 def test_cli_checkpoint_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["prune", "--epochs", "1", "--admm-epochs", "1", "--retrain-epochs", "1",
+    args = ["prune", "--epochs", "0", "--admm-epochs", "1", "--retrain-epochs", "1",
             "--checkpoint-dir", str(tmp_path / "ck")]  # fmt: skip
     assert cli_main([*args, "-o", str(tmp_path / "a")]) == 0
     saved = load_checkpoint(tmp_path / "ck")
