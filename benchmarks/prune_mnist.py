@@ -142,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         f"magnitude {args.retrain_epochs} retrain epochs"
     )
     print()
-    print("| patterns x conn | sparsity | ADMM hard | ADMM retrained | one-shot hard | "
-          "one-shot retrained | magnitude hard | magnitude retrained | ADMM vs dense |")  # fmt: skip
+    print(
+        "| patterns x conn | sparsity | ADMM hard | ADMM retrained | one-shot hard | "
+        "one-shot retrained | magnitude hard | magnitude retrained | ADMM vs dense |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     failures = []
     for k, conn, sp, ah, af, oh, of, mh, mf, _secs in rows:

@@ -280,7 +280,8 @@ class ADMMPruner:
                 f"the saved ADMM state has connectivity {state['connectivity']}, "
                 f"not {self.connectivity}"
             )
-        layers: Mapping[str, Mapping[str, torch.Tensor]] = state["layers"]  # type: ignore[assignment]
+        layers: Mapping[str, Mapping[str, torch.Tensor]]
+        layers = state["layers"]  # type: ignore[assignment]
         if list(layers) != list(self._state):
             raise PruningError(
                 f"the saved ADMM state prunes layers {list(layers)}, not {list(self._state)}"

@@ -43,6 +43,7 @@ from patdnn.pruning.training import (
     check_finite_weights,
     check_loader,
     evaluate,
+    first_line,
     make_optimizer,
     progress_bar,
     run_epoch,
@@ -210,9 +211,10 @@ def prune(
         "retrain_lr": retrain_lr,
         "seed": seed,
     }
+    ckpt_file = str(checkpoint_path(checkpoint_dir)) if checkpoint_dir is not None else ""
     ckpt = load_checkpoint(checkpoint_dir) if resume and checkpoint_dir is not None else None
     if ckpt is not None:
-        _check_resumable(ckpt, config, str(checkpoint_path(checkpoint_dir)))  # type: ignore[arg-type]
+        _check_resumable(ckpt, config, ckpt_file)
 
     history: list[EpochRecord] = []
     acc_hard: float | None = None
@@ -224,8 +226,7 @@ def prune(
                 pruned.load_state_dict(ckpt["model"])
             except RuntimeError as e:
                 raise PruningError(
-                    f"{checkpoint_path(checkpoint_dir)}: the checkpoint weights do not fit the "  # type: ignore[arg-type]
-                    f"model: {str(e).strip().splitlines()[0]}"
+                    f"{ckpt_file}: the checkpoint weights do not fit the model: {first_line(e)}"
                 ) from e
         trained = _rewrap(model, pruned)  # DDP: syncs rank 0's weights
         if ckpt is not None:

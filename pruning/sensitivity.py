@@ -71,16 +71,18 @@ class SensitivityReport:
             for layer in self.layers
         ]
         widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(heads)]
+
+        def fmt(cells: Sequence[str]) -> str:
+            first = cells[0].ljust(widths[0])
+            return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
+
         lines = [
             f"per-layer sensitivity: each layer alone pruned to {len(self.library)} patterns "
             f"at the given connectivity, no retraining; dense {100 * self.dense_accuracy:.2f}%",
-            "  ".join(h.ljust(w) if j == 0 else h.rjust(w) for j, (h, w) in enumerate(zip(heads, widths))),
+            fmt(heads),
             "  ".join("-" * w for w in widths),
+            *(fmt(r) for r in rows),
         ]
-        for r in rows:
-            lines.append(
-                "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths)))
-            )
         return "\n".join(lines)
 
     def __str__(self) -> str:

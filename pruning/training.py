@@ -58,7 +58,8 @@ def progress_bar(iterable: Iterable[Any], enabled: bool, **kwargs: Any) -> Itera
     return tqdm(iterable, **kwargs)
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none)."""
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
@@ -72,7 +73,7 @@ def _forward_loss(
         raise
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
         raise PruningError(
-            f"{where}: a batch of shape {tuple(x.shape)} does not fit the model: {_first_line(e)}"
+            f"{where}: a batch of shape {tuple(x.shape)} does not fit the model: {first_line(e)}"
         ) from e
     try:
         return loss_fn(out, y)
@@ -81,7 +82,7 @@ def _forward_loss(
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
         raise PruningError(
             f"{where}: the loss does not accept output {tuple(out.shape)} and target "
-            f"{tuple(y.shape)}: {_first_line(e)}"
+            f"{tuple(y.shape)}: {first_line(e)}"
         ) from e
 
 

@@ -36,7 +36,8 @@ def test_nan_output_names_the_layer(tiny_model, tiny_loader) -> None:
     tiny_model.conv3.register_forward_hook(lambda _m, _i, out: out * float("nan"))
     with pytest.raises(
         PruningError,
-        match=r"ADMM epoch 1/2, batch 0: the loss is nan \(first non-finite output: layer 'conv3'\)",
+        match=r"ADMM epoch 1/2, batch 0: the loss is nan "
+        r"\(first non-finite output: layer 'conv3'\)",
     ):
         prune(tiny_model, tiny_loader, **FAST)
 
@@ -53,7 +54,8 @@ def test_nan_gradient_names_the_layer(tiny_model, tiny_loader) -> None:
     def loss_fn(out, y):  # finite value, NaN gradient: 0 * d/dx sqrt(x - x) at 0
         return F.cross_entropy(out, y) + 0.0 * torch.sqrt(out - out).sum()
 
-    with pytest.raises(PruningError, match=r"ADMM epoch 1/2, batch 0: the gradient of layer 'conv1'"):
+    expected = r"ADMM epoch 1/2, batch 0: the gradient of layer 'conv1'"
+    with pytest.raises(PruningError, match=expected):
         prune(tiny_model, tiny_loader, loss_fn=loss_fn, **FAST)
 
 
