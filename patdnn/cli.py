@@ -389,6 +389,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         raise CliError(f"--model {args.model}() returned {type(model).__name__}, not an nn.Module")
     name = _identifier(args.model.split(":")[-1]) if args.model else "digitsnet"
     bars = sys.stderr.isatty()
+    if args.resume and not args.checkpoint_dir:
+        raise CliError("--resume needs --checkpoint-dir")
 
     def step(label: str) -> None:
         if bars:  # tqdm draws below a full line
@@ -397,8 +399,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
         else:
             progress(label)
 
+    from patdnn.pruning.checkpoint import checkpoint_path
+
+    resuming = args.resume and checkpoint_path(args.checkpoint_dir).exists()
     try:
-        if args.epochs:
+        if args.epochs and not resuming:  # a checkpoint holds the weights
             step(f"dense training, {args.epochs} epochs")
             train_dense(model, train, args.epochs, seed=args.seed, progress=bars)
         step(f"ADMM pruning, {args.admm_epochs} + {args.retrain_epochs} retrain epochs")
@@ -412,6 +417,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
             val_loader=val,
             seed=args.seed,
             progress=bars,
+            checkpoint_dir=args.checkpoint_dir,
+            resume=args.resume,
         )
     except RuntimeError as e:
         if not (args.model or args.data):
@@ -567,6 +574,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connectivity", type=float, default=3.6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="save the whole pruning state at every epoch end (atomically)")  # fmt: skip
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in --checkpoint-dir")  # fmt: skip
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("bench", help="benchmarks: VGG layers, whole models")

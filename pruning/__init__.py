@@ -9,7 +9,9 @@ pieces are usable alone:
 - :func:`select_layers` (``layers.py``);
 - :class:`ADMMPruner` and :class:`MaskApplier` for a custom training loop (``admm.py``);
 - :class:`PruneReport` (``report.py``);
-- :func:`prune`, the whole flow (``api.py``).
+- :func:`layer_sensitivity`, accuracy with each layer alone pruned (``sensitivity.py``);
+- :func:`prune`, the whole flow (``api.py``), under ``torchrun`` + DDP too
+  (``distributed.py``) and resumable from checkpoints (``checkpoint.py``).
 
 Example::
 
@@ -48,6 +50,7 @@ from patdnn.pruning.patterns import (
     project_patterns,
 )
 from patdnn.pruning.report import EpochRecord, LayerReport, PruneReport
+from patdnn.pruning.sensitivity import LayerSensitivity, SensitivityReport, layer_sensitivity
 from patdnn.pruning.training import evaluate, train_dense
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
     "ADMMPruner",
     "EpochRecord",
     "LayerReport",
+    "LayerSensitivity",
     "Library",
     "LibraryError",
     "MaskApplier",
@@ -62,6 +66,7 @@ __all__ = [
     "PruneReport",
     "PruneResult",
     "PruningError",
+    "SensitivityReport",
     "assign_patterns",
     "connectivity_mask",
     "evaluate",
@@ -69,6 +74,7 @@ __all__ = [
     "hard_prune_mask",
     "is_prunable",
     "kernels_to_keep",
+    "layer_sensitivity",
     "mask_pattern_ids",
     "pattern_counts",
     "pattern_mask",

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from patdnn.pruning.distributed import broadcast_tensors, unwrap
 from patdnn.pruning.errors import PruningError
 from patdnn.pruning.layers import select_layers
 from patdnn.pruning.patterns import (
@@ -66,11 +67,13 @@ class MaskApplier:
     ``masks`` maps module names (as in ``named_modules``) to boolean masks of the module's
     ``weight``. Call :meth:`step` instead of ``optimizer.step()``, or call
     :meth:`mask_grads` before and :meth:`apply` after it. Nothing is registered on the
-    model (no hooks, no parametrizations).
+    model (no hooks, no parametrizations). A ``DistributedDataParallel`` model is
+    unwrapped: the names are those of the wrapped module; DDP has averaged the gradients
+    before :meth:`step` masks them, so every rank takes the same masked step.
     """
 
     def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
-        modules = dict(model.named_modules())
+        modules = dict(unwrap(model).named_modules())
         self._pairs: list[tuple[nn.Parameter, torch.Tensor]] = []
         for name, mask in masks.items():
             if name not in modules:
@@ -130,9 +133,14 @@ class ADMMPruner:
     """Extended ADMM for pattern + connectivity pruning (PatDNN Sec. 4.2).
 
     ``library`` is the pattern library (e.g. from :func:`extract_library`); layers are
-    chosen by :func:`select_layers` with ``include``/``exclude``. ``rho`` is the initial
-    penalty, multiplied by ``rho_growth`` every ``rho_every`` calls of :meth:`epoch_end`,
-    never beyond ``rho_max``.
+    chosen by :func:`select_layers` with ``include``/``exclude``. ``connectivity`` is one
+    ratio for every layer or a mapping ``{layer name: ratio}`` naming every pruned layer
+    (see :func:`layer_connectivity`). ``rho`` is the initial penalty, multiplied by
+    ``rho_growth`` every ``rho_every`` calls of :meth:`epoch_end`, never beyond ``rho_max``.
+
+    ``model`` may be wrapped in ``DistributedDataParallel``: add :meth:`penalty` to the
+    loss (DDP then averages its gradient), and Z, Y, U, V and the masks are broadcast
+    from rank 0 after every projection (see :mod:`patdnn.pruning.distributed`).
     """
 
     def __init__(
@@ -140,7 +148,7 @@ class ADMMPruner:
         model: nn.Module,
         library: Iterable[Iterable[tuple[int, int]]],
         *,
-        connectivity: float = 3.6,
+        connectivity: float | Mapping[str, float] = 3.6,
         rho: float = 1e-3,
         rho_growth: float = 1.5,
         rho_every: int = 1,
@@ -149,7 +157,6 @@ class ADMMPruner:
         exclude: Iterable[str] | str | None = None,
     ) -> None:
         self.library: Library = normalize_library(library)
-        self.connectivity = check_connectivity(connectivity)
         check_positive("rho", rho)
         check_positive("rho_max", rho_max)
         if not math.isfinite(rho_growth) or rho_growth < 1.0:
@@ -161,7 +168,9 @@ class ADMMPruner:
         self.rho_every = rho_every
         self.rho_max = float(rho_max)
         self.model = model
-        self.layers: dict[str, nn.Conv2d] = select_layers(model, include, exclude)
+        self.layers: dict[str, nn.Conv2d] = select_layers(unwrap(model), include, exclude)
+        #: ``{layer name: connectivity ratio}``
+        self.connectivity: dict[str, float] = layer_connectivity(connectivity, self.layers)
         self.updates = 0
         self.masks: dict[str, torch.Tensor] | None = None
         self._applier: MaskApplier | None = None
@@ -172,10 +181,15 @@ class ADMMPruner:
                 self._state[name] = _LayerState(
                     weight=conv.weight,
                     z=project_patterns(w, self.library).clone(),
-                    y=project_connectivity(w, self.connectivity).clone(),
+                    y=project_connectivity(w, self.connectivity[name]).clone(),
                     u=torch.zeros_like(w),
                     v=torch.zeros_like(w),
                 )
+        self._sync()
+
+    def _sync(self) -> None:
+        """Rank 0's Z, Y, U, V on every rank (no-op without torch.distributed)."""
+        broadcast_tensors([t for s in self._state.values() for t in (s.z, s.y, s.u, s.v)])
 
     def penalty(self) -> torch.Tensor:
         """``rho/2 (||W - Z + U||^2 + ||W - Y + V||^2)`` summed over layers
@@ -190,12 +204,13 @@ class ADMMPruner:
     @torch.no_grad()
     def epoch_end(self) -> None:
         """ADMM update: re-project Z and Y, update U and V, then the rho schedule."""
-        for s in self._state.values():
+        for name, s in self._state.items():
             w = s.weight.detach()
             s.z = project_patterns(w + s.u, self.library)
             s.u = s.u + w - s.z
-            s.y = project_connectivity(w + s.v, self.connectivity)
+            s.y = project_connectivity(w + s.v, self.connectivity[name])
             s.v = s.v + w - s.y
+        self._sync()
         self.updates += 1
         if self.updates % self.rho_every == 0:
             new_rho = min(self.rho * self.rho_growth, self.rho_max)
@@ -229,12 +244,63 @@ class ADMMPruner:
         """Project W onto the intersection of both sets in place; return the boolean masks."""
         masks: dict[str, torch.Tensor] = {}
         for name, s in self._state.items():
-            mask = hard_prune_mask(s.weight.detach(), self.library, self.connectivity)
-            s.weight.mul_(mask.to(s.weight.dtype))
-            masks[name] = mask
+            masks[name] = hard_prune_mask(s.weight.detach(), self.library, self.connectivity[name])
+        broadcast_tensors(list(masks.values()))
+        self._set_masks(masks)
+        return masks
+
+    def _set_masks(self, masks: dict[str, torch.Tensor]) -> None:
         self.masks = masks
         self._applier = MaskApplier(self.model, masks)
-        return masks
+        self._applier.apply()
+
+    def state_dict(self) -> dict[str, object]:
+        """Everything :meth:`load_state_dict` needs to continue: Z, Y, U, V per layer,
+        rho, the update count, the masks (after :meth:`hard_prune`), library and ratios."""
+        return {
+            "library": [list(map(list, p)) for p in self.library],
+            "connectivity": dict(self.connectivity),
+            "rho": self.rho,
+            "updates": self.updates,
+            "layers": {
+                name: {"z": s.z, "y": s.y, "u": s.u, "v": s.v} for name, s in self._state.items()
+            },
+            "masks": self.masks,
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
+        """Restore :meth:`state_dict`; raises PruningError if it belongs to other layers,
+        another library or other connectivity ratios."""
+        library = normalize_library(state["library"])  # type: ignore[arg-type]
+        if library != self.library:
+            raise PruningError("the saved ADMM state has another pattern library")
+        if dict(state["connectivity"]) != self.connectivity:  # type: ignore[call-overload]
+            raise PruningError(
+                f"the saved ADMM state has connectivity {state['connectivity']}, "
+                f"not {self.connectivity}"
+            )
+        layers: Mapping[str, Mapping[str, torch.Tensor]]
+        layers = state["layers"]  # type: ignore[assignment]
+        if list(layers) != list(self._state):
+            raise PruningError(
+                f"the saved ADMM state prunes layers {list(layers)}, not {list(self._state)}"
+            )
+        for name, s in self._state.items():
+            saved = layers[name]
+            for key in ("z", "y", "u", "v"):
+                if tuple(saved[key].shape) != tuple(s.weight.shape):
+                    raise PruningError(
+                        f"the saved ADMM state of layer {name!r} has shape "
+                        f"{tuple(saved[key].shape)}, not {tuple(s.weight.shape)}"
+                    )
+                setattr(s, key, saved[key].to(device=s.weight.device, dtype=s.weight.dtype))
+        self.rho = float(state["rho"])  # type: ignore[arg-type]
+        self.updates = int(state["updates"])  # type: ignore[call-overload]
+        masks = state.get("masks")
+        if masks is not None:
+            dev = {name: s.weight.device for name, s in self._state.items()}
+            self._set_masks({n: m.to(dev[n]) for n, m in masks.items()})  # type: ignore[union-attr]
 
     def mask_applier(self) -> MaskApplier:
         """The :class:`MaskApplier` for the masks of :meth:`hard_prune`."""
@@ -245,6 +311,36 @@ class ADMMPruner:
     def apply_masks(self) -> None:
         """Re-apply the hard-pruning masks (call after each optimizer step)."""
         self.mask_applier().apply()
+
+
+def layer_connectivity(
+    connectivity: float | Mapping[str, float], layers: Iterable[str]
+) -> dict[str, float]:
+    """``{layer: ratio}`` for ``layers``: one ratio for all, or a mapping that must name
+    each of ``layers`` and nothing else (every ratio a finite number >= 1)."""
+    names = list(layers)
+    if not isinstance(connectivity, Mapping):
+        c = check_connectivity(connectivity)
+        return {n: c for n in names}
+    unknown = [n for n in connectivity if n not in names]
+    if unknown:
+        raise PruningError(
+            f"connectivity names {unknown[0]!r}, which is not a pruned layer (pruned: "
+            f"{', '.join(names)})"
+        )
+    missing = [n for n in names if n not in connectivity]
+    if missing:
+        raise PruningError(
+            f"connectivity has no ratio for layer {missing[0]!r} (a mapping must name every "
+            f"pruned layer: {', '.join(names)})"
+        )
+    out = {}
+    for n in names:
+        try:
+            out[n] = check_connectivity(connectivity[n])
+        except PruningError as e:
+            raise PruningError(f"layer {n!r}: {e}") from None
+    return out
 
 
 def check_positive(name: str, value: object) -> float:

@@ -27,13 +27,22 @@ def digits_tensors(
     split's mean and standard deviation; labels are int64 in 0..9.
     """
     from sklearn.datasets import load_digits as _load
-    from sklearn.model_selection import train_test_split
 
     data = _load()
     x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(data.target, dtype=torch.int64)
+    return split_standardised(x, y, val_fraction=val_fraction, seed=seed)
+
+
+def split_standardised(
+    x: torch.Tensor, y: torch.Tensor, *, val_fraction: float, seed: int
+) -> tuple[TensorDataset, TensorDataset]:
+    """Stratified, seeded (train, val) split of images ``x`` and labels ``y``, the images
+    standardised with the train split's mean and standard deviation."""
+    from sklearn.model_selection import train_test_split
+
     idx_train, idx_val = train_test_split(
-        list(range(len(y))), test_size=val_fraction, random_state=seed, stratify=data.target
+        list(range(len(y))), test_size=val_fraction, random_state=seed, stratify=y.numpy()
     )
     x_train, x_val = x[idx_train], x[idx_val]
     mean, std = x_train.mean(), x_train.std()

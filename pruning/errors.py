@@ -6,4 +6,5 @@ from patdnn.errors import PatdnnError
 
 
 class PruningError(PatdnnError, ValueError):
-    """Bad input to pattern pruning: the message names the problem."""
+    """Bad input to pattern pruning, or a run that went wrong (NaN, a batch that does
+    not fit the model): the message names the problem, the layer and the epoch."""

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from patdnn.pruning.errors import PruningError
 from patdnn.pruning.layers import select_layers
 from patdnn.pruning.patterns import Library, extract_library, normalize_library, project_both
 
@@ -32,3 +33,15 @@ def project_model(
         for conv in layers.values():
             conv.weight.copy_(project_both(conv.weight, lib, connectivity))
     return lib
+
+
+def magnitude_mask(weight: torch.Tensor, keep: int) -> torch.Tensor:
+    """Unstructured magnitude pruning: boolean mask of the ``keep`` largest-magnitude
+    weights of ``weight`` (ties: earlier weight), the non-pattern baseline."""
+    flat = weight.detach().reshape(-1).abs()
+    if not 0 <= keep <= flat.numel():
+        raise PruningError(f"cannot keep {keep} of {flat.numel()} weights")
+    order = torch.sort(flat, descending=True, stable=True).indices[:keep]
+    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=weight.device)
+    mask[order] = True
+    return mask.reshape(weight.shape)
