@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from patdnn.lowering.autotune import LayerTuning
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 2
-"""2: the entry point takes a workspace (`workspace_bytes`); 1: it did not."""
+MANIFEST_FORMAT = 3
+"""3: the entry point takes a thread pool (`thread_pool`); 2: a workspace
+(`workspace_bytes`); 1: neither."""
 _ALIGNMENT = 64
 
 
@@ -58,9 +59,25 @@ class CompiledModel:
     """What `auto-tune` chose per layer (empty unless compiled with `tune=True`)."""
     _runner: Callable[..., Any] | None = None
     _object: bytes | None = None
+    _num_threads: int = 1
 
     def __post_init__(self) -> None:
         self.weights = aligned_blob(self.weights)
+        self.num_threads = self._num_threads
+
+    @property
+    def num_threads(self) -> int:
+        """The threads each call runs on (1: the calling thread alone). On the host, the
+        default pthread pool of the runtime; for aarch64, the qemu harness's pool."""
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        from patdnn.runtime.threads import check_threads
+
+        self._num_threads = check_threads(value)
+        if self._runner is not None and hasattr(self._runner, "num_threads"):
+            self._runner.num_threads = self._num_threads
 
     # -- running -----------------------------------------------------------------------
 
@@ -70,12 +87,18 @@ class CompiledModel:
                 from patdnn.runtime.host import HostModule
 
                 self._runner = HostModule(
-                    self.llvm_ir, self.entry, self.signature, target=self.target
+                    self.llvm_ir,
+                    self.entry,
+                    self.signature,
+                    target=self.target,
+                    num_threads=self._num_threads,
                 )
             else:
                 from patdnn.runtime.aarch64 import Aarch64Module
 
-                self._runner = Aarch64Module(self.object_code, self.entry, self.signature)
+                self._runner = Aarch64Module(
+                    self.object_code, self.entry, self.signature, num_threads=self._num_threads
+                )
         return self._runner
 
     def __call__(self, *inputs: Any) -> np.ndarray:
@@ -135,6 +158,7 @@ class CompiledModel:
             "workspace_bytes": (
                 self.signature.workspace.nbytes if self.signature.workspace is not None else None
             ),
+            "thread_pool": self.signature.pool,
             "pattern_library": [[list(tap) for tap in p] for p in self.library],
             "layers": [layer.as_dict() for layer in self.layers],
             "tuning": {t.layer: t.best for t in self.tuning},
@@ -227,6 +251,7 @@ class SavedModel:
             m["outputs"],
             weights_size=int(m["weights_bytes"]),
             workspace_size=None if workspace is None else int(workspace),
+            pool=bool(m.get("thread_pool", False)),
         )
 
     def file(self, suffix: str) -> bytes:
@@ -295,8 +320,9 @@ def read_saved(directory: str | Path) -> SavedModel:
     return SavedModel(path, manifest, files)
 
 
-def load(directory: str | Path) -> CompiledModel:
-    """Reads a model saved for the host target back into a callable `CompiledModel`.
+def load(directory: str | Path, *, num_threads: int = 1) -> CompiledModel:
+    """Reads a model saved for the host target back into a callable `CompiledModel`
+    that runs on `num_threads` threads (`CompiledModel.num_threads` changes it).
 
     The LLVM IR is JIT-compiled on first call; the files are checked against the
     manifest's checksums. Models saved for another target (aarch64) raise `PatdnnError`."""
@@ -326,6 +352,7 @@ def load(directory: str | Path) -> CompiledModel:
         stages={"llvm": llvm_ir},
         layers=saved.layers,
         library=saved.library,
+        _num_threads=num_threads,
     )
     t = saved.manifest["target"]
     if (t.get("triple"), t.get("cpu"), t.get("features")) == (host.triple, host.cpu, host.features):
@@ -357,6 +384,7 @@ def compile(  # noqa: A001 - the API's name
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
     tune: bool = False,
+    num_threads: int = 1,
 ) -> CompiledModel:
     """Compiles a PyTorch model (or `torch.export` program) for `target`.
 
@@ -370,11 +398,17 @@ def compile(  # noqa: A001 - the API's name
 
     `tune=True` (host target only) times candidate register tiles and prefetch
     distances of every convolution on this machine and keeps the fastest
-    (`patdnn.lowering.autotune`); it adds seconds per distinct layer shape."""
+    (`patdnn.lowering.autotune`); it adds seconds per distinct layer shape.
+
+    The compiled entry point runs every layer as tasks on a thread pool; `num_threads`
+    is the default thread count of the returned model (`.num_threads` changes it), and
+    the count `tune=True` times at. Any count gives bitwise-identical outputs."""
     from patdnn.frontend.importer import import_model
     from patdnn.lowering.pipeline import PipelineOptions, run_pipeline
     from patdnn.runtime.signature import Signature
+    from patdnn.runtime.threads import check_threads
 
+    num_threads = check_threads(num_threads)
     tgt = Target.get(target)
     if tune and not tgt.runs_on_host:
         raise PatdnnError(
@@ -398,6 +432,7 @@ def compile(  # noqa: A001 - the API's name
         vector_width=vector_width,
         keep_stages=keep_stages,
         tune=tune,
+        num_threads=num_threads,
     )
     result = run_pipeline(imported.module, options, progress=progress)
     signature = Signature.of(
@@ -405,6 +440,7 @@ def compile(  # noqa: A001 - the API's name
         imported.output_shapes,
         weights_size=max(len(result.weights), 1),
         workspace_size=result.workspace,
+        pool=True,
     )
     weights = aligned_blob(result.weights or b"\0")
     return CompiledModel(
@@ -419,4 +455,5 @@ def compile(  # noqa: A001 - the API's name
         library=result.library,
         timings=result.timings,
         tuning=result.tuning,
+        _num_threads=num_threads,
     )
