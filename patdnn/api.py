@@ -124,8 +124,9 @@ class CompiledModel:
         return self.stages[stage]
 
     def save(self, directory: str | Path) -> Path:
-        """Writes `<name>.ll`, `<name>.o`, `<name>.h`, `<name>.weights`, for the host target
-        `<name>.so` (linked with the system `cc`), and `manifest.json` with checksums."""
+        """Writes `<name>.ll`, `<name>.o`, `<name>.h`, `<name>.weights`, the default thread
+        pool (`patdnn_pool.h`, `patdnn_pool.c`), for the host target `<name>.so` (linked
+        with the system `cc`), and `manifest.json` with checksums."""
         from patdnn.runtime.header import generate_header
 
         out = Path(directory)
@@ -136,6 +137,11 @@ class CompiledModel:
             f"{self.name}.h": generate_header(self.entry, self.signature).encode(),
             f"{self.name}.weights": self.weights.tobytes(),
         }
+        if self.signature.pool:
+            from patdnn.runtime.threads import POOL_HEADER, POOL_SOURCE
+
+            # The default thread pool, for a C program that has none of its own.
+            files.update({path.name: path.read_bytes() for path in (POOL_HEADER, POOL_SOURCE)})
         for filename, data in files.items():
             (out / filename).write_bytes(data)
         shared = _link_shared(out, self.name, self.target)

@@ -438,18 +438,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if target == "host":
         import patdnn
 
-        y = patdnn.load(directory)(x)
+        y = patdnn.load(directory, num_threads=args.threads)(x)
         how = "host (JIT from the saved LLVM IR)"
     else:
         from patdnn.runtime.aarch64 import Aarch64Module
 
         saved = read_saved(directory)
-        module = Aarch64Module(saved.file(".o"), saved.entry, saved.signature)
+        module = Aarch64Module(
+            saved.file(".o"), saved.entry, saved.signature, num_threads=args.threads
+        )
         y = module(x, weights=aligned_blob(saved.file(".weights")))
         how = f"{target} (static executable under qemu-aarch64)"
     assert isinstance(y, np.ndarray)
     elapsed = time.perf_counter() - start
-    print(f"ran {manifest['model']} on {how} in {elapsed:.2f} s")
+    threads = f", {args.threads} threads" if args.threads > 1 else ""
+    print(f"ran {manifest['model']} on {how}{threads} in {elapsed:.2f} s")
     print(f"output: shape {tuple(y.shape)}, {y.dtype}")
     flat = y.reshape(-1)
     shown = ", ".join(f"{v:.6g}" for v in flat[:8])
@@ -680,6 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--input", required=True, metavar="X.npy")
     p.add_argument("--output", metavar="Y.npy")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="threads of the default pool (1: the calling thread alone)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("inspect", help="per-layer table of a saved DIR or a MODEL")

@@ -20,7 +20,9 @@
 #include <time.h>
 
 #include "patdnn_model.h"
+#if PATDNN_HAS_POOL
 #include "patdnn_pool.h"
+#endif
 
 #ifndef PATDNN_ENTRY
 #error "patdnn_model.h does not describe an entry point (PATDNN_ENTRY is not defined)"
@@ -99,7 +101,7 @@ int main(int argc, char **argv) {
     const char *repeat_env = getenv("PATDNN_REPEAT");
     if (repeat_env != NULL && atol(repeat_env) > 1) repeat = atol(repeat_env);
 
-    patdnn_pool *pool = NULL;
+    void *pool = NULL;
     const char *threads_env = getenv("PATDNN_THREADS");
     long threads = threads_env != NULL ? atol(threads_env) : 1;
     if (threads < 1 || threads > 256) {
@@ -107,19 +109,20 @@ int main(int argc, char **argv) {
                 threads_env);
         return 1;
     }
-    if (PATDNN_HAS_POOL && threads > 1) {
-        pool = patdnn_pool_create((int)threads);
-        if (pool == NULL) {
-            fprintf(stderr, "patdnn harness: cannot start %ld threads\n", threads);
-            return 3;
-        }
+#if PATDNN_HAS_POOL
+    if (threads > 1 && (pool = patdnn_pool_create((int)threads)) == NULL) {
+        fprintf(stderr, "patdnn harness: cannot start %ld threads\n", threads);
+        return 3;
     }
+#endif
     (void)pool;
 
     double start = now_seconds();
     for (long r = 0; r < repeat; r++) PATDNN_CALL(in, out, w, ws, pool);
     double elapsed = now_seconds() - start;
+#if PATDNN_HAS_POOL
     patdnn_pool_destroy(pool);
+#endif
     if (repeat > 1)
         fprintf(stderr, "patdnn: %s, %ld runs, %.6f ms/run\n", PATDNN_ENTRY_NAME, repeat,
                 1e3 * elapsed / (double)repeat);
