@@ -3,9 +3,10 @@ and pointwise convolutions, and pooling windows (PatDNN Section 5.3-5.4).
 
 A convolution is computed from a scratch copy of its input that is zero padded and,
 for stride s, split into s*s phases (`P[c][r%s][q%s][i][j] = Xpad[c][i*s + r%s][j*s + q%s]`),
-so that every tap of every output row reads `vector_width` contiguous floats. A
-stride-1 layer copies the rows of each row block just before the block's tiles read
-them, so they are read from cache. Each tile of `rows x cols` output vectors (per
+so that every tap of every output row reads `vector_width` contiguous floats. The copy
+is a phase of tasks of its own (ranges of input channels), complete before the tiles'
+tasks read it (`tasks.py`), so concurrent tasks never write the same scratch bytes.
+Each tile of `rows x cols` output vectors (per
 filter, or per group of filters for dense layers) keeps its accumulators in registers
 across all kernels; its size comes from `tiling.ConvTiling`:
 
@@ -112,8 +113,8 @@ class ConvGenerator:
     def __post_init__(self) -> None:
         s = self.spec
         self.reads_input_directly = s.pool is None and reads_in_place(s.kernel, s.stride, s.padding)
-        # Stride-1 layers copy their input into the scratch buffer row block by row
-        # block, just before the block's tiles read it (the rows are then in cache).
+        # Stride-1 layers copy their input row by row (input row or padding row);
+        # strided layers gather it into stride phases.
         self.streams_rows = not self.reads_input_directly and s.stride == (1, 1)
         self.out_vectors = -(-s.out_w // self.width)
         self.full_vectors = s.out_w // self.width
