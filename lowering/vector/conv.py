@@ -295,33 +295,47 @@ class ConvGenerator:
 
     def emit(self) -> None:
         """The layer as tasks (see `tasks.py`): when it reads a padded copy, a first phase
-        fills it (tasks: images x input-channel ranges) and the tiles only read it; the
-        tiles' phase splits images x output-row-block ranges x filter-tile classes. Row
-        ranges are contiguous; filter tiles are dealt round robin (tile `f` to class
-        `f % classes`), so after filter kernel reorder, which sorts filters by their
-        work, every class gets a share of the heavy and of the light filters."""
+        fills it (tasks: input-channel ranges) and the tiles only read it; the tiles'
+        phase splits output-row-block ranges x filter-tile classes. The scratch buffer
+        holds one image, so with a copy every image has its two phases; without one,
+        the images are one more factor of the tasks. Row ranges are contiguous; filter
+        tiles are dealt round robin (tile `f` to class `f % classes`), so after filter
+        kernel reorder, which sorts filters by their work, every class gets a share of
+        the heavy and of the light filters."""
         em, s = self.em, self.spec
         phases = self.phases or serial_phases(em)
         if self.reads_input_directly:
             self.flat = em.reinterpret(s.input, [s.batch * s.cin * s.height * s.width])
+            self.emit_tiles(phases, None)
         else:
             self.allocate_scratch()
             parts = split_count(s.cin)
-            with phases.open(s.batch * parts) as task:
-                n, part = decompose(em, task, [s.batch, parts])
-                channels = part_bounds(em, part, s.cin, parts)
-                if self.streams_rows:
-                    self.copy_rows(n, em.index(0), self.scratch_shape[3], channels)
-                else:
-                    self.gather_scratch(n, channels)
-        t = self.tiling
+            for image in range(s.batch):
+                n = em.index(image)
+                with phases.open(parts) as part:
+                    channels = part_bounds(em, part, s.cin, parts)
+                    if self.streams_rows:
+                        self.copy_rows(n, em.index(0), self.scratch_shape[3], channels)
+                    else:
+                        self.gather_scratch(n, channels)
+                self.emit_tiles(phases, n)
+        if self.scratch is not None:
+            em.dealloc(self.scratch)
+
+    def emit_tiles(self, phases: Phases, image: Value | None) -> None:
+        """The tiles' phase of image `image` (None: of every image, as tasks)."""
+        em, s, t = self.em, self.spec, self.tiling
         main_rows, tail_rows = divmod(s.out_h, t.rows)
         row_blocks = main_rows + (1 if tail_rows else 0)
         main, spare = divmod(s.cout, t.filters)
         row_parts = split_count(row_blocks)
-        filter_parts = split_count(main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts))
-        with phases.open(s.batch * row_parts * filter_parts) as task:
-            n, part, filter_class = decompose(em, task, [s.batch, row_parts, filter_parts])
+        filter_parts = split_count(
+            main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts)
+        )
+        images = s.batch if image is None else 1
+        with phases.open(images * row_parts * filter_parts) as task:
+            n, part, filter_class = decompose(em, task, [images, row_parts, filter_parts])
+            n = n if image is None else image
             self.batch_index = n
             first, last = part_bounds(em, part, row_blocks, row_parts)
             if main_rows:
@@ -341,8 +355,6 @@ class ConvGenerator:
                     with em.if_else(is_equal(em, part, row_parts - 1)) as (then, _):
                         with em.at(then):
                             tail_block()
-        if self.scratch is not None:
-            em.dealloc(self.scratch)
 
     def prefetch_kernel(
         self, index: Value, k: Value, origin: Value, rows: int, vectors: int

@@ -174,3 +174,15 @@ def test_entry_point_and_abi() -> None:
     assert "typedef struct patdnn_pool" in abi and "parallel_for" in abi
     with pytest.raises(PatdnnError, match="no tasks"):
         entry_llvm_ir("forward", 4, [])
+
+
+def test_batch_of_two_bitwise_identical() -> None:
+    """Two images share one scratch copy in turn: each image has its own phases."""
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, stride=2, padding=1)
+    ).eval()
+    x = np.random.default_rng(2).standard_normal((2, 3, 9, 11)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    _check_threads(patdnn.compile(model, torch.from_numpy(x), keep_stages=False), x, ref)
