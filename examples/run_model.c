@@ -2,16 +2,20 @@
  * run_model: run a model saved by patdnn (`CompiledModel.save(dir)` or `patdnn compile`)
  * from a plain C program, linked with the saved object file.
  *
- * Build (aarch64, static, runs on the device or under qemu-aarch64):
- *   aarch64-linux-gnu-gcc -O2 -static -DPATDNN_HEADER='"<name>.h"' \
- *       examples/run_model.c out/<name>.o -I out -o run_model -lm
+ * Build (aarch64, static, runs on the device or under qemu-aarch64), with the default
+ * thread pool that `save` writes next to the model:
+ *   aarch64-linux-gnu-gcc -O2 -static -pthread -DPATDNN_HEADER='"<name>.h"' \
+ *       examples/run_model.c out/patdnn_pool.c out/<name>.o -I out -o run_model -lm
  * Without -DPATDNN_HEADER the header is included as "patdnn_model.h".
  *
  * Run:
- *   run_model <name>.weights input.bin output.bin
+ *   run_model <name>.weights input.bin output.bin [THREADS]
  * input.bin holds N >= 1 inputs back to back (float32, NCHW, little endian, exactly
  * N * <ENTRY>_INPUT_BYTES bytes); the model runs once per input and output.bin receives
  * the N outputs back to back (float32). The count and time per run go to stderr.
+ * THREADS (default 1) > 1 runs on the default pool of that many threads; 1 passes a NULL
+ * pool (every task on this thread). An app with a pool of its own wraps it in a
+ * patdnn_pool { parallel_for, context } instead (see the header).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -33,9 +37,12 @@
 #include "patdnn_model.h"
 #endif
 
-#if PATDNN_NUM_INPUTS != 1 || PATDNN_NUM_OUTPUTS != 1 || !PATDNN_HAS_WEIGHTS || !PATDNN_HAS_WORKSPACE
-#error "run_model handles entry points with one input, one output, a weights blob and a workspace"
+#if PATDNN_NUM_INPUTS != 1 || PATDNN_NUM_OUTPUTS != 1 || !PATDNN_HAS_WEIGHTS || \
+    !PATDNN_HAS_WORKSPACE || !PATDNN_HAS_POOL
+#error "run_model handles entry points with one input, one output, a weights blob, a workspace and a thread pool"
 #endif
+
+#include "patdnn_pool.h"
 
 #define ALIGNMENT 64
 
@@ -69,10 +76,21 @@ static double now_seconds(void) {
 int main(int argc, char **argv) {
     static const size_t input_bytes[1] = PATDNN_INPUT_BYTES;
     static const size_t output_bytes[1] = PATDNN_OUTPUT_BYTES;
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s MODEL.weights INPUT.bin OUTPUT.bin (entry %s)\n", argv[0],
-                PATDNN_ENTRY_NAME);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s MODEL.weights INPUT.bin OUTPUT.bin [THREADS] (entry %s)\n",
+                argv[0], PATDNN_ENTRY_NAME);
         return 1;
+    }
+    int threads = argc == 5 ? atoi(argv[4]) : 1;
+    if (threads < 1 || threads > 256) {
+        fprintf(stderr, "run_model: THREADS must be between 1 and 256, got %s\n", argv[4]);
+        return 1;
+    }
+    /* NULL: the entry point runs every task on this thread. */
+    patdnn_pool *pool = NULL;
+    if (threads > 1 && (pool = patdnn_pool_create(threads)) == NULL) {
+        fprintf(stderr, "run_model: cannot start %d threads\n", threads);
+        return 3;
     }
 
     size_t weights_size, input_size;
@@ -103,9 +121,10 @@ int main(int argc, char **argv) {
     double start = now_seconds();
     for (size_t i = 0; i < count; i++) {
         memcpy(input, inputs + i * input_bytes[0], input_bytes[0]);
-        PATDNN_ENTRY(input, (float *)(outputs + i * out_step), weights, workspace);
+        PATDNN_ENTRY(input, (float *)(outputs + i * out_step), weights, workspace, pool);
     }
     double elapsed = now_seconds() - start;
+    patdnn_pool_destroy(pool);
 
     FILE *f = fopen(argv[3], "wb");
     if (f == NULL) die("cannot write", argv[3]);
@@ -113,7 +132,7 @@ int main(int argc, char **argv) {
         if (fwrite(outputs + i * out_step, 1, output_bytes[0], f) != output_bytes[0])
             die("cannot write", argv[3]);
     if (fclose(f) != 0) die("cannot write", argv[3]);
-    fprintf(stderr, "run_model: %s, %zu run(s), %.3f ms/run\n", PATDNN_ENTRY_NAME, count,
-            1e3 * elapsed / (double)count);
+    fprintf(stderr, "run_model: %s, %zu run(s), %d thread(s), %.3f ms/run\n", PATDNN_ENTRY_NAME,
+            count, threads, 1e3 * elapsed / (double)count);
     return 0;
 }

@@ -206,11 +206,16 @@ class CandidateModule:
 
 
 def compile_candidates(
-    op: ConvOp, tilings: Sequence[ConvTiling], target: Target, width: int, registers: int
+    op: ConvOp,
+    tilings: Sequence[ConvTiling],
+    target: Target,
+    width: int,
+    registers: int,
+    num_threads: int = 1,
 ) -> CandidateModule:
-    """Lowers `op` once per tiling into one module and JIT-compiles it for `target`."""
-    from patdnn.dialect.context import print_module
-    from patdnn.lowering.upstream import mlir_to_llvm_ir
+    """Lowers `op` once per tiling into one module of multi-threaded entry points and
+    JIT-compiles it for `target`, to run on `num_threads` threads."""
+    from patdnn.lowering.vector.tasks import parallel_llvm_ir
     from patdnn.runtime.host import HostModule
     from patdnn.runtime.signature import Signature
 
@@ -220,17 +225,21 @@ def compile_candidates(
     for name, tiling in zip(names, tilings, strict=True):
         module.body.block.add_op(_single_layer_function(op, name, _as_dict(tiling)))
     ctx = Context()
-    LowerPatdnnToVectorPass(vector_width=width, vector_registers=registers).apply(ctx, module)
+    LowerPatdnnToVectorPass(
+        vector_width=width, vector_registers=registers, parallel=True
+    ).apply(ctx, module)
     LoadRedundancyEliminationPass().apply(ctx, module)
     weights = np.frombuffer(pack_weight_blob(module) or b"\0", dtype=np.uint8).copy()
-    llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), target)
+    llvm_ir = parallel_llvm_ir(module, target)
     inputs = [tuple(op.input.type.get_shape())]  # type: ignore[union-attr]
     if op.residual is not None:
         inputs.append(tuple(op.residual.type.get_shape()))  # type: ignore[union-attr]
     output = tuple(op.result.type.get_shape())  # type: ignore[union-attr]
     workspace = max(workspace_bytes(module, name) for name in names)
-    signature = Signature.of(inputs, [output], weights_size=len(weights), workspace_size=workspace)
-    host = HostModule(llvm_ir, names[0], signature, target=target)
+    signature = Signature.of(
+        inputs, [output], weights_size=len(weights), workspace_size=workspace, pool=True
+    )
+    host = HostModule(llvm_ir, names[0], signature, target=target, num_threads=num_threads)
     return CandidateModule(host, names, weights, inputs, output)
 
 
@@ -241,9 +250,11 @@ def _time_candidates(
     width: int,
     registers: int,
     rounds: int,
+    num_threads: int = 1,
 ) -> list[float]:
-    """Compiles `op` once per tiling and times each on random inputs, in seconds."""
-    candidates = compile_candidates(op, tilings, target, width, registers)
+    """Compiles `op` once per tiling and times each on random inputs at `num_threads`
+    threads, in seconds."""
+    candidates = compile_candidates(op, tilings, target, width, registers, num_threads)
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(shape, dtype=np.float32) for shape in candidates.input_shapes]
     out = np.empty(candidates.output_shape, dtype=np.float32)
@@ -263,10 +274,13 @@ def tune_module(
     rounds: int = 5,
     min_macs: int = 2_000_000,
     progress: Callable[[LayerTuning], None] | None = None,
+    num_threads: int = 1,
 ) -> list[LayerTuning]:
     """Tunes every convolution of `module` (at the `fkw-layout` stage) on this machine and
     sets its `tuning`; returns what each search found. Layers with fewer than `min_macs`
-    multiply-accumulates keep the default tile."""
+    multiply-accumulates keep the default tile. Candidates run on `num_threads` threads,
+    the count the model will run at: a tile that suits one core's share of the cache
+    may not suit two cores sharing it."""
     target = target or Target.get("host")
     if not target.runs_on_host:
         raise AutoTuneError(
@@ -285,7 +299,7 @@ def tune_module(
             found = searched[key]
             shared = replace(found, layer=op.layer_name, candidates=0, shared_with=found.layer)
         else:
-            shared = _search(op, target, width, registers, rounds)
+            shared = _search(op, target, width, registers, rounds, num_threads)
             searched[key] = shared
         op.tuning = _merge(op.tuning, shared.best)
         results.append(shared)
@@ -309,10 +323,12 @@ def _shape_text(op: ConvOp) -> str:
     return f"{kind} {cin}->{cout} {h}x{w}->{ho}x{wo}"
 
 
-def _search(op: ConvOp, target: Target, width: int, registers: int, rounds: int) -> LayerTuning:
+def _search(
+    op: ConvOp, target: Target, width: int, registers: int, rounds: int, num_threads: int = 1
+) -> LayerTuning:
     """Tiles first (default prefetch), then prefetch distances on the best tile."""
     tilings = candidate_tilings(op, width, registers)
-    times = _time_candidates(op, tilings, target, width, registers, rounds)
+    times = _time_candidates(op, tilings, target, width, registers, rounds, num_threads)
     default_s = times[0]
     best = min(range(len(tilings)), key=times.__getitem__)
     best_tiling, best_s = tilings[best], times[best]
@@ -324,7 +340,9 @@ def _search(op: ConvOp, target: Target, width: int, registers: int, rounds: int)
             if d != best_tiling.prefetch
         ]
         # The best tile again, so both searches are compared in the same conditions.
-        again = _time_candidates(op, [best_tiling, *variants], target, width, registers, rounds)
+        again = _time_candidates(
+            op, [best_tiling, *variants], target, width, registers, rounds, num_threads
+        )
         tried += len(variants)
         scale = best_s / again[0] if again[0] > 0 else 1.0
         for variant, t in zip(variants, again[1:], strict=True):
@@ -350,6 +368,8 @@ class AutoTunePass(ModulePass):
     min_macs: int = 2_000_000
     vector_width: int = 0
     vector_registers: int = 0
+    num_threads: int = 1
+    """The thread count the candidates are timed at."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.rounds < 1:
@@ -360,4 +380,5 @@ class AutoTunePass(ModulePass):
             vector_registers=self.vector_registers or None,
             rounds=self.rounds,
             min_macs=self.min_macs,
+            num_threads=self.num_threads,
         )

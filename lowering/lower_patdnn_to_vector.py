@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from patdnn.dialect.patdnn import PatternConv2dOp
 from patdnn.lowering.vector.function import LAYER_OPS, FunctionLowering
 from patdnn.lowering.vector.memory import WEIGHTS_ATTR, WeightBlob
+from patdnn.lowering.vector.tasks import record_schedule
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
 from xdsl.context import Context
 from xdsl.dialects import arith, func
@@ -48,6 +49,9 @@ class LowerPatdnnToVectorPass(ModulePass):
     prefetch_min_channels: int = DEFAULT_TILING.prefetch_min_channels
     stream_prefetch: int = DEFAULT_TILING.stream_prefetch
     stream_prefetch_min_bytes: int = DEFAULT_TILING.stream_prefetch_min_bytes
+    parallel: bool = False
+    """Each phase of tasks as a function of its own, for an entry point that runs them on
+    a thread pool (see `vector.tasks`); without it, one function loops over them."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.vector_width < 1:
@@ -79,10 +83,13 @@ class LowerPatdnnToVectorPass(ModulePass):
                 ):
                     const.value = blob.place(const.value)
         for fn in functions:
-            new_fn = FunctionLowering(
-                fn, self.vector_width, blob, self.vector_registers, options
-            ).run()
-            op.body.block.insert_op_before(new_fn, fn)
+            lowering = FunctionLowering(
+                fn, self.vector_width, blob, self.vector_registers, options, self.parallel
+            )
+            for new_fn in lowering.run():
+                op.body.block.insert_op_before(new_fn, fn)
+            if lowering.schedule is not None:
+                record_schedule(op, lowering.schedule)
             fn.detach()
             fn.erase(safe_erase=False)
         op.attributes[WEIGHTS_ATTR] = blob.attribute()

@@ -20,9 +20,9 @@ from patdnn.errors import PatdnnError
 from patdnn.lowering import get_all_passes
 from patdnn.lowering.autotune import LayerTuning, tune_module
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
+from patdnn.lowering.vector.tasks import parallel_llvm_ir
 from patdnn.lowering.summary import LayerSummary, summarize_layers
 from patdnn.runtime.target import Target
-from patdnn.lowering.upstream import mlir_to_llvm_ir
 
 STAGES: tuple[str, ...] = (
     "torch",
@@ -50,6 +50,8 @@ class PipelineOptions:
     """The function the model was imported as."""
     tune: bool = False
     """Auto-tune the convolutions on this machine (`auto-tune`, host target only)."""
+    num_threads: int = 1
+    """The thread count `auto-tune` times its candidates at."""
 
 
 @dataclass
@@ -88,6 +90,7 @@ def run_pipeline(
             target=options.target,
             vector_width=width,
             vector_registers=options.target.vector_registers,
+            num_threads=options.num_threads,
         )
 
     def run(name: str, **pass_options: object) -> Callable[[ModuleOp], None]:
@@ -114,6 +117,7 @@ def run_pipeline(
                 "lower-patdnn-to-vector",
                 vector_width=width,
                 vector_registers=options.target.vector_registers,
+                parallel=True,
             ),
         ),
         ("load-redundancy-elimination", run("load-redundancy-elimination")),
@@ -138,7 +142,8 @@ def run_pipeline(
         raise PatdnnError(f"internal error: the vector IR does not verify: {e}") from e
     result.weights = pack_weight_blob(module)
     result.workspace = workspace_bytes(module, options.entry)
-    result.llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), options.target)
+    result.llvm_ir = parallel_llvm_ir(module, options.target)
     result.stages["llvm"] = result.llvm_ir
     result.timings["llvm"] = time.perf_counter() - start
     return result
+

@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from patdnn.lowering.autotune import LayerTuning
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 3
-"""3: the code carries its ABI record (`patdnn.runtime.abi`) and the manifest its own sha256
-(`manifest_sha256`); 2: the entry point takes a workspace; 1: it did not. Only format 3 is
+MANIFEST_FORMAT = 4
+"""4: the entry point takes a thread pool (`thread_pool`); 3: the code carries its ABI record (`patdnn.runtime.abi`) and the manifest its own sha256
+(`manifest_sha256`); 2: the entry point takes a workspace; 1: it did not. Only format 4 is
 read: older artefacts cannot be checked against their code (compile and save them again)."""
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ALIGNMENT = 64
@@ -69,9 +69,25 @@ class CompiledModel:
     _source: str = "the compiled code"
     """What the code came from, in messages (`out/model.ll` for a loaded model)."""
     _declared: str = "the model's signature"
+    _num_threads: int = 1
 
     def __post_init__(self) -> None:
         self.weights = aligned_blob(self.weights)
+        self.num_threads = self._num_threads
+
+    @property
+    def num_threads(self) -> int:
+        """The threads each call runs on (1: the calling thread alone). On the host, the
+        default pthread pool of the runtime; for aarch64, the qemu harness's pool."""
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        from patdnn.runtime.threads import check_threads
+
+        self._num_threads = check_threads(value)
+        if self._runner is not None and hasattr(self._runner, "num_threads"):
+            self._runner.num_threads = self._num_threads
 
     # -- running -----------------------------------------------------------------------
 
@@ -81,7 +97,13 @@ class CompiledModel:
             if self.target.runs_on_host:
                 from patdnn.runtime.host import HostModule
 
-                runner = HostModule(self.llvm_ir, self.entry, self.signature, target=self.target)
+                runner = HostModule(
+                    self.llvm_ir,
+                    self.entry,
+                    self.signature,
+                    target=self.target,
+                    num_threads=self._num_threads,
+                )
                 # The numbers the JIT-compiled code itself holds, before its first call.
                 runner.abi(self._source).check(expected, self._source, self._declared)
                 self._runner = runner
@@ -91,7 +113,9 @@ class CompiledModel:
                 find_abi_record(self.object_code, self._source).check(
                     expected, self._source, self._declared
                 )
-                self._runner = Aarch64Module(self.object_code, self.entry, self.signature)
+                self._runner = Aarch64Module(
+                    self.object_code, self.entry, self.signature, num_threads=self._num_threads
+                )
         return self._runner
 
     def __call__(self, *inputs: Any) -> np.ndarray:
@@ -130,8 +154,9 @@ class CompiledModel:
         return self.stages[stage]
 
     def save(self, directory: str | Path) -> Path:
-        """Writes `<name>.ll`, `<name>.o`, `<name>.h`, `<name>.weights`, for the host target
-        `<name>.so` (linked with the system `cc`), and `manifest.json` with checksums."""
+        """Writes `<name>.ll`, `<name>.o`, `<name>.h`, `<name>.weights`, the default thread
+        pool (`patdnn_pool.h`, `patdnn_pool.c`), for the host target `<name>.so` (linked
+        with the system `cc`), and `manifest.json` with checksums."""
         from patdnn.runtime.header import generate_header
 
         out = Path(_path_argument(directory, "directory"))
@@ -142,6 +167,11 @@ class CompiledModel:
                 f"{self.name}.h": generate_header(self.entry, self.signature).encode(),
                 f"{self.name}.weights": self.weights.tobytes(),
             }
+            if self.signature.pool:
+                from patdnn.runtime.threads import POOL_HEADER, POOL_SOURCE
+
+                # The default thread pool, for a C program that has none of its own.
+                files.update({p.name: p.read_bytes() for p in (POOL_HEADER, POOL_SOURCE)})
             for filename, data in files.items():
                 (stage / filename).write_bytes(data)
             shared = _link_shared(stage, self.name, self.target)
@@ -166,6 +196,7 @@ class CompiledModel:
                     if self.signature.workspace is not None
                     else None
                 ),
+                "thread_pool": self.signature.pool,
                 "pattern_library": [[list(tap) for tap in p] for p in self.library],
                 "layers": [layer.as_dict() for layer in self.layers],
                 "tuning": {t.layer: t.best for t in self.tuning},
@@ -269,6 +300,7 @@ class SavedModel:
             m["outputs"],
             weights_size=m["weights_bytes"],
             workspace_size=m["workspace_bytes"],
+            pool=bool(m.get("thread_pool", False)),
         )
 
     def file(self, suffix: str) -> bytes:
@@ -350,6 +382,7 @@ _MANIFEST_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "outputs": (_is_shapes, "a list of shapes (lists of positive integers)"),
     "weights_bytes": (lambda v: _is_int(v, 1), "a positive integer"),
     "workspace_bytes": (lambda v: v is None or _is_int(v), "an integer >= 0 or null"),
+    "thread_pool": (lambda v: isinstance(v, bool), "true or false"),
     "files": (_is_files, "a map of file name to {sha256, bytes}"),
     "pattern_library": (_is_library, "a list of patterns of [row, col] taps"),
     "layers": (
@@ -465,7 +498,7 @@ def read_saved(directory: str | Path) -> SavedModel:
     return saved
 
 
-def open_saved(directory: str | Path) -> CompiledModel:
+def open_saved(directory: str | Path, num_threads: int = 1) -> CompiledModel:
     """A saved model of any target as a `CompiledModel` (aarch64 ones run under qemu),
     after checking the manifest, every file, and the numbers the code was compiled with
     against the manifest's."""
@@ -511,6 +544,7 @@ def open_saved(directory: str | Path) -> CompiledModel:
         library=saved.library,
         _source=ll_name if target.runs_on_host else str(saved.directory / f"{saved.name}.o"),
         _declared=manifest_path,
+        _num_threads=num_threads,
     )
     same_machine = (t["triple"], t["cpu"], t["features"]) == (
         target.triple,
@@ -522,8 +556,9 @@ def open_saved(directory: str | Path) -> CompiledModel:
     return model
 
 
-def load(directory: str | Path) -> CompiledModel:
-    """Reads a model saved for the host target back into a callable `CompiledModel`.
+def load(directory: str | Path, *, num_threads: int = 1) -> CompiledModel:
+    """Reads a model saved for the host target back into a callable `CompiledModel`
+    that runs on `num_threads` threads (`CompiledModel.num_threads` changes it).
 
     The manifest (its fields and its own sha256), every file's checksum, and the shapes
     and sizes the code was compiled with (its ABI record) are checked first: any mismatch
@@ -539,7 +574,7 @@ def load(directory: str | Path) -> CompiledModel:
             f"`patdnn run {directory} --input x.npy`, or build examples/run_model.c "
             f"(see examples/README.md)"
         )
-    return open_saved(directory)
+    return open_saved(directory, num_threads)
 
 
 def _path_argument(value: object, name: str) -> str | os.PathLike[str]:
@@ -600,6 +635,7 @@ def compile(  # noqa: A001 - the API's name
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
     tune: bool = False,
+    num_threads: int = 1,
 ) -> CompiledModel:
     """Compiles a PyTorch model (or `torch.export` program) for `target`.
 
@@ -615,7 +651,11 @@ def compile(  # noqa: A001 - the API's name
 
     `tune=True` (host target only) times candidate register tiles and prefetch
     distances of every convolution on this machine and keeps the fastest
-    (`patdnn.lowering.autotune`); it adds seconds per distinct layer shape."""
+    (`patdnn.lowering.autotune`); it adds seconds per distinct layer shape.
+
+    The compiled entry point runs every layer as tasks on a thread pool; `num_threads`
+    is the default thread count of the returned model (`.num_threads` changes it), and
+    the count `tune=True` times at. Any count gives bitwise-identical outputs."""
     from patdnn.frontend.importer import import_model
     from patdnn.lowering.pipeline import PipelineOptions, run_pipeline
 
@@ -623,6 +663,9 @@ def compile(  # noqa: A001 - the API's name
         model, example_input, target, library, num_patterns, strict, vector_width,
         keep_stages, name, progress, tune,
     )  # fmt: skip
+    from patdnn.runtime.threads import check_threads
+
+    num_threads = check_threads(num_threads)
     model_name = name or type(model).__name__.lower()
     if not _NAME.fullmatch(model_name):
         raise ArgumentError(
@@ -641,6 +684,7 @@ def compile(  # noqa: A001 - the API's name
         vector_width=vector_width,
         keep_stages=keep_stages,
         tune=tune,
+        num_threads=num_threads,
     )
     result = run_pipeline(imported.module, options, progress=progress)
     signature = Signature.of(
@@ -648,6 +692,7 @@ def compile(  # noqa: A001 - the API's name
         imported.output_shapes,
         weights_size=max(len(result.weights), 1),
         workspace_size=result.workspace,
+        pool=True,
     )
     weights = aligned_blob(result.weights or b"\0")
     # The code carries the numbers it was compiled with (`patdnn.runtime.abi`).
@@ -668,6 +713,7 @@ def compile(  # noqa: A001 - the API's name
         library=result.library,
         timings=result.timings,
         tuning=result.tuning,
+        _num_threads=num_threads,
     )
 
 

@@ -287,7 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.output:
         check_writable(args.output)
-    model = open_saved(args.directory)
+    model = open_saved(args.directory, args.threads)
     (arg,) = model.signature.inputs
     x = fit_input(arg, _read_input(args.input), what=args.input)
     start = time.perf_counter()
@@ -299,7 +299,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         else f"{target} (static executable under qemu-aarch64)"
     )
     elapsed = time.perf_counter() - start
-    print(f"ran {model.name} on {how} in {elapsed:.2f} s")
+    threads = f", {args.threads} threads" if args.threads > 1 else ""
+    print(f"ran {model.name} on {how}{threads} in {elapsed:.2f} s")
     print(f"output: shape {tuple(y.shape)}, {y.dtype}")
     flat = y.reshape(-1)
     shown = ", ".join(f"{v:.6g}" for v in flat[:8])
@@ -552,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--input", required=True, metavar="X.npy")
     p.add_argument("--output", metavar="Y.npy")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="threads of the default pool (1: the calling thread alone)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("inspect", help="per-layer table of a saved DIR or a MODEL")

@@ -68,8 +68,9 @@ def run_aarch64(directory: Path, xs: np.ndarray, work: Path) -> tuple[np.ndarray
     cc, qemu = find_cross_compiler(), find_qemu()
     work.mkdir(parents=True, exist_ok=True)
     exe = work / "run_model"
-    build = [cc, "-O2", "-static", f'-DPATDNN_HEADER="{saved.name}.h"', str(source),
-             str(directory / f"{saved.name}.o"), "-I", str(directory), "-o", str(exe), "-lm"]  # fmt: skip
+    build = [cc, "-O2", "-static", "-pthread", f'-DPATDNN_HEADER="{saved.name}.h"',
+             str(source), str(directory / "patdnn_pool.c"), str(directory / f"{saved.name}.o"),
+             "-I", str(directory), "-o", str(exe), "-lm"]  # fmt: skip
     proc = subprocess.run(build, capture_output=True, text=True)
     if proc.returncode != 0:
         raise PatdnnError(f"building {source.name} failed: {proc.stderr.strip()}")

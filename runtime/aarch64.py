@@ -15,6 +15,7 @@ import numpy as np
 from patdnn.runtime.errors import ExecutionError, ToolchainError
 from patdnn.runtime.header import generate_header
 from patdnn.runtime.signature import Signature
+from patdnn.runtime.threads import POOL_HEADER, POOL_SOURCE, check_threads
 
 __all__ = [
     "HARNESS_SOURCE",
@@ -35,7 +36,7 @@ _PACKAGES = {
     CROSS_CC: "gcc-aarch64-linux-gnu and libc6-dev-arm64-cross",
     QEMU: "qemu-user",
 }
-_LINK_FLAGS = ("-O2", "-static", "-std=c11")
+_LINK_FLAGS = ("-O2", "-static", "-std=c11", "-pthread")
 _MAX_QUOTED = 8000
 
 
@@ -75,7 +76,8 @@ def _quote(text: str) -> str:
 def link_executable(obj: bytes, entry: str, signature: Signature, out_dir: str | Path) -> Path:
     """Link `obj` with the harness into a static aarch64 executable `out_dir/model`.
 
-    `out_dir` also receives `model.o`, the generated `patdnn_model.h` and `harness.c`.
+    `out_dir` also receives `model.o`, the generated `patdnn_model.h`, `harness.c` and
+    the default thread pool (`patdnn_pool.c`, `patdnn_pool.h`), linked in as well.
     """
     cc = find_cross_compiler()
     out_dir = Path(out_dir)
@@ -83,9 +85,12 @@ def link_executable(obj: bytes, entry: str, signature: Signature, out_dir: str |
     (out_dir / "model.o").write_bytes(obj)
     (out_dir / "patdnn_model.h").write_text(generate_header(entry, signature))
     shutil.copyfile(HARNESS_SOURCE, out_dir / "harness.c")
+    for source in (POOL_SOURCE, POOL_HEADER):
+        shutil.copyfile(source, out_dir / source.name)
     exe = out_dir / "model"
     command = [cc, *_LINK_FLAGS, "-I", str(out_dir), str(out_dir / "harness.c"),
-               str(out_dir / "model.o"), "-o", str(exe), "-lm"]  # fmt: skip
+               str(out_dir / POOL_SOURCE.name), str(out_dir / "model.o"), "-o", str(exe),
+               "-lm"]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         hint = ""
@@ -114,18 +119,28 @@ class Aarch64Module:
     """An aarch64 object runnable with numpy arrays, through a static executable under qemu.
 
     The executable is linked on first use and cached per (object, signature), so repeated
-    calls only run qemu.
+    calls only run qemu. A multi-threaded entry point runs on the harness's default pool
+    of `num_threads` threads (`PATDNN_THREADS`; 1 passes NULL).
     """
 
     def __init__(
-        self, obj: bytes, entry: str, signature: Signature, *, timeout: float = 600.0
+        self,
+        obj: bytes,
+        entry: str,
+        signature: Signature,
+        *,
+        timeout: float = 600.0,
+        num_threads: int = 1,
     ) -> None:
+        self.num_threads = check_threads(num_threads)
         self.obj = obj
         self.entry = entry
         self.signature = signature
         self.timeout = timeout
         digest = hashlib.sha256()
-        for part in (obj, generate_header(entry, signature).encode(), HARNESS_SOURCE.read_bytes()):
+        header = generate_header(entry, signature).encode()
+        sources = [HARNESS_SOURCE.read_bytes(), POOL_SOURCE.read_bytes(), POOL_HEADER.read_bytes()]
+        for part in (obj, header, *sources):
             digest.update(hashlib.sha256(part).digest())
         self._key = digest.hexdigest()[:24]
 
@@ -166,6 +181,7 @@ class Aarch64Module:
             env = dict(os.environ)
             if repeat > 1:
                 env["PATDNN_REPEAT"] = str(repeat)
+            env["PATDNN_THREADS"] = str(check_threads(self.num_threads))
             command = [qemu, str(exe), *argv]
             try:
                 proc = subprocess.run(

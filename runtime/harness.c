@@ -1,13 +1,15 @@
 /*
  * Generic harness for an entry point compiled by patdnn.
  *
- * Build with the generated header as "patdnn_model.h" on the include path:
- *   cc -O2 -I<dir with patdnn_model.h> harness.c model.o -o model -lm
+ * Build with the generated header as "patdnn_model.h" and patdnn_pool.h on the include
+ * path:
+ *   cc -O2 -pthread -I<dir> harness.c patdnn_pool.c model.o -o model -lm
  * Run:
  *   ./model IN0.bin [IN1.bin ...] [WEIGHTS.bin] OUT0.bin [OUT1.bin ...]
  * Inputs and weights are read as raw bytes of exactly the expected sizes; outputs are
  * written as raw bytes. PATDNN_REPEAT=N in the environment runs the entry N times and
- * prints the time per run on stderr.
+ * prints the time per run on stderr. PATDNN_THREADS=N runs a multi-threaded entry point on
+ * the default pool of N threads (1 or unset: NULL, the calling thread alone).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -18,6 +20,9 @@
 #include <time.h>
 
 #include "patdnn_model.h"
+#if PATDNN_HAS_POOL
+#include "patdnn_pool.h"
+#endif
 
 #ifndef PATDNN_ENTRY
 #error "patdnn_model.h does not describe an entry point (PATDNN_ENTRY is not defined)"
@@ -96,9 +101,28 @@ int main(int argc, char **argv) {
     const char *repeat_env = getenv("PATDNN_REPEAT");
     if (repeat_env != NULL && atol(repeat_env) > 1) repeat = atol(repeat_env);
 
+    void *pool = NULL;
+    const char *threads_env = getenv("PATDNN_THREADS");
+    long threads = threads_env != NULL ? atol(threads_env) : 1;
+    if (threads < 1 || threads > 256) {
+        fprintf(stderr, "patdnn harness: PATDNN_THREADS must be between 1 and 256, got %s\n",
+                threads_env);
+        return 1;
+    }
+#if PATDNN_HAS_POOL
+    if (threads > 1 && (pool = patdnn_pool_create((int)threads)) == NULL) {
+        fprintf(stderr, "patdnn harness: cannot start %ld threads\n", threads);
+        return 3;
+    }
+#endif
+    (void)pool;
+
     double start = now_seconds();
-    for (long r = 0; r < repeat; r++) PATDNN_CALL(in, out, w, ws);
+    for (long r = 0; r < repeat; r++) PATDNN_CALL(in, out, w, ws, pool);
     double elapsed = now_seconds() - start;
+#if PATDNN_HAS_POOL
+    patdnn_pool_destroy(pool);
+#endif
     if (repeat > 1)
         fprintf(stderr, "patdnn: %s, %ld runs, %.6f ms/run\n", PATDNN_ENTRY_NAME, repeat,
                 1e3 * elapsed / (double)repeat);

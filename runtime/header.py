@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from patdnn.runtime.signature import Arg, Signature
+from patdnn.runtime.threads import pool_abi
 
 __all__ = ["generate_header", "prototype", "write_header"]
 
@@ -23,7 +24,10 @@ def _param(arg: Arg) -> str:
 def prototype(entry: str, signature: Signature) -> str:
     """The C prototype, e.g. `void f(const float *input, float *output, const uint8_t *weights,
     uint8_t *workspace)`."""
-    params = ", ".join(_param(a) for a in signature.args) or "void"
+    params = ", ".join(
+        [_param(a) for a in signature.args] + (["const patdnn_pool *pool"] if signature.pool else [])
+    )
+    params = params or "void"
     return f"void {_identifier(entry)}({params})"
 
 
@@ -45,6 +49,7 @@ def generate_header(entry: str, signature: Signature) -> str:
         f"#ifndef {guard}",
         f"#define {guard}",
         "",
+        "#include <stddef.h>",
         "#include <stdint.h>",
         "",
         "#ifdef __cplusplus",
@@ -73,10 +78,25 @@ def generate_header(entry: str, signature: Signature) -> str:
         lines.append(f"#define {prefix}_WEIGHTS_SIZE 0 /* takes no weights */")
     if signature.workspace is None:
         lines.append(f"#define {prefix}_WORKSPACE_SIZE 0 /* takes no workspace */")
+    lines += [""]
+    if signature.pool:
+        lines += [
+            "/* Multi-threaded execution. Every layer is split into tasks whose boundaries are",
+            "   fixed at compile time; the layers run one after the other, each as one",
+            "   pool->parallel_for(pool->context, task, task_context, task_count) call, which",
+            "   must return when all its tasks have run. pool == NULL runs every task on the",
+            "   calling thread. The output is bitwise identical for any pool and thread count.",
+            "   Concurrent tasks never share scratch memory: a layer's padded copies are",
+            "   written by tasks of their own before the tasks that read them.",
+            "   patdnn_pool.h (in patdnn's runtime/) has the default pthread pool:",
+            "   patdnn_pool_create(num_threads), patdnn_pool_destroy(pool). */",
+            pool_abi(),
+            "",
+        ]
     lines += [
-        "",
         "/* Arguments must not overlap. The workspace is scratch memory for one call at a",
-        "   time: give each thread that calls concurrently its own. */",
+        "   time: give each thread that calls concurrently its own (the tasks of one call",
+        "   share it safely). */",
         prototype(entry, signature) + ";",
         "",
         "/* Generic description of this entry point. */",
@@ -94,6 +114,8 @@ def generate_header(entry: str, signature: Signature) -> str:
             ordered.append("(uint8_t *)(ws)")
         else:
             ordered.append(call_args[order[id(arg)]])
+    if signature.pool:
+        ordered.append("(pool)")
     lines += [
         f"#define PATDNN_ENTRY {ident}",
         f'#define PATDNN_ENTRY_NAME "{ident}"',
@@ -105,7 +127,8 @@ def generate_header(entry: str, signature: Signature) -> str:
         f"#define PATDNN_WEIGHTS_BYTES {0 if weights is None else weights.nbytes}",
         f"#define PATDNN_HAS_WORKSPACE {0 if workspace is None else 1}",
         f"#define PATDNN_WORKSPACE_BYTES {0 if workspace is None else workspace.nbytes}",
-        f"#define PATDNN_CALL(in, out, w, ws) {ident}({', '.join(ordered)})",
+        f"#define PATDNN_HAS_POOL {1 if signature.pool else 0}",
+        f"#define PATDNN_CALL(in, out, w, ws, pool) {ident}({', '.join(ordered)})",
         "",
         "#ifdef __cplusplus",
         "}",

@@ -14,6 +14,7 @@ from patdnn.runtime.abi import ABI_SYMBOL, AbiError, AbiRecord, read_abi_at
 from patdnn.runtime.compile import optimize_module, parse_llvm_ir
 from patdnn.runtime.errors import PatdnnRuntimeError
 from patdnn.runtime.signature import Arg, Signature, aligned_zeros
+from patdnn.runtime.threads import HostPool
 
 __all__ = ["HostModule"]
 
@@ -22,6 +23,8 @@ class HostModule:
     """An entry point JIT-compiled (after LLVM O3) for the host and callable with numpy arrays.
 
     `module(x, weights=blob)` returns the output array (a tuple if there are several outputs).
+    A multi-threaded entry point (`signature.pool`) runs on the default pool of
+    `num_threads` threads (1: NULL, the calling thread alone); the call releases the GIL.
     """
 
     def __init__(
@@ -32,6 +35,7 @@ class HostModule:
         *,
         target: Target | None = None,
         optimize: bool = True,
+        num_threads: int = 1,
     ) -> None:
         import llvmlite.binding as llvm
 
@@ -51,10 +55,11 @@ class HostModule:
                 f"{', '.join(defined) or 'nothing'})"
             )
         n_params = len(list(function.arguments))
-        if n_params != len(signature.args):
+        names = [a.name for a in signature.args] + (["pool"] if signature.pool else [])
+        if n_params != len(names):
             raise PatdnnRuntimeError(
                 f"{entry!r} takes {n_params} argument(s) but the signature lists "
-                f"{len(signature.args)}: {', '.join(a.name for a in signature.args)}"
+                f"{len(names)}: {', '.join(names)}"
             )
         tm = self.target.create_target_machine(
             opt=3 if optimize else 0, reloc="default", codemodel="jitdefault", jit=True
@@ -66,6 +71,17 @@ class HostModule:
         self._engine.finalize_object()
         self._function = self._resolve(entry)
         self._workspaces = threading.local()
+        self._pool = HostPool(num_threads)
+
+    @property
+    def num_threads(self) -> int:
+        """Threads a multi-threaded entry point runs on (set it to change the pool)."""
+        return self._pool.num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        if value != self._pool.num_threads:
+            self._pool = HostPool(value)
 
     def _workspace(self, arg: Arg) -> np.ndarray:
         """This thread's workspace (the code keeps its intermediate buffers there), made
@@ -86,7 +102,8 @@ class HostModule:
         address = self._engine.get_function_address(entry)
         if not address:
             raise PatdnnRuntimeError(f"the JIT could not resolve {entry!r}")
-        prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(self.signature.args)))
+        count = len(self.signature.args) + (1 if self.signature.pool else 0)
+        prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * count))
         return prototype(address)
 
     def function(self, entry: str) -> HostModule:
@@ -109,7 +126,7 @@ class HostModule:
         outputs = signature.make_outputs(out)
         signature.check_no_overlap(outputs, arrays + ([blob] if blob is not None else []))
         by_role = {"input": iter(arrays), "output": iter(outputs)}
-        pointers: list[int] = []
+        pointers: list[int | None] = []
         for arg in signature.args:
             if arg.role == "workspace":
                 pointers.append(self._workspace(arg).ctypes.data)
@@ -117,5 +134,8 @@ class HostModule:
             array = blob if arg.role == "weights" else next(by_role[arg.role])
             assert array is not None
             pointers.append(array.ctypes.data)
+        if signature.pool:
+            pointers.append(self._pool.pointer)
+        # ctypes releases the GIL for the call; the pool's workers are C threads.
         self._function(*pointers)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)

@@ -5,7 +5,9 @@ the workspace, each as a statically-shaped memref; lowered with the bare-pointer
 it is the C function
 `void f(const float *in..., float *out..., const uint8_t *weights, uint8_t *workspace)`.
 The workspace is scratch memory the caller owns (64-byte aligned, any contents); the code
-keeps its intermediate buffers there and allocates nothing itself.
+keeps its intermediate buffers there and allocates nothing itself. A multi-threaded entry
+point takes one more argument after them, `const patdnn_pool *pool` (`Signature.pool`;
+see `patdnn.runtime.threads`), NULL to run on the calling thread alone.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Signature:
     """The pointer arguments of an entry point, in call order."""
 
     args: tuple[Arg, ...]
+    pool: bool = False
+    """The entry point takes a trailing `const patdnn_pool *` after its memref arguments."""
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.args]
@@ -100,9 +104,11 @@ class Signature:
         weights_size: int | None = None,
         dtype: str = "float32",
         workspace_size: int | None = None,
+        pool: bool = False,
     ) -> Signature:
         """Inputs then outputs (all `dtype`), then a `uint8` weights blob if `weights_size`
-        is not None and a `uint8` workspace if `workspace_size` is not None. A single input
+        is not None and a `uint8` workspace if `workspace_size` is not None, then the
+        thread pool pointer if `pool`. A single input
         (output) is called "input" ("output"), several are numbered "input0", "input1", ..."""
         args: list[Arg] = []
         groups: tuple[tuple[Role, Sequence[Sequence[int]]], ...] = (
@@ -117,7 +123,7 @@ class Signature:
             args.append(Arg("weights", "weights", (int(weights_size),), "uint8"))
         if workspace_size is not None:
             args.append(Arg("workspace", "workspace", (int(workspace_size),), "uint8"))
-        return Signature(tuple(args))
+        return Signature(tuple(args), pool)
 
     @staticmethod
     def from_mlir(mlir_text: str, entry: str | None = None, num_outputs: int = 1) -> Signature:

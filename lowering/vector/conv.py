@@ -3,9 +3,10 @@ and pointwise convolutions, and pooling windows (PatDNN Section 5.3-5.4).
 
 A convolution is computed from a scratch copy of its input that is zero padded and,
 for stride s, split into s*s phases (`P[c][r%s][q%s][i][j] = Xpad[c][i*s + r%s][j*s + q%s]`),
-so that every tap of every output row reads `vector_width` contiguous floats. A
-stride-1 layer copies the rows of each row block just before the block's tiles read
-them, so they are read from cache. Each tile of `rows x cols` output vectors (per
+so that every tap of every output row reads `vector_width` contiguous floats. The copy
+is a phase of tasks of its own (ranges of input channels), complete before the tiles'
+tasks read it (`tasks.py`), so concurrent tasks never write the same scratch bytes.
+Each tile of `rows x cols` output vectors (per
 filter, or per group of filters for dense layers) keeps its accumulators in registers
 across all kernels; its size comes from `tiling.ConvTiling`:
 
@@ -36,6 +37,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.pointwise import reads_in_place, runs_flat
+from patdnn.lowering.vector.tasks import (
+    TASKS_PER_PHASE,
+    Phases,
+    decompose,
+    is_equal,
+    part_bounds,
+    serial_phases,
+    split_count,
+)
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, ConvTiling, TilingOptions
 from xdsl.dialects import arith, memref, vector
 from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, i64
@@ -110,6 +120,8 @@ class ConvGenerator:
     width: int
     registers: int = 32
     options: TilingOptions = DEFAULT_TILING
+    phases: Phases | None = None
+    """Where the layer's tasks go (`tasks.Phases`); None: a loop over them in place."""
     scratch: Value | None = None
     scratch_shape: tuple[int, ...] = ()
     flat: Value | None = None
@@ -123,8 +135,8 @@ class ConvGenerator:
     def __post_init__(self) -> None:
         s = self.spec
         self.reads_input_directly = s.pool is None and reads_in_place(s.kernel, s.stride, s.padding)
-        # Stride-1 layers copy their input into the scratch buffer row block by row
-        # block, just before the block's tiles read it (the rows are then in cache).
+        # Stride-1 layers copy their input row by row (input row or padding row);
+        # strided layers gather it into stride phases.
         self.streams_rows = not self.reads_input_directly and s.stride == (1, 1)
         self.out_vectors = -(-s.out_w // self.width)
         self.full_vectors = s.out_w // self.width
@@ -197,20 +209,24 @@ class ConvGenerator:
             origin = em.add(origin, image)
         return origin
 
-    def copy_rows(self, n: Value, first: Value | int, count: int) -> None:
-        """Scratch rows `first .. first+count` of a stride-1 layer from image `n`: input
-        row `row - ph` between its left and right padding, or a padding row. Only the
-        padding columns are filled besides the copy, not the whole row."""
+    def copy_rows(
+        self, n: Value, first: Value | int, count: int, channels: tuple[Value, Value] | None = None
+    ) -> None:
+        """Scratch rows `first .. first+count` of a stride-1 layer from image `n`, for the
+        input channels in `channels` (default: all): input row `row - ph` between its left
+        and right padding, or a padding row. Only the padding columns are filled besides
+        the copy, not the whole row."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
         cin, _, _, _, cols = self.scratch_shape
+        c_lo, c_hi = channels or (em.index(0), em.index(cin))
         ph, pw = s.padding
         fill = em.splat(s.fill, v)
         zero = em.index(0)
         edge = [*range(0, pw, v), *range((pw + s.width) // v * v, cols, v)]
 
         def copy(row: Value) -> None:
-            with em.loop(0, cin) as c:
+            with em.loop(c_lo, c_hi) as c:
                 for m in edge:
                     em.vstore(fill, self.scratch, [c.iv, zero, zero, row, em.index(m)])
                 ih = em.add(row, -ph)
@@ -224,7 +240,7 @@ class ConvGenerator:
                         em.vstore_masked(value, self.scratch, dst, s.width - m)
 
         def pad(row: Value) -> None:
-            with em.loop(0, cin) as c, em.loop(0, cols, v) as j:
+            with em.loop(c_lo, c_hi) as c, em.loop(0, cols, v) as j:
                 em.vstore(fill, self.scratch, [c.iv, zero, zero, row, j.iv])
 
         if isinstance(first, int):
@@ -238,17 +254,19 @@ class ConvGenerator:
                 with em.at(outside):
                     pad(i.iv)
 
-    def gather_scratch(self, n: Value) -> None:
+    def gather_scratch(self, n: Value, channels: tuple[Value, Value] | None = None) -> None:
         """Strided layers: the padding everywhere, then each phase row gathered from its
-        input row. For a column stride of 2, a vector of the phase is the even (or odd)
-        lanes of two contiguous input vectors (one shuffle); the chunks that straddle
-        the padding, and other strides, go lane by lane."""
+        input row, for the input channels in `channels` (default: all). For a column
+        stride of 2, a vector of the phase is the even (or odd) lanes of two contiguous
+        input vectors (one shuffle); the chunks that straddle the padding, and other
+        strides, go lane by lane."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
         cin, na, nb, rows, cols = self.scratch_shape
         (sh, sw), (ph, pw) = s.stride, s.padding
+        c_lo, c_hi = channels or (em.index(0), em.index(cin))
         fill = em.splat(s.fill, v)
-        with em.loop(0, cin) as c, em.loop(0, na) as ai, em.loop(0, nb) as bi:
+        with em.loop(c_lo, c_hi) as c, em.loop(0, na) as ai, em.loop(0, nb) as bi:
             with em.loop(0, rows) as i, em.loop(0, cols, v) as j:
                 em.vstore(fill, self.scratch, [c.iv, ai.iv, bi.iv, i.iv, j.iv])
         deinterleave = DenseArrayBase.from_list(i64, list(range(0, 2 * v, 2)))
@@ -260,7 +278,7 @@ class ConvGenerator:
                 continue
             for bi, b in enumerate(self.col_phases):
                 offset = b - pw  # phase column j reads input column j*sw + offset
-                with em.loop(0, cin) as c, em.loop(first, last) as i:
+                with em.loop(c_lo, c_hi) as c, em.loop(first, last) as i:
                     ih = em.add(em.mul(i.iv, sh), a - ph)
                     for m in range(0, cols, v):
                         sources = [(m + lane) * sw + offset for lane in range(v)]
@@ -298,31 +316,67 @@ class ConvGenerator:
     # -- tiles ------------------------------------------------------------------------
 
     def emit(self) -> None:
+        """The layer as tasks (see `tasks.py`): when it reads a padded copy, a first phase
+        fills it (tasks: input-channel ranges) and the tiles only read it; the tiles'
+        phase splits output-row-block ranges x filter-tile classes. The scratch buffer
+        holds one image, so with a copy every image has its two phases; without one,
+        the images are one more factor of the tasks. Row ranges are contiguous; filter
+        tiles are dealt round robin (tile `f` to class `f % classes`), so after filter
+        kernel reorder, which sorts filters by their work, every class gets a share of
+        the heavy and of the light filters."""
         em, s = self.em, self.spec
+        phases = self.phases or serial_phases(em)
         if self.reads_input_directly:
             self.flat = em.reinterpret(s.input, [s.batch * s.cin * s.height * s.width])
+            self.emit_tiles(phases, None)
         else:
             self.allocate_scratch()
-        t = self.tiling
-        main_rows, tail_rows = divmod(s.out_h, t.rows)
-        halo = s.kernel[0] - 1
-        with em.loop(0, s.batch) as n:
-            self.batch_index = n.iv
-            if self.streams_rows:
-                self.copy_rows(n.iv, 0, halo)
-            elif not self.reads_input_directly:
-                self.gather_scratch(n.iv)
-            with em.loop(0, main_rows) as rb:
-                oh0 = em.mul(rb.iv, t.rows)
-                if self.streams_rows:
-                    self.copy_rows(n.iv, em.add(oh0, halo), t.rows)
-                self.emit_filters(n.iv, oh0, t.rows)
-            if tail_rows:
-                if self.streams_rows:
-                    self.copy_rows(n.iv, main_rows * t.rows + halo, tail_rows)
-                self.emit_filters(n.iv, em.index(main_rows * t.rows), tail_rows)
+            parts = split_count(s.cin)
+            for image in range(s.batch):
+                n = em.index(image)
+                with phases.open(parts) as part:
+                    channels = part_bounds(em, part, s.cin, parts)
+                    if self.streams_rows:
+                        self.copy_rows(n, em.index(0), self.scratch_shape[3], channels)
+                    else:
+                        self.gather_scratch(n, channels)
+                self.emit_tiles(phases, n)
         if self.scratch is not None:
             em.dealloc(self.scratch)
+
+    def emit_tiles(self, phases: Phases, image: Value | None) -> None:
+        """The tiles' phase of image `image` (None: of every image, as tasks)."""
+        em, s, t = self.em, self.spec, self.tiling
+        main_rows, tail_rows = divmod(s.out_h, t.rows)
+        row_blocks = main_rows + (1 if tail_rows else 0)
+        main, spare = divmod(s.cout, t.filters)
+        row_parts = split_count(row_blocks)
+        filter_parts = split_count(
+            main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts)
+        )
+        images = s.batch if image is None else 1
+        with phases.open(images * row_parts * filter_parts) as task:
+            n, part, filter_class = decompose(em, task, [images, row_parts, filter_parts])
+            n = n if image is None else image
+            self.batch_index = n
+            first, last = part_bounds(em, part, row_blocks, row_parts)
+            if main_rows:
+                end = em.emit(arith.MinUIOp(last, em.index(main_rows))).results[0]
+                with em.loop(first, end) as rb:
+                    oh0 = em.mul(rb.iv, t.rows)
+                    self.emit_filters(n, oh0, t.rows, filter_class, filter_parts)
+            if tail_rows:
+                tail = em.index(main_rows * t.rows)
+
+                def tail_block() -> None:
+                    self.emit_filters(n, tail, tail_rows, filter_class, filter_parts)
+
+                if row_parts == 1:
+                    tail_block()
+                else:
+                    with em.if_else(is_equal(em, part, row_parts - 1)) as (then, _):
+                        with em.at(then):
+                            tail_block()
 
     def prefetch_kernel(
         self, index: Value, k: Value, origin: Value, rows: int, vectors: int
@@ -370,9 +424,12 @@ class ConvGenerator:
             return em.vload_masked(self.flat, index, active, v)
         return em.vload(self.flat, index, v)
 
-    def emit_filters(self, n: Value, oh0: Value, rows: int) -> None:
-        """All filters over output rows oh0 .. oh0+rows, one column tile at a time: the
-        input columns of a tile stay in cache while every filter reads them."""
+    def emit_filters(
+        self, n: Value, oh0: Value, rows: int, filter_class: Value, classes: int = 1
+    ) -> None:
+        """The filter tiles `filter_class, filter_class + classes, ...` over output rows
+        oh0 .. oh0+rows, one column tile at a time: the input columns of a tile stay in
+        cache while every filter reads them."""
         em, s, t = self.em, self.spec, self.tiling
         blocks, rest = divmod(self.full_vectors, t.cols)
         # Tiles of `filters` filters, then one of the remaining filters (a dense layer
@@ -381,11 +438,21 @@ class ConvGenerator:
 
         def filters(col0: Value, lanes: Sequence[int]) -> None:
             origin = self.tile_origin(oh0, col0)
-            with em.loop(0, main * t.filters, t.filters) as j:
+            start = em.mul(filter_class, t.filters)
+            with em.loop(start, main * t.filters, classes * t.filters) as j:
                 self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters)
             if spare:
                 first = em.index(main * t.filters)
-                self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare)
+
+                def spare_tile() -> None:
+                    self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare)
+
+                if classes == 1:
+                    spare_tile()
+                else:
+                    with em.if_else(is_equal(em, filter_class, main % classes)) as (then, _):
+                        with em.at(then):
+                            spare_tile()
 
         if blocks:
             with em.loop(0, blocks) as cb:

@@ -4,7 +4,13 @@
 written into the output memrefs the caller passes, constants are views into the weight
 blob and intermediate buffers views into the workspace (`memory.py`); each layer op is
 handed to the generator of its kernel family (`conv.py`, `pooling.py`, `linear.py`,
-`elementwise.py`).
+`elementwise.py`), which splits its work into phases of tasks (`tasks.py`).
+
+Serial, the function loops over each phase's tasks in place. Parallel, each phase
+becomes a function `forward_task<k>(inputs..., outputs..., weights, workspace, task)`
+(the views it reads are recreated at its top) and the module attribute
+`patdnn.entries` lists them in order with their task counts: the entry point that runs
+them on a thread pool is made from that list (`patdnn.runtime.threads`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.linear import emit_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
 from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
+from patdnn.lowering.vector.tasks import EntrySchedule, Phases
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import (
@@ -33,6 +40,7 @@ from xdsl.dialects.builtin import (
     DenseResourceAttr,
     DictionaryAttr,
     FunctionType,
+    IndexType,
     IntegerAttr,
     MemRefType,
     TensorType,
@@ -63,14 +71,18 @@ class FunctionLowering:
         blob: WeightBlob,
         registers: int = 32,
         options: TilingOptions = DEFAULT_TILING,
+        parallel: bool = False,
     ):
         self.fn = fn
+        self.parallel = parallel
+        self.schedule: EntrySchedule | None = None
+        """The phases of the parallel form (after `run`, with `parallel`)."""
         self.width = width
         self.blob = blob
         self.registers = registers
         self.options = options
 
-    def run(self) -> func.FuncOp:
+    def run(self) -> list[func.FuncOp]:
         fn = self.fn
         old = fn.body.block
         ret = old.last_op
@@ -82,6 +94,7 @@ class FunctionLowering:
         blob_arg, workspace_arg = block.args[-2], block.args[-1]
         arena = Arena(workspace_arg)
         self.em = Emitter(block, arena)
+        self.phases = Phases(self.em, self.parallel)
         self.values: dict[SSAValue, Value] = dict(zip(old.args, block.args, strict=False))
         results = {r: block.args[len(in_types) + i] for i, r in enumerate(ret.arguments)}
 
@@ -119,7 +132,8 @@ class FunctionLowering:
             if isinstance(op, ReshapeOp):
                 view_of = self.em.reinterpret(self.values[op.input], shape)
                 if result in results:
-                    self.em.emit(memref.CopyOp(view_of, results[result]))
+                    with self.phases.open(1):
+                        self.em.emit(memref.CopyOp(view_of, results[result]))
                 self.values[result] = view_of
             else:
                 if result in results:
@@ -151,6 +165,8 @@ class FunctionLowering:
         # Inputs, outputs, the blob and the workspace never overlap: tell LLVM, so loads
         # can be hoisted and reused across stores to the output.
         noalias = DictionaryAttr({"llvm.noalias": UnitAttr()})
+        if self.parallel:
+            return self.task_functions(block, workspace_size, noalias)
         lowered = func.FuncOp(
             fn.sym_name.data,
             FunctionType.from_lists([a.type for a in block.args], []),
@@ -158,19 +174,54 @@ class FunctionLowering:
             arg_attrs=ArrayAttr([noalias] * len(block.args)),
         )
         lowered.attributes[WORKSPACE_ATTR] = IntegerAttr(workspace_size, i64)
-        return lowered
+        return [lowered]
+
+    def task_functions(
+        self, entry: Block, workspace_size: int, noalias: DictionaryAttr
+    ) -> list[func.FuncOp]:
+        """One function per phase: the entry block's constants and views that the phase
+        reads, then the phase's body, with the task index as the last argument."""
+        name = self.fn.sym_name.data
+        arg_types = [a.type for a in entry.args]
+        prologue = [op for op in entry.ops if not isinstance(op, func.ReturnOp)]
+        functions: list[func.FuncOp] = []
+        phases: list[tuple[str, int]] = []
+        for k, (body, count) in enumerate(self.phases.blocks):
+            needed = _values_from(prologue, body)
+            block = Block(arg_types=[*arg_types, IndexType()])
+            mapper: dict[SSAValue, SSAValue] = dict(zip(entry.args, block.args, strict=False))
+            mapper[body.args[0]] = block.args[-1]
+            for op in prologue:
+                if op in needed:
+                    block.add_op(op.clone(value_mapper=mapper))
+            for op in body.ops:
+                block.add_op(op.clone(value_mapper=mapper))
+            block.add_op(func.ReturnOp())
+            task_name = f"{name}_task{k}"
+            functions.append(
+                func.FuncOp(
+                    task_name,
+                    FunctionType.from_lists(block.arg_types, []),
+                    Region(block),
+                    arg_attrs=ArrayAttr([noalias] * len(arg_types) + [DictionaryAttr({})]),
+                )
+            )
+            phases.append((task_name, count))
+        self.schedule = EntrySchedule(name, workspace_size, tuple(phases))
+        return functions
 
     def lower_layer(self, op: Operation, out: Value) -> None:
         em, v = self.em, self.width
         if isinstance(op, GlobalAvgPoolOp):
             shape = op.input.type.get_shape()  # type: ignore[union-attr]
-            emit_global_avg_pool(em, v, self.values[op.input], out, shape)
+            emit_global_avg_pool(em, self.phases, v, self.values[op.input], out, shape)
         elif isinstance(op, LinearOp):
             n, k = op.input.type.get_shape()  # type: ignore[union-attr]
             m = op.weight.type.get_shape()[0]  # type: ignore[union-attr]
             bias = self.values[op.bias] if op.bias is not None else None
             emit_linear(
                 em,
+                self.phases,
                 v,
                 self.values[op.input],
                 self.values[op.weight],
@@ -181,7 +232,8 @@ class FunctionLowering:
             )
         elif isinstance(op, AddOp):
             size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
-            emit_add(em, v, self.values[op.lhs], self.values[op.rhs], out, size, op.activation.data)
+            lhs, rhs = self.values[op.lhs], self.values[op.rhs]
+            emit_add(em, self.phases, v, lhs, rhs, out, size, op.activation.data)
         else:
             self.lower_conv(op, out)
 
@@ -189,7 +241,7 @@ class FunctionLowering:
         """Convolutions and pooling: the register-tiled generator."""
         if isinstance(op, Pool2dOp):
             spec = pool_spec(op, self.values[op.input], out)
-            ConvGenerator(self.em, spec, self.width, self.registers, self.options).emit()
+            self.generator(spec).emit()
             return
         assert isinstance(op, Conv2dOp | FKWConv2dOp)
         in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
@@ -236,4 +288,30 @@ class FunctionLowering:
                 **common,  # type: ignore[arg-type]
             )
         spec = spec.flattened(self.em.reinterpret)
-        ConvGenerator(self.em, spec, self.width, self.registers, self.options).emit()
+        self.generator(spec).emit()
+
+    def generator(self, spec: ConvSpec) -> ConvGenerator:
+        return ConvGenerator(
+            self.em, spec, self.width, self.registers, self.options, phases=self.phases
+        )
+
+
+def _values_from(prologue: list[Operation], body: Block) -> set[Operation]:
+    """The ops of `prologue` that `body` reads, directly or through other prologue ops."""
+    owners = {op for op in prologue}
+    needed: set[Operation] = set()
+    stack = [
+        operand.owner
+        for op in body.walk()
+        for operand in op.operands
+        if isinstance(operand.owner, Operation) and operand.owner in owners
+    ]
+    while stack:
+        op = stack.pop()
+        if op in needed:
+            continue
+        needed.add(op)
+        stack += [
+            o.owner for o in op.operands if isinstance(o.owner, Operation) and o.owner in owners
+        ]
+    return needed

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.tasks import Phases, decompose, is_equal, part_bounds, split_count
 from xdsl.dialects import arith, memref
 
 LINEAR_UNROLL = 4
@@ -11,6 +12,7 @@ LINEAR_UNROLL = 4
 
 def emit_linear(
     em: Emitter,
+    phases: Phases,
     width: int,
     x: Value,
     weight: Value,
@@ -20,7 +22,8 @@ def emit_linear(
     activation: str,
 ) -> None:
     """out[b][m] = act(sum_k x[b][k] * w[m][k] + bias[m]): LINEAR_UNROLL output features
-    at a time share each vector of x; the dot products are reduced at the end."""
+    at a time share each vector of x; the dot products are reduced at the end. Tasks:
+    images x ranges of feature blocks."""
     batch, k, m = shape
     full, tail = divmod(k, width)
 
@@ -50,8 +53,15 @@ def emit_linear(
             em.emit(memref.StoreOp.get(em.activation(value, activation), out, [b, f]))
 
     blocks, rest = divmod(m, LINEAR_UNROLL)
-    with em.loop(0, batch) as b:
-        with em.loop(0, blocks) as mb:
-            rows(b.iv, em.mul(mb.iv, LINEAR_UNROLL), LINEAR_UNROLL)
+    parts = split_count(blocks + (1 if rest else 0))
+    with phases.open(batch * parts) as task:
+        b, part = decompose(em, task, [batch, parts])
+        first, last = part_bounds(em, part, blocks + (1 if rest else 0), parts)
+        if blocks:
+            end = em.emit(arith.MinUIOp(last, em.index(blocks))).results[0]
+            with em.loop(first, end) as mb:
+                rows(b, em.mul(mb.iv, LINEAR_UNROLL), LINEAR_UNROLL)
         if rest:
-            rows(b.iv, em.index(blocks * LINEAR_UNROLL), rest)
+            # The last, partial block of features goes with the last part.
+            with em.if_else(is_equal(em, part, parts - 1)) as (then, _), em.at(then):
+                rows(b, em.index(blocks * LINEAR_UNROLL), rest)

@@ -174,7 +174,13 @@ def pack_weight_blob(module: ModuleOp) -> bytes:
 
 
 def workspace_bytes(module: ModuleOp, entry: str) -> int:
-    """The workspace size in bytes of the lowered function `entry`."""
+    """The workspace size in bytes of the lowered function `entry` (or of the parallel
+    entry point `entry`, whose task functions share one workspace)."""
+    from patdnn.lowering.vector.tasks import entry_schedules
+
+    schedule = entry_schedules(module).get(entry)
+    if schedule is not None:
+        return schedule.workspace
     for fn in module.ops:
         if isinstance(fn, func.FuncOp) and fn.sym_name.data == entry:
             size = fn.attributes.get(WORKSPACE_ATTR)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from patdnn.dialect.patdnn import Pool2dOp
 from patdnn.lowering.vector.conv import ConvSpec
 from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.tasks import Phases, decompose, part_bounds, split_count
 from xdsl.dialects import memref
 
 
@@ -45,20 +46,26 @@ def pool_spec(op: Pool2dOp, src: Value, out: Value) -> ConvSpec:
 
 
 def emit_global_avg_pool(
-    em: Emitter, width: int, src: Value, out: Value, shape: Sequence[int]
+    em: Emitter, phases: Phases, width: int, src: Value, out: Value, shape: Sequence[int]
 ) -> None:
-    """out[n][c][0][0] = mean of src[n][c]: rows summed in vector registers, then reduced."""
+    """out[n][c][0][0] = mean of src[n][c]: rows summed in vector registers, then reduced.
+    Tasks: images x channel ranges."""
     n, c, h, w = shape
     full, tail = divmod(w, width)
-    with em.loop(0, n) as i, em.loop(0, c) as ch:
-        with em.loop(0, h, 1, [em.splat(0.0, width)]) as row:
-            acc = row.carried[0]
-            for k in range(full):
-                acc = em.addf(acc, em.vload(src, [i.iv, ch.iv, row.iv, em.index(k * width)], width))
-            if tail:
-                idx = [i.iv, ch.iv, row.iv, em.index(full * width)]
-                acc = em.addf(acc, em.vload_masked(src, idx, tail, width))
-            row.yield_([acc])
-        mean = em.mulf(em.reduce_add(row.results[0]), em.const_f32(1.0 / (h * w)))
-        zero = em.index(0)
-        em.emit(memref.StoreOp.get(mean, out, [i.iv, ch.iv, zero, zero]))
+    parts = split_count(c)
+    with phases.open(n * parts) as task:
+        image, part = decompose(em, task, [n, parts])
+        first, last = part_bounds(em, part, c, parts)
+        with em.loop(first, last) as ch:
+            with em.loop(0, h, 1, [em.splat(0.0, width)]) as row:
+                acc = row.carried[0]
+                for k in range(full):
+                    at = [image, ch.iv, row.iv, em.index(k * width)]
+                    acc = em.addf(acc, em.vload(src, at, width))
+                if tail:
+                    at = [image, ch.iv, row.iv, em.index(full * width)]
+                    acc = em.addf(acc, em.vload_masked(src, at, tail, width))
+                row.yield_([acc])
+            mean = em.mulf(em.reduce_add(row.results[0]), em.const_f32(1.0 / (h * w)))
+            zero = em.index(0)
+            em.emit(memref.StoreOp.get(mean, out, [image, ch.iv, zero, zero]))

@@ -33,28 +33,31 @@
 // CHECK-NEXT:    %[[AT:.*]] = arith.constant 0 : index
 // CHECK-NEXT:    %[[P:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<896xi8> to memref<2x1x1x7x16xf32>
 // CHECK-NEXT:    %[[FLAT:.*]] = memref.reinterpret_cast %[[P]] to offset: [0], sizes: [224], strides: [1]
-// CHECK-NEXT:    scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// The first two rows before the row blocks: a padding row, then input row 0 between
-// its padding columns (two full vectors and a masked tail).
-// CHECK:           vector.store %{{.*}}, %[[P]]
-// CHECK:           vector.load %[[X]][%[[N]], %{{.*}}] : memref<1x2x5x10xf32>, vector<4xf32>
-// CHECK-NEXT:      vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x7x16xf32>, vector<4xf32>
-// CHECK-NEXT:      vector.load %[[X]]
-// CHECK-NEXT:      vector.store %{{.*}}, %[[P]]
-// CHECK-NEXT:      vector.maskedload %[[X]][%[[N]], %{{.*}}], %[[MASK]]
-// CHECK-NEXT:      vector.maskedstore %[[P]][%{{.*}}], %[[MASK]]
-// Row blocks: each copies the input rows it reads first (or pads them), then the column
-// blocks of full vectors, then the filters.
+// The first phase: the padded copy, two tasks (one input channel range each); every
+// scratch row is an input row between its padding columns (two full vectors and a
+// masked tail), or a padding row.
+// CHECK-NEXT:    scf.for %[[TASK:.*]] = %{{.*}} to %[[TWO]] step %{{.*}} {
+// CHECK:           scf.for %[[ROW:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:             %[[INSIDE:.*]] = arith.andi
+// CHECK-NEXT:        scf.if %[[INSIDE]] {
+// CHECK-NEXT:          scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:                 vector.load %[[X]][%{{.*}}] : memref<1x2x5x10xf32>, vector<4xf32>
+// CHECK-NEXT:            vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x7x16xf32>, vector<4xf32>
+// CHECK-NEXT:            vector.load %[[X]]
+// CHECK-NEXT:            vector.store %{{.*}}, %[[P]]
+// CHECK-NEXT:            vector.maskedload %[[X]][%{{.*}}], %[[MASK]]
+// CHECK-NEXT:            vector.maskedstore %[[P]][%{{.*}}], %[[MASK]]
+// CHECK:             } else {
+// CHECK-NEXT:          scf.for
+// CHECK-NEXT:            scf.for
+// CHECK-NEXT:              vector.store %{{.*}}, %[[P]]
+// The second phase, once the copy is complete: 2 row-block ranges x 2 filter classes.
+// A task takes its row blocks, then per column block the filters of its class.
+// CHECK:         scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK-NEXT:      %[[PART:.*]] = arith.divui %[[T]], %[[TWO]] : index
+// CHECK-NEXT:      %[[CLASS:.*]] = arith.remui %[[T]], %[[TWO]] : index
 // CHECK:           scf.for %[[RB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:        %[[OH:.*]] = arith.muli %[[RB]], %{{.*}} : index
-// CHECK:             scf.for %[[ROW:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// CHECK:               %[[INSIDE:.*]] = arith.andi
-// CHECK-NEXT:          scf.if %[[INSIDE]] {
-// CHECK:                 vector.load %[[X]]
-// CHECK:               } else {
-// CHECK-NEXT:            scf.for
-// CHECK-NEXT:              scf.for
-// CHECK-NEXT:                vector.store %{{.*}}, %[[P]]
 // CHECK:             scf.for %[[CB:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:          %[[COL:.*]] = arith.muli %[[CB]], %{{.*}} : index
 // The tile's origin in the scratch buffer, once per column block: row block and column.
@@ -85,13 +88,13 @@
 // CHECK:                 }
 // Epilogue: relu on the registers, one store per output vector.
 // CHECK-NEXT:            %[[R0:.*]] = arith.maximumf %[[G1]], %{{.*}} : vector<4xf32>
-// CHECK-NEXT:            vector.store %[[R0]], %[[Y]][%[[N]], %[[CO]], %[[OH]], %[[COL]]] : memref<1x2x5x10xf32>, vector<4xf32>
+// CHECK-NEXT:            vector.store %[[R0]], %[[Y]][%{{.*}}, %[[CO]], %[[OH]], %[[COL]]] : memref<1x2x5x10xf32>, vector<4xf32>
 // CHECK-NOT:             vector.maskedstore
 // CHECK:               }
 // The tail vector: a 4 x 1 tile, stored with the mask.
 // CHECK:               = scf.for {{.*}} -> ({{(vector<4xf32>, ){3}vector<4xf32>}}) {
 // CHECK:               = scf.for {{.*}} -> ({{(vector<4xf32>, ){3}vector<4xf32>}}) {
-// CHECK:               vector.maskedstore %[[Y]][%[[N]], %{{.*}}, %[[OH]], %{{.*}}], %[[MASK]], %{{.*}} : memref<1x2x5x10xf32>, vector<4xi1>, vector<4xf32>
+// CHECK:               vector.maskedstore %[[Y]][%{{.*}}, %{{.*}}, %[[OH]], %{{.*}}], %[[MASK]], %{{.*}} : memref<1x2x5x10xf32>, vector<4xi1>, vector<4xf32>
 // The remainder row: its input row (a padding row, known at compile time), then
 // 1 x 2 tiles and a 1 x 1 tile.
 // CHECK:           = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>) {

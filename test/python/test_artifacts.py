@@ -64,7 +64,8 @@ def test_manifest(host_dir: Path) -> None:
     kinds = [layer["kind"] for layer in manifest["layers"]]
     assert kinds == ["conv", "pattern conv"]
     assert manifest["layers"][1]["kernels_kept"] == 64
-    expected = {"small.ll", "small.o", "small.h", "small.weights"}
+    expected = {"small.ll", "small.o", "small.h", "small.weights", "patdnn_pool.h", "patdnn_pool.c"}
+    assert manifest["thread_pool"] is True
     if shutil.which("cc"):
         expected.add("small.so")
         assert manifest["shared_library"]["file"] == "small.so"
@@ -97,8 +98,10 @@ def test_shared_library(host_dir: Path, model: torch.nn.Module) -> None:
     workspace = raw[(-raw.ctypes.data) % 64 :]
     header = (host_dir / "small.h").read_text()
     assert f"#define FORWARD_WORKSPACE_SIZE {manifest['workspace_bytes']}" in header
-    lib.forward.argtypes = [ctypes.c_void_p] * 4
-    lib.forward(x.ctypes.data, y.ctypes.data, weights.ctypes.data, workspace.ctypes.data)
+    assert "const patdnn_pool *pool);" in header and "patdnn_task_fn" in header
+    lib.forward.argtypes = [ctypes.c_void_p] * 5
+    # pool = NULL: every task on the calling thread.
+    lib.forward(x.ctypes.data, y.ctypes.data, weights.ctypes.data, workspace.ctypes.data, None)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     assert _rel_err(y, ref) < 1e-5
@@ -144,23 +147,29 @@ def test_run_model_example_under_qemu(
     aarch64_dir: Path, model: torch.nn.Module, tmp_path: Path
 ) -> None:
     exe = tmp_path / "run_model"
-    build = ["aarch64-linux-gnu-gcc", "-O2", "-static", '-DPATDNN_HEADER="small.h"',
-             str(EXAMPLE), str(aarch64_dir / "small.o"), "-I", str(aarch64_dir), "-o", str(exe),
-             "-lm"]  # fmt: skip
+    build = ["aarch64-linux-gnu-gcc", "-O2", "-static", "-pthread", '-DPATDNN_HEADER="small.h"',
+             str(EXAMPLE), str(aarch64_dir / "patdnn_pool.c"), str(aarch64_dir / "small.o"),
+             "-I", str(aarch64_dir), "-o", str(exe), "-lm"]  # fmt: skip
     subprocess.run(build, check=True, capture_output=True, text=True)
     x = np.random.default_rng(1).standard_normal((3, *SHAPE[1:])).astype(np.float32)
     x.tofile(tmp_path / "x.bin")
-    proc = subprocess.run(
-        ["qemu-aarch64", str(exe), str(aarch64_dir / "small.weights"), str(tmp_path / "x.bin"),
-         str(tmp_path / "y.bin")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "3 run(s)" in proc.stderr
-    y = np.fromfile(tmp_path / "y.bin", dtype=np.float32).reshape(3, 16, 8, 8)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    assert _rel_err(y, ref) < 1e-5
+    outputs = {}
+    # No THREADS: a NULL pool; then the default pool of 2 and 3 threads.
+    for threads in ([], ["2"], ["3"]):
+        out = tmp_path / f"y{''.join(threads)}.bin"
+        proc = subprocess.run(
+            ["qemu-aarch64", str(exe), str(aarch64_dir / "small.weights"),
+             str(tmp_path / "x.bin"), str(out), *threads],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert f"3 run(s), {threads[0] if threads else 1} thread(s)" in proc.stderr
+        outputs[tuple(threads)] = out.read_bytes()
+        y = np.fromfile(out, dtype=np.float32).reshape(3, 16, 8, 8)
+        assert _rel_err(y, ref) < 1e-5
+    assert len(set(outputs.values())) == 1, "thread counts disagree"
 
     bad = subprocess.run(
         ["qemu-aarch64", str(exe), str(aarch64_dir / "small.weights"),
@@ -173,7 +182,8 @@ def test_run_model_example_under_qemu(
 @needs_aarch64_tools
 def test_example_needs_a_header_name(aarch64_dir: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        ["aarch64-linux-gnu-gcc", "-O2", "-static", str(EXAMPLE), str(aarch64_dir / "small.o"),
+        ["aarch64-linux-gnu-gcc", "-O2", "-static", "-pthread", str(EXAMPLE),
+         str(aarch64_dir / "patdnn_pool.c"), str(aarch64_dir / "small.o"),
          "-I", str(aarch64_dir), "-o", str(tmp_path / "run_model")],
         capture_output=True, text=True,
     )  # fmt: skip

@@ -1,0 +1,188 @@
+"""Multi-threaded execution: bitwise-identical outputs for any thread count (host and
+qemu-aarch64), the NULL pool, the default pool, an app's own pool, and the API."""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import patdnn
+from patdnn.errors import PatdnnError
+from patdnn.runtime.threads import entry_llvm_ir, pool_abi
+
+THREADS = (1, 2, 3, 8)
+
+needs_aarch64_tools = pytest.mark.skipif(
+    shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None,
+    reason="needs aarch64-linux-gnu-gcc and qemu-aarch64",
+)
+
+
+def _pattern_pruned(conv: nn.Conv2d) -> None:
+    """Keeps 4 taps of one of two patterns in about half of the kernels."""
+    patterns = (((0, 1), (1, 0), (1, 1), (1, 2)), ((1, 0), (1, 1), (1, 2), (2, 1)))
+    mask = torch.zeros_like(conv.weight)
+    for o in range(mask.shape[0]):
+        for i in range(mask.shape[1]):
+            if (o * 7 + i * 3) % 5 < 3:
+                for r, c in patterns[(o + i) % 2]:
+                    mask[o, i, r, c] = 1
+    with torch.no_grad():
+        conv.weight.mul_(mask)
+
+
+class Residual(nn.Module):
+    """Odd sizes, a pattern-pruned layer, a stride-2 layer, a residual add, depthwise,
+    pointwise, pooling and a linear layer: every kernel family splits into tasks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 12, 3, padding=1)
+        self.pattern = nn.Conv2d(12, 12, 3, padding=1)
+        _pattern_pruned(self.pattern)
+        self.down = nn.Conv2d(12, 20, 3, stride=2, padding=1)
+        self.depthwise = nn.Conv2d(20, 20, 3, padding=1, groups=20)
+        self.pointwise = nn.Conv2d(20, 20, 1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(20, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(self.stem(x))
+        a = torch.relu(self.pattern(a) + a)
+        a = torch.relu(self.down(a))
+        a = self.pointwise(torch.relu(self.depthwise(a))) + a
+        a = self.pool(a)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(a, 1), 1))
+
+
+SHAPE = (1, 3, 19, 13)
+
+
+@pytest.fixture(scope="module")
+def model() -> nn.Module:
+    torch.manual_seed(0)
+    return Residual().eval()
+
+
+@pytest.fixture(scope="module")
+def x() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def reference(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+@pytest.fixture(scope="module")
+def compiled(model: nn.Module, x: np.ndarray) -> patdnn.CompiledModel:
+    return patdnn.compile(model, torch.from_numpy(x), num_threads=2, name="res")
+
+
+def _check_threads(compiled: patdnn.CompiledModel, x: np.ndarray, ref: np.ndarray) -> None:
+    outputs = {}
+    for n in THREADS:
+        compiled.num_threads = n
+        outputs[n] = compiled(x)
+        np.testing.assert_allclose(outputs[n], ref, rtol=1e-4, atol=1e-5)
+    for n in THREADS[1:]:
+        assert outputs[n].tobytes() == outputs[1].tobytes(), f"{n} threads differ from 1"
+
+
+def test_host_bitwise_identical(
+    compiled: patdnn.CompiledModel, x: np.ndarray, reference: np.ndarray
+) -> None:
+    assert compiled.num_threads == 2
+    kinds = {layer.kind for layer in compiled.layers}
+    assert "pattern conv" in kinds
+    _check_threads(compiled, x, reference)
+
+
+@needs_aarch64_tools
+def test_aarch64_bitwise_identical(model: nn.Module, x: np.ndarray, reference: np.ndarray) -> None:
+    compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64")
+    _check_threads(compiled, x, reference)
+
+
+def test_null_pool_and_an_apps_pool(
+    compiled: patdnn.CompiledModel, x: np.ndarray, tmp_path
+) -> None:
+    """The saved shared library called with pool = NULL and with a pool written in
+    Python (every task run in reverse order): the same bits as the default pool."""
+    compiled.num_threads = 3
+    expected = compiled(x)
+    out = compiled.save(tmp_path)
+    if not (out / "res.so").exists():
+        pytest.skip("no C compiler to link the shared library")
+    lib = ctypes.CDLL(str(out / "res.so"))
+    lib.forward.argtypes = [ctypes.c_void_p] * 5
+    weights = compiled.weights
+    workspace_bytes = compiled.signature.workspace.nbytes  # type: ignore[union-attr]
+    raw = np.zeros(workspace_bytes + 64, np.uint8)
+    workspace = raw[(-raw.ctypes.data) % 64 :]
+
+    def run(pool: object) -> np.ndarray:
+        y = np.zeros(expected.shape, np.float32)
+        lib.forward(x.ctypes.data, y.ctypes.data, weights.ctypes.data, workspace.ctypes.data, pool)
+        return y
+
+    assert run(None).tobytes() == expected.tobytes()
+
+    task_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
+    counts: list[int] = []
+
+    @ctypes.CFUNCTYPE(None, ctypes.c_void_p, task_fn, ctypes.c_void_p, ctypes.c_size_t)
+    def parallel_for(context: int, task: object, task_context: int, count: int) -> None:
+        counts.append(count)
+        for i in reversed(range(count)):
+            task(task_context, i)  # type: ignore[operator]
+
+    class Pool(ctypes.Structure):
+        _fields_ = [("parallel_for", type(parallel_for)), ("context", ctypes.c_void_p)]
+
+    pool = Pool(parallel_for, None)
+    assert run(ctypes.addressof(pool)).tobytes() == expected.tobytes()
+    # Every layer is split: several tasks in most phases.
+    assert len(counts) >= 8 and max(counts) >= 8
+
+
+def test_load_num_threads(compiled: patdnn.CompiledModel, x: np.ndarray, tmp_path) -> None:
+    compiled.num_threads = 1
+    expected = compiled(x)
+    loaded = patdnn.load(compiled.save(tmp_path), num_threads=3)
+    assert loaded.num_threads == 3
+    assert loaded(x).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "2", True, 10_000])
+def test_bad_thread_counts(model: nn.Module, x: np.ndarray, bad: object) -> None:
+    with pytest.raises(PatdnnError, match="num_threads must be"):
+        patdnn.compile(model, torch.from_numpy(x), num_threads=bad)  # type: ignore[arg-type]
+
+
+def test_entry_point_and_abi() -> None:
+    ir = entry_llvm_ir("forward", 4, [("forward_task0", 3), ("forward_task1", 16)])
+    assert "define void @forward(ptr %a0, ptr %a1, ptr %a2, ptr %a3, ptr %pool)" in ir
+    assert "ptr @forward_task1.thunk, ptr %record, i64 16)" in ir
+    abi = pool_abi()
+    assert "typedef struct patdnn_pool" in abi and "parallel_for" in abi
+    with pytest.raises(PatdnnError, match="no tasks"):
+        entry_llvm_ir("forward", 4, [])
+
+
+def test_batch_of_two_bitwise_identical() -> None:
+    """Two images share one scratch copy in turn: each image has its own phases."""
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, stride=2, padding=1)
+    ).eval()
+    x = np.random.default_rng(2).standard_normal((2, 3, 9, 11)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    _check_threads(patdnn.compile(model, torch.from_numpy(x), keep_stages=False), x, ref)
