@@ -1,0 +1,1 @@
+from patdnn.bench.core import *  # noqa
