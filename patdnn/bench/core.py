@@ -528,11 +528,15 @@ def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> Esti
 
 def format_estimates(results: Sequence[EstimateResult], clock_ghz: float, cpu: str) -> str:
     lines = [
-        f"aarch64 ({cpu}, llvm-mca on the hot inner loop; layer time at {clock_ghz:g} GHz, "
-        "the kept MACs through that loop alone)",
+        (
+            f"aarch64 ({cpu}, llvm-mca on the hot inner loop; layer time at {clock_ghz:g} GHz, "
+            "the kept MACs through that loop alone)"
+        ),
         "",
-        "| layer | kept MACs | fmla / iteration | instructions | cycles / iteration "
-        "| FMA-pipe utilisation | stack loads/stores | predicted ms |",
+        (
+            "| layer | kept MACs | fmla / iteration | instructions | cycles / iteration "
+            "| FMA-pipe utilisation | stack loads/stores | predicted ms |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:

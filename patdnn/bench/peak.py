@@ -10,7 +10,6 @@ width) the benchmarked layers are compiled for.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,12 +83,10 @@ def measure_fma_peak(
     module = HostModule(mlir_to_llvm_ir(text, target, entry=name), name, signature, target=target)
     w, n = target.vector_width, _accumulators(target)
     rng = np.random.default_rng(0)
-    x = np.concatenate(
-        [rng.uniform(0.5, 1.0, n * w), np.full(w, 0.999), np.full(w, 1e-3)]
-    ).astype(np.float32)
+    x = np.concatenate([rng.uniform(0.5, 1.0, n * w), np.full(w, 0.999), np.full(w, 1e-3)]).astype(
+        np.float32
+    )
     out = np.empty(n * w, dtype=np.float32)
     (times,) = interleaved_times([lambda: module(x, out=out)], rounds)
     flops = 2.0 * iterations * n * w
     return FmaPeak(target.name, w, flops / min(times) / 1e9)
-
-

@@ -140,7 +140,7 @@ def _tool(name: str) -> str:
 
 
 def _run(args: list[str], what: str, env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=900, env=env)
     if done.returncode != 0:
         lines = (done.stderr + done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
         raise PeerUnavailable(f"{what}: {lines[-1][:200]}")
@@ -164,9 +164,7 @@ def _mnn(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -> R
     source = interpreter.getSessionInput(session)
     sink = interpreter.getSessionOutput(session)
     xn = x.numpy()
-    host_in = MNN.Tensor(
-        list(xn.shape), MNN.Halide_Type_Float, xn, MNN.Tensor_DimensionType_Caffe
-    )
+    host_in = MNN.Tensor(list(xn.shape), MNN.Halide_Type_Float, xn, MNN.Tensor_DimensionType_Caffe)
     out_shape = list(sink.getShape())
     host_out = MNN.Tensor(
         out_shape,
@@ -242,16 +240,17 @@ def _litert(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -
     tflite = work / "model.tflite"
     if not tflite.exists():
         side = litert_path()
-        if importlib.util.find_spec("litert_torch") is None and not (side / "litert_torch").is_dir():
+        if (
+            importlib.util.find_spec("litert_torch") is None
+            and not (side / "litert_torch").is_dir()
+        ):
             raise PeerUnavailable(
                 f"LiteRT: litert-torch not found (make bench-deps installs it in {side})"
             )
         torch.save(model, work / "model.torch")
         torch.save(x, work / "input.torch")
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(side), *filter(None, [env.get("PYTHONPATH")])]
-        )
+        env["PYTHONPATH"] = os.pathsep.join([str(side), *filter(None, [env.get("PYTHONPATH")])])
         _run(
             [sys.executable, "-c", _LITERT_CONVERT, str(work / "model.torch"),
              str(work / "input.torch"), str(tflite)],
