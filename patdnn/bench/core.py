@@ -153,7 +153,7 @@ def model_case(name: str, size: int = 224) -> Case:
     pruned = get_model(name).eval()
     pruned.load_state_dict(dense.state_dict())
     project_model(pruned, library=PATTERNS_8, connectivity=3.6)
-    return Case(name, "model", dense, pruned, torch.randn(1, 3, size, size))
+    return Case(f"{name} @{size}", "model", dense, pruned, torch.randn(1, 3, size, size))
 
 
 def select(spec: str, names: Sequence[str], what: str) -> list[int]:
@@ -594,17 +594,27 @@ def run_layers(
     results = []
     for case in cases:
         r = run_case(case, threads, repeat, peak, _peers(peers), target, tolerance, _say, options)
-        best = r.fastest_peer(threads[0])
-        _say(
-            f"{r.name}: patdnn {r.patdnn[threads[0]].cell()} ms, fastest peer "
-            f"{f'{best[0]} {best[1]:.2f} ms' if best else 'none'} ({threads[0]} thread(s))"
-        )
+        _say_case(r, threads[0])
         results.append(r)
+    _say_tables(results, threads)
+    return results
+
+
+def _say_case(r: CaseResult, threads: int) -> None:
+    best = r.fastest_peer(threads)
+    _say(
+        f"{r.name}: patdnn {r.patdnn[threads].cell()} ms (compile {r.compile_s:.1f} s), "
+        f"fastest peer {f'{best[0]} {best[1]:.2f} ms' if best else 'none'} ({threads} thread(s))"
+    )
+
+
+def _say_tables(results: Sequence[CaseResult], threads: Sequence[int]) -> None:
+    if not results:
+        return
     _say("")
     _say(format_results(results, threads))
     if any(r.notes for r in results):
         _say("\nNot timed:\n" + format_notes(results))
-    return results
 
 
 def run_models(
@@ -615,7 +625,10 @@ def run_models(
     """`patdnn bench models` (and `--per-layer`)."""
     from patdnn.lowering.target import Target
 
-    names = [MODELS[i] for i in select(models, MODELS, "--models")]
+    from patdnn.frontend.zoo import MODELS as ZOO
+
+    zoo = list(ZOO)
+    names = list(MODELS) if models == "all" else [zoo[i] for i in select(models, zoo, "--models")]
     peak = measure_fma_peak(Target.get(target))
     _say(peak_line(peak))
     results = []
@@ -624,17 +637,13 @@ def run_models(
         if per_layer:
             layers, whole = profile_layers(case, repeat, peak, target, tolerance, _say, options)
             _say("")
-            _say(format_profile(name, layers, whole))
+            _say(format_profile(case.name, layers, whole))
             _say("")
             continue
         r = run_case(case, threads, repeat, peak, _peers(peers), target, tolerance, _say, options)
-        _say(f"{name}: patdnn {r.patdnn[threads[0]].cell()} ms, compile {r.compile_s:.1f} s")
+        _say_case(r, threads[0])
         results.append(r)
-    if results:
-        _say("")
-        _say(format_results(results, threads))
-        if any(r.notes for r in results):
-            _say("\nNot timed:\n" + format_notes(results))
+    _say_tables(results, threads)
     return results
 
 
