@@ -601,8 +601,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from patdnn import bench
 
     threads = bench.parse_threads(args.threads)
-    if args.tolerance is None:
-        args.tolerance = args.tolerance_default
     options: dict[str, object] = {"tune": args.tune}
     if args.vector_width is not None:
         options["vector_width"] = args.vector_width
@@ -724,9 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--peers", default="all",
                         help="peers to time: all (default) or names, e.g. onnxruntime,ncnn")  # fmt: skip
     common.add_argument("--target", default="host", choices=("host", "aarch64"))
-    common.add_argument("--tolerance", type=float, default=None,
-                        help="largest relative error against PyTorch (default 1e-3 for layers, "
-                             "1e-2 for models)")  # fmt: skip
+    common.add_argument("--tolerance", type=float, default=1e-2,
+                        help="largest relative error against PyTorch (default 1e-2)")  # fmt: skip
     common.add_argument("--vector-width", type=_positive_int)
     common.add_argument("--tune", action="store_true", help="auto-tune the patdnn builds")
     q = suites.add_parser("layers", parents=[common],
@@ -740,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --target aarch64: llvm-mca on the compiled inner loops")  # fmt: skip
     q.add_argument("--clock", type=float, default=2.8, metavar="GHZ",
                    help="clock of the --estimate layer times (default 2.8)")  # fmt: skip
-    q.set_defaults(func=cmd_bench, tolerance_default=1e-3)
+    q.set_defaults(func=cmd_bench)
     q = suites.add_parser("models", parents=[common],
                           help="whole pruned VGG-16, ResNet-50, MobileNet-V2 against dense peers")  # fmt: skip
     q.add_argument("--models", default="all",
@@ -749,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--repeat", type=_positive_int, default=5, help="interleaved rounds")
     q.add_argument("--per-layer", action="store_true",
                    help="profile each layer of the compiled model instead")  # fmt: skip
-    q.set_defaults(func=cmd_bench, tolerance_default=1e-2)
+    q.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")
     p.add_argument("--out", default="demo-out", metavar="DIR")

@@ -57,8 +57,10 @@ PATTERNS_8: tuple[tuple[tuple[int, int], ...], ...] = (
 )
 
 MODELS: tuple[str, ...] = ("vgg16", "resnet50", "mobilenet_v2")
-TOLERANCE = 1e-3
-"""Largest relative error (max |out - ref| / max(1, max |ref|)) an output may have."""
+TOLERANCE = 1e-2
+"""Largest relative error (max |out - ref| / max(1, max |ref|)) an output may have: fp32
+Winograd (MNN, ncnn) is off by up to a few 1e-3 on the deep VGG layers; a wrong layout or
+a wrong operator is off by about 1."""
 
 
 def pattern_prune(
@@ -620,7 +622,7 @@ def _say_tables(results: Sequence[CaseResult], threads: Sequence[int]) -> None:
 def run_models(
     models: str = ",".join(MODELS), size: int = 224, threads: Sequence[int] = (1,),
     repeat: int = 5, peers: str = "all", per_layer: bool = False, target: str = "host",
-    tolerance: float = 1e-2, options: dict[str, object] | None = None,
+    tolerance: float = TOLERANCE, options: dict[str, object] | None = None,
 ) -> list[CaseResult]:  # fmt: skip
     """`patdnn bench models` (and `--per-layer`)."""
     from patdnn.lowering.target import Target
