@@ -590,12 +590,12 @@ def run_layers(
     """`patdnn bench layers`: prints progress, the tables and the skipped peers."""
     from patdnn.lowering.target import Target
 
-    cases = suite_cases(suite, layers)
+    cases, chosen = suite_cases(suite, layers), _peers(peers)
     peak = measure_fma_peak(Target.get(target))
     _say(peak_line(peak))
     results = []
     for case in cases:
-        r = run_case(case, threads, repeat, peak, _peers(peers), target, tolerance, _say, options)
+        r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options)
         _say_case(r, threads[0])
         results.append(r)
     _say_tables(results, threads)
@@ -625,12 +625,12 @@ def run_models(
     tolerance: float = TOLERANCE, options: dict[str, object] | None = None,
 ) -> list[CaseResult]:  # fmt: skip
     """`patdnn bench models` (and `--per-layer`)."""
-    from patdnn.lowering.target import Target
-
     from patdnn.frontend.zoo import MODELS as ZOO
+    from patdnn.lowering.target import Target
 
     zoo = list(ZOO)
     names = list(MODELS) if models == "all" else [zoo[i] for i in select(models, zoo, "--models")]
+    chosen = _peers(peers)
     peak = measure_fma_peak(Target.get(target))
     _say(peak_line(peak))
     results = []
@@ -642,7 +642,7 @@ def run_models(
             _say(format_profile(case.name, layers, whole))
             _say("")
             continue
-        r = run_case(case, threads, repeat, peak, _peers(peers), target, tolerance, _say, options)
+        r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options)
         _say_case(r, threads[0])
         results.append(r)
     _say_tables(results, threads)
