@@ -148,13 +148,17 @@ def dense_case(spec: tuple[str, str, int, int, int, int, int, int]) -> Case:
 def model_case(name: str, size: int = 224) -> Case:
     """A zoo model, dense and pattern-pruned on its 3x3 layers after the first."""
     from patdnn.frontend.zoo import get_model
+    from patdnn.pruning.errors import PruningError
     from patdnn.pruning.project import project_model
 
     torch.manual_seed(0)
     dense = get_model(name).eval()
     pruned = get_model(name).eval()
     pruned.load_state_dict(dense.state_dict())
-    project_model(pruned, library=PATTERNS_8, connectivity=3.6)
+    try:
+        project_model(pruned, library=PATTERNS_8, connectivity=3.6)
+    except PruningError:  # MobileNet-V2: no 3x3 layer but the stem and depthwise ones
+        pass
     return Case(f"{name} @{size}", "model", dense, pruned, torch.randn(1, 3, size, size))
 
 
