@@ -33,6 +33,11 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
 
+# Static checks (the rule set is in pyproject.toml); part of `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 lit: $(STAMP) system-deps
 	$(VENV)/bin/lit -v test
 
@@ -44,6 +49,8 @@ pytest: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	@set -o pipefail; status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
 	$(VENV)/bin/lit test || status=1; \
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) test || status=1; \
 	exit $$status

@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     failures = []
     for k, conn, sp, ah, af, oh, of, mh, mf, _secs in rows:
+
         def pct(a: float) -> str:
             return f"{100 * a:.2f}%"
 

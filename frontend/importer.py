@@ -21,8 +21,8 @@ from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
 from patdnn.dialect.context import make_context
-from patdnn.dialect.torch import SUPPORTED_ATEN_OPS
 from patdnn.dialect.patdnn import LAYER_ATTR
+from patdnn.dialect.torch import SUPPORTED_ATEN_OPS
 from patdnn.dialect.weights import WeightStore, attach_weights
 from patdnn.errors import PatdnnError
 

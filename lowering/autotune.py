@@ -60,6 +60,7 @@ __all__ = [
 
 ConvOp = Conv2dOp | FKWConv2dOp
 
+
 class AutoTuneError(PatdnnError):
     """Tuning could not run (a target that does not run here, bad options)."""
 
@@ -225,9 +226,9 @@ def compile_candidates(
     for name, tiling in zip(names, tilings, strict=True):
         module.body.block.add_op(_single_layer_function(op, name, _as_dict(tiling)))
     ctx = Context()
-    LowerPatdnnToVectorPass(
-        vector_width=width, vector_registers=registers, parallel=True
-    ).apply(ctx, module)
+    LowerPatdnnToVectorPass(vector_width=width, vector_registers=registers, parallel=True).apply(
+        ctx, module
+    )
     LoadRedundancyEliminationPass().apply(ctx, module)
     weights = np.frombuffer(pack_weight_blob(module) or b"\0", dtype=np.uint8).copy()
     llvm_ir = parallel_llvm_ir(module, target)

@@ -34,7 +34,15 @@ from xdsl.transforms.dead_code_elimination import dce
 from xdsl.utils.exceptions import VerifyException
 
 from patdnn.dialect import torch as tdl
+from patdnn.dialect.library import (
+    MAX_PATTERNS,
+    LibraryError,
+    kernel_pattern_ids,
+    library_of_supports,
+    misfit_message,
+)
 from patdnn.dialect.patdnn import (
+    LAYER_ATTR,
     AddOp,
     Conv2dOp,
     GlobalAvgPoolOp,
@@ -44,18 +52,11 @@ from patdnn.dialect.patdnn import (
     Pool2dOp,
     ReshapeOp,
 )
-from patdnn.dialect.patdnn import LAYER_ATTR
-from patdnn.dialect.library import (
-    MAX_PATTERNS,
-    LibraryError,
-    kernel_pattern_ids,
-    library_of_supports,
-    misfit_message,
-)
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
 
 REMARK_ATTR = "patdnn.remark"
+
 
 class ConversionError(PatdnnError):
     """The torch-dialect input cannot be converted; the message names op and layer."""
@@ -139,6 +140,7 @@ def _resource_name(value: SSAValue, fallback: str) -> str:
 # ---------------------------------------------------------------------------
 # Patterns
 # ---------------------------------------------------------------------------
+
 
 def is_pattern_sparse(weight: np.ndarray) -> bool:
     """A 3x3 layer counts as pattern-pruned when at least half its weights are zero."""

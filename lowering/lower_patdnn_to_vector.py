@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patdnn.dialect.patdnn import PatternConv2dOp
-from patdnn.lowering.vector.function import LAYER_OPS, FunctionLowering
-from patdnn.lowering.vector.memory import WEIGHTS_ATTR, WeightBlob
-from patdnn.lowering.vector.tasks import record_schedule
-from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
 from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.passes import ModulePass
 
+from patdnn.dialect.patdnn import PatternConv2dOp
 from patdnn.dialect.weights import weights_of
 from patdnn.errors import LoweringError
+from patdnn.lowering.vector.function import LAYER_OPS, FunctionLowering
+from patdnn.lowering.vector.memory import WEIGHTS_ATTR, WeightBlob
+from patdnn.lowering.vector.tasks import record_schedule
+from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
 
 
 @dataclass(frozen=True)

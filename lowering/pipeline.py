@@ -19,9 +19,9 @@ from patdnn.dialect.context import make_context, print_module
 from patdnn.errors import PatdnnError
 from patdnn.lowering import get_all_passes
 from patdnn.lowering.autotune import LayerTuning, tune_module
+from patdnn.lowering.summary import LayerSummary, summarize_layers
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.lowering.vector.tasks import parallel_llvm_ir
-from patdnn.lowering.summary import LayerSummary, summarize_layers
 from patdnn.runtime.target import Target
 
 STAGES: tuple[str, ...] = (
@@ -146,4 +146,3 @@ def run_pipeline(
     result.stages["llvm"] = result.llvm_ir
     result.timings["llvm"] = time.perf_counter() - start
     return result
-

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patdnn.runtime.target import Target
 from patdnn.runtime.errors import LoweringError, ToolchainError
 from patdnn.runtime.signature import split_top_level
+from patdnn.runtime.target import Target
 
 if TYPE_CHECKING:
     from patdnn.runtime.aarch64 import Aarch64Module
@@ -270,7 +270,9 @@ def host_module_from_mlir(
 
     name, signature = parse_entry_point(mlir_text, entry, num_outputs)
     target = Target.get("host")
-    return HostModule(mlir_to_llvm_ir(mlir_text, target, entry=name), name, signature, target=target)
+    return HostModule(
+        mlir_to_llvm_ir(mlir_text, target, entry=name), name, signature, target=target
+    )
 
 
 def aarch64_module_from_mlir(

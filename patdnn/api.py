@@ -30,10 +30,10 @@ import numpy as np
 from patdnn.errors import ArgumentError, PatdnnError
 from patdnn.files import staged_directory
 from patdnn.lowering.summary import LayerSummary
-from patdnn.runtime.target import Target
 from patdnn.runtime.abi import AbiRecord, append_abi_global, find_abi_record
 from patdnn.runtime.errors import SignatureError
 from patdnn.runtime.signature import Arg, Signature
+from patdnn.runtime.target import Target
 
 if TYPE_CHECKING:
     from patdnn.lowering.autotune import LayerTuning
@@ -346,8 +346,7 @@ def _is_library(value: object) -> bool:
     return isinstance(value, list) and all(
         isinstance(p, list)
         and all(
-            isinstance(t, list) and len(t) == 2 and all(_is_int(x) and x < 16 for x in t)
-            for t in p
+            isinstance(t, list) and len(t) == 2 and all(_is_int(x) and x < 16 for x in t) for t in p
         )
         for p in value
     )
@@ -696,9 +695,7 @@ def compile(  # noqa: A001 - the API's name
     )
     weights = aligned_blob(result.weights or b"\0")
     # The code carries the numbers it was compiled with (`patdnn.runtime.abi`).
-    llvm_ir = append_abi_global(
-        result.llvm_ir, AbiRecord.of("forward", signature, MANIFEST_FORMAT)
-    )
+    llvm_ir = append_abi_global(result.llvm_ir, AbiRecord.of("forward", signature, MANIFEST_FORMAT))
     stages = dict(result.stages)
     stages["llvm"] = llvm_ir
     return CompiledModel(
@@ -735,8 +732,7 @@ def _check_compile_arguments(
 
     if not isinstance(model, torch.nn.Module | torch.export.ExportedProgram):
         raise ArgumentError(
-            f"model must be a torch.nn.Module or a torch.export program, got "
-            f"{type(model).__name__}"
+            f"model must be a torch.nn.Module or a torch.export program, got {type(model).__name__}"
         )
     examples = example_input if isinstance(example_input, list | tuple) else [example_input]
     for x in examples:
@@ -760,7 +756,9 @@ def _check_compile_arguments(
         not isinstance(num_patterns, int) or isinstance(num_patterns, bool)
         or not 1 <= num_patterns <= 56
     ):  # fmt: skip
-        raise ArgumentError(f"num_patterns must be None or an integer in 1..56, got {num_patterns!r}")
+        raise ArgumentError(
+            f"num_patterns must be None or an integer in 1..56, got {num_patterns!r}"
+        )
     if vector_width is not None and (
         not isinstance(vector_width, int) or isinstance(vector_width, bool) or vector_width < 1
     ):
@@ -790,7 +788,11 @@ def _check_library(library: Any) -> None:
         raise ArgumentError(
             "library must be a non-empty list of patterns, each a list of (row, col) taps, "
             f"got {type(library).__name__}"
-            + (" (text is read by the patdnn-opt option library=...)" if isinstance(library, str) else "")
+            + (
+                " (text is read by the patdnn-opt option library=...)"
+                if isinstance(library, str)
+                else ""
+            )
         )
     seen: set[frozenset[tuple[int, int]]] = set()
     for i, pattern in enumerate(library):

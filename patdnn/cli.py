@@ -41,7 +41,6 @@ from patdnn.console import (
     library_text,
     tuning_table,
 )
-
 from patdnn.errors import EXIT_INTERNAL, PatdnnError, internal_error_line
 
 PROG = "patdnn"
@@ -199,7 +198,6 @@ def _factory_model(spec: str, shape: tuple[int, ...] | None) -> ModelSpec:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     import patdnn
-
     from patdnn.files import check_writable
 
     if args.tune and args.target != "host":
@@ -360,14 +358,13 @@ def _inspect_dir(directory: Path) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    import torch
-
-    from patdnn.pruning import prune
-    from patdnn.pruning.digits import DigitsNet, load_digits, train_dense
-
     import math
 
+    import torch
+
     from patdnn.files import check_writable, staged_directory
+    from patdnn.pruning import prune
+    from patdnn.pruning.digits import DigitsNet, load_digits, train_dense
 
     # Every argument checked before anything is created.
     out = check_writable(args.output, directory=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from xdsl.context import Context
-from xdsl.dialects import get_all_dialects as get_xdsl_dialects
 from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
+from xdsl.dialects import get_all_dialects as get_xdsl_dialects
 from xdsl.dialects.builtin import Builtin, ModuleOp
 from xdsl.ir import Dialect
 from xdsl.printer import Printer

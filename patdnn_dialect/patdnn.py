@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
+
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     DictionaryAttr,
@@ -30,11 +31,11 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Data, Dialect, Operation, SSAValue
 from xdsl.irdl import (
-    BaseAttr,
-    VarConstraint,
     AttrSizedOperandSegments,
-    ParsePropInAttrDict,
+    BaseAttr,
     IRDLOperation,
+    ParsePropInAttrDict,
+    VarConstraint,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
@@ -57,7 +58,6 @@ from patdnn.dialect.library import (
     check_library,
     format_library,
 )
-
 
 LAYER_ATTR = "patdnn.layer"
 """Discardable attribute the frontend puts on torch ops: the `nn.Module` they came from."""
@@ -193,15 +193,15 @@ class LayerWindowAccessors:
 
     @property
     def stride_values(self) -> tuple[int, int]:
-        return _pair_values(getattr(self, "strides"), "strides")
+        return _pair_values(self.strides, "strides")
 
     @property
     def padding_values(self) -> tuple[int, int]:
-        return _pair_values(getattr(self, "padding"), "padding")
+        return _pair_values(self.padding, "padding")
 
     @property
     def layer_name(self) -> str:
-        layer: StringAttr | None = getattr(self, "layer")
+        layer: StringAttr | None = self.layer
         return layer.data if layer is not None else "?"
 
 

@@ -23,19 +23,19 @@ from collections.abc import Iterator
 
 import numpy as np
 from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
+from xdsl.dialects import arith
 from xdsl.dialects.builtin import (
     ArrayAttr,
-    DictionaryAttr,
     Builtin,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
+    DictionaryAttr,
     Float32Type,
     Float64Type,
     IntegerType,
     ModuleOp,
     TensorType,
 )
-from xdsl.dialects import arith
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.traits import ConstantLike
 

@@ -167,7 +167,7 @@ class PruneReport:
 
         def fmt(cells: Sequence[str]) -> str:
             out = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
-            out += [c.rjust(w) for c, w in zip(cells[2:], widths[2:])]
+            out += [c.rjust(w) for c, w in zip(cells[2:], widths[2:], strict=False)]
             return "  ".join(out).rstrip()
 
         lines.append(fmt(headers))
@@ -248,7 +248,7 @@ class PruneReport:
                 for layer in self.layers
             ]
             ax.barh(names, frac, left=left, color=colors[i], label=f"p{i}")
-            left = [a + b for a, b in zip(left, frac)]
+            left = [a + b for a, b in zip(left, frac, strict=False)]
         for y, layer in enumerate(self.layers):
             ax.text(
                 1.01,

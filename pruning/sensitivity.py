@@ -74,7 +74,9 @@ class SensitivityReport:
 
         def fmt(cells: Sequence[str]) -> str:
             first = cells[0].ljust(widths[0])
-            return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
+            return "  ".join(
+                [first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=False))]
+            )
 
         lines = [
             f"per-layer sensitivity: each layer alone pruned to {len(self.library)} patterns "
@@ -95,7 +97,7 @@ class SensitivityReport:
         for layer in self.layers:
             ok = [
                 c
-                for c, a in zip(self.connectivity, layer.accuracy)
+                for c, a in zip(self.connectivity, layer.accuracy, strict=False)
                 if 100 * (self.dense_accuracy - a) <= max_drop
             ]
             out[layer.name] = max(ok) if ok else min(self.connectivity)

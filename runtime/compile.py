@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from patdnn.runtime.target import Target, initialize_llvm
 from patdnn.runtime.errors import LoweringError
+from patdnn.runtime.target import Target, initialize_llvm
 
 if TYPE_CHECKING:
     from llvmlite.binding import ModuleRef, TargetMachine

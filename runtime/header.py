@@ -25,7 +25,8 @@ def prototype(entry: str, signature: Signature) -> str:
     """The C prototype, e.g. `void f(const float *input, float *output, const uint8_t *weights,
     uint8_t *workspace)`."""
     params = ", ".join(
-        [_param(a) for a in signature.args] + (["const patdnn_pool *pool"] if signature.pool else [])
+        [_param(a) for a in signature.args]
+        + (["const patdnn_pool *pool"] if signature.pool else [])
     )
     params = params or "void"
     return f"void {_identifier(entry)}({params})"

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from patdnn.runtime.target import Target
 from patdnn.runtime.abi import ABI_SYMBOL, AbiError, AbiRecord, read_abi_at
 from patdnn.runtime.compile import optimize_module, parse_llvm_ir
 from patdnn.runtime.errors import PatdnnRuntimeError
 from patdnn.runtime.signature import Arg, Signature, aligned_zeros
+from patdnn.runtime.target import Target
 from patdnn.runtime.threads import HostPool
 
 __all__ = ["HostModule"]

@@ -104,9 +104,7 @@ def entry_llvm_ir(entry: str, num_args: int, phases: Sequence[tuple[str, int]]) 
         "  %context = phi ptr [ null, %entry ], [ %context.pool, %load ]",
     ]
     for name, count in phases:
-        lines.append(
-            f"  call void %for(ptr %context, ptr @{name}.thunk, ptr %record, i64 {count})"
-        )
+        lines.append(f"  call void %for(ptr %context, ptr @{name}.thunk, ptr %record, i64 {count})")
     lines += ["  ret void", "}", ""]
     return "\n".join(lines)
 
@@ -187,9 +185,7 @@ MAX_THREADS = 256
 def check_threads(num_threads: object) -> int:
     """`num_threads` as an int in 1..MAX_THREADS, or a one-line error naming it."""
     if isinstance(num_threads, bool) or not isinstance(num_threads, int):
-        raise PatdnnRuntimeError(
-            f"num_threads must be a whole number, got {num_threads!r}"
-        )
+        raise PatdnnRuntimeError(f"num_threads must be a whole number, got {num_threads!r}")
     if not 1 <= num_threads <= MAX_THREADS:
         raise PatdnnRuntimeError(
             f"num_threads must be between 1 and {MAX_THREADS}, got {num_threads}"

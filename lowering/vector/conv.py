@@ -35,6 +35,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from xdsl.dialects import arith, memref, vector
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, i64
+
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.pointwise import reads_in_place, runs_flat
 from patdnn.lowering.vector.tasks import (
@@ -47,8 +50,6 @@ from patdnn.lowering.vector.tasks import (
     split_count,
 )
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, ConvTiling, TilingOptions
-from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, i64
 
 LOWEST_F32 = float(np.finfo(np.float32).min)
 
@@ -351,9 +352,7 @@ class ConvGenerator:
         row_blocks = main_rows + (1 if tail_rows else 0)
         main, spare = divmod(s.cout, t.filters)
         row_parts = split_count(row_blocks)
-        filter_parts = split_count(
-            main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts)
-        )
+        filter_parts = split_count(main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts))
         images = s.batch if image is None else 1
         with phases.open(images * row_parts * filter_parts) as task:
             n, part, filter_class = decompose(em, task, [images, row_parts, filter_parts])

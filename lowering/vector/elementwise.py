@@ -9,7 +9,12 @@ from patdnn.lowering.vector.tasks import Phases, is_equal, part_bounds, split_co
 def emit_add(
     em: Emitter,
     phases: Phases,
-    width: int, lhs: Value, rhs: Value, out: Value, size: int, activation: str
+    width: int,
+    lhs: Value,
+    rhs: Value,
+    out: Value,
+    size: int,
+    activation: str,
 ) -> None:
     """out = act(lhs + rhs), elementwise over the flattened buffers; tasks: ranges of
     whole vectors (the tail goes with the last)."""

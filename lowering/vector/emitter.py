@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from patdnn.runtime.signature import ALIGNMENT
 from xdsl.dialects import arith, memref, scf, vector
 from xdsl.dialects.builtin import (
     BoolAttr,
@@ -30,6 +29,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, prop_def, var_operand_def
+
+from patdnn.runtime.signature import ALIGNMENT
 
 if TYPE_CHECKING:
     from patdnn.lowering.vector.memory import Arena

@@ -16,24 +16,6 @@ them on a thread pool is made from that list (`patdnn.runtime.threads`).
 from __future__ import annotations
 
 import numpy as np
-from patdnn.dialect.patdnn import (
-    AddOp,
-    Conv2dOp,
-    FKWConv2dOp,
-    GlobalAvgPoolOp,
-    LinearOp,
-    PatternConv2dOp,
-    Pool2dOp,
-    ReshapeOp,
-)
-from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
-from patdnn.lowering.vector.elementwise import emit_add
-from patdnn.lowering.vector.emitter import Emitter, Value
-from patdnn.lowering.vector.linear import emit_linear
-from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
-from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
-from patdnn.lowering.vector.tasks import EntrySchedule, Phases
-from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -50,7 +32,25 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
+from patdnn.dialect.patdnn import (
+    AddOp,
+    Conv2dOp,
+    FKWConv2dOp,
+    GlobalAvgPoolOp,
+    LinearOp,
+    PatternConv2dOp,
+    Pool2dOp,
+    ReshapeOp,
+)
 from patdnn.errors import LoweringError
+from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
+from patdnn.lowering.vector.elementwise import emit_add
+from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.linear import emit_linear
+from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
+from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
+from patdnn.lowering.vector.tasks import EntrySchedule, Phases
+from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
 
 
 def _memref_of(ty: Attribute) -> MemRefType[Attribute]:

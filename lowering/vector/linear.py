@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from xdsl.dialects import arith, memref
+
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.tasks import Phases, decompose, is_equal, part_bounds, split_count
-from xdsl.dialects import arith, memref
 
 LINEAR_UNROLL = 4
 
@@ -35,7 +36,7 @@ def emit_linear(
             kk.yield_(
                 [
                     em.fma(xv, em.vload(weight, [f, kk.iv], width), a)
-                    for f, a in zip(features, kk.carried)
+                    for f, a in zip(features, kk.carried, strict=False)
                 ]
             )
         acc = kk.results
@@ -44,9 +45,9 @@ def emit_linear(
             xv = em.vload_masked(x, [b, at], tail, width)
             acc = [
                 em.fma(xv, em.vload_masked(weight, [f, at], tail, width), a)
-                for f, a in zip(features, acc)
+                for f, a in zip(features, acc, strict=False)
             ]
-        for f, a in zip(features, acc):
+        for f, a in zip(features, acc, strict=False):
             value = em.reduce_add(a)
             if bias is not None:
                 value = em.emit(arith.AddfOp(value, em.load(bias, [f]))).results[0]

@@ -11,12 +11,10 @@ and the function's `patdnn.workspace` attribute records the workspace size in by
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
-from patdnn.dialect.weights import WeightStore, numpy_dtype, weights_of
-from patdnn.runtime.signature import ALIGNMENT
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -32,7 +30,9 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from patdnn.dialect.weights import WeightStore, numpy_dtype, weights_of
 from patdnn.errors import LoweringError
+from patdnn.runtime.signature import ALIGNMENT
 
 Value = SSAValue
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from xdsl.dialects import memref
+
 from patdnn.dialect.patdnn import Pool2dOp
 from patdnn.lowering.vector.conv import ConvSpec
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.tasks import Phases, decompose, part_bounds, split_count
-from xdsl.dialects import memref
 
 
 def pool_spec(op: Pool2dOp, src: Value, out: Value) -> ConvSpec:

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from patdnn.lowering.vector.emitter import Emitter, Value
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -35,6 +34,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Block
 
 from patdnn.errors import LoweringError
+from patdnn.lowering.vector.emitter import Emitter, Value
 
 if TYPE_CHECKING:
     from patdnn.runtime.target import Target

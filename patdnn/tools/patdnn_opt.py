@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import IO, Any, get_type_hints
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.utils.arg_spec import _convert_arg_to_type, parse_pipeline  # pyright: ignore[reportPrivateUsage]
+from xdsl.utils.arg_spec import (  # pyright: ignore[reportPrivateUsage]
+    _convert_arg_to_type,
+    parse_pipeline,
+)
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 

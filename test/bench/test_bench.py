@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from patdnn.runtime.target import Target
 
 from patdnn.bench import core
 from patdnn.bench.estimate import find_loops, hot_loop, mca_estimate, stack_accesses
 from patdnn.bench.peak import FmaPeak, _accumulators, fma_loop_mlir, measure_fma_peak
 from patdnn.bench.peers import PEERS, Peer, PeerUnavailable, check_output, relative_error, scratch
 from patdnn.errors import PatdnnError
+from patdnn.runtime.target import Target
 
 PEAK = FmaPeak("host", 8, 100.0)
 

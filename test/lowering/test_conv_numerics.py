@@ -23,20 +23,19 @@ from xdsl.dialects import scf
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, i64
 
 import patdnn
-from patdnn.dialect.context import make_context
+from patdnn.dialect.context import make_context, print_module
 from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp, PatternLibraryAttr
 from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
 from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
-from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
-from patdnn.dialect.context import print_module
-from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
+from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.pruning.patterns import CANDIDATES, Library
 from patdnn.runtime.host import HostModule
 from patdnn.runtime.signature import Signature
+from patdnn.runtime.target import Target
 
 TOLERANCE = 1e-4
 TARGETS = ["host", "aarch64"]

@@ -13,20 +13,19 @@ from xdsl.dialects import func, vector
 from xdsl.dialects.builtin import ModuleOp, TensorType, f32
 from xdsl.ir import Block, Region
 
-from patdnn.dialect.context import make_context
+from patdnn.dialect.context import make_context, print_module
 from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, PatternLibraryAttr
 from patdnn.dialect.weights import WeightStore, attach_weights, make_constant, weights_of
 from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
 from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
 from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
-from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
-from patdnn.dialect.context import print_module
-from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import mlir_to_llvm_ir
+from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.pruning.patterns import CANDIDATES, project_both
 from patdnn.runtime.host import HostModule
 from patdnn.runtime.signature import Signature
+from patdnn.runtime.target import Target
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,24 @@ LAYERS = [
     Layer("4to6-9x9-s2-c1.2", 4, 6, 9, 9, stride=2, patterns=6, connectivity=1.2, vertical=True),
     Layer(
         "16to8-6x13-pad0-k12-c3.6",
-        16, 8, 6, 13, padding=0, patterns=12, connectivity=3.6, empty_filters=2,
+        16,
+        8,
+        6,
+        13,
+        padding=0,
+        patterns=12,
+        connectivity=3.6,
+        empty_filters=2,
     ),
     Layer(
         "12to12-10x10-k8-w16",
-        12, 12, 10, 10, connectivity=1.5, vector_width=16, activation="relu6",
+        12,
+        12,
+        10,
+        10,
+        connectivity=1.5,
+        vector_width=16,
+        activation="relu6",
     ),
     Layer("dense-6to8-8x9", 6, 8, 8, 9, patterns=None),
     Layer("dense-4to8-9x7-s2", 4, 8, 9, 7, stride=2, patterns=None, activation="relu"),
@@ -77,9 +89,7 @@ def layer_module(layer: Layer, rng: np.random.Generator) -> LayerModule:
     weights, pattern-pruned by the projections of `patdnn.pruning`."""
     weight = torch.from_numpy(rng.standard_normal((layer.cout, layer.cin, 3, 3), np.float32))
     if layer.patterns is not None:
-        candidates = [
-            p for p in CANDIDATES if not layer.vertical or {(0, 1), (2, 1)} <= set(p)
-        ]
+        candidates = [p for p in CANDIDATES if not layer.vertical or {(0, 1), (2, 1)} <= set(p)]
         picks = rng.choice(len(candidates), size=layer.patterns, replace=False)
         library = tuple(candidates[int(i)] for i in sorted(picks))
         weight = project_both(weight, library, layer.connectivity)

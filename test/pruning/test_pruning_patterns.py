@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+from patdnn.errors import PatdnnError
 from patdnn.pruning import (
-    LibraryError,
     CANDIDATES,
+    LibraryError,
     PruningError,
     assign_patterns,
     connectivity_mask,
@@ -21,7 +22,6 @@ from patdnn.pruning import (
     project_connectivity,
     project_patterns,
 )
-from patdnn.errors import PatdnnError
 from patdnn.pruning.patterns import normalize_library
 
 LIB8 = CANDIDATES[::7]  # 8 fixed library patterns

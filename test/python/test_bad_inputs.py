@@ -150,7 +150,12 @@ OPT_CASES: list[tuple[str, bytes, list[str], list[str]]] = [
         [],
         ["input.mlir:5:", "Blob must be a hex string"],
     ),
-    ("unknown-pass", b"builtin.module {}\n", ["-p", "no-such-pass"], ["unknown pass 'no-such-pass'"]),
+    (
+        "unknown-pass",
+        b"builtin.module {}\n",
+        ["-p", "no-such-pass"],
+        ["unknown pass 'no-such-pass'"],
+    ),
     (
         "option-type-int",
         b"builtin.module {}\n",
@@ -244,7 +249,9 @@ def test_patdnn_opt_output_in_missing_directory(
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_patdnn_opt_output_written_whole(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_patdnn_opt_output_written_whole(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """The positive control: a good run replaces `-o FILE` and leaves no temporary."""
     path = tmp_path / "input.mlir"
     path.write_text("builtin.module {}\n")
@@ -499,7 +506,11 @@ def test_run_adds_a_leading_batch_of_one(
 
 COMPILE = ["compile", "cli_models:small_conv", "--target", "host", "-o", "{out}"]
 CLI_CASES: list[tuple[str, list[str], list[str]]] = [
-    ("compile-no-file", ["compile", "nosuch.pt2", "--target", "host", "-o", "{out}"], ["no such file"]),
+    (
+        "compile-no-file",
+        ["compile", "nosuch.pt2", "--target", "host", "-o", "{out}"],
+        ["no such file"],
+    ),
     (
         "compile-bad-shape",
         [*COMPILE, "--input-shape", "1,a"],
@@ -517,7 +528,16 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ),
     (
         "compile-bad-factory",
-        ["compile", "cli_models:nothing", "--target", "host", "-o", "{out}", "--input-shape", "1,3,8,8"],
+        [
+            "compile",
+            "cli_models:nothing",
+            "--target",
+            "host",
+            "-o",
+            "{out}",
+            "--input-shape",
+            "1,3,8,8",
+        ],
         ["has no attribute 'nothing'"],
     ),
     (
@@ -525,7 +545,11 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         ["compile", "os:getcwd", "--target", "host", "-o", "{out}", "--input-shape", "1,3,8,8"],
         ["not a torch.nn.Module"],
     ),
-    ("compile-unknown-zoo", ["compile", "resnet7", "--target", "host", "-o", "{out}"], ["zoo models"]),
+    (
+        "compile-unknown-zoo",
+        ["compile", "resnet7", "--target", "host", "-o", "{out}"],
+        ["zoo models"],
+    ),
     (
         "compile-wrong-channels",
         [*COMPILE, "--input-shape", "1,4,8,8"],
@@ -547,8 +571,16 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         ["not a directory"],
     ),
     ("prune-connectivity", ["prune", "-o", "{out}", "--connectivity", "0.5"], ["--connectivity"]),
-    ("prune-connectivity-nan", ["prune", "-o", "{out}", "--connectivity", "nan"], ["--connectivity"]),
-    ("prune-patterns", ["prune", "-o", "{out}", "--patterns", "57"], ["--patterns must be in 1..56"]),
+    (
+        "prune-connectivity-nan",
+        ["prune", "-o", "{out}", "--connectivity", "nan"],
+        ["--connectivity"],
+    ),
+    (
+        "prune-patterns",
+        ["prune", "-o", "{out}", "--patterns", "57"],
+        ["--patterns must be in 1..56"],
+    ),
     ("prune-model", ["prune", "-o", "{out}", "--model", "nosuch:f"], ["cannot import 'nosuch'"]),
     ("prune-data", ["prune", "-o", "{out}", "--data", "os:getcwd"], ["must return (train_loader"]),
     ("prune-out-is-file", ["prune", "-o", "{file}"], ["not a directory"]),
@@ -678,7 +710,11 @@ def test_compile_checks_its_arguments(overrides: dict[str, Any], needle: str) ->
 @pytest.mark.parametrize(
     ("inputs", "error", "needle"),
     [
-        ((np.zeros((1, 8, 8, 3), np.float32),), SignatureError, "[1, 8, 8, 3], the model takes [1, 3, 8, 8]"),
+        (
+            (np.zeros((1, 8, 8, 3), np.float32),),
+            SignatureError,
+            "[1, 8, 8, 3], the model takes [1, 3, 8, 8]",
+        ),
         ((torch.zeros(192),), SignatureError, "shape [192]"),
         (("abc",), SignatureError, "must be a numpy array or a torch tensor"),
         ((np.zeros(SHAPE, np.complex64),), SignatureError, "real numbers"),
@@ -752,16 +788,20 @@ def test_every_project_error_derives_from_patdnn_error() -> None:
     import patdnn.lowering.convert_torch_to_patdnn as convert
     import patdnn.lowering.fkw_layout as fkw
     import patdnn.lowering.lower_patdnn_to_vector as lower
-    import patdnn.runtime.target as target
     import patdnn.runtime.abi as abi
     import patdnn.runtime.errors as runtime_errors
+    import patdnn.runtime.target as target
 
     modules = [weights, files, importer, zoo, autotune, convert, fkw, lower, target, abi]
     modules += [runtime_errors, patdnn_opt, cli, patdnn.api]
     found = 0
     for module in modules:
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Exception) and not issubclass(value, Warning):
+            if (
+                isinstance(value, type)
+                and issubclass(value, Exception)
+                and not issubclass(value, Warning)
+            ):
                 if value.__module__ == module.__name__:
                     assert issubclass(value, PatdnnError), value
                     found += 1

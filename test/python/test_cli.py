@@ -205,7 +205,9 @@ def test_corrupt_artefacts(host_dir: Path, tmp_path: Path, x_npy: Path) -> None:
 def test_wrong_input_shape(host_dir: Path, tmp_path: Path) -> None:
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((2, 3), np.float32))
-    assert_user_error(patdnn("run", host_dir, "--input", x), "has shape [2, 3], the model takes [1, 3, 8, 8]")
+    assert_user_error(
+        patdnn("run", host_dir, "--input", x), "has shape [2, 3], the model takes [1, 3, 8, 8]"
+    )
 
 
 def test_usage_errors() -> None:

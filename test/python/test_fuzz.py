@@ -160,9 +160,7 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=12,
 )  # fmt: skip
-NEAR_SHAPES = st.lists(
-    st.lists(st.integers(0, 20), min_size=0, max_size=5), min_size=0, max_size=3
-)
+NEAR_SHAPES = st.lists(st.lists(st.integers(0, 20), min_size=0, max_size=5), min_size=0, max_size=3)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from runtime_test_sources import (
     needs_aarch64_tools,
 )
 
-from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import (
     aarch64_module_from_mlir,
     host_module_from_mlir,
@@ -33,6 +32,7 @@ from patdnn.runtime.errors import (
 from patdnn.runtime.header import generate_header, prototype
 from patdnn.runtime.host import HostModule
 from patdnn.runtime.signature import Arg, Signature, parse_entry_point
+from patdnn.runtime.target import Target
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal(64).astype(np.float32)

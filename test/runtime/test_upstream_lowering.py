@@ -10,7 +10,6 @@ import pytest
 from runtime_test_sources import AXPY_MLIR
 
 from patdnn.lowering import upstream
-from patdnn.runtime.target import Target
 from patdnn.lowering.upstream import (
     llvm_ir_to_assembly,
     mark_noalias,
@@ -20,6 +19,7 @@ from patdnn.lowering.upstream import (
 )
 from patdnn.runtime.compile import compile_object, optimize_llvm_ir
 from patdnn.runtime.errors import LoweringError, PatdnnRuntimeError, ToolchainError
+from patdnn.runtime.target import Target
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,7 @@ def expected_resnet(bottleneck: bool, blocks: list[int]) -> Shapes:
     exp = 4 if bottleneck else 1
     d: Shapes = conv("conv1", 64, 3, 7) | bn("bn1", 64)
     cin = 64
-    for li, (planes, n) in enumerate(zip([64, 128, 256, 512], blocks), start=1):
+    for li, (planes, n) in enumerate(zip([64, 128, 256, 512], blocks, strict=False), start=1):
         for b in range(n):
             p = f"layer{li}.{b}"
             if bottleneck:
