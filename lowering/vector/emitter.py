@@ -7,10 +7,10 @@ are made once per function, at the top of its entry block.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from xdsl.dialects import arith, memref, scf, vector
 from xdsl.dialects.builtin import (
@@ -31,9 +31,6 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, prop_def, var_operand_def
 
 from patdnn.runtime.signature import ALIGNMENT
-
-if TYPE_CHECKING:
-    from patdnn.lowering.vector.memory import Arena
 
 Value = SSAValue
 
@@ -78,11 +75,23 @@ class PrefetchOp(IRDLOperation):
         )
 
 
+class BufferPlan(Protocol):
+    """Where `Emitter.alloc` puts buffers: `memory.Arena`, the workspace plan."""
+
+    def allocate(self, emit: Callable[[Operation], Operation], ty: MemRefType[Attribute]) -> Value:
+        """A buffer of type `ty`, its ops appended by `emit`."""
+        ...
+
+    def release(self, view: Value) -> bool:
+        """Ends the lifetime of a buffer from `allocate`; False for any other memref."""
+        ...
+
+
 class Emitter:
     """Appends ops to a block; caches constants in the function's entry block. With an
     `Arena`, `alloc` places buffers in the caller's workspace instead of the heap."""
 
-    def __init__(self, entry: Block, arena: Arena | None = None):
+    def __init__(self, entry: Block, arena: BufferPlan | None = None):
         self.entry = entry
         self.block = entry
         self.arena = arena
