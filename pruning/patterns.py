@@ -27,6 +27,7 @@ import numbers
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from patdnn.dialect.library import (
@@ -131,6 +132,17 @@ def _kernel_weights(
     return [t.detach() if isinstance(t, torch.Tensor) else torch.as_tensor(t) for t in source]
 
 
+def _kernel_arrays(
+    source: object, include: Iterable[str] | None, exclude: Iterable[str] | None
+) -> list[np.ndarray]:
+    """The 3x3 kernel weights of `source` (see :func:`extract_library`), checked, as
+    float32 numpy arrays for :mod:`patdnn.dialect.library`."""
+    weights = _kernel_weights(source, include, exclude)
+    for w in weights:
+        _check_kernels(w)
+    return [w.cpu().float().numpy() for w in weights]
+
+
 def preferred_patterns(weight: torch.Tensor) -> torch.Tensor:
     """Candidate index (into :data:`CANDIDATES`) each kernel would keep on its own
     (:func:`patdnn.dialect.library.preferred_pattern_ids`), as a tensor of shape
@@ -149,10 +161,7 @@ def pattern_counts(
 
     ``source`` is as for :func:`extract_library`.
     """
-    weights = _kernel_weights(source, include, exclude)
-    for w in weights:
-        _check_kernels(w)
-    counts = preferred_counts(w.cpu().float().numpy() for w in weights)
+    counts = preferred_counts(_kernel_arrays(source, include, exclude))
     return {p: int(counts[i]) for i, p in enumerate(CANDIDATES)}
 
 
@@ -170,10 +179,7 @@ def extract_library(
     ``include``/``exclude``), one weight tensor ``(..., 3, 3)`` or an iterable of them.
     """
     k = check_num_patterns(num_patterns)
-    weights = _kernel_weights(source, include, exclude)
-    for w in weights:
-        _check_kernels(w)
-    return design_library((w.cpu().float().numpy() for w in weights), k)
+    return design_library(_kernel_arrays(source, include, exclude), k)
 
 
 def assign_patterns(weight: torch.Tensor, library: Library) -> torch.Tensor:

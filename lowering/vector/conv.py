@@ -377,6 +377,12 @@ class ConvGenerator:
                         with em.at(then):
                             tail_block()
 
+    def kernel_ahead(self, index: Value, k: Value, distance: int) -> Value:
+        """The kernel `distance` places after kernel `k`, clamped to the last one."""
+        nnz = index.type.get_shape()[0]  # type: ignore[union-attr]
+        em = self.em
+        return em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
+
     def prefetch_kernel(
         self, index: Value, k: Value, origin: Value, rows: int, vectors: int
     ) -> None:
@@ -388,8 +394,7 @@ class ConvGenerator:
         if self.reads_input_directly or distance <= 0:
             return
         assert self.flat is not None
-        nnz = index.type.get_shape()[0]  # type: ignore[union-attr]
-        ahead = em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
+        ahead = self.kernel_ahead(index, k, distance)
         base = em.add(em.mul(em.load_index(index, [ahead]), self.channel_stride), origin)
         sh, sw = s.stride
         span_rows = rows + max(r for pattern in s.patterns for r, _ in pattern) // sh
@@ -409,7 +414,7 @@ class ConvGenerator:
         nnz, taps = weight.type.get_shape()  # type: ignore[union-attr]
         if distance <= 0 or nnz * taps * 4 < self.options.stream_prefetch_min_bytes:
             return
-        ahead = em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
+        ahead = self.kernel_ahead(index, k, distance)
         em.prefetch(weight, [ahead, em.index(0)], locality=0)
         em.prefetch(index, [ahead], locality=0)
 
