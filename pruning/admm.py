@@ -14,6 +14,10 @@ Then :meth:`ADMMPruner.hard_prune` projects W onto the intersection (pattern, th
 connectivity) and returns the masks, and masked retraining keeps the pruned weights at
 exactly zero (:class:`MaskApplier`).
 
+1x1 convolutions and linear layers have one set, the block-sparse set (``Y``/``V``, the
+projection keeping the top blocks by L2 norm, :mod:`patdnn.pruning.blocks`); depthwise
+3x3 layers, when pruned, have the pattern set alone (``Z``/``U``).
+
 Usage in a custom loop::
 
     from patdnn.pruning import ADMMPruner, extract_library
@@ -48,14 +52,23 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from patdnn.pruning.blocks import DEFAULT_BLOCK, block_mask, check_block_shape, project_blocks
 from patdnn.pruning.distributed import broadcast_tensors, unwrap
 from patdnn.pruning.errors import PruningError
-from patdnn.pruning.layers import select_layers
+from patdnn.pruning.layers import (
+    DEPTHWISE,
+    KINDS,
+    LINEAR,
+    PATTERN,
+    POINTWISE,
+    select_sparse_layers,
+)
 from patdnn.pruning.patterns import (
     Library,
     check_connectivity,
     hard_prune_mask,
     normalize_library,
+    pattern_projection_mask,
     project_connectivity,
     project_patterns,
 )
@@ -122,21 +135,105 @@ class MaskApplier:
 
 @dataclass
 class _LayerState:
+    """ADMM variables of one layer: ``z``/``u`` for the pattern set (3x3 and depthwise
+    layers), ``y``/``v`` for the connectivity or block-sparse set (3x3, 1x1, linear)."""
+
     weight: nn.Parameter
-    z: torch.Tensor
-    y: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
+    z: torch.Tensor | None
+    y: torch.Tensor | None
+    u: torch.Tensor | None
+    v: torch.Tensor | None
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [t for t in (self.z, self.y, self.u, self.v) if t is not None]
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How one layer is pruned: its kind (see :mod:`patdnn.pruning.layers`), its ratio
+    (connectivity for 3x3 and 1x1 convolutions, block ratio for linear layers; None for
+    depthwise layers, which keep every kernel) and its block shape (1x1 and linear)."""
+
+    kind: str
+    ratio: float | None
+    block: tuple[int, int] | None
+
+    def as_list(self) -> list[object]:
+        return [self.kind, self.ratio, list(self.block) if self.block else None]
+
+
+def plan_layers(
+    model: nn.Module,
+    *,
+    connectivity: float | Mapping[str, float] = 3.6,
+    pointwise: float | Mapping[str, float] | None = 3.6,
+    linear: float | Mapping[str, float] | None = 10.0,
+    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] = DEFAULT_BLOCK,
+    depthwise: bool = False,
+    include: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
+) -> tuple[dict[str, nn.Module], dict[str, LayerPlan]]:
+    """The layers to prune (``{name: module}``) and how (``{name: LayerPlan}``).
+
+    ``pointwise=None`` / ``linear=None`` turn 1x1 / linear pruning off, ``depthwise=True``
+    turns depthwise pattern pruning on. Each ratio is one number for every layer of its
+    kind or a mapping that names every pruned layer of that kind. ``block_shape`` is one
+    ``(outputs, inputs)`` shape or a mapping ``{layer: shape}`` overriding
+    :data:`DEFAULT_BLOCK` for the 1x1 / linear layers it names. Raises
+    :class:`PruningError` naming the argument and layer at fault.
+    """
+    if not isinstance(depthwise, bool):
+        raise PruningError(f"depthwise must be True or False, got {depthwise!r}")
+    for what, value in (("pointwise", pointwise), ("linear", linear)):
+        if value is not None and not isinstance(value, Mapping):
+            check_ratio(what, value)
+    kinds = [PATTERN]
+    kinds += [POINTWISE] if pointwise is not None else []
+    kinds += [LINEAR] if linear is not None else []
+    kinds += [DEPTHWISE] if depthwise else []
+    chosen = select_sparse_layers(unwrap(model), include, exclude, kinds=kinds)
+    by_kind = {k: [n for n, (kind, _) in chosen.items() if kind == k] for k in KINDS}
+    ratios: dict[str, float] = {}
+    ratios |= layer_connectivity(connectivity, by_kind[PATTERN])
+    if pointwise is not None:
+        ratios |= layer_connectivity(pointwise, by_kind[POINTWISE], "pointwise")
+    if linear is not None:
+        ratios |= layer_connectivity(linear, by_kind[LINEAR], "linear")
+    block_layers = by_kind[POINTWISE] + by_kind[LINEAR]
+    if isinstance(block_shape, Mapping):
+        for n in block_shape:
+            if n not in block_layers:
+                raise PruningError(
+                    f"block_shape names {n!r}, which is not a pruned 1x1 or linear layer "
+                    f"(pruned: {', '.join(block_layers) or 'none'})"
+                )
+        blocks = {
+            n: check_block_shape(block_shape[n], f"block_shape of layer {n!r}")
+            if n in block_shape
+            else DEFAULT_BLOCK
+            for n in block_layers
+        }
+    else:
+        shape = check_block_shape(block_shape)
+        blocks = {n: shape for n in block_layers}
+    plans = {n: LayerPlan(kind, ratios.get(n), blocks.get(n)) for n, (kind, _) in chosen.items()}
+    return {n: m for n, (_, m) in chosen.items()}, plans
 
 
 class ADMMPruner:
-    """Extended ADMM for pattern + connectivity pruning (PatDNN Sec. 4.2).
+    """Extended ADMM for pattern + connectivity + block pruning (PatDNN Sec. 4.2).
 
     ``library`` is the pattern library (e.g. from :func:`extract_library`); layers are
-    chosen by :func:`select_layers` with ``include``/``exclude``. ``connectivity`` is one
-    ratio for every layer or a mapping ``{layer name: ratio}`` naming every pruned layer
-    (see :func:`layer_connectivity`). ``rho`` is the initial penalty, multiplied by
-    ``rho_growth`` every ``rho_every`` calls of :meth:`epoch_end`, never beyond ``rho_max``.
+    chosen by :func:`select_sparse_layers` with ``include``/``exclude``, and how each is
+    pruned by :func:`plan_layers` from ``connectivity`` (3x3 convolutions: one ratio for
+    every layer or a mapping ``{layer name: ratio}`` naming every pruned 3x3 layer, see
+    :func:`layer_connectivity`), ``pointwise`` (1x1 convolutions, connectivity in
+    blocks), ``linear`` (linear layers, block ratio), ``block_shape`` and ``depthwise``.
+    3x3 layers have the pattern set and the connectivity set, depthwise layers the
+    pattern set alone, 1x1 and linear layers the block-sparse set alone (projection:
+    the top blocks by L2 norm, :func:`project_blocks`). ``rho`` is the initial penalty,
+    multiplied by ``rho_growth`` every ``rho_every`` calls of :meth:`epoch_end`, never
+    beyond ``rho_max``.
 
     ``model`` may be wrapped in ``DistributedDataParallel``: add :meth:`penalty` to the
     loss (DDP then averages its gradient), and Z, Y, U, V and the masks are broadcast
@@ -149,6 +246,10 @@ class ADMMPruner:
         library: Iterable[Iterable[tuple[int, int]]],
         *,
         connectivity: float | Mapping[str, float] = 3.6,
+        pointwise: float | Mapping[str, float] | None = 3.6,
+        linear: float | Mapping[str, float] | None = 10.0,
+        block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] = DEFAULT_BLOCK,
+        depthwise: bool = False,
         rho: float = 1e-3,
         rho_growth: float = 1.5,
         rho_every: int = 1,
@@ -168,36 +269,80 @@ class ADMMPruner:
         self.rho_every = rho_every
         self.rho_max = float(rho_max)
         self.model = model
-        self.layers: dict[str, nn.Conv2d] = select_layers(unwrap(model), include, exclude)
-        #: ``{layer name: connectivity ratio}``
-        self.connectivity: dict[str, float] = layer_connectivity(connectivity, self.layers)
+        #: ``{layer name: module}`` of every pruned layer, and ``{layer name: LayerPlan}``
+        self.layers, self.plans = plan_layers(
+            model,
+            connectivity=connectivity,
+            pointwise=pointwise,
+            linear=linear,
+            block_shape=block_shape,
+            depthwise=depthwise,
+            include=include,
+            exclude=exclude,
+        )
+        #: ``{3x3 layer name: connectivity ratio}``
+        self.connectivity: dict[str, float] = {
+            n: p.ratio for n, p in self.plans.items() if p.kind == PATTERN and p.ratio
+        }
         self.updates = 0
         self.masks: dict[str, torch.Tensor] | None = None
         self._applier: MaskApplier | None = None
         self._state: dict[str, _LayerState] = {}
         with torch.no_grad():
-            for name, conv in self.layers.items():
-                w = conv.weight.detach()
+            for name, module in self.layers.items():
+                w = module.weight.detach()
+                z = self._project_z(name, w)
+                y = self._project_y(name, w)
                 self._state[name] = _LayerState(
-                    weight=conv.weight,
-                    z=project_patterns(w, self.library).clone(),
-                    y=project_connectivity(w, self.connectivity[name]).clone(),
-                    u=torch.zeros_like(w),
-                    v=torch.zeros_like(w),
+                    weight=module.weight,  # type: ignore[arg-type]
+                    z=None if z is None else z.clone(),
+                    y=None if y is None else y.clone(),
+                    u=None if z is None else torch.zeros_like(w),
+                    v=None if y is None else torch.zeros_like(w),
                 )
         self._sync()
 
+    def _project_z(self, name: str, w: torch.Tensor) -> torch.Tensor | None:
+        """Projection onto the pattern set (3x3 and depthwise layers)."""
+        if self.plans[name].kind in (PATTERN, DEPTHWISE):
+            return project_patterns(w, self.library)
+        return None
+
+    def _project_y(self, name: str, w: torch.Tensor) -> torch.Tensor | None:
+        """Projection onto the connectivity set (3x3) or the block-sparse set (1x1, linear)."""
+        plan = self.plans[name]
+        if plan.kind == PATTERN:
+            assert plan.ratio is not None
+            return project_connectivity(w, plan.ratio)
+        if plan.kind in (POINTWISE, LINEAR):
+            assert plan.ratio is not None and plan.block is not None
+            return project_blocks(w, plan.ratio, plan.block)
+        return None
+
+    def _hard_mask(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        plan = self.plans[name]
+        if plan.kind == PATTERN:
+            assert plan.ratio is not None
+            return hard_prune_mask(w, self.library, plan.ratio)
+        if plan.kind == DEPTHWISE:
+            return pattern_projection_mask(w, self.library)
+        assert plan.ratio is not None and plan.block is not None
+        return block_mask(w, plan.ratio, plan.block)
+
     def _sync(self) -> None:
         """Rank 0's Z, Y, U, V on every rank (no-op without torch.distributed)."""
-        broadcast_tensors([t for s in self._state.values() for t in (s.z, s.y, s.u, s.v)])
+        broadcast_tensors([t for s in self._state.values() for t in s.tensors()])
 
     def penalty(self) -> torch.Tensor:
-        """``rho/2 (||W - Z + U||^2 + ||W - Y + V||^2)`` summed over layers
-        (differentiable in W)."""
+        """``rho/2 (||W - Z + U||^2 + ||W - Y + V||^2)`` summed over layers (each layer's
+        terms for the sets it has; differentiable in W)."""
         total: torch.Tensor | None = None
         for s in self._state.values():
-            term = (s.weight - s.z + s.u).square().sum() + (s.weight - s.y + s.v).square().sum()
-            total = term if total is None else total + term
+            for aux, dual in ((s.z, s.u), (s.y, s.v)):
+                if aux is None or dual is None:
+                    continue
+                term = (s.weight - aux + dual).square().sum()
+                total = term if total is None else total + term
         assert total is not None
         return 0.5 * self.rho * total
 
@@ -206,27 +351,29 @@ class ADMMPruner:
         """ADMM update: re-project Z and Y, update U and V, then the rho schedule."""
         for name, s in self._state.items():
             w = s.weight.detach()
-            s.z = project_patterns(w + s.u, self.library)
-            s.u = s.u + w - s.z
-            s.y = project_connectivity(w + s.v, self.connectivity[name])
-            s.v = s.v + w - s.y
+            if s.z is not None and s.u is not None:
+                s.z = self._project_z(name, w + s.u)
+                s.u = s.u + w - s.z
+            if s.y is not None and s.v is not None:
+                s.y = self._project_y(name, w + s.v)
+                s.v = s.v + w - s.y
         self._sync()
         self.updates += 1
         if self.updates % self.rho_every == 0:
             new_rho = min(self.rho * self.rho_growth, self.rho_max)
             scale = self.rho / new_rho
             for s in self._state.values():
-                s.u = s.u * scale
-                s.v = s.v * scale
+                s.u = None if s.u is None else s.u * scale
+                s.v = None if s.v is None else s.v * scale
             self.rho = new_rho
 
     @torch.no_grad()
     def residuals(self) -> dict[str, tuple[float, float]]:
-        """Per layer ``(||W - Z||, ||W - Y||)``."""
+        """Per layer ``(||W - Z||, ||W - Y||)`` (0 for a set the layer does not have)."""
         return {
             name: (
-                float((s.weight - s.z).norm()),
-                float((s.weight - s.y).norm()),
+                0.0 if s.z is None else float((s.weight - s.z).norm()),
+                0.0 if s.y is None else float((s.weight - s.y).norm()),
             )
             for name, s in self._state.items()
         }
@@ -241,10 +388,11 @@ class ADMMPruner:
 
     @torch.no_grad()
     def hard_prune(self) -> dict[str, torch.Tensor]:
-        """Project W onto the intersection of both sets in place; return the boolean masks."""
+        """Project W onto the intersection of its sets in place; return the boolean masks
+        (3x3: pattern then connectivity; depthwise: pattern; 1x1 and linear: blocks)."""
         masks: dict[str, torch.Tensor] = {}
         for name, s in self._state.items():
-            masks[name] = hard_prune_mask(s.weight.detach(), self.library, self.connectivity[name])
+            masks[name] = self._hard_mask(name, s.weight.detach())
         broadcast_tensors(list(masks.values()))
         self._set_masks(masks)
         return masks
@@ -256,14 +404,21 @@ class ADMMPruner:
 
     def state_dict(self) -> dict[str, object]:
         """Everything :meth:`load_state_dict` needs to continue: Z, Y, U, V per layer,
-        rho, the update count, the masks (after :meth:`hard_prune`), library and ratios."""
+        rho, the update count, the masks (after :meth:`hard_prune`), library, ratios and
+        the per-layer plan."""
         return {
             "library": [list(map(list, p)) for p in self.library],
             "connectivity": dict(self.connectivity),
+            "plans": {n: p.as_list() for n, p in self.plans.items()},
             "rho": self.rho,
             "updates": self.updates,
             "layers": {
-                name: {"z": s.z, "y": s.y, "u": s.u, "v": s.v} for name, s in self._state.items()
+                name: {
+                    k: t
+                    for k, t in (("z", s.z), ("y", s.y), ("u", s.u), ("v", s.v))
+                    if t is not None
+                }
+                for name, s in self._state.items()
             },
             "masks": self.masks,
         }
@@ -271,7 +426,7 @@ class ADMMPruner:
     @torch.no_grad()
     def load_state_dict(self, state: Mapping[str, object]) -> None:
         """Restore :meth:`state_dict`; raises PruningError if it belongs to other layers,
-        another library or other connectivity ratios."""
+        another library, other ratios or block shapes."""
         library = normalize_library(state["library"])  # type: ignore[arg-type]
         if library != self.library:
             raise PruningError("the saved ADMM state has another pattern library")
@@ -279,6 +434,12 @@ class ADMMPruner:
             raise PruningError(
                 f"the saved ADMM state has connectivity {state['connectivity']}, "
                 f"not {self.connectivity}"
+            )
+        plans = {n: p.as_list() for n, p in self.plans.items()}
+        if state.get("plans") != plans:
+            raise PruningError(
+                f"the saved ADMM state prunes with {state.get('plans')}, not {plans} "
+                "(layer: [kind, ratio, block shape])"
             )
         layers: Mapping[str, Mapping[str, torch.Tensor]]
         layers = state["layers"]  # type: ignore[assignment]
@@ -288,7 +449,13 @@ class ADMMPruner:
             )
         for name, s in self._state.items():
             saved = layers[name]
-            for key in ("z", "y", "u", "v"):
+            keys = [k for k in ("z", "y", "u", "v") if getattr(s, k) is not None]
+            if sorted(saved) != sorted(keys):
+                raise PruningError(
+                    f"the saved ADMM state of layer {name!r} holds {sorted(saved)}, "
+                    f"not {sorted(keys)}"
+                )
+            for key in keys:
                 if tuple(saved[key].shape) != tuple(s.weight.shape):
                     raise PruningError(
                         f"the saved ADMM state of layer {name!r} has shape "
@@ -314,33 +481,43 @@ class ADMMPruner:
 
 
 def layer_connectivity(
-    connectivity: float | Mapping[str, float], layers: Iterable[str]
+    connectivity: float | Mapping[str, float], layers: Iterable[str], what: str = "connectivity"
 ) -> dict[str, float]:
     """``{layer: ratio}`` for ``layers``: one ratio for all, or a mapping that must name
-    each of ``layers`` and nothing else (every ratio a finite number >= 1)."""
+    each of ``layers`` and nothing else (every ratio a finite number >= 1). ``what``
+    names the argument in errors."""
     names = list(layers)
     if not isinstance(connectivity, Mapping):
-        c = check_connectivity(connectivity)
+        c = check_ratio(what, connectivity)
         return {n: c for n in names}
     unknown = [n for n in connectivity if n not in names]
     if unknown:
         raise PruningError(
-            f"connectivity names {unknown[0]!r}, which is not a pruned layer (pruned: "
-            f"{', '.join(names)})"
+            f"{what} names {unknown[0]!r}, which is not a pruned layer of its kind (pruned: "
+            f"{', '.join(names) or 'none'})"
         )
     missing = [n for n in names if n not in connectivity]
     if missing:
         raise PruningError(
-            f"connectivity has no ratio for layer {missing[0]!r} (a mapping must name every "
-            f"pruned layer: {', '.join(names)})"
+            f"{what} has no ratio for layer {missing[0]!r} (a mapping must name every "
+            f"pruned layer of its kind: {', '.join(names)})"
         )
     out = {}
     for n in names:
         try:
-            out[n] = check_connectivity(connectivity[n])
+            out[n] = check_ratio(what, connectivity[n])
         except PruningError as e:
             raise PruningError(f"layer {n!r}: {e}") from None
     return out
+
+
+def check_ratio(name: str, value: object) -> float:
+    """A pruning ratio (keep 1 in ``value``) as a float, or a `PruningError` naming
+    ``name`` unless it is a finite number >= 1."""
+    try:
+        return check_connectivity(value)
+    except PruningError:
+        raise PruningError(f"{name} must be a finite number >= 1, got {value!r}") from None
 
 
 def check_positive(name: str, value: object) -> float:

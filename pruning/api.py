@@ -1,7 +1,9 @@
 """``prune()``: the whole PatDNN pruning flow in one call (PatDNN Sec. 4).
 
 Extract the pattern library from the model's kernels, train with the extended ADMM,
-hard-prune to the pattern + connectivity sets, retrain with masks, and report.
+hard-prune to the pattern + connectivity sets (3x3 convolutions), the block-sparse sets
+(1x1 convolutions, linear layers) and, if asked, the pattern set (depthwise 3x3
+convolutions), retrain with masks, and report.
 With ``admm_epochs=0`` this is one-shot projection followed by masked retraining.
 Works under ``torchrun`` with a ``DistributedDataParallel`` model (see
 :mod:`patdnn.pruning.distributed`) and resumes from checkpoints (see
@@ -20,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from patdnn.pruning.admm import ADMMPruner, check_positive, layer_connectivity
+from patdnn.pruning.admm import ADMMPruner, check_positive, plan_layers
+from patdnn.pruning.blocks import DEFAULT_BLOCK
 from patdnn.pruning.checkpoint import (
     checkpoint_path,
     load_checkpoint,
@@ -29,7 +32,7 @@ from patdnn.pruning.checkpoint import (
 )
 from patdnn.pruning.distributed import broadcast_object, unwrap
 from patdnn.pruning.errors import PruningError
-from patdnn.pruning.layers import select_layers
+from patdnn.pruning.layers import DEPTHWISE, PATTERN
 from patdnn.pruning.patterns import (
     Library,
     check_num_patterns,
@@ -101,6 +104,7 @@ _RESUME_KEYS = (
     "num_patterns",
     "library",
     "connectivity",
+    "plans",
     "rho",
     "rho_growth",
     "rho_every",
@@ -127,6 +131,10 @@ def prune(
     *,
     num_patterns: int = 8,
     connectivity: float | Mapping[str, float] = 3.6,
+    pointwise: float | Mapping[str, float] | None = 3.6,
+    linear: float | Mapping[str, float] | None = 10.0,
+    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] = DEFAULT_BLOCK,
+    depthwise: bool = False,
     admm_epochs: int = 20,
     retrain_epochs: int = 15,
     rho: float = 1e-3,
@@ -146,15 +154,30 @@ def prune(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
 ) -> PruneResult:
-    """Pattern + connectivity pruning of ``model`` with the extended ADMM.
+    """Pattern + connectivity + block pruning of ``model`` with the extended ADMM.
 
-    The input model is not modified; a deep copy is pruned and returned.
+    The input model is not modified; a deep copy is pruned and returned. Which layers
+    are pruned: see :mod:`patdnn.pruning.layers` (by default every 3x3 and 1x1
+    ``groups=1`` convolution and every linear layer except the first convolution, the
+    stem, and the last linear layer, the classifier, which stay dense unless named in
+    ``include``; depthwise 3x3 convolutions only with ``depthwise=True``).
 
-    - ``num_patterns`` (1..56): library size K, extracted from the model's kernels
-      (or pass ``library`` to use a given one).
-    - ``connectivity`` (>= 1): keep ``round(n / connectivity)`` kernels per layer; a
-      mapping ``{layer name: ratio}`` sets it per layer and must name every pruned layer
-      (see ``patdnn.pruning.sensitivity`` to choose the ratios).
+    - ``num_patterns`` (1..56): library size K, extracted from the model's 3x3 kernels
+      (depthwise ones too with ``depthwise=True``), or pass ``library`` to use a given one.
+    - ``connectivity`` (>= 1): keep ``round(n / connectivity)`` kernels per 3x3 layer; a
+      mapping ``{layer name: ratio}`` sets it per layer and must name every pruned 3x3
+      layer (see ``patdnn.pruning.sensitivity`` to choose the ratios).
+    - ``pointwise`` (>= 1, default 3.6): connectivity of 1x1 convolutions, in blocks: keep
+      ``round(n / pointwise)`` of the ``n`` blocks of each layer; a mapping must name
+      every pruned 1x1 layer; None keeps them dense.
+    - ``linear`` (>= 1, default 10): block sparsity of linear layers, keep 1 in
+      ``linear`` blocks; a mapping must name every pruned linear layer; None keeps them
+      dense.
+    - ``block_shape``: ``(outputs, inputs)`` per block of 1x1 and linear layers (default
+      ``(4, 1)``; partial last blocks when it does not divide), or a mapping
+      ``{layer: shape}`` for the layers that differ from the default.
+    - ``depthwise``: pattern-prune depthwise 3x3 convolutions too (each kernel keeps one
+      library pattern, every kernel kept); default False.
     - ``admm_epochs``: ADMM training epochs (Z, Y, U, V updated at each epoch end; ``rho``
       multiplied by ``rho_growth`` every ``rho_every`` epochs, at most ``rho_max``).
       0 gives one-shot projection.
@@ -164,7 +187,7 @@ def prune(
       one is made for each phase.
     - ``loss_fn(output, target)``: default cross-entropy; batches are ``(input, target)``.
     - ``val_loader``: if given, accuracy before, after hard pruning and at the end.
-    - ``include``/``exclude``: layer names, see :func:`select_layers`.
+    - ``include``/``exclude``: layer names, see :func:`select_sparse_layers`.
     - ``seed``: seeds torch's RNG for the run (the caller's RNG state is restored).
     - ``checkpoint_dir``: save the whole state at every epoch end (atomically, rank 0);
       ``resume=True`` continues from the checkpoint there (or starts afresh if there is
@@ -192,8 +215,18 @@ def prune(
     check_loader(train_loader, "train_loader")
     if val_loader is not None:
         check_loader(val_loader, "val_loader")
-    layers = select_layers(inner, include, exclude)  # fail early, before copying
-    conn = layer_connectivity(connectivity, layers)
+    layers, plans = plan_layers(  # fail early, before copying
+        inner,
+        connectivity=connectivity,
+        pointwise=pointwise,
+        linear=linear,
+        block_shape=block_shape,
+        depthwise=depthwise,
+        include=include,
+        exclude=exclude,
+    )
+    conn = {n: p.ratio for n, p in plans.items() if p.kind == PATTERN}
+    kernel_layers = [n for n, p in plans.items() if p.kind in (PATTERN, DEPTHWISE)]
     given_library = normalize_library(library) if library is not None else None
     if resume and checkpoint_dir is None:
         raise PruningError("resume=True needs a checkpoint_dir")
@@ -203,6 +236,7 @@ def prune(
         "num_patterns": None if given_library else num_patterns,
         "library": [list(map(list, p)) for p in given_library] if given_library else None,
         "connectivity": conn,
+        "plans": {n: p.as_list() for n, p in plans.items()},
         "rho": rho,
         "rho_growth": rho_growth,
         "rho_every": rho_every,
@@ -235,8 +269,9 @@ def prune(
             acc_hard = ckpt["accuracy_hard_pruned"]
             history = [EpochRecord(**h) for h in ckpt["history"]]
         else:
+            modules = dict(pruned.named_modules())
             lib = given_library or extract_library(
-                pruned, num_patterns, include=include, exclude=exclude
+                [modules[n].weight.detach() for n in kernel_layers], num_patterns
             )
             lib = broadcast_object(lib)
             acc_before = evaluate(pruned, val_loader) if val_loader is not None else None
@@ -244,7 +279,11 @@ def prune(
         pruner = ADMMPruner(
             trained,
             lib,
-            connectivity=conn,
+            connectivity=connectivity,
+            pointwise=pointwise,
+            linear=linear,
+            block_shape=block_shape,
+            depthwise=depthwise,
             rho=rho,
             rho_growth=rho_growth,
             rho_every=rho_every,
@@ -340,6 +379,7 @@ def prune(
     report = PruneReport.from_masks(
         masks,
         lib,
+        pruner.plans,
         accuracy_before=acc_before,
         accuracy_hard_pruned=acc_hard,
         accuracy_after=acc_after,

@@ -1,9 +1,12 @@
-"""What pruning did: per-layer kernels kept, pattern use and sparsity, and accuracy.
+"""What pruning did: per-layer kind, ratio, block shape, kernels or blocks kept, pattern
+use and sparsity, and accuracy.
 
+Every pruned layer kind is reported: 3x3 pattern layers and depthwise pattern layers
+(kernels kept, pattern use), 1x1 and linear block layers (blocks kept, block shape).
 ``str(report)`` / :meth:`PruneReport.table` give a text table;
 :meth:`PruneReport.save_figure` draws the pattern library (each pattern as a 3x3 grid)
-and the per-layer pattern use to a PNG with matplotlib's Agg canvas (no pyplot, no
-global backend change).
+and the per-layer pattern use and kept share to a PNG with matplotlib's Agg canvas (no
+pyplot, no global backend change).
 """
 
 from __future__ import annotations
@@ -13,15 +16,28 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from patdnn.pruning.blocks import DEFAULT_BLOCK, kept_blocks
+from patdnn.pruning.layers import DEPTHWISE, KIND_LABELS, LINEAR, PATTERN, POINTWISE
 from patdnn.pruning.patterns import Library, mask_pattern_ids
+
+if TYPE_CHECKING:
+    from patdnn.pruning.admm import LayerPlan
 
 
 @dataclass(frozen=True)
 class LayerReport:
-    """One pruned layer. ``pattern_histogram[i]`` counts kernels using library pattern i."""
+    """One pruned layer. ``pattern_histogram[i]`` counts kernels using library pattern i.
+
+    ``kind`` is one of :data:`patdnn.pruning.layers.KINDS`. For 3x3 and depthwise layers
+    ``kernels_kept``/``kernels_total`` count 3x3 kernels; for 1x1 and linear layers
+    they count blocks of shape ``block`` (and the pattern histogram is all zeros).
+    ``ratio`` is the connectivity or block ratio asked for (None for depthwise layers
+    and when unknown).
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -30,6 +46,19 @@ class LayerReport:
     weights_kept: int
     weights_total: int
     pattern_histogram: tuple[int, ...]
+    kind: str = PATTERN
+    ratio: float | None = None
+    block: tuple[int, int] | None = None
+
+    @property
+    def units(self) -> str:
+        """What ``kernels_kept`` counts: ``"kernels"`` or ``"blocks"``."""
+        return "blocks" if self.kind in (POINTWISE, LINEAR) else "kernels"
+
+    @property
+    def kept_share(self) -> float:
+        """Fraction of the layer's weights that are kept."""
+        return self.weights_kept / self.weights_total
 
     @property
     def sparsity(self) -> float:
@@ -75,22 +104,46 @@ class PruneReport:
         cls,
         masks: Mapping[str, torch.Tensor],
         library: Library,
+        plans: Mapping[str, LayerPlan] | None = None,
         **kwargs: object,
     ) -> PruneReport:
-        """Build the per-layer statistics from hard-pruning masks."""
+        """Build the per-layer statistics from hard-pruning masks.
+
+        ``plans`` (``{layer: LayerPlan}``, e.g. :attr:`ADMMPruner.plans`) gives each
+        layer's kind, ratio and block shape; without it a 2-D mask is a linear layer, a
+        1x1 mask a 1x1 layer with the default block shape, any other a 3x3 layer.
+        """
         layers = []
         for name, mask in masks.items():
-            ids = mask_pattern_ids(mask, library).reshape(-1)
-            hist = torch.bincount(ids[ids >= 0], minlength=len(library))
+            plan = plans.get(name) if plans is not None else None
+            if plan is not None:
+                kind, ratio, block = plan.kind, plan.ratio, plan.block
+            else:
+                kind = LINEAR if mask.dim() == 2 else PATTERN
+                kind = POINTWISE if mask.dim() == 4 and mask.shape[2:] == (1, 1) else kind
+                ratio, block = None, None
+            if kind in (POINTWISE, LINEAR):
+                block = block or DEFAULT_BLOCK
+                kept = kept_blocks(mask, block)
+                units_kept, units_total = int(kept.sum()), kept.numel()
+                hist = (0,) * len(library)
+            else:
+                ids = mask_pattern_ids(mask, library).reshape(-1)
+                counts = torch.bincount(ids[ids >= 0], minlength=len(library))
+                units_kept, units_total = int((ids >= 0).sum()), ids.numel()
+                hist = tuple(int(c) for c in counts.tolist())
             layers.append(
                 LayerReport(
                     name=name,
                     shape=tuple(mask.shape),
-                    kernels_kept=int((ids >= 0).sum()),
-                    kernels_total=ids.numel(),
+                    kernels_kept=units_kept,
+                    kernels_total=units_total,
                     weights_kept=int(mask.sum()),
                     weights_total=mask.numel(),
-                    pattern_histogram=tuple(int(c) for c in hist.tolist()),
+                    pattern_histogram=hist,
+                    kind=kind,
+                    ratio=ratio,
+                    block=block,
                 )
             )
         return cls(library=library, layers=tuple(layers), **kwargs)  # type: ignore[arg-type]
@@ -98,11 +151,21 @@ class PruneReport:
     # -- totals ---------------------------------------------------------------------------
     @property
     def kernels_kept(self) -> int:
-        return sum(layer.kernels_kept for layer in self.layers)
+        """3x3 kernels kept over the 3x3 and depthwise layers."""
+        return sum(layer.kernels_kept for layer in self.layers if layer.units == "kernels")
 
     @property
     def kernels_total(self) -> int:
-        return sum(layer.kernels_total for layer in self.layers)
+        return sum(layer.kernels_total for layer in self.layers if layer.units == "kernels")
+
+    @property
+    def blocks_kept(self) -> int:
+        """Blocks kept over the 1x1 and linear layers."""
+        return sum(layer.kernels_kept for layer in self.layers if layer.units == "blocks")
+
+    @property
+    def blocks_total(self) -> int:
+        return sum(layer.kernels_total for layer in self.layers if layer.units == "blocks")
 
     @property
     def weights_kept(self) -> int:
@@ -138,27 +201,41 @@ class PruneReport:
                 lines.append("  " + " ".join(row).rstrip())
         lines.append("")
 
-        headers = ["layer", "shape", "kernels kept", "weights kept", "sparsity"]
-        headers += [f"p{i}" for i in range(k)]
+        headers = ["layer", "kind", "shape", "ratio", "block", "kept", "weights kept"]
+        headers += ["kept share", "sparsity"] + [f"p{i}" for i in range(k)]
         rows: list[list[str]] = []
         for layer in self.layers:
+            blocks = layer.units == "blocks"
             rows.append(
                 [
                     layer.name,
+                    KIND_LABELS.get(layer.kind, layer.kind),
                     "x".join(str(d) for d in layer.shape),
-                    f"{layer.kernels_kept}/{layer.kernels_total}",
+                    "" if layer.ratio is None else f"{layer.ratio:g}",
+                    "x".join(map(str, layer.block)) if layer.block else "",
+                    f"{layer.kernels_kept}/{layer.kernels_total} {layer.units}",
                     f"{layer.weights_kept}/{layer.weights_total}",
+                    f"{100 * layer.kept_share:.1f}%",
                     f"{100 * layer.sparsity:.1f}%",
-                    *(str(c) for c in layer.pattern_histogram),
+                    *("-" if blocks else str(c) for c in layer.pattern_histogram),
                 ]
             )
         totals = [sum(layer.pattern_histogram[i] for layer in self.layers) for i in range(k)]
+        kept = []
+        if self.kernels_total:
+            kept.append(f"{self.kernels_kept}/{self.kernels_total} kernels")
+        if self.blocks_total:
+            kept.append(f"{self.blocks_kept}/{self.blocks_total} blocks")
         rows.append(
             [
                 "total",
                 "",
-                f"{self.kernels_kept}/{self.kernels_total}",
+                "",
+                "",
+                "",
+                ", ".join(kept),
                 f"{self.weights_kept}/{self.weights_total}",
+                f"{100 * (1 - self.sparsity):.1f}%",
                 f"{100 * self.sparsity:.1f}%",
                 *(str(c) for c in totals),
             ]
@@ -166,8 +243,8 @@ class PruneReport:
         widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headers)]
 
         def fmt(cells: Sequence[str]) -> str:
-            out = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
-            out += [c.rjust(w) for c, w in zip(cells[2:], widths[2:], strict=False)]
+            out = [c.ljust(w) for c, w in zip(cells[:5], widths[:5], strict=False)]
+            out += [c.rjust(w) for c, w in zip(cells[5:], widths[5:], strict=False)]
             return "  ".join(out).rstrip()
 
         lines.append(fmt(headers))
@@ -215,7 +292,7 @@ class PruneReport:
         ncols = min(k, 12)
         nrows = math.ceil(k / ncols)
         n_layers = max(1, len(self.layers))
-        width = max(7.0, 0.8 * ncols + 1.0)
+        width = max(9.0, 0.8 * ncols + 1.0)
         height = 1.0 * nrows + 0.45 * n_layers + 1.6
         fig = Figure(figsize=(width, height), dpi=dpi)
         FigureCanvasAgg(fig)
@@ -240,30 +317,50 @@ class PruneReport:
             ax.set_title(f"p{i}", fontsize=8)
 
         ax = fig.add_subplot(grid[nrows, :])
-        names = [layer.name for layer in self.layers]
+        names = [
+            f"{layer.name} ({KIND_LABELS.get(layer.kind, layer.kind)})" for layer in self.layers
+        ]
         left = [0.0] * len(self.layers)
         for i in range(k):
             frac = [
-                layer.pattern_histogram[i] / layer.kernels_kept if layer.kernels_kept else 0.0
+                layer.pattern_histogram[i] / layer.kernels_kept
+                if layer.kernels_kept and layer.units == "kernels"
+                else 0.0
                 for layer in self.layers
             ]
             ax.barh(names, frac, left=left, color=colors[i], label=f"p{i}")
             left = [a + b for a, b in zip(left, frac, strict=False)]
-        for y, layer in enumerate(self.layers):
-            ax.text(
-                1.01,
-                y,
-                f"{layer.kernels_kept}/{layer.kernels_total} kernels",
-                va="center",
-                fontsize=7,
-                transform=ax.get_yaxis_transform(),
+        block_share = [
+            layer.kept_share if layer.units == "blocks" else 0.0 for layer in self.layers
+        ]
+        if any(layer.units == "blocks" for layer in self.layers):
+            ax.barh(
+                names, block_share, color="0.55", hatch="//", edgecolor="0.3", label="kept blocks"
             )
+        for y, layer in enumerate(self.layers):
+            text = f"{layer.kernels_kept}/{layer.kernels_total} {layer.units}"
+            if layer.block:
+                text += f" {layer.block[0]}x{layer.block[1]}"
+            if layer.ratio is not None:
+                text += f", 1/{layer.ratio:g}"
+            text += f", {100 * layer.kept_share:.1f}% kept"
+            ax.text(1.01, y, text, va="center", fontsize=7, transform=ax.get_yaxis_transform())
         ax.set_xlim(0.0, 1.0)
         ax.invert_yaxis()
-        ax.set_xlabel("share of kept kernels using each pattern")
+        ax.set_xlabel(
+            "3x3 / depthwise: share of kept kernels using each pattern; "
+            "1x1 / linear: share of weights kept (blocks)"
+        )
         if k <= 16:
-            ax.legend(ncol=min(k, 8), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+            ax.legend(
+                ncol=min(k + 1, 9), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35)
+            )
         title = f"{k} patterns, {100 * self.sparsity:.1f}% of pruned-layer weights removed"
+        title += "".join(
+            f", {sum(layer.kind == kind for layer in self.layers)} {KIND_LABELS[kind]}"
+            for kind in (PATTERN, POINTWISE, LINEAR, DEPTHWISE)
+            if any(layer.kind == kind for layer in self.layers)
+        )
         if self.accuracy_before is not None and self.accuracy_after is not None:
             title += (
                 f"; accuracy {100 * self.accuracy_before:.2f}% -> {100 * self.accuracy_after:.2f}%"

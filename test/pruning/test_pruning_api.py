@@ -21,6 +21,8 @@ def check_pruned(result: PruneResult, connectivity: float = 3.6) -> None:
         w = modules[name].weight.detach()
         assert mask.dtype == torch.bool and mask.shape == w.shape
         assert torch.all(w[~mask] == 0)
+        if tuple(w.shape[2:]) != (3, 3):
+            continue  # block layers: see test_pruning_blocks.py
         flat = (w != 0).reshape(-1, 3, 3)
         patterns = {tuple(map(tuple, torch.nonzero(k).tolist())) for k in flat if k.any()}
         assert patterns <= set(result.library)
@@ -36,13 +38,19 @@ def test_prune_result(tiny_model, tiny_loader) -> None:
     for p in result.library:
         assert isinstance(p, tuple) and len(p) == 4 and (1, 1) in p and list(p) == sorted(p)
         assert all(isinstance(t, tuple) and len(t) == 2 for t in p)
-    assert list(result.masks) == ["conv2", "conv3"]
+    # by default the 1x1 conv is pruned in (4, 1) blocks at connectivity 3.6
+    assert list(result.masks) == ["conv2", "conv3", "point"]
     check_pruned(result)
-    # the first conv, the 1x1 conv and the linear layer stay dense
+    # the first conv (stem) and the last linear layer (classifier) stay dense
     assert torch.all(result.model.conv1.weight != 0)
-    assert torch.all(result.model.point.weight != 0)
+    assert torch.all(result.model.fc.weight != 0)
+    assert int((result.model.point.weight != 0).sum()) <= 4 * round(16 / 3.6)
     report = result.report
-    assert [layer.name for layer in report.layers] == ["conv2", "conv3"]
+    assert [layer.name for layer in report.layers] == ["conv2", "conv3", "point"]
+    assert [layer.kind for layer in report.layers] == ["pattern", "pattern", "pointwise"]
+    point = report.layers[2]
+    assert (point.kernels_kept, point.kernels_total, point.units) == (4, 16, "blocks")
+    assert point.block == (4, 1) and point.ratio == 3.6 and point.kept_share == 16 / 64
     conv2 = report.layers[0]
     assert conv2.kernels_total == 32 and conv2.kernels_kept == round(32 / 3.6)
     assert sum(conv2.pattern_histogram) == conv2.kernels_kept
@@ -127,7 +135,7 @@ def test_one_shot_and_options(tiny_model, tiny_loader) -> None:
     assert len(calls) == len(tiny_loader)
     check_pruned(result, connectivity=2.0)
     excluded = prune(tiny_model, tiny_loader, exclude="conv2", num_patterns=6, **FAST)
-    assert list(excluded.masks) == ["conv3"] and len(excluded.library) == 6
+    assert list(excluded.masks) == ["conv3", "point"] and len(excluded.library) == 6
 
 
 def test_progress_bars(tiny_model, tiny_loader, capsys) -> None:
@@ -142,9 +150,10 @@ def test_report_table_and_figure(tiny_model, tiny_loader, tmp_path) -> None:
     result = prune(tiny_model, tiny_loader, val_loader=tiny_loader, **FAST)
     text = str(result.report)
     assert text == result.report.table() == str(result)
-    for needle in ("conv2", "conv3", "kernels kept", "sparsity", "total", "accuracy", "ADMM", "p7"):
+    for needle in ("conv2", "conv3", "kept", "sparsity", "total", "accuracy", "ADMM", "p7"):
         assert needle in text
-    assert f"{round(32 / 3.6)}/32" in text
+    assert f"{round(32 / 3.6)}/32 kernels" in text
+    assert "1x1 blocks" in text and "4/16 blocks" in text and "4x1" in text
     path = result.report.save_figure(tmp_path / "report.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -177,7 +186,14 @@ class NoConv(nn.Module):
         ({"retrain_epochs": 1.5}, "retrain_epochs"),
         ({"rho": -1.0}, "rho"),
         ({"lr": 0}, "lr"),
-        ({"include": ["fc"]}, "not a 3x3"),
+        (
+            {"include": ["fc"], "linear": None},
+            "'fc', a Linear layer, but linear blocks pruning is off",
+        ),
+        (
+            {"include": ["conv2", "fc"], "linear": {"fc": 0.5}},
+            "layer 'fc': linear must be a finite",
+        ),
         ({"exclude": ["missing"]}, "not a module"),
     ],
 )

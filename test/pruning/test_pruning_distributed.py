@@ -29,7 +29,7 @@ def test_ddp_two_ranks_match_each_other_and_one_process(tmp_path: Path) -> None:
 
     # both ranks hold the same library, masks and weights, bit for bit
     assert r0["library"] == r1["library"]
-    assert r0["masks"].keys() == r1["masks"].keys() == {"conv2", "conv3"}
+    assert r0["masks"].keys() == r1["masks"].keys() == {"conv2", "conv3", "point"}
     for name in r0["masks"]:
         assert torch.equal(r0["masks"][name], r1["masks"][name])
     for key in r0["state"]:
@@ -40,9 +40,14 @@ def test_ddp_two_ranks_match_each_other_and_one_process(tmp_path: Path) -> None:
     # rank 0 alone wrote the checkpoint, and nothing half-written is left
     assert sorted(p.name for p in ckpt.iterdir()) == ["prune.ckpt"]
 
-    # the pattern and connectivity constraints hold exactly
+    # the pattern, connectivity and block constraints hold exactly
     lib = r0["library"]
-    for name, mask in r0["masks"].items():
+    point = r0["masks"]["point"].reshape(8, 8)  # 1x1 conv, default (4, 1) blocks at 3.6
+    assert torch.all(r0["state"]["point.weight"].reshape(8, 8)[~point] == 0)
+    assert int(point.sum()) == 4 * kernels_to_keep(16, 3.6)
+    assert all(torch.equal(point[0::4], point[i::4]) for i in range(1, 4))
+    for name in ("conv2", "conv3"):
+        mask = r0["masks"][name]
         w = r0["state"][f"{name}.weight"]
         assert torch.all(w[~mask] == 0)
         ids = mask_pattern_ids(mask, lib).reshape(-1)  # raises unless every kernel is a pattern

@@ -19,7 +19,8 @@ FAST = dict(admm_epochs=1, retrain_epochs=1, progress=False)
 def test_per_layer_connectivity(tiny_model, tiny_loader) -> None:
     result = prune(tiny_model, tiny_loader, connectivity={"conv2": 2.0, "conv3": 8.0}, **FAST)
     kept = {layer.name: layer.kernels_kept for layer in result.report.layers}
-    assert kept == {"conv2": 16, "conv3": 8}  # 32 / 2 and 64 / 8 kernels
+    # 32 / 2 and 64 / 8 kernels; the 1x1 conv by default: 16 blocks / 3.6
+    assert kept == {"conv2": 16, "conv3": 8, "point": 4}
     with pytest.raises(PruningError, match="connectivity names 'fc', which is not a pruned layer"):
         prune(tiny_model, tiny_loader, connectivity={"conv2": 2.0, "conv3": 2.0, "fc": 2}, **FAST)
     with pytest.raises(PruningError, match="connectivity has no ratio for layer 'conv3'"):
