@@ -7,10 +7,15 @@ conv stays dense) two ways, from the same dense weights and the same pattern lib
 - one-shot: hard pruning of the dense weights, then the same masked retraining budget
   (and, as a second baseline, retraining for as many epochs as ADMM + retraining).
 
-Prints the accuracies on the held-out split and exits with status 1 if the ADMM-pruned
-model loses more than ``--max-drop`` percentage points against dense.
+Then, on ``DigitsBlockNet`` (a depthwise 3x3 + 1x1 block and a hidden linear layer), it
+compares pattern pruning alone with pattern pruning plus the 1x1 and linear defaults
+(connectivity 3.6 and 1 in 10, in (4, 1) blocks; see ``prune_blocks.py``).
 
-    python benchmarks/prune_digits.py [--seed 0] [--figure out.png]
+Prints the accuracies on the held-out split and exits with status 1 if the ADMM-pruned
+model loses more than ``--max-drop`` percentage points against dense, or the 1x1 +
+linear defaults cost more than ``--max-drop`` points over pattern pruning alone.
+
+    python benchmarks/prune_digits.py [--seed 0] [--figure out.png] [--blocks-only]
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import sys
 import time
 
 import torch
+from prune_blocks import compare_block_defaults
 
 from patdnn.pruning import prune
-from patdnn.pruning.digits import DigitsNet, evaluate, load_digits, train_dense
+from patdnn.pruning.digits import DigitsBlockNet, DigitsNet, evaluate, load_digits, train_dense
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +51,48 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-drop", type=float, default=1.0, help="allowed loss, in points")
     ap.add_argument("--figure", default=None, help="save the ADMM report figure (PNG)")
     ap.add_argument("--progress", action="store_true", help="show progress bars")
+    ap.add_argument(
+        "--blocks-only", action="store_true", help="run only the DigitsBlockNet comparison"
+    )
+    ap.add_argument("--blocks-figure", default=None, help="save its report figure (PNG)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
     train, val = load_digits(seed=args.seed)
+    status = 0 if args.blocks_only else patterns_section(args, train, val)
+
+    t = time.perf_counter()
+    blocks = compare_block_defaults(
+        DigitsBlockNet,
+        train,
+        val,
+        dense_epochs=args.dense_epochs,
+        admm_epochs=args.admm_epochs,
+        retrain_epochs=args.retrain_epochs,
+        num_patterns=args.num_patterns,
+        connectivity=args.connectivity,
+        lr=args.lr,
+        rho=args.rho,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    print()
+    print(blocks.with_blocks.report.table())
+    print()
+    print(blocks.table())
+    print(f"block comparison run time {time.perf_counter() - t:.1f}s")
+    if args.blocks_figure:
+        print(f"figure: {blocks.with_blocks.report.save_figure(args.blocks_figure)}")
+    if blocks.cost() > args.max_drop:
+        print(f"FAIL: the 1x1 + linear defaults cost {blocks.cost():.2f} pp (> {args.max_drop})")
+        return 1
+    print(f"OK: the 1x1 + linear defaults cost {blocks.cost():+.2f} pp (<= {args.max_drop})")
+    return status
+
+
+def patterns_section(args: argparse.Namespace, train, val) -> int:
+    """DigitsNet: dense, ADMM, one-shot (two budgets); 1 if ADMM loses > max_drop."""
+    start = time.perf_counter()
     torch.manual_seed(args.seed)
     dense = DigitsNet()
     t = time.perf_counter()

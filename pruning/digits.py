@@ -2,7 +2,8 @@
 
 :func:`load_digits` gives seeded train/validation DataLoaders; :class:`DigitsNet` is a
 small CNN of 3x3 convolutions built only from conv2d, relu, max_pool2d, flatten and
-linear, so the compiler can take it as is; :func:`train_dense` and :func:`evaluate`
+linear, so the compiler can take it as is; :class:`DigitsBlockNet` adds a MobileNet-style
+depthwise 3x3 + 1x1 block and a hidden linear layer, for the block-sparse layers; :func:`train_dense` and :func:`evaluate`
 train and score it.
 """
 
@@ -15,7 +16,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from patdnn.pruning.training import evaluate, train_dense
 
-__all__ = ["DigitsNet", "digits_tensors", "evaluate", "load_digits", "train_dense"]
+__all__ = [
+    "DigitsBlockNet",
+    "DigitsNet",
+    "digits_tensors",
+    "evaluate",
+    "load_digits",
+    "train_dense",
+]
 
 
 def digits_tensors(
@@ -88,3 +96,31 @@ class DigitsNet(nn.Module):
         x = F.relu(self.conv3(x))
         x = F.max_pool2d(F.relu(self.conv4(x)), 2)  # 4x4 -> 2x2
         return self.fc(torch.flatten(x, 1))
+
+
+class DigitsBlockNet(nn.Module):
+    """conv 1->16, conv 16->32, maxpool, depthwise 3x3 32, 1x1 conv 32->64, maxpool,
+    linear 256->128, linear 128->10 (ReLU after every layer but the last).
+
+    The depthwise + 1x1 pair is MobileNet's separable block. Under the default pruning
+    ``conv1`` (the stem) and ``fc`` (the classifier) stay dense, ``conv2`` is pattern
+    pruned, ``pw3`` and ``fc1`` are pruned in blocks, and ``dw3`` stays dense unless
+    ``depthwise=True``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.dw3 = nn.Conv2d(32, 32, 3, padding=1, groups=32)
+        self.pw3 = nn.Conv2d(32, 64, 1)
+        self.fc1 = nn.Linear(64 * 2 * 2, 128)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # 8x8 -> 4x4
+        x = F.relu(self.dw3(x))
+        x = F.max_pool2d(F.relu(self.pw3(x)), 2)  # 4x4 -> 2x2
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc(x)

