@@ -92,6 +92,7 @@ def compare_block_defaults(
     rho: float,
     seed: int,
     progress: bool,
+    rho_growth: float = 1.5,
 ) -> BlockComparison:
     torch.manual_seed(seed)
     dense = make_net()
@@ -104,6 +105,7 @@ def compare_block_defaults(
         retrain_epochs=retrain_epochs,
         lr=lr,
         rho=rho,
+        rho_growth=rho_growth,
         val_loader=val,
         seed=seed,
         progress=progress,

