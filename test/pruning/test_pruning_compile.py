@@ -37,3 +37,25 @@ def test_pruned_digits_net_compiles_to_pattern_convs() -> None:
     got = compiled(x)
     assert got.shape == expected.shape == (1, 10)
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_pruned_block_net_compiles_and_matches_torch() -> None:
+    """1x1 and linear block masks and depthwise patterns: the compiled model computes
+    what PyTorch computes on the same pruned weights (zeros are read from the weights)."""
+    from patdnn.pruning.digits import DigitsBlockNet
+
+    train, _ = digits_tensors(seed=0)
+    loader = DataLoader(Subset(train, range(128)), batch_size=64, shuffle=True)
+    torch.manual_seed(0)
+    result = patdnn.prune(
+        DigitsBlockNet(), loader, admm_epochs=1, retrain_epochs=0, depthwise=True, progress=False
+    )
+    assert list(result.masks) == ["conv2", "dw3", "pw3", "fc1"]
+    model = result.model.eval()
+    x = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    compiled = patdnn.compile(model, x, target="host", keep_stages=False)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = compiled(x)
+    assert got.shape == expected.shape == (1, 10)
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
