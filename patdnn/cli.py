@@ -3,7 +3,8 @@
     patdnn compile MODEL --target aarch64|host -o DIR [--input-shape 1,3,224,224]
     patdnn run DIR --input x.npy [--output y.npy]
     patdnn inspect MODEL_OR_DIR
-    patdnn prune [--model package.module:factory] -o DIR
+    patdnn prune [--model package.module:factory] [--pointwise R|off] [--linear R|off]
+                 [--block 4x1] [--depthwise] [--include L,...] -o DIR
     patdnn bench layers [--repeat N]
     patdnn demo --out DIR
 
@@ -614,7 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("prune", help="train and pattern-prune a model (default: digits CNN)")
+    p = sub.add_parser(
+        "prune",
+        help="train and prune a model: 3x3 patterns, 1x1 and linear blocks (default: digits CNN)",
+    )
     p.add_argument("--model", metavar="package.module:factory",
                    help="a model taking (N,1,8,8) digits with 10 logits, or use --data")  # fmt: skip
     p.add_argument("--data", metavar="package.module:function",
