@@ -7,7 +7,8 @@ From the same dense weights, ADMM-prunes twice with the same library, epochs and
   (``pointwise=None, linear=None``);
 - "pattern + 1x1 + linear defaults": the same, plus the defaults of ``prune``: 1x1
   convolutions at connectivity 3.6 and hidden linear layers at 1 in 10, both in (4, 1)
-  blocks.
+  blocks;
+- optionally (``--with-depthwise``) the defaults plus depthwise pattern pruning.
 
 Run through ``prune_digits.py`` / ``prune_mnist.py`` (``--blocks-only`` runs just this).
 """
@@ -36,12 +37,19 @@ class BlockComparison:
     with_blocks: PruneResult
     with_blocks_time: float
     budget: str
+    with_depthwise: PruneResult | None = None
+    with_depthwise_time: float = 0.0
 
     def rows(self) -> list[tuple[str, PruneResult, float]]:
-        return [
+        rows = [
             ("pattern only", self.pattern_only, self.pattern_only_time),
             ("pattern + 1x1 + linear defaults", self.with_blocks, self.with_blocks_time),
         ]
+        if self.with_depthwise is not None:
+            rows.append(
+                ("defaults + depthwise patterns", self.with_depthwise, self.with_depthwise_time)
+            )
+        return rows
 
     def cost(self) -> float:
         """Points lost by adding the 1x1 and linear defaults to pattern pruning."""
@@ -59,6 +67,8 @@ class BlockComparison:
             ),
         ]
         layers = list(self.with_blocks.masks)  # the layers the defaults prune
+        if self.with_depthwise is not None:
+            layers = list(self.with_depthwise.masks)
         for name, result, secs in self.rows():
             modules = dict(result.model.named_modules())
             weights = [modules[n].weight.detach() for n in layers]
@@ -93,6 +103,7 @@ def compare_block_defaults(
     seed: int,
     progress: bool,
     rho_growth: float = 1.5,
+    with_depthwise: bool = False,
 ) -> BlockComparison:
     torch.manual_seed(seed)
     dense = make_net()
@@ -118,6 +129,11 @@ def compare_block_defaults(
     t = time.perf_counter()
     with_blocks = prune(dense, train, library=pattern_only.library, **common)
     with_blocks_time = time.perf_counter() - t
+    depthwise, depthwise_time = None, 0.0
+    if with_depthwise:
+        t = time.perf_counter()
+        depthwise = prune(dense, train, library=pattern_only.library, depthwise=True, **common)
+        depthwise_time = time.perf_counter() - t
     return BlockComparison(
         net=type(dense).__name__,
         dense_epochs=dense_epochs,
@@ -129,4 +145,6 @@ def compare_block_defaults(
         with_blocks_time=with_blocks_time,
         budget=f"{admm_epochs} + {retrain_epochs} retrain epochs, "
         f"{num_patterns} patterns x {connectivity:g}",
+        with_depthwise=depthwise,
+        with_depthwise_time=depthwise_time,
     )

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         "--blocks-only", action="store_true", help="run only the DigitsBlockNet comparison"
     )
     ap.add_argument("--blocks-figure", default=None, help="save its report figure (PNG)")
+    ap.add_argument(
+        "--with-depthwise", action="store_true", help="add a row with depthwise patterns too"
+    )
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         rho=args.rho,
         seed=args.seed,
         progress=args.progress,
+        with_depthwise=args.with_depthwise,
     )
     print()
     print(blocks.with_blocks.report.table())

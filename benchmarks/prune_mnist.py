@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-drop", type=float, default=1.0, help="allowed loss at 8x3.6, points")
     ap.add_argument("--out", default="bench-out", help="folder for the PNG figures")
     ap.add_argument("--blocks-only", action="store_true", help="only the MnistBlockNet comparison")
+    ap.add_argument(
+        "--with-depthwise", action="store_true", help="add a row with depthwise patterns too"
+    )
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         rho_growth=args.rho_growth,
         seed=args.seed,
         progress=False,
+        with_depthwise=args.with_depthwise,
     )
     print()
     print(blocks.with_blocks.report.table())
