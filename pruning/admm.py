@@ -23,7 +23,8 @@ Usage in a custom loop::
     from patdnn.pruning import ADMMPruner, extract_library
 
     library = extract_library(model, num_patterns=8)
-    pruner = ADMMPruner(model, library, connectivity=3.6, rho=1e-3)
+    pruner = ADMMPruner(model, library, connectivity=3.6, rho=1e-3)  # 1x1: pointwise=3.6,
+    # linear: linear=10.0, both in block_shape=(4, 1) blocks; depthwise=True for depthwise
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for epoch in range(admm_epochs):
         for x, y in loader:
