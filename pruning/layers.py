@@ -31,17 +31,15 @@ from patdnn.pruning.errors import PruningError
 
 
 def is_prunable(module: nn.Module) -> bool:
-    """A 3x3, ``groups=1`` 2-D convolution."""
-    return (
-        isinstance(module, nn.Conv2d) and tuple(module.kernel_size) == (3, 3) and module.groups == 1
-    )
+    """A 3x3, ``groups=1`` 2-D convolution (a pattern-pruned layer)."""
+    return layer_kind(module) == PATTERN
 
 
 PATTERN = "pattern"
 POINTWISE = "pointwise"
 LINEAR = "linear"
 DEPTHWISE = "depthwise"
-#: Every kind, in the order reports list them.
+#: Every kind of pruned layer.
 KINDS = (PATTERN, POINTWISE, LINEAR, DEPTHWISE)
 #: How reports and errors name each kind.
 KIND_LABELS = {
