@@ -14,6 +14,7 @@ Ties go to the earlier block (row-major over the block grid). The default shape
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ def check_block_shape(block: object, what: str = "block_shape") -> tuple[int, in
     if (
         not isinstance(block, (tuple, list))
         or len(block) != 2
-        or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in block)
+        or any(isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1 for b in block)
     ):
         raise PruningError(f"{what} must be two positive ints (outputs, inputs), got {block!r}")
     return (int(block[0]), int(block[1]))
