@@ -67,7 +67,7 @@ class LayerReport:
 
     @property
     def kernel_fraction(self) -> float:
-        """Fraction of kernels kept (about ``1 / connectivity``)."""
+        """Fraction of kernels (or blocks) kept (about ``1 / ratio``)."""
         return self.kernels_kept / self.kernels_total
 
 
