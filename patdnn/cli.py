@@ -619,9 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--tune", action="store_true", help="auto-tune the patdnn builds")
     q = suites.add_parser("layers", parents=[common],
                           help="layer shapes: VGG-16 pattern layers, or the dense layers")  # fmt: skip
-    q.add_argument("--suite", dest="layer_suite", default="vgg", choices=("vgg", "dense"),
+    q.add_argument("--suite", dest="layer_suite", default="vgg",
+                   choices=("vgg", "dense", "sparse"),
                    help="vgg: the VGG-16 3x3 pattern layers; dense: the layers ResNet-50 and "
-                        "MobileNet-V2 keep dense")  # fmt: skip
+                        "MobileNet-V2 keep dense; sparse: block-sparse 1x1 and linear layers, "
+                        "sparse against dense patdnn")  # fmt: skip
     q.add_argument("--layers", default="all", help="indices or names of the suite (default all)")
     q.add_argument("--repeat", type=_positive_int, default=10, help="interleaved rounds")
     q.add_argument("--estimate", action="store_true",

@@ -163,7 +163,7 @@ def emit_sparse_conv1x1(
         )
 
 
-LINEAR_SPARSE_UNROLL = 4
+LINEAR_SPARSE_UNROLL = 8
 """Independent accumulator sets of the sparse GEMV (with one vector per block)."""
 
 
