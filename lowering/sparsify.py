@@ -168,10 +168,13 @@ def _remark(layer: str, choice: SparseChoice, kind: str, rows: int, cols: int) -
     blocks = -(-rows // choice.bo) * cols
     form = f"patdnn.sparse_{'conv1x1' if kind == 'conv' else 'linear'}"
     what = form if choice.sparse else "dense"
+    if choice.kept == 0:
+        estimate = "nothing to multiply"
+    else:
+        estimate = f"estimated {choice.speedup:.2f}x the dense speed"
     return (
         f"layer '{layer}': {what} ({choice.zeros:.0%} zero weights, "
-        f"{choice.kept} of {blocks} blocks of {choice.bo}x1 kept, "
-        f"estimated {choice.speedup:.2f}x the dense speed)"
+        f"{choice.kept} of {blocks} blocks of {choice.bo}x1 kept, {estimate})"
     )
 
 
