@@ -5,6 +5,9 @@ threads bitwise equal)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,3 +240,19 @@ def test_scattered_zeros_stay_dense_with_a_remark() -> None:
 def test_bad_sparse_threshold(bad: object) -> None:
     with pytest.raises(PatdnnError, match="sparse_threshold must be a number in 0..1"):
         patdnn.compile(nn.Conv2d(2, 2, 1), torch.randn(1, 2, 3, 3), sparse_threshold=bad)  # type: ignore[arg-type]
+
+
+def test_cli_sparse_threshold(tmp_path: Path) -> None:
+    patdnn_cli = Path(sys.executable).parent / "patdnn"
+    bad = subprocess.run(
+        [str(patdnn_cli), "compile", "torchvision.models:resnet18", "--target", "host",
+         "-o", str(tmp_path / "out"), "--sparse-threshold", "1.5"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--sparse-threshold: expected a number in 0..1, got '1.5'" in bad.stderr
+    assert not (tmp_path / "out").exists()
+    helps = subprocess.run(
+        [str(patdnn_cli), "compile", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert "--sparse-threshold SHARE" in helps.stdout
