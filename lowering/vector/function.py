@@ -4,7 +4,7 @@
 written into the output memrefs the caller passes, constants are views into the weight
 blob and intermediate buffers views into the workspace (`memory.py`); each layer op is
 handed to the generator of its kernel family (`conv.py`, `pooling.py`, `linear.py`,
-`elementwise.py`), which splits its work into phases of tasks (`tasks.py`).
+`sparse.py`, `elementwise.py`), which splits its work into phases of tasks (`tasks.py`).
 
 Serial, the function loops over each phase's tasks in place. Parallel, each phase
 becomes a function `forward_task<k>(inputs..., outputs..., weights, workspace, task)`
