@@ -16,7 +16,8 @@ column `j` and `values[j][0..bo]` its weights.
 - Linear layer (GEMV per image): each block of `bo` output features is `bo / L` vectors
   of `L` lanes; over its stored columns, `acc += values[j] * broadcast(x[index[j]])`,
   with `UNROLL` independent sets of accumulators summed at the end in a fixed order (the
-  latency of one FMA chain would bound it otherwise). Tasks: images x ranges of blocks.
+  latency of one FMA chain would bound it otherwise), the `UNROLL` column indices read
+  by one vector load. Tasks: images x ranges of blocks.
 
 Task boundaries are fixed at compile time: every thread count gives the same bits.
 """
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 from math import gcd
 
-from xdsl.dialects import arith
+from xdsl.dialects import arith, vector
+from xdsl.dialects.builtin import IndexType, VectorType, i32
 
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.tasks import (
@@ -190,8 +192,9 @@ def emit_sparse_linear(
     units = full_blocks + (1 if partial_rows else 0)
     parts = split_count(units)
 
-    def accumulate(n: Value, j: Value, acc: list[Value]) -> list[Value]:
-        c = em.load_index(index, [j])
+    def accumulate(n: Value, j: Value, acc: list[Value], c: Value | None = None) -> list[Value]:
+        if c is None:
+            c = em.load_index(index, [j])
         xb = em.broadcast(em.load(x, [n, c]), lanes)
         return [
             em.fma(em.vload(values, [j, em.index(v * lanes)], lanes), xb, a)
@@ -207,9 +210,16 @@ def emit_sparse_linear(
         zero = em.splat(0.0, lanes)
         with em.loop(start, main, unroll, [zero] * (vectors * unroll)) as j:
             acc = list(j.carried)
+            # The indices of the `unroll` columns in one vector load, not one load each.
+            cols: list[Value | None] = [None] * unroll
+            if unroll > 1:
+                ids = em.emit(vector.LoadOp(index, [j.iv], VectorType(i32, [unroll]))).results[0]
+                for k in range(unroll):
+                    col = em.emit(vector.ExtractOp(ids, [k], i32)).results[0]
+                    cols[k] = em.emit(arith.IndexCastOp(col, IndexType())).results[0]
             for k in range(unroll):
                 acc[k * vectors : (k + 1) * vectors] = accumulate(
-                    n, em.add(j.iv, k), acc[k * vectors : (k + 1) * vectors]
+                    n, em.add(j.iv, k), acc[k * vectors : (k + 1) * vectors], cols[k]
                 )
             j.yield_(acc)
         sets = [j.results[k * vectors : (k + 1) * vectors] for k in range(unroll)]

@@ -50,7 +50,8 @@ func.func @conv(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1x6x
 // -----
 
 // A sparse GEMV, blocks of 4 rows as one vector<4xf32>: 8 accumulator sets over the
-// stored columns, 8 at a time (values[j] * broadcast(x[index[j]])), the rest one by one,
+// stored columns, 8 at a time (their indices in one vector load; values[j] *
+// broadcast(x[index[j]])), the rest one by one,
 // summed in order; the partial block of 2 rows stores 2 masked lanes.
 
 // CHECK-LABEL: func.func @linear
@@ -61,8 +62,11 @@ func.func @conv(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1x6x
 // CHECK-NEXT:  %[[N:.*]] = arith.muli %[[WHOLE]], %[[EIGHT]] : index
 // CHECK-NEXT:  %[[MAIN:.*]] = arith.addi %[[START]], %[[N]] : index
 // CHECK-NEXT:  = scf.for %[[J:.*]] = %[[START]] to %[[MAIN]] step %[[EIGHT]]
-// CHECK-NEXT:    %[[C:.*]] = memref.load %{{.*}}[%[[J]]] : memref<3xi32>
+// CHECK-NEXT:    %[[IDS:.*]] = vector.load %{{.*}}[%[[J]]] : memref<3xi32>, vector<8xi32>
+// CHECK-NEXT:    %[[C:.*]] = vector.extract %[[IDS]][0] : i32 from vector<8xi32>
 // CHECK-NEXT:    %[[CI:.*]] = arith.index_cast %[[C]] : i32 to index
+// CHECK-COUNT-7: vector.extract %[[IDS]]
+// CHECK:         arith.index_cast
 // CHECK-NEXT:    %[[X:.*]] = memref.load %{{.*}}[%{{.*}}, %[[CI]]] : memref<1x20xf32>
 // CHECK-NEXT:    %[[XB:.*]] = vector.broadcast %[[X]] : f32 to vector<4xf32>
 // CHECK-NEXT:    %[[V:.*]] = vector.load %{{.*}}[%[[J]], %{{.*}}] : memref<3x4xf32>, vector<4xf32>
