@@ -206,6 +206,37 @@ def test_every_layer_compiles_sparse_and_matches_pytorch(
     _check(compiled, x, reference)
 
 
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_other_tile_widths_match_pytorch(
+    model: nn.Module,
+    x: np.ndarray,
+    reference: np.ndarray,
+    lanes: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 1x1 tiles of 16-register targets (2 vectors) and of 1 vector, on this host."""
+    import patdnn.lowering.vector.function as function
+
+    monkeypatch.setattr(function, "sparse_conv_lanes", lambda registers: lanes)
+    compiled = patdnn.compile(model, torch.from_numpy(x), keep_stages=False)
+    np.testing.assert_allclose(compiled(x), reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("block", [8, 16])
+def test_linear_blocks_of_several_vectors(block: int) -> None:
+    """Linear weights pruned by (8,1) or (16,1) blocks, compiled with 8 lanes: blocks of
+    8 rows (one vector) or 16 (two vectors per block), 45 rows (a partial last block),
+    3 images, relu."""
+    torch.manual_seed(block)
+    model = nn.Sequential(nn.Linear(70, 45), nn.ReLU()).eval()
+    _prune(model[0].weight, block_mask((45, 70), (block, 1), 0.85, block))
+    x = torch.randn(3, 70)
+    compiled = patdnn.compile(model, x, vector_width=8)
+    assert f"blocks of {block}x1 kept" in compiled.mlir("sparsify")
+    with torch.no_grad():
+        np.testing.assert_allclose(compiled(x.numpy()), model(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_threshold_keeps_layers_dense(
     model: nn.Module, x: np.ndarray, reference: np.ndarray
 ) -> None:
