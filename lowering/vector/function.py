@@ -53,7 +53,12 @@ from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
 from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
 from patdnn.lowering.vector.sparse import emit_sparse_conv1x1, emit_sparse_linear
 from patdnn.lowering.vector.tasks import EntrySchedule, Phases
-from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions, sparse_conv_lanes
+from patdnn.lowering.vector.tiling import (
+    DEFAULT_TILING,
+    TilingOptions,
+    sparse_blocks_outer,
+    sparse_conv_lanes,
+)
 
 
 def _memref_of(ty: Attribute) -> MemRefType[Attribute]:
@@ -277,6 +282,7 @@ class FunctionLowering:
             flat(self.values[op.input], cin), arrays, bias,
             None if residual is None else flat(residual, cout), flat(out, cout),
             (n, cin, cout, h * w), op.block_rows, op.activation.data,
+            sparse_blocks_outer(cin, h * w),
         )  # fmt: skip
 
     def lower_conv(self, op: Operation, out: Value) -> None:

@@ -5,13 +5,16 @@
 // channels (one whole block, then the partial block of 2 with the last task). Over the
 // stored columns of a block: the input vectors of its channel loaded once, each of the
 // 4 weights broadcast against them, 4 x 2 accumulators carried; then bias, residual and
-// relu6 on the registers and one store per output vector.
+// relu6 on the registers and one store per output vector. The input fits the L2 cache:
+// blocks outermost, each over every tile.
 
 // CHECK-LABEL: func.func @conv
 // CHECK:       memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [1, 8, 15], strides: [120, 15, 1]
 // CHECK:       scf.for
-// CHECK:         scf.for
-// CHECK:           scf.for
+// CHECK:         scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step
+// CHECK:           scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
+// CHECK-NEXT:        arith.muli %[[T]], %{{.*}} : index
+// CHECK-NEXT:        memref.load %{{.*}}[%[[B]]] : memref<3xi32>
 // CHECK:             %[[START:.*]] = arith.index_cast
 // CHECK:             %[[END:.*]] = arith.index_cast
 // CHECK-NEXT:        = scf.for %[[J:.*]] = %[[START]] to %[[END]] step %{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
@@ -30,14 +33,15 @@
 // CHECK:             arith.maximumf
 // CHECK-NEXT:        arith.minimumf
 // CHECK-NEXT:        vector.store %{{.*}} : memref<1x6x15xf32>, vector<4xf32>
-// The partial block of 2 channels: 2 x 2 accumulators.
-// CHECK:           scf.if
-// CHECK:             = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
 // The last pixels: one vector and a masked one, with the last spatial part.
+// CHECK:           scf.if
+// CHECK:             = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:               vector.maskedload %{{.*}} : memref<1x8x15xf32>, vector<4xi1>, vector<4xf32> into vector<4xf32>
+// CHECK:             vector.maskedstore %{{.*}} : memref<1x6x15xf32>, vector<4xi1>, vector<4xf32>
+// The partial block of 2 channels, with the last channel part: 2 x 2 accumulators.
 // CHECK:         scf.if
-// CHECK:           = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
-// CHECK:             vector.maskedload %{{.*}} : memref<1x8x15xf32>, vector<4xi1>, vector<4xf32> into vector<4xf32>
-// CHECK:           vector.maskedstore %{{.*}} : memref<1x6x15xf32>, vector<4xi1>, vector<4xf32>
+// CHECK:           scf.for
+// CHECK:             = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
 func.func @conv(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1x6x3x5xf32> {
   %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
   %index = arith.constant dense<[2, 7, 0]> : tensor<3xi32>
@@ -45,6 +49,25 @@ func.func @conv(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1x6x
   %b = arith.constant dense<0.5> : tensor<6xf32>
   %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) residual(%r) {activation = "relu6", layer = "conv"} : tensor<1x8x3x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x3x5xf32> -> tensor<1x6x3x5xf32>
   func.return %y : tensor<1x6x3x5xf32>
+}
+
+// -----
+
+// 260 channels of 32x32: an input larger than the L2 cache, tiles outermost (the blocks of
+// each tile in turn).
+
+// CHECK-LABEL: func.func @conv_wide
+// CHECK:       scf.for
+// CHECK:         scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
+// CHECK-NEXT:      arith.muli %[[T]], %{{.*}} : index
+// CHECK:           scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step
+// CHECK-NEXT:        memref.load %{{.*}}[%[[B]]] : memref<3xi32>
+func.func @conv_wide(%x: tensor<1x260x32x32xf32>) -> tensor<1x6x32x32xf32> {
+  %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
+  %index = arith.constant dense<[2, 259, 0]> : tensor<3xi32>
+  %values = arith.constant dense<1.0> : tensor<3x4xf32>
+  %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values : tensor<1x260x32x32xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<1x6x32x32xf32>
+  func.return %y : tensor<1x6x32x32xf32>
 }
 
 // -----
