@@ -56,8 +56,8 @@ from patdnn.lowering.vector.tasks import EntrySchedule, Phases
 from patdnn.lowering.vector.tiling import (
     DEFAULT_TILING,
     TilingOptions,
-    sparse_blocks_outer,
     sparse_conv_lanes,
+    sparse_spatial_parts,
 )
 
 
@@ -282,7 +282,7 @@ class FunctionLowering:
             flat(self.values[op.input], cin), arrays, bias,
             None if residual is None else flat(residual, cout), flat(out, cout),
             (n, cin, cout, h * w), op.block_rows, op.activation.data,
-            sparse_blocks_outer(cin, h * w),
+            sparse_spatial_parts(cin, h * w),
         )  # fmt: skip
 
     def lower_conv(self, op: Operation, out: Value) -> None:

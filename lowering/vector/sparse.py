@@ -10,11 +10,11 @@ column `j` and `values[j][0..bo]` its weights.
   one: the `M` input vectors are loaded once and each of the `bo` weights, broadcast,
   multiplies them: `bo x M` accumulators in registers. Bias, residual and activation are
   applied on the registers before the one store of each output vector; the pixels past
-  the last whole tile run as a tile of fewer vectors, its last one masked. Tiles run
-  outermost, so the input of a tile stays in the L1 cache while the blocks stream their
-  values; when the whole input fits the L2 cache (`tiling.sparse_blocks_outer`), blocks
-  run outermost instead, so that the output is written channel plane by channel plane.
-  Tasks: images x ranges of tiles x ranges of blocks.
+  the last whole tile run as a tile of fewer vectors, its last one masked. A task runs
+  a range of blocks, each over a range of tiles: the output is written plane by plane,
+  and the range of tiles is small enough for its input to stay in the L2 cache across
+  the blocks (`tiling.sparse_spatial_parts`). Tasks: images x ranges of tiles x ranges
+  of blocks.
 - Linear layer (GEMV per image): each block of `bo` output features is `bo / L` vectors
   of `L` lanes; over its stored columns, `acc += values[j] * broadcast(x[index[j]])`,
   with `UNROLL` independent sets of accumulators summed at the end in a fixed order (the
@@ -82,14 +82,13 @@ def emit_sparse_conv1x1(
     shape: tuple[int, int, int, int],
     bo: int,
     activation: str,
-    blocks_outer: bool = False,
+    spatial_parts: int = 1,
 ) -> None:
     """out[n][co][p] = act(sum_j values[j][co % bo] * x[n][index[j]][p] + bias[co] +
     residual[n][co][p]) over the stored columns j of block co // bo. `shape` is
     (N, Cin, Cout, P); x, out and residual are [N][C][P] views; `lanes` is the tile's
-    vectors (M). `blocks_outer`: blocks outermost, each over all its tiles (an input that
-    stays in the L2 cache, read once per block; the output written plane by plane)
-    rather than tiles outermost."""
+    vectors (M); `spatial_parts` the least number of ranges of tiles the plane is split
+    into (`tiling.sparse_spatial_parts`)."""
     offset, index, values = arrays
     n_images, _, cout, plane = shape
     tile = lanes * width
@@ -98,12 +97,8 @@ def emit_sparse_conv1x1(
     full_blocks, partial_rows = divmod(cout, bo)
     tile_units = full_tiles + (1 if rest else 0)
     block_units = full_blocks + (1 if partial_rows else 0)
-    if blocks_outer:
-        channel_parts = split_count(block_units)
-        spatial_parts = split_count(tile_units, max(1, TASKS_PER_PHASE // channel_parts))
-    else:
-        spatial_parts = split_count(tile_units)
-        channel_parts = split_count(block_units, max(1, TASKS_PER_PHASE // spatial_parts))
+    spatial_parts = max(1, min(tile_units, spatial_parts))
+    channel_parts = split_count(block_units, max(1, TASKS_PER_PHASE // spatial_parts))
 
     def block(n: Value, p: Value, b: Value, rows: int, vectors: int, masked: int) -> None:
         # (pixel offset in the tile, active lanes or 0 for a whole vector)
@@ -150,17 +145,6 @@ def emit_sparse_conv1x1(
                 else:
                     em.vstore(value, out, at)
 
-    def blocks(n: Value, cpart: Value, p: Value, vectors: int, masked: int) -> None:
-        _ranges(
-            em,
-            cpart,
-            channel_parts,
-            full_blocks,
-            partial_rows > 0,
-            lambda b: block(n, p, b, bo, vectors, masked),
-            lambda: block(n, p, em.index(full_blocks), partial_rows, vectors, masked),
-        )
-
     def tiles(n: Value, spart: Value, b: Value, rows: int) -> None:
         _ranges(
             em,
@@ -174,26 +158,15 @@ def emit_sparse_conv1x1(
 
     with phases.open(n_images * spatial_parts * channel_parts) as task:
         n, spart, cpart = decompose(em, task, [n_images, spatial_parts, channel_parts])
-        if blocks_outer:
-            _ranges(
-                em,
-                cpart,
-                channel_parts,
-                full_blocks,
-                partial_rows > 0,
-                lambda b: tiles(n, spart, b, bo),
-                lambda: tiles(n, spart, em.index(full_blocks), partial_rows),
-            )
-        else:
-            _ranges(
-                em,
-                spart,
-                spatial_parts,
-                full_tiles,
-                rest > 0,
-                lambda t: blocks(n, cpart, em.mul(t, tile), lanes, 0),
-                lambda: blocks(n, cpart, em.index(full_tiles * tile), rest_vectors, tail),
-            )
+        _ranges(
+            em,
+            cpart,
+            channel_parts,
+            full_blocks,
+            partial_rows > 0,
+            lambda b: tiles(n, spart, b, bo),
+            lambda: tiles(n, spart, em.index(full_blocks), partial_rows),
+        )
 
 
 LINEAR_SPARSE_UNROLL = 8

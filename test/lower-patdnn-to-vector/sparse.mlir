@@ -5,8 +5,8 @@
 // channels (one whole block, then the partial block of 2 with the last task). Over the
 // stored columns of a block: the input vectors of its channel loaded once, each of the
 // 4 weights broadcast against them, 4 x 2 accumulators carried; then bias, residual and
-// relu6 on the registers and one store per output vector. The input fits the L2 cache:
-// blocks outermost, each over every tile.
+// relu6 on the registers and one store per output vector. A task runs its blocks, each
+// over its tiles.
 
 // CHECK-LABEL: func.func @conv
 // CHECK:       memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [1, 8, 15], strides: [120, 15, 1]
@@ -33,11 +33,11 @@
 // CHECK:             arith.maximumf
 // CHECK-NEXT:        arith.minimumf
 // CHECK-NEXT:        vector.store %{{.*}} : memref<1x6x15xf32>, vector<4xf32>
-// The last pixels: one vector and a masked one, with the last spatial part.
-// CHECK:           scf.if
-// CHECK:             = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
-// CHECK:               vector.maskedload %{{.*}} : memref<1x8x15xf32>, vector<4xi1>, vector<4xf32> into vector<4xf32>
-// CHECK:             vector.maskedstore %{{.*}} : memref<1x6x15xf32>, vector<4xi1>, vector<4xf32>
+// The last pixels, after the whole tiles (one range of tiles): one vector and a masked one.
+// CHECK-NOT:       scf.if
+// CHECK:           = scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:             vector.maskedload %{{.*}} : memref<1x8x15xf32>, vector<4xi1>, vector<4xf32> into vector<4xf32>
+// CHECK:           vector.maskedstore %{{.*}} : memref<1x6x15xf32>, vector<4xi1>, vector<4xf32>
 // The partial block of 2 channels, with the last channel part: 2 x 2 accumulators.
 // CHECK:         scf.if
 // CHECK:           scf.for
@@ -53,14 +53,19 @@ func.func @conv(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1x6x
 
 // -----
 
-// 260 channels of 32x32: an input larger than the L2 cache, tiles outermost (the blocks of
-// each tile in turn).
+// 260 channels of 32x32 (1 MiB of input): 3 ranges of tiles (at most 512 KiB of input
+// each), which every block reads in turn, x 2 ranges of blocks: 6 tasks.
 
 // CHECK-LABEL: func.func @conv_wide
-// CHECK:       scf.for
-// CHECK:         scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
-// CHECK-NEXT:      arith.muli %[[T]], %{{.*}} : index
-// CHECK:           scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step
+// CHECK-DAG:   %[[SIX:.*]] = arith.constant 6 : index
+// CHECK-DAG:   %[[THREE:.*]] = arith.constant 3 : index
+// CHECK:       scf.for %[[TASK:.*]] = %{{.*}} to %[[SIX]] step
+// CHECK-NEXT:    %[[SPART:.*]] = arith.divui %[[TASK]], %{{.*}} : index
+// CHECK:         scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step
+// CHECK-NEXT:      arith.muli %[[SPART]], %{{.*}} : index
+// CHECK-NEXT:      arith.divui %{{.*}}, %[[THREE]] : index
+// CHECK:           scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
+// CHECK-NEXT:        arith.muli %[[T]], %{{.*}} : index
 // CHECK-NEXT:        memref.load %{{.*}}[%[[B]]] : memref<3xi32>
 func.func @conv_wide(%x: tensor<1x260x32x32xf32>) -> tensor<1x6x32x32xf32> {
   %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>

@@ -206,21 +206,21 @@ def test_every_layer_compiles_sparse_and_matches_pytorch(
     _check(compiled, x, reference)
 
 
-@pytest.mark.parametrize(("lanes", "blocks_outer"), [(1, True), (2, False), (4, False)])
-def test_other_tiles_and_loop_orders_match_pytorch(
+@pytest.mark.parametrize(("lanes", "spatial_parts"), [(1, 1), (2, 3), (4, 2)])
+def test_other_tiles_and_ranges_match_pytorch(
     model: nn.Module,
     x: np.ndarray,
     reference: np.ndarray,
     lanes: int,
-    blocks_outer: bool,
+    spatial_parts: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The 1x1 tiles of 16-register targets (2 vectors) and of 1 vector, and the tiles
-    outermost (the order of inputs larger than the L2 cache), on this host."""
+    """The 1x1 tiles of 16-register targets (2 vectors) and of 1 vector, and planes split
+    into several ranges of tiles (inputs larger than an L2 cache), on this host."""
     import patdnn.lowering.vector.function as function
 
     monkeypatch.setattr(function, "sparse_conv_lanes", lambda registers: lanes)
-    monkeypatch.setattr(function, "sparse_blocks_outer", lambda cin, plane: blocks_outer)
+    monkeypatch.setattr(function, "sparse_spatial_parts", lambda cin, plane: spatial_parts)
     compiled = patdnn.compile(model, torch.from_numpy(x), keep_stages=False)
     np.testing.assert_allclose(compiled(x), reference, rtol=1e-4, atol=1e-5)
 
