@@ -214,10 +214,9 @@ def sparse_conv_lanes(registers: int) -> int:
 SPARSE_PART_INPUT_BYTES = 1 << 19
 """The input bytes of one range of pixel tiles of a sparse 1x1 layer (512 KiB: half an L2
 cache), which each of its blocks of output channels reads in turn. Against tiles
-outermost (each tile over every block) or one range for the whole plane, measured at
-72 % block sparsity: the same or faster on ResNet-50's 1x1 layers, 1.3x faster for
-64->256 @56, and never the page-walk-bound worst case of 256->64 @56 (3.2 MB of input,
-256 pages touched per tile)."""
+outermost (each tile over every block) and against one range for the whole plane, at
+72 % block sparsity (fastest of 21 interleaved rounds, on a shared machine): as fast or
+faster on ResNet-50's 1x1 layers, 1.3x faster than tiles outermost for 64->256 @56."""
 
 
 def sparse_spatial_parts(cin: int, plane: int) -> int:
