@@ -9,7 +9,8 @@ column `j` and `values[j][0..bo]` its weights.
   of pixels; for each block of `bo` output channels, its stored input channels one by
   one: the `M` input vectors are loaded once and each of the `bo` weights, broadcast,
   multiplies them: `bo x M` accumulators in registers. Bias, residual and activation are
-  applied on the registers before the one store of each output vector; the pixels past
+  applied on the registers before the one store of each output vector (XNNPACK's
+  32x4 kernels tile 32 pixels x 4 channels the same way); the pixels past
   the last whole tile run as a tile of fewer vectors, its last one masked. A task runs
   a range of blocks, each over a range of tiles: the output is written plane by plane,
   and the range of tiles is small enough for its input to stay in the L2 cache across
@@ -26,6 +27,7 @@ Task boundaries are fixed at compile time: every thread count gives the same bit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import gcd
 
 from xdsl.dialects import arith, vector
@@ -52,11 +54,11 @@ def _ranges(
     parts: int,
     full: int,
     partial: bool,
-    body,  # Callable[[Value], None]: one whole unit at a dynamic index
-    last,  # Callable[[], None]: the partial unit
+    body: Callable[[Value], None],
+    last: Callable[[], None],
 ) -> None:
-    """Runs units `part_bounds(part)` of `full + partial` units: the whole ones in a loop,
-    the partial last one (with the last part) after it."""
+    """Runs units `part_bounds(part)` of `full + partial` units: the whole ones in a loop
+    (`body(index)`), the partial last one (`last()`, with the last part) after it."""
     first, end = part_bounds(em, part, full + (1 if partial else 0), parts)
     if full:
         with em.loop(first, _min(em, end, full)) as unit:
