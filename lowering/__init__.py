@@ -35,6 +35,11 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return LoadRedundancyEliminationPass
 
+    def get_sparsify() -> type[ModulePass]:
+        from patdnn.lowering.sparsify import SparsifyPass
+
+        return SparsifyPass
+
     def get_auto_tune() -> type[ModulePass]:
         from patdnn.lowering.autotune import AutoTunePass
 
@@ -42,6 +47,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
     return {
         "convert-torch-to-patdnn": get_convert_torch_to_patdnn,
+        "sparsify": get_sparsify,
         "filter-kernel-reorder": get_filter_kernel_reorder,
         "fkw-layout": get_fkw_layout,
         "auto-tune": get_auto_tune,

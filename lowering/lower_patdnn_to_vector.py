@@ -2,7 +2,8 @@
 
 PatDNN Section 5.3-5.4. The code generators live in the `patdnn.lowering.vector`
 package, one module per kernel family (`conv`: pattern, dense, grouped and depthwise
-convolutions; `pointwise`; `pooling`; `linear`; `elementwise`), with the tiling
+convolutions; `pointwise`; `pooling`; `linear`; `sparse`: block-sparse 1x1 and linear;
+`elementwise`), with the tiling
 heuristics in `tiling` and the weight blob and workspace plan in `memory`; this file is
 the pass. The function becomes `@f(inputs..., outputs..., %weights, %workspace)`: every
 constant is a view into one weight blob given at run time (the module attribute

@@ -27,6 +27,7 @@ from patdnn.runtime.target import Target
 STAGES: tuple[str, ...] = (
     "torch",
     "patdnn",
+    "sparsify",
     "filter-kernel-reorder",
     "fkw-layout",
     "auto-tune",
@@ -52,6 +53,8 @@ class PipelineOptions:
     """Auto-tune the convolutions on this machine (`auto-tune`, host target only)."""
     num_threads: int = 1
     """The thread count `auto-tune` times its candidates at."""
+    sparse_threshold: float = 0.5
+    """The least share of zero weights of a 1x1 or linear layer for `sparsify`."""
 
 
 @dataclass
@@ -107,6 +110,7 @@ def run_pipeline(
                 strict=options.strict,
             ),
         ),
+        ("sparsify", run("sparsify", threshold=options.sparse_threshold, vector_width=width)),
         ("filter-kernel-reorder", run("filter-kernel-reorder")),
         ("fkw-layout", run("fkw-layout")),
         # `auto-tune` as a function rather than its pass, to keep what it found.

@@ -635,6 +635,7 @@ def compile(  # noqa: A001 - the API's name
     progress: Callable[[str], None] | None = None,
     tune: bool = False,
     num_threads: int = 1,
+    sparse_threshold: float = 0.5,
 ) -> CompiledModel:
     """Compiles a PyTorch model (or `torch.export` program) for `target`.
 
@@ -654,7 +655,12 @@ def compile(  # noqa: A001 - the API's name
 
     The compiled entry point runs every layer as tasks on a thread pool; `num_threads`
     is the default thread count of the returned model (`.num_threads` changes it), and
-    the count `tune=True` times at. Any count gives bitwise-identical outputs."""
+    the count `tune=True` times at. Any count gives bitwise-identical outputs.
+
+    A 1x1 convolution (stride 1, unpadded) or linear layer with at least
+    `sparse_threshold` (0..1) zero weights compiles to a block-sparse kernel when the
+    compiler's cost estimate says it is faster than dense (`patdnn.lowering.sparsify`);
+    1.0 or more keeps every layer dense but fully zero ones."""
     from patdnn.frontend.importer import import_model
     from patdnn.lowering.pipeline import PipelineOptions, run_pipeline
 
@@ -665,6 +671,12 @@ def compile(  # noqa: A001 - the API's name
     from patdnn.runtime.threads import check_threads
 
     num_threads = check_threads(num_threads)
+    if (
+        isinstance(sparse_threshold, bool)
+        or not isinstance(sparse_threshold, int | float)
+        or not 0.0 <= sparse_threshold <= 1.0
+    ):
+        raise ArgumentError(f"sparse_threshold must be a number in 0..1, got {sparse_threshold!r}")
     model_name = name or type(model).__name__.lower()
     if not _NAME.fullmatch(model_name):
         raise ArgumentError(
@@ -684,6 +696,7 @@ def compile(  # noqa: A001 - the API's name
         keep_stages=keep_stages,
         tune=tune,
         num_threads=num_threads,
+        sparse_threshold=float(sparse_threshold),
     )
     result = run_pipeline(imported.module, options, progress=progress)
     signature = Signature.of(

@@ -221,6 +221,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         name=args.name or spec.name,
         progress=progress,
         tune=args.tune,
+        sparse_threshold=args.sparse_threshold,
     )
     progress(f"object code for {compiled.target.triple}")
     compiled.object_code  # noqa: B018 - compiled here so the step is timed
@@ -563,6 +564,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in 0..1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in 0..1, got {text!r}")
+    return value
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -597,6 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", action="store_true",
                    help="time candidate tiles of every convolution here, keep the fastest "
                         "(host target only)")  # fmt: skip
+    p.add_argument("--sparse-threshold", type=_share, default=0.5, metavar="SHARE",
+                   help="least share of zero weights for a sparse 1x1 or linear kernel, "
+                        "used when estimated faster than dense (default 0.5)")  # fmt: skip
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("run", help="run saved artefacts on an input .npy")
@@ -662,9 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--tune", action="store_true", help="auto-tune the patdnn builds")
     q = suites.add_parser("layers", parents=[common],
                           help="layer shapes: VGG-16 pattern layers, or the dense layers")  # fmt: skip
-    q.add_argument("--suite", dest="layer_suite", default="vgg", choices=("vgg", "dense"),
+    q.add_argument("--suite", dest="layer_suite", default="vgg",
+                   choices=("vgg", "dense", "sparse"),
                    help="vgg: the VGG-16 3x3 pattern layers; dense: the layers ResNet-50 and "
-                        "MobileNet-V2 keep dense")  # fmt: skip
+                        "MobileNet-V2 keep dense; sparse: block-sparse 1x1 and linear layers, "
+                        "sparse against dense patdnn")  # fmt: skip
     q.add_argument("--layers", default="all", help="indices or names of the suite (default all)")
     q.add_argument("--repeat", type=_positive_int, default=10, help="interleaved rounds")
     q.add_argument("--estimate", action="store_true",

@@ -19,6 +19,7 @@ class StepProgress:
     LABELS: dict[str, str] = {
         "torch": "torch dialect",
         "patdnn": "convert-torch-to-patdnn (layers, patterns)",
+        "sparsify": "sparsify (block-sparse 1x1 and linear)",
         "filter-kernel-reorder": "filter-kernel-reorder",
         "fkw-layout": "fkw-layout (compressed weights)",
         "vector": "lower-patdnn-to-vector",

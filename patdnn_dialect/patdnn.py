@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
+import numpy as np
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     DictionaryAttr,
@@ -785,6 +786,241 @@ def _verify_f32_or_int_len(value: SSAValue) -> tuple[int]:
     return (ty.get_shape()[0],)
 
 
+def _verify_i32_vector(value: SSAValue, what: str, length: int | None = None) -> int:
+    """Checks a 1-D i32 tensor (of `length` elements, when given); returns its length."""
+    ty = value.type
+    if (
+        not isinstance(ty, TensorType)
+        or ty.element_type != i32
+        or len(ty.get_shape()) != 1
+        or (length is not None and ty.get_shape()[0] != length)
+    ):
+        dims = "?" if length is None else str(length)
+        raise VerifyException(f"{what} must be tensor<{dims}xi32>, got {ty}")
+    return ty.get_shape()[0]
+
+
+def _known_values(value: SSAValue) -> np.ndarray | None:
+    """The numbers of a constant operand when this IR holds them (inline, or in its
+    weight store); None for a value computed at run time or a handle without data."""
+    from patdnn.dialect.weights import WeightError, constant_array
+
+    owner = value.owner
+    if not isinstance(owner, Operation) or "value" not in owner.properties:
+        return None
+    try:
+        return constant_array(value)
+    except WeightError:
+        return None
+
+
+def verify_sparse_arrays(
+    offset: np.ndarray, index: np.ndarray, rows: int, columns: int
+) -> str | None:
+    """What is wrong with the block-sparse arrays `offset` (the value range of each block
+    of rows) and `index` (the column of each stored value block) of a layer of `rows`
+    blocks and `columns` input columns; None if they describe one."""
+    offset = offset.astype(np.int64)
+    index = index.astype(np.int64)
+    if offset[0] != 0:
+        return f"offset[0] must be 0, got {offset[0]}"
+    steps = np.diff(offset)
+    if np.any(steps < 0):
+        b = int(np.argmax(steps < 0))
+        return (
+            f"offsets must not decrease: offset[{b}] = {offset[b]} > "
+            f"offset[{b + 1}] = {offset[b + 1]}"
+        )
+    if offset[-1] != index.shape[0]:
+        return f"offset[{rows}] must be the {index.shape[0]} stored blocks, got {offset[-1]}"
+    bad = np.nonzero((index < 0) | (index >= columns))[0]
+    if bad.size:
+        j = int(bad[0])
+        return f"index[{j}] = {index[j]} is outside the {columns} input columns 0..{columns - 1}"
+    return None
+
+
+class SparseMatmulOp:
+    """Accessors and checks shared by the block-sparse layer ops.
+
+    The weight W[out][in] (a 1x1 convolution's [Cout][Cin], a linear layer's [M][K]) is
+    stored by blocks of `bo` consecutive output rows (the last one partial when `bo` does
+    not divide the rows), each block keeping the input columns where any of its rows is
+    non-zero:
+
+    - `offset[ceil(out/bo) + 1]` (i32): block `b` owns the stored columns
+      `offset[b] .. offset[b+1]` (an empty block: `offset[b] == offset[b+1]`);
+    - `index[nnz]` (i32): the input column of each stored column block;
+    - `values[nnz][bo]` (f32): its `bo` weights, zeros included (rows past the last
+      output row of a partial block are zero).
+    """
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer.data if self.layer is not None else "?"
+
+    @property
+    def block_rows(self) -> int:
+        """`bo`: the output rows of a stored block."""
+        return self.values.type.get_shape()[1]  # type: ignore[union-attr]
+
+    def verify_arrays(self, rows: int, columns: int) -> None:
+        """Checks the sparse arrays against a weight of `rows` x `columns`."""
+        shape = _verify_f32_tensor(self.values, "values", 2)
+        nnz, bo = shape
+        if bo < 1:
+            raise VerifyException(f"values must hold blocks of at least 1 row, got {bo}")
+        blocks = -(-rows // bo)
+        _verify_i32_vector(
+            self.offset, f"offset (the stored range of each of the {blocks} blocks)", blocks + 1
+        )
+        _verify_i32_vector(self.index, "index (the input column of each stored block)", nnz)
+        if self.bias is not None and _verify_f32_tensor(self.bias, "bias", 1) != (rows,):
+            raise VerifyException(f"bias must have {rows} values, got {self.bias.type}")
+        offset, index = _known_values(self.offset), _known_values(self.index)
+        if offset is not None and index is not None:
+            problem = verify_sparse_arrays(offset, index, blocks, columns)
+            if problem is not None:
+                raise VerifyException(problem)
+
+
+@irdl_op_definition
+class SparseConv1x1Op(SparseMatmulOp, IRDLOperation):
+    """
+    A block-sparse 1x1 convolution (stride 1, no padding, NCHW) with optional bias,
+    fused residual add and activation: `act(W x + bias + residual)`, W[Cout][Cin] stored
+    by blocks of `bo` output channels (see `SparseMatmulOp`), made by `sparsify`.
+
+    ```
+    %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) {activation = "relu"}
+        : tensor<1x16x7x7xf32>, tensor<3xi32>, tensor<5xi32>, tensor<5x4xf32>
+        bias tensor<6xf32> -> tensor<1x6x7x7xf32>
+    ```
+    """
+
+    name = "patdnn.sparse_conv1x1"
+
+    input = operand_def(TensorType)
+    offset = operand_def(TensorType)
+    index = operand_def(TensorType)
+    values = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    residual = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    activation = prop_def(StringAttr, default_value=StringAttr("none"))
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+
+    irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
+    assembly_format = (
+        "$input `,` $offset `,` $index `,` $values (`bias` `(` $bias^ `)`)? "
+        "(`residual` `(` $residual^ `)`)? attr-dict `:` type($input) `,` type($offset) `,` "
+        "type($index) `,` type($values) (`bias` type($bias)^)? (`residual` type($residual)^)? "
+        "`->` type($result)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        arrays: Sequence[SSAValue | Operation],
+        result_type: Attribute,
+        *,
+        bias: SSAValue | Operation | None = None,
+        residual: SSAValue | Operation | None = None,
+        activation: str = "none",
+        layer: StringAttr | None = None,
+    ):
+        offset, index, values = arrays
+        properties: dict[str, Attribute] = {"activation": StringAttr(activation)}
+        if layer is not None:
+            properties["layer"] = layer
+        super().__init__(
+            operands=[input, offset, index, values, bias, residual],
+            result_types=[result_type],
+            properties=properties,
+        )
+
+    def verify_(self) -> None:
+        _verify_activation(self.activation)
+        n, cin, h, w = _verify_f32_tensor(self.input, "input", 4)
+        out = _verify_f32_tensor(self.result, "result", 4)
+        if (out[0], out[2], out[3]) != (n, h, w):
+            raise VerifyException(
+                f"result shape {list(out)} must be [{n}, Cout, {h}, {w}]: a 1x1 convolution "
+                "keeps the batch and the plane"
+            )
+        self.verify_arrays(out[1], cin)
+        if self.residual is not None:
+            res = _verify_f32_tensor(self.residual, "residual", 4)
+            if res != out:
+                raise VerifyException(
+                    f"residual shape {list(res)} does not match the output shape {list(out)}"
+                )
+
+
+@irdl_op_definition
+class SparseLinearOp(SparseMatmulOp, IRDLOperation):
+    """
+    A block-sparse fully connected layer: `act(input x W^T + bias)`, input NxK, W[M][K]
+    stored by blocks of `bo` output features (see `SparseMatmulOp`), made by `sparsify`.
+
+    ```
+    %y = patdnn.sparse_linear %x, %offset, %index, %values bias(%b) {activation = "relu"}
+        : tensor<1x512xf32>, tensor<3xi32>, tensor<40xi32>, tensor<40x8xf32>
+        bias tensor<10xf32> -> tensor<1x10xf32>
+    ```
+    """
+
+    name = "patdnn.sparse_linear"
+
+    input = operand_def(TensorType)
+    offset = operand_def(TensorType)
+    index = operand_def(TensorType)
+    values = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    activation = prop_def(StringAttr, default_value=StringAttr("none"))
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$input `,` $offset `,` $index `,` $values (`bias` `(` $bias^ `)`)? attr-dict `:` "
+        "type($input) `,` type($offset) `,` type($index) `,` type($values) "
+        "(`bias` type($bias)^)? `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        arrays: Sequence[SSAValue | Operation],
+        result_type: Attribute,
+        *,
+        bias: SSAValue | Operation | None = None,
+        activation: str = "none",
+        layer: StringAttr | None = None,
+    ):
+        offset, index, values = arrays
+        properties: dict[str, Attribute] = {"activation": StringAttr(activation)}
+        if layer is not None:
+            properties["layer"] = layer
+        super().__init__(
+            operands=[input, offset, index, values, bias],
+            result_types=[result_type],
+            properties=properties,
+        )
+
+    def verify_(self) -> None:
+        _verify_activation(self.activation)
+        n, k = _verify_f32_tensor(self.input, "input", 2)
+        out = _verify_f32_tensor(self.result, "result", 2)
+        if out[0] != n:
+            raise VerifyException(f"result must have {n} rows like the input, got {list(out)}")
+        self.verify_arrays(out[1], k)
+
+
 Patdnn = Dialect(
     "patdnn",
     [
@@ -796,6 +1032,8 @@ Patdnn = Dialect(
         LinearOp,
         AddOp,
         ReshapeOp,
+        SparseConv1x1Op,
+        SparseLinearOp,
     ],
     [PatternLibraryAttr],
 )

@@ -4,7 +4,7 @@
 written into the output memrefs the caller passes, constants are views into the weight
 blob and intermediate buffers views into the workspace (`memory.py`); each layer op is
 handed to the generator of its kernel family (`conv.py`, `pooling.py`, `linear.py`,
-`elementwise.py`), which splits its work into phases of tasks (`tasks.py`).
+`sparse.py`, `elementwise.py`), which splits its work into phases of tasks (`tasks.py`).
 
 Serial, the function loops over each phase's tasks in place. Parallel, each phase
 becomes a function `forward_task<k>(inputs..., outputs..., weights, workspace, task)`
@@ -41,6 +41,8 @@ from patdnn.dialect.patdnn import (
     PatternConv2dOp,
     Pool2dOp,
     ReshapeOp,
+    SparseConv1x1Op,
+    SparseLinearOp,
 )
 from patdnn.errors import LoweringError
 from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
@@ -49,8 +51,14 @@ from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.linear import emit_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
 from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
+from patdnn.lowering.vector.sparse import emit_sparse_conv1x1, emit_sparse_linear
 from patdnn.lowering.vector.tasks import EntrySchedule, Phases
-from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
+from patdnn.lowering.vector.tiling import (
+    DEFAULT_TILING,
+    TilingOptions,
+    sparse_conv_lanes,
+    sparse_spatial_parts,
+)
 
 
 def _memref_of(ty: Attribute) -> MemRefType[Attribute]:
@@ -58,7 +66,17 @@ def _memref_of(ty: Attribute) -> MemRefType[Attribute]:
     return MemRefType(ty.element_type, ty.get_shape())
 
 
-LAYER_OPS = (Conv2dOp, FKWConv2dOp, Pool2dOp, GlobalAvgPoolOp, LinearOp, AddOp, ReshapeOp)
+LAYER_OPS = (
+    Conv2dOp,
+    FKWConv2dOp,
+    Pool2dOp,
+    GlobalAvgPoolOp,
+    LinearOp,
+    AddOp,
+    ReshapeOp,
+    SparseConv1x1Op,
+    SparseLinearOp,
+)
 
 
 class FunctionLowering:
@@ -230,12 +248,42 @@ class FunctionLowering:
                 (n, k, m),
                 op.activation.data,
             )
+        elif isinstance(op, SparseConv1x1Op | SparseLinearOp):
+            self.lower_sparse(op, out)
         elif isinstance(op, AddOp):
             size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
             lhs, rhs = self.values[op.lhs], self.values[op.rhs]
             emit_add(em, self.phases, v, lhs, rhs, out, size, op.activation.data)
         else:
             self.lower_conv(op, out)
+
+    def lower_sparse(self, op: SparseConv1x1Op | SparseLinearOp, out: Value) -> None:
+        """Block-sparse 1x1 convolutions and linear layers (`vector.sparse`)."""
+        em = self.em
+        arrays = (self.values[op.offset], self.values[op.index], self.values[op.values])
+        bias = self.values[op.bias] if op.bias is not None else None
+        if isinstance(op, SparseLinearOp):
+            n, k = op.input.type.get_shape()  # type: ignore[union-attr]
+            m = op.result.type.get_shape()[1]  # type: ignore[union-attr]
+            emit_sparse_linear(
+                em, self.phases, self.width, self.values[op.input], arrays, bias, out,
+                (n, k, m), op.block_rows, op.activation.data,
+            )  # fmt: skip
+            return
+        n, cin, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
+        cout = op.result.type.get_shape()[1]  # type: ignore[union-attr]
+
+        def flat(ref: Value, channels: int) -> Value:
+            return em.reinterpret(ref, [n, channels, h * w])
+
+        residual = self.values[op.residual] if op.residual is not None else None
+        emit_sparse_conv1x1(
+            em, self.phases, self.width, sparse_conv_lanes(self.registers),
+            flat(self.values[op.input], cin), arrays, bias,
+            None if residual is None else flat(residual, cout), flat(out, cout),
+            (n, cin, cout, h * w), op.block_rows, op.activation.data,
+            sparse_spatial_parts(cin, h * w),
+        )  # fmt: skip
 
     def lower_conv(self, op: Operation, out: Value) -> None:
         """Convolutions and pooling: the register-tiled generator."""

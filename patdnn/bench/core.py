@@ -3,7 +3,10 @@
 `bench layers` times each layer shape of a suite: `vgg` (the VGG-16 3x3 shapes C->C,
 padding 1, pattern-pruned to 8 patterns of 4 taps with 1 in 3.6 kernels kept) or `dense`
 (the layers pattern pruning leaves dense in ResNet-50 and MobileNet-V2: the 7x7 and 3x3
-stems, 1x1 convolutions, depthwise 3x3, linear). `bench models` times whole VGG-16,
+stems, 1x1 convolutions, depthwise 3x3, linear) or `sparse` (1x1 convolutions of ResNet-50
+and MobileNet-V2 at 72 % block sparsity, VGG-16's linear layers at 90 %, blocks of 4x1:
+patdnn's sparse kernels against the same layers compiled dense by patdnn, `patdnn dense`,
+and the peers, all on the same pruned weights). `bench models` times whole VGG-16,
 ResNet-50 and MobileNet-V2 at 224x224, pattern-pruned on their 3x3 layers after the first.
 
 patdnn compiles the pruned model; every peer (`patdnn.bench.peers`: PyTorch, ONNX Runtime,
@@ -162,6 +165,65 @@ def model_case(name: str, size: int = 224) -> Case:
     return Case(f"{name} @{size}", "model", dense, pruned, torch.randn(1, 3, size, size))
 
 
+# (name, cin, cout, input size, zero share): 1x1 convolutions of ResNet-50 and MobileNet-V2
+# at 72 % block sparsity (1 in 3.6 blocks kept), VGG-16's linear layers at 90 %; size 0 is
+# a linear layer. Blocks of 4 outputs x 1 input.
+SPARSE_LAYERS: tuple[tuple[str, int, int, int, float], ...] = (
+    ("resnet50 1x1 64->256 @56", 64, 256, 56, 1 - 1 / 3.6),
+    ("resnet50 1x1 256->64 @56", 256, 64, 56, 1 - 1 / 3.6),
+    ("resnet50 1x1 1024->256 @14", 1024, 256, 14, 1 - 1 / 3.6),
+    ("resnet50 1x1 512->2048 @7", 512, 2048, 7, 1 - 1 / 3.6),
+    ("mobilenet 1x1 32->192 @56", 32, 192, 56, 1 - 1 / 3.6),
+    ("mobilenet 1x1 320->1280 @7", 320, 1280, 7, 1 - 1 / 3.6),
+    ("vgg16 fc 4096->4096", 4096, 4096, 0, 0.9),
+    ("vgg16 fc 25088->4096", 25088, 4096, 0, 0.9),
+)
+SPARSE_BLOCK = (4, 1)
+
+
+def block_prune(weight: torch.Tensor, zeros: float, block: tuple[int, int] = SPARSE_BLOCK,
+                seed: int = 0) -> None:  # fmt: skip
+    """Zeroes `zeros` of the (bo x bi) blocks of W[out][in] (a 1x1 or linear weight, in
+    place), chosen at random; partial blocks at the edges count as blocks."""
+    bo, bi = block
+    w = weight.data.view(weight.shape[0], -1)
+    rows, cols = -(-w.shape[0] // bo), -(-w.shape[1] // bi)
+    keep = round((1 - zeros) * rows * cols)
+    rng = np.random.default_rng(seed)
+    kept = np.zeros(rows * cols, dtype=bool)
+    kept[rng.choice(rows * cols, size=keep, replace=False)] = True
+    mask = np.repeat(np.repeat(kept.reshape(rows, cols), bo, 0), bi, 1)[: w.shape[0], : w.shape[1]]
+    with torch.no_grad():
+        w.mul_(torch.from_numpy(mask).to(w.dtype))
+
+
+def sparse_case(spec: tuple[str, int, int, int, float]) -> Case:
+    """A block-sparse 1x1 or linear layer: patdnn's sparse kernel against the same layer
+    compiled dense by patdnn (the `patdnn dense` contender) and the peers, all on the same
+    pruned weights."""
+    name, cin, cout, size, zeros = spec
+    torch.manual_seed(0)
+    if size:
+        layer: torch.nn.Module = _conv(cin, cout, 1, 1)
+        block_prune(layer.weight, zeros)  # type: ignore[arg-type]
+        x = torch.randn(1, cin, size, size)
+    else:
+        layer = _Linear(cin, cout)
+        block_prune(layer.fc.weight, zeros)
+        x = torch.randn(1, cin, 1, 1)
+    kind = f"sparse {'1x1' if size else 'linear'} {zeros:.0%}"
+    return Case(name, kind, layer.eval(), layer.eval(), x)
+
+
+def _patdnn_dense(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path):  # type: ignore[no-untyped-def]
+    compiled = _compile(model, x, "host", threads, {"sparse_threshold": 1.0})
+    return _patdnn_runner(compiled, x.numpy())
+
+
+PATDNN_DENSE = Peer("patdnn dense", "patdnn", _patdnn_dense)
+"""The sparse suite's contender: the same layer compiled by patdnn with dense kernels."""
+
+
 def select(spec: str, names: Sequence[str], what: str) -> list[int]:
     """`all`, or comma-separated indices into `names` or names (e.g. `0,2`, `resnet50`)."""
     if spec == "all":
@@ -193,7 +255,10 @@ def suite_cases(suite: str, layers: str = "all") -> list[Case]:
     if suite == "dense":
         names = [spec[0] for spec in DENSE_LAYERS]
         return [dense_case(DENSE_LAYERS[i]) for i in select(layers, names, "--layers")]
-    raise PatdnnError(f"unknown suite {suite!r}: expected vgg or dense")
+    if suite == "sparse":
+        names = [spec[0] for spec in SPARSE_LAYERS]
+        return [sparse_case(SPARSE_LAYERS[i]) for i in select(layers, names, "--layers")]
+    raise PatdnnError(f"unknown suite {suite!r}: expected vgg, dense or sparse")
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -274,10 +339,24 @@ def _patdnn_runner(compiled: object, x: np.ndarray) -> Callable[[], np.ndarray]:
 
 def _kept_macs(compiled: object, case: Case) -> tuple[int, int]:
     """(kept, dense) MACs of the compiled convolutions, plus any linear layers."""
+    if case.kind.startswith("sparse"):
+        return _sparse_macs(case)
     layers = compiled.layers  # type: ignore[attr-defined]
     linear = sum(m.in_features * m.out_features for m in case.pruned.modules()
                  if isinstance(m, torch.nn.Linear))  # fmt: skip
     return sum(x.macs for x in layers) + linear, sum(x.dense_macs for x in layers) + linear
+
+
+def _sparse_macs(case: Case) -> tuple[int, int]:
+    """(non-zero, all) MACs of the 1x1 convolutions and linear layers of `case`."""
+    kept = dense = 0
+    pixels = case.x.shape[2] * case.x.shape[3]
+    for m in case.pruned.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            per = pixels if isinstance(m, torch.nn.Conv2d) else 1
+            kept += int(torch.count_nonzero(m.weight)) * per
+            dense += m.weight.numel() * per
+    return kept, dense
 
 
 def run_case(
@@ -595,6 +674,8 @@ def run_layers(
     from patdnn.runtime.target import Target
 
     cases, chosen = suite_cases(suite, layers), _peers(peers)
+    if suite == "sparse":
+        chosen.insert(0, PATDNN_DENSE)
     peak = measure_fma_peak(Target.get(target))
     _say(peak_line(peak))
     results = []
@@ -670,7 +751,7 @@ def run_estimate(
 def main(argv: Sequence[str] | None = None) -> None:
     """`python benchmarks/layers.py`: the VGG layers against every installed peer."""
     parser = argparse.ArgumentParser(description="patdnn against dense peers, layer by layer")
-    parser.add_argument("--suite", default="vgg", choices=("vgg", "dense"))
+    parser.add_argument("--suite", default="vgg", choices=("vgg", "dense", "sparse"))
     parser.add_argument("--layers", default="all")
     parser.add_argument("--threads", default="1")
     parser.add_argument("--repeat", type=int, default=10)

@@ -274,3 +274,26 @@ def test_real_peer_matches_pytorch(peer: Peer) -> None:
         with torch.no_grad():
             ref = case.dense(case.x).numpy()
         assert check_output(peer.name, run(), ref, 1e-4) < 1e-4
+
+
+def test_sparse_cases_against_dense_patdnn() -> None:
+    w = torch.randn(13, 10)
+    core.block_prune(w, 0.72)
+    blocks = (w != 0).reshape(13, 10).numpy()
+    padded = np.zeros((16, 10), dtype=bool)
+    padded[:13] = blocks
+    kept = padded.reshape(4, 4, 10).any(axis=1)
+    assert kept.sum() == round(0.28 * 40)  # 1 - 72 % of the 4x1 blocks
+    # A kept block is non-zero on every row it has (random weights are never 0).
+    assert np.array_equal(blocks, np.repeat(kept, 4, axis=0)[:13])
+    case = core.sparse_case(("tiny 1x1", 24, 20, 9, 0.72))
+    r = core.run_case(case, [1], 1, PEAK, [core.PATDNN_DENSE])
+    assert r.kind == "sparse 1x1 72%" and r.macs < 0.3 * r.dense_macs
+    assert r.patdnn[1].ms is not None and r.patdnn[1].error is not None
+    assert r.patdnn[1].error < 1e-5
+    assert r.peers["patdnn dense"][1].ms is not None
+    assert r.peers["patdnn dense"][1].error is not None and r.peers["patdnn dense"][1].error < 1e-5
+    assert {c.kind for c in core.suite_cases("sparse", "0,vgg16 fc 4096->4096")} == {
+        "sparse 1x1 72%",
+        "sparse linear 90%",
+    }
