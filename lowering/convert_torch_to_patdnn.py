@@ -43,14 +43,18 @@ from patdnn.dialect.library import (
 )
 from patdnn.dialect.patdnn import (
     LAYER_ATTR,
+    ActivationOp,
     AddOp,
+    ConcatOp,
     Conv2dOp,
     GlobalAvgPoolOp,
     LinearOp,
+    MulOp,
     PatternConv2dOp,
     PatternLibraryAttr,
     Pool2dOp,
     ReshapeOp,
+    UpsampleOp,
 )
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
@@ -190,6 +194,8 @@ class _FunctionConverter:
             tdl.ReluOp: self.activation,
             tdl.Relu6Op: self.activation,
             tdl.HardtanhOp: self.activation,
+            tdl.HardswishOp: self.activation,
+            tdl.HardsigmoidOp: self.activation,
             tdl.BatchNormOp: self.batch_norm,
             tdl.DropoutOp: self.identity,
             tdl.MaxPool2dOp: self.pool,
@@ -200,6 +206,9 @@ class _FunctionConverter:
             tdl.ViewOp: self.reshape,
             tdl.LinearOp: self.linear,
             tdl.AddTensorOp: self.add,
+            tdl.MulTensorOp: self.mul,
+            tdl.CatOp: self.cat,
+            tdl.UpsampleNearest2dVecOp: self.upsample,
         }
         for op in list(self.block.ops):
             if isinstance(
@@ -425,10 +434,16 @@ class _FunctionConverter:
         self.values[op.result] = new.result
 
     def activation(self, op: Operation) -> None:
+        """An activation: fused into the layer before it when that layer is its input's
+        only user, else a `patdnn.activation` of its own."""
         if isinstance(op, tdl.ReluOp):
             kind = "relu"
         elif isinstance(op, tdl.Relu6Op):
             kind = "relu6"
+        elif isinstance(op, tdl.HardswishOp):
+            kind = "hardswish"
+        elif isinstance(op, tdl.HardsigmoidOp):
+            kind = "hardsigmoid"
         else:
             assert isinstance(op, tdl.HardtanhOp)
             bounds = (_const_float(op.min_val, op), _const_float(op.max_val, op))
@@ -439,12 +454,92 @@ class _FunctionConverter:
             kind = "relu6"
         producer = self._fusable_producer(op)
         if producer is None:
-            raise ConversionError(
-                f"{describe(op)}: {kind} is only supported fused into the convolution, "
-                "linear layer or add before it"
-            )
+            self._result_type(op)  # a static f32 tensor, or the error says where
+            new = ActivationOp(self.mapped(op.operands[0]), kind, layer_of(op) or None)
+            self.insert(new, op)
+            self.values[op.results[0]] = new.result
+            return
         producer.activation = StringAttr(kind)
         self.values[op.results[0]] = producer.result
+
+    def mul(self, op: Operation) -> None:
+        """A product of two tensors of one shape, or of a tensor with a per-channel scale
+        NxCx1x1 on either side (`scale * x` in a squeeze-and-excitation block)."""
+        assert isinstance(op, tdl.MulTensorOp)
+        lhs, rhs = self.mapped(op.self_), self.mapped(op.other)
+        shapes = [
+            builtin_tensor_type(v.type, describe(op)).get_shape() for v in (op.self_, op.other)
+        ]
+        out = self._result_type(op).get_shape()
+        if len(out) == 4 and shapes[0] != out and shapes[1] == out:
+            lhs, rhs = rhs, lhs  # the tensor first, the scale second
+            shapes.reverse()
+        n, c = out[:2] if len(out) == 4 else (0, 0)
+        if len(out) != 4 or shapes[0] != out or shapes[1] not in (out, (n, c, 1, 1)):
+            raise ConversionError(
+                f"{describe(op)}: mul of {'x'.join(map(str, shapes[0]))} by "
+                f"{'x'.join(map(str, shapes[1]))} is not supported (only the same NCHW shape, "
+                "or one value per channel NxCx1x1)"
+            )
+        new = MulOp(lhs, rhs, layer_of(op) or None)
+        self.insert(new, op)
+        self.values[op.result] = new.result
+
+    def cat(self, op: Operation) -> None:
+        """`torch.cat` of NCHW tensors along the channels."""
+        assert isinstance(op, tdl.CatOp)
+        listed = op.tensors.owner
+        if not isinstance(listed, tdl.ListConstructOp):
+            raise ConversionError(f"{describe(op)}: expected a list of tensors built in place")
+        result_type = self._result_type(op)
+        rank = len(result_type.get_shape())
+        dim = _const_int(op.dim, op)
+        if rank != 4 or dim % 4 != 1:
+            raise ConversionError(
+                f"{describe(op)}: cat along dim {dim} of a rank-{rank} tensor is not supported "
+                "(only along the channels, dim 1, of NCHW tensors)"
+            )
+        inputs = [self.mapped(v) for v in listed.elements]
+        for v in listed.elements:
+            builtin_tensor_type(v.type, describe(op))
+        if len(inputs) == 1:
+            self.values[op.result] = inputs[0]
+            return
+        new = ConcatOp(inputs, result_type, layer_of(op) or None)
+        self.insert(new, op)
+        self.values[op.result] = new.result
+
+    def upsample(self, op: Operation) -> None:
+        """Nearest-neighbour upsampling by integer factors, from `scale_factors` or from
+        an `output_size` that is an integer multiple of the input's."""
+        assert isinstance(op, tdl.UpsampleNearest2dVecOp)
+        n, c, h, w = builtin_tensor_type(op.input.type, describe(op)).get_shape()
+        result_type = self._result_type(op)
+        _, _, ho, wo = result_type.get_shape()
+        scales: tuple[float, float] | None = None
+        owner = op.scale_factors.owner
+        if isinstance(owner, tdl.ListConstructOp):
+            values = [_const_float(v, op) for v in owner.elements]
+            if len(values) == 1:
+                values *= 2
+            if len(values) != 2:
+                raise ConversionError(f"{describe(op)}: scale_factors must have 1 or 2 values")
+            scales = (values[0], values[1])
+        if (
+            ho % h
+            or wo % w
+            or (scales is not None and (scales[0] != ho // h or scales[1] != wo // w))
+        ):
+            given = f"scale {scales[0]:g}x{scales[1]:g}" if scales else f"size {ho}x{wo}"
+            raise ConversionError(
+                f"{describe(op)}: nearest upsampling of {h}x{w} by {given} is not supported "
+                "(only integer scale factors)"
+            )
+        new = UpsampleOp(
+            self.mapped(op.input), result_type, (ho // h, wo // w), layer_of(op) or None
+        )
+        self.insert(new, op)
+        self.values[op.result] = new.result
 
     def batch_norm(self, op: Operation) -> None:
         """Folds an inference batch norm into the convolution before it."""

@@ -44,6 +44,7 @@ from xdsl.irdl import (
     prop_def,
     result_def,
     traits_def,
+    var_operand_def,
 )
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
@@ -62,8 +63,9 @@ from patdnn.dialect.library import (
 LAYER_ATTR = "patdnn.layer"
 """Discardable attribute the frontend puts on torch ops: the `nn.Module` they came from."""
 
-ACTIVATIONS = ("none", "relu", "relu6")
-"""Activations a layer op can fuse into its epilogue."""
+ACTIVATIONS = ("none", "relu", "relu6", "hardswish", "hardsigmoid")
+"""Activations a layer op can fuse into its epilogue (hardswish `x * relu6(x + 3) / 6`
+and hardsigmoid `relu6(x + 3) / 6` as MobileNet-V3 uses them)."""
 
 
 def _verify_library(patterns: tuple[Pattern, ...]) -> None:
@@ -740,6 +742,208 @@ class AddOp(IRDLOperation):
 
 
 @irdl_op_definition
+class ActivationOp(IRDLOperation):
+    """
+    An activation on its own, elementwise, when no layer before it can take it into its
+    epilogue (its input has other users, or comes from a pooling or a concat).
+
+    ```
+    %y = patdnn.activation %x {activation = "hardsigmoid"} : tensor<1x16x1x1xf32>
+    ```
+    """
+
+    name = "patdnn.activation"
+
+    T: ClassVar = VarConstraint("T", BaseAttr(TensorType))
+    input = operand_def(T)
+    result = result_def(T)
+    activation = prop_def(StringAttr)
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, activation: str, layer: str | None = None):
+        properties: dict[str, Attribute] = {"activation": StringAttr(activation)}
+        if layer:
+            properties["layer"] = StringAttr(layer)
+        super().__init__(
+            operands=[input], result_types=[SSAValue.get(input).type], properties=properties
+        )
+
+    def verify_(self) -> None:
+        _verify_activation(self.activation)
+        if self.activation.data == "none":
+            raise VerifyException("activation 'none' does nothing: use the input itself")
+        ty = self.input.type
+        if not isinstance(ty, TensorType) or not isinstance(ty.element_type, Float32Type):
+            raise VerifyException(f"input must be a tensor of f32, got {ty}")
+        if any(d < 0 for d in ty.get_shape()):
+            raise VerifyException(f"input must have a static shape, got {ty}")
+
+
+@irdl_op_definition
+class MulOp(IRDLOperation):
+    """
+    Elementwise product of an NxCxHxW tensor with a tensor of the same shape or with a
+    per-channel scale NxCx1x1, broadcast over the plane (the last step of a
+    squeeze-and-excitation block).
+
+    ```
+    %y = patdnn.mul %x, %scale : tensor<1x16x8x8xf32>, tensor<1x16x1x1xf32>
+        -> tensor<1x16x8x8xf32>
+    ```
+    """
+
+    name = "patdnn.mul"
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)"
+
+    def __init__(
+        self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, layer: str | None = None
+    ):
+        properties: dict[str, Attribute] = {}
+        if layer:
+            properties["layer"] = StringAttr(layer)
+        super().__init__(
+            operands=[lhs, rhs], result_types=[SSAValue.get(lhs).type], properties=properties
+        )
+
+    @property
+    def is_channel_scale(self) -> bool:
+        """Whether `rhs` is one value per channel (NxCx1x1) broadcast over each plane."""
+        shape = self.rhs.type.get_shape()  # type: ignore[union-attr]
+        return tuple(shape[2:]) == (1, 1) and shape != self.lhs.type.get_shape()  # type: ignore[union-attr]
+
+    def verify_(self) -> None:
+        n, c, h, w = _verify_f32_tensor(self.lhs, "lhs", 4)
+        rhs = _verify_f32_tensor(self.rhs, "rhs (the scale)", 4)
+        if rhs not in ((n, c, h, w), (n, c, 1, 1)):
+            raise VerifyException(
+                f"rhs (the scale) must have the shape of lhs {[n, c, h, w]} or one value per "
+                f"channel {[n, c, 1, 1]}, got {list(rhs)}"
+            )
+        if self.result.type != self.lhs.type:
+            raise VerifyException(
+                f"result must have the type of lhs {self.lhs.type}, got {self.result.type}"
+            )
+
+
+@irdl_op_definition
+class ConcatOp(IRDLOperation):
+    """
+    The inputs joined along the channel axis (NCHW, `torch.cat(..., dim=1)`): the
+    channels of input 0, then of input 1, ...
+
+    ```
+    %y = patdnn.concat %a, %b : tensor<1x3x5x5xf32>, tensor<1x4x5x5xf32>
+        -> tensor<1x7x5x5xf32>
+    ```
+    """
+
+    name = "patdnn.concat"
+
+    inputs = var_operand_def(TensorType)
+    result = result_def(TensorType)
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$inputs attr-dict `:` type($inputs) `->` type($result)"
+
+    def __init__(
+        self,
+        inputs: Sequence[SSAValue | Operation],
+        result_type: Attribute,
+        layer: str | None = None,
+    ):
+        properties: dict[str, Attribute] = {}
+        if layer:
+            properties["layer"] = StringAttr(layer)
+        super().__init__(operands=[list(inputs)], result_types=[result_type], properties=properties)
+
+    def verify_(self) -> None:
+        if not self.inputs:
+            raise VerifyException("concat needs at least one input")
+        n, _, h, w = _verify_f32_tensor(self.result, "result", 4)
+        channels = 0
+        for i, value in enumerate(self.inputs):
+            shape = _verify_f32_tensor(value, f"input {i}", 4)
+            if (shape[0], shape[2], shape[3]) != (n, h, w):
+                raise VerifyException(
+                    f"input {i} has shape {list(shape)}: every input must have the result's "
+                    f"batch and plane {n}x?x{h}x{w}"
+                )
+            channels += shape[1]
+        out = self.result.type.get_shape()  # type: ignore[union-attr]
+        if out[1] != channels:
+            raise VerifyException(
+                f"result has {out[1]} channels, the inputs have {channels} together"
+            )
+
+
+@irdl_op_definition
+class UpsampleOp(IRDLOperation):
+    """
+    Nearest-neighbour upsampling by integer factors (NCHW):
+    `result[n][c][y][x] = input[n][c][y / sh][x / sw]`, as `nn.Upsample(scale_factor=2,
+    mode="nearest")` computes it.
+
+    ```
+    %y = patdnn.upsample %x {scale = array<i64: 2, 2>} : tensor<1x4x5x7xf32>
+        -> tensor<1x4x10x14xf32>
+    ```
+    """
+
+    name = "patdnn.upsample"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    scale = prop_def(DenseArrayBase)
+    layer = opt_prop_def(StringAttr)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        result_type: Attribute,
+        scale: Sequence[int],
+        layer: str | None = None,
+    ):
+        properties: dict[str, Attribute] = {"scale": _i64_pair(scale)}
+        if layer:
+            properties["layer"] = StringAttr(layer)
+        super().__init__(operands=[input], result_types=[result_type], properties=properties)
+
+    @property
+    def scale_values(self) -> tuple[int, int]:
+        return _pair_values(self.scale, "scale")
+
+    def verify_(self) -> None:
+        sh, sw = self.scale_values
+        if sh < 1 or sw < 1:
+            raise VerifyException(f"scale must be positive, got ({sh}, {sw})")
+        n, c, h, w = _verify_f32_tensor(self.input, "input", 4)
+        out = _verify_f32_tensor(self.result, "result", 4)
+        if out != (n, c, h * sh, w * sw):
+            raise VerifyException(
+                f"result shape {list(out)} does not match the input {[n, c, h, w]} upsampled "
+                f"by ({sh}, {sw}): {[n, c, h * sh, w * sw]}"
+            )
+
+
+@irdl_op_definition
 class ReshapeOp(IRDLOperation):
     """
     The same elements in a new shape (flatten, view): no data moves.
@@ -795,6 +999,10 @@ Patdnn = Dialect(
         GlobalAvgPoolOp,
         LinearOp,
         AddOp,
+        ActivationOp,
+        MulOp,
+        ConcatOp,
+        UpsampleOp,
         ReshapeOp,
     ],
     [PatternLibraryAttr],

@@ -201,17 +201,30 @@ class Emitter:
     def minf(self, a: Value, b: Value) -> Value:
         return self.emit(arith.MinimumfOp(a, b)).results[0]
 
+    def divf(self, a: Value, b: Value) -> Value:
+        return self.emit(arith.DivfOp(a, b)).results[0]
+
     def activation(self, value: Value, kind: str) -> Value:
-        """relu / relu6 on a vector or an f32 scalar ("none": unchanged)."""
+        """An activation of `ACTIVATIONS` on a vector or an f32 scalar ("none": unchanged).
+        Hardswish `x * min(max(x + 3, 0), 6) / 6` and hardsigmoid `min(max(x + 3, 0), 6) / 6`
+        in ATen's order of operations (a division, as ATen does, not a product by 1/6)."""
         if isinstance(value.type, VectorType):
             width = value.type.get_shape()[0]
-            zero, six = self.splat(0.0, width), self.splat(6.0, width)
+
+            def const(c: float) -> Value:
+                return self.splat(c, width)
         else:
-            zero, six = self.const_f32(0.0), self.const_f32(6.0)
+            const = self.const_f32
         if kind in ("relu", "relu6"):
-            value = self.maxf(value, zero)
+            value = self.maxf(value, const(0.0))
         if kind == "relu6":
-            value = self.minf(value, six)
+            value = self.minf(value, const(6.0))
+        if kind in ("hardswish", "hardsigmoid"):
+            gate = self.minf(self.maxf(self.addf(value, const(3.0)), const(0.0)), const(6.0))
+            if kind == "hardswish":
+                value = self.divf(self.mulf(value, gate), const(6.0))
+            else:
+                value = self.divf(gate, const(6.0))
         return value
 
     def reduce_add(self, value: Value) -> Value:

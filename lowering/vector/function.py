@@ -33,21 +33,31 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from patdnn.dialect.patdnn import (
+    ActivationOp,
     AddOp,
+    ConcatOp,
     Conv2dOp,
     FKWConv2dOp,
     GlobalAvgPoolOp,
     LinearOp,
+    MulOp,
     PatternConv2dOp,
     Pool2dOp,
     ReshapeOp,
+    UpsampleOp,
 )
 from patdnn.errors import LoweringError
 from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
-from patdnn.lowering.vector.elementwise import emit_add
+from patdnn.lowering.vector.elementwise import (
+    emit_activation,
+    emit_add,
+    emit_channel_scale,
+    emit_mul,
+)
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.linear import emit_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
+from patdnn.lowering.vector.movement import emit_concat, emit_upsample
 from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
 from patdnn.lowering.vector.tasks import EntrySchedule, Phases
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
@@ -58,7 +68,19 @@ def _memref_of(ty: Attribute) -> MemRefType[Attribute]:
     return MemRefType(ty.element_type, ty.get_shape())
 
 
-LAYER_OPS = (Conv2dOp, FKWConv2dOp, Pool2dOp, GlobalAvgPoolOp, LinearOp, AddOp, ReshapeOp)
+LAYER_OPS = (
+    Conv2dOp,
+    FKWConv2dOp,
+    Pool2dOp,
+    GlobalAvgPoolOp,
+    LinearOp,
+    AddOp,
+    ActivationOp,
+    MulOp,
+    ConcatOp,
+    UpsampleOp,
+    ReshapeOp,
+)
 
 
 class FunctionLowering:
@@ -234,6 +256,23 @@ class FunctionLowering:
             size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
             lhs, rhs = self.values[op.lhs], self.values[op.rhs]
             emit_add(em, self.phases, v, lhs, rhs, out, size, op.activation.data)
+        elif isinstance(op, ActivationOp):
+            size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
+            src = self.values[op.input]
+            emit_activation(em, self.phases, v, src, out, size, op.activation.data)
+        elif isinstance(op, MulOp):
+            shape = op.lhs.type.get_shape()  # type: ignore[union-attr]
+            lhs, rhs = self.values[op.lhs], self.values[op.rhs]
+            if op.is_channel_scale:
+                emit_channel_scale(em, self.phases, v, lhs, rhs, out, shape)
+            else:
+                emit_mul(em, self.phases, v, lhs, rhs, out, int(np.prod(shape)))
+        elif isinstance(op, ConcatOp):
+            inputs = [(self.values[x], x.type.get_shape()) for x in op.inputs]  # type: ignore[union-attr]
+            emit_concat(em, self.phases, v, inputs, out, op.result.type.get_shape())  # type: ignore[union-attr]
+        elif isinstance(op, UpsampleOp):
+            shape = op.input.type.get_shape()  # type: ignore[union-attr]
+            emit_upsample(em, self.phases, v, self.values[op.input], out, shape, op.scale_values)
         else:
             self.lower_conv(op, out)
 

@@ -86,7 +86,7 @@
 %x, %w = "test.op"() : () -> (tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32>)
 %y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "gelu"} : tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32> -> tensor<1x8x6x6xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'gelu'
+// CHECK: Operation does not verify: activation must be one of none, relu, relu6, hardswish, hardsigmoid, got 'gelu'
 
 // -----
 
@@ -427,7 +427,7 @@
 %a, %b = "test.op"() : () -> (tensor<1x4x2x2xf32>, tensor<1x4x2x2xf32>)
 %y = patdnn.add %a, %b {activation = "gelu"} : tensor<1x4x2x2xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'gelu'
+// CHECK: Operation does not verify: activation must be one of none, relu, relu6, hardswish, hardsigmoid, got 'gelu'
 
 // -----
 
