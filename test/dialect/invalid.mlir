@@ -251,7 +251,7 @@
 %x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
 %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>, activation = "sigmoid"} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'sigmoid'
+// CHECK: Operation does not verify: activation must be one of none, relu, relu6, hardswish, hardsigmoid, got 'sigmoid'
 
 // -----
 
@@ -397,7 +397,7 @@
 %x, %w = "test.op"() : () -> (tensor<1x16xf32>, tensor<10x16xf32>)
 %y = patdnn.linear %x, %w {activation = "tanh"} : tensor<1x16xf32>, tensor<10x16xf32> -> tensor<1x10xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'tanh'
+// CHECK: Operation does not verify: activation must be one of none, relu, relu6, hardswish, hardsigmoid, got 'tanh'
 
 // -----
 
