@@ -467,9 +467,7 @@ class _FunctionConverter:
         NxCx1x1 on either side (`scale * x` in a squeeze-and-excitation block)."""
         assert isinstance(op, tdl.MulTensorOp)
         lhs, rhs = self.mapped(op.self_), self.mapped(op.other)
-        shapes = [
-            builtin_tensor_type(v.type, describe(op)).get_shape() for v in (op.self_, op.other)
-        ]
+        shapes = [_shape_of(lhs), _shape_of(rhs)]
         out = self._result_type(op).get_shape()
         if len(out) == 4 and shapes[0] != out and shapes[1] == out:
             lhs, rhs = rhs, lhs  # the tensor first, the scale second
@@ -500,8 +498,6 @@ class _FunctionConverter:
                 "(only along the channels, dim 1, of NCHW tensors)"
             )
         inputs = [self.mapped(v) for v in listed.elements]
-        for v in listed.elements:
-            builtin_tensor_type(v.type, describe(op))
         if len(inputs) == 1:
             self.values[op.result] = inputs[0]
             return
@@ -513,7 +509,7 @@ class _FunctionConverter:
         """Nearest-neighbour upsampling by integer factors, from `scale_factors` or from
         an `output_size` that is an integer multiple of the input's."""
         assert isinstance(op, tdl.UpsampleNearest2dVecOp)
-        n, c, h, w = builtin_tensor_type(op.input.type, describe(op)).get_shape()
+        _, _, h, w = _shape_of(self.mapped(op.input))
         result_type = self._result_type(op)
         _, _, ho, wo = result_type.get_shape()
         scales: tuple[float, float] | None = None
@@ -587,6 +583,13 @@ class _FunctionConverter:
             self.values[op.operands[0]] = rebuilt.result
             conv = rebuilt
         self.values[op.results[0]] = conv.result
+
+
+def _shape_of(value: SSAValue) -> tuple[int, ...]:
+    """The shape of a converted value (a builtin tensor: a retyped argument or a layer's
+    result)."""
+    assert isinstance(value.type, TensorType)
+    return tuple(value.type.get_shape())
 
 
 def _rebuild_conv(

@@ -808,3 +808,60 @@ def test_every_project_error_derives_from_patdnn_error() -> None:
     assert found >= 15
     assert issubclass(weights.WeightError, PatdnnError)
     assert os.path.basename(cli.__file__) == "cli.py"
+
+
+# ---------------------------------------------------------------------------
+# patdnn demo
+# ---------------------------------------------------------------------------
+
+DEMO = ["demo", "--dense-epochs", "1", "--admm-epochs", "1", "--retrain-epochs", "1"]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-dir", "existing-dir"])
+def test_failed_demo_leaves_no_half_written_directory(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    existing: bool,
+) -> None:
+    """The demo fails after the state dicts, the report and the host artefacts are
+    written: `--out` is as it was (absent, or an existing directory unchanged) and no
+    scratch directory is left next to it."""
+    out = tmp_path / "demo"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("keep")
+        (out / "host").mkdir()
+        (out / "host" / "old.bin").write_bytes(b"old")
+    before = listing(out) if existing else None
+    original = patdnn.compile
+
+    def compile_host_only(*args: Any, **kwargs: Any) -> patdnn.CompiledModel:
+        if kwargs.get("target") == "aarch64":
+            raise PatdnnError("the aarch64 cross compiler is missing")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(patdnn, "compile", compile_host_only)
+    status, _, err = run_cli(capsys, *DEMO, "--out", out)
+    assert_one_line(status, err, "patdnn", "the aarch64 cross compiler is missing")
+    if existing:
+        assert listing(out) == before
+    else:
+        assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == (["demo"] if existing else [])
+
+
+def test_demo_out_checked_before_any_work(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_training(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the demo started before checking --out")
+
+    monkeypatch.setattr("patdnn.pruning.digits.train_dense", no_training)
+    status, _, err = run_cli(capsys, *DEMO, "--out", tmp_path / "a" / "b")
+    assert_one_line(status, err, "patdnn", "does not exist")
+    (tmp_path / "file").write_text("x")
+    status, _, err = run_cli(capsys, *DEMO, "--out", tmp_path / "file")
+    assert_one_line(status, err, "patdnn", "not a directory")
+    assert (tmp_path / "file").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
