@@ -51,13 +51,14 @@ def emit_concat(
         start += length
 
 
-def _spread(em: Emitter, value: Value, factor: int, width: int) -> list[Value]:
-    """The `factor` vectors that repeat each lane of `value` `factor` times, in order."""
+def _spread(em: Emitter, value: Value, factor: int, width: int, active: int) -> list[Value]:
+    """The vectors that repeat each lane of `value` `factor` times, in order, as many as
+    hold `active` lanes of output (`factor` for a full input vector)."""
     if factor == 1:
         return [value]
     ty = VectorType(f32, [width])
     spread: list[Value] = []
-    for j in range(factor):
+    for j in range(-(-active // width)):
         mask = DenseArrayBase.from_list(
             i64, [(j * width + lane) // factor for lane in range(width)]
         )
@@ -88,8 +89,6 @@ def emit_upsample(
         """Stores the spread vectors from output column `column` on, `active` lanes in all."""
         for j, value in enumerate(values):
             lanes = min(width, active - j * width)
-            if lanes <= 0:
-                break
             if isinstance(column, int):
                 at_col = em.index(column + j * width)
             else:
@@ -107,7 +106,9 @@ def emit_upsample(
             if full:
                 with em.loop(0, full * width, width) as x:
                     value = em.vload(a, [r.iv, x.iv], width)
-                    store(_spread(em, value, sw, width), r.iv, em.mul(x.iv, sw), width * sw)
+                    spread = _spread(em, value, sw, width, width * sw)
+                    store(spread, r.iv, em.mul(x.iv, sw), width * sw)
             if tail:
                 value = em.vload_masked(a, [r.iv, em.index(full * width)], tail, width)
-                store(_spread(em, value, sw, width), r.iv, full * width * sw, tail * sw)
+                spread = _spread(em, value, sw, width, tail * sw)
+                store(spread, r.iv, full * width * sw, tail * sw)
