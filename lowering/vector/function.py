@@ -15,6 +15,8 @@ them on a thread pool is made from that list (`patdnn.runtime.threads`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import (
@@ -27,6 +29,7 @@ from xdsl.dialects.builtin import (
     MemRefType,
     TensorType,
     UnitAttr,
+    f32,
     i8,
     i64,
 )
@@ -120,9 +123,13 @@ class FunctionLowering:
         self.values: dict[SSAValue, Value] = dict(zip(old.args, block.args, strict=False))
         results = {r: block.args[len(in_types) + i] for i, r in enumerate(ret.arguments)}
 
-        # Buffers: a reshape aliases its input, so a buffer lives until the last use
-        # of any value that shares it.
+        # Buffers: a reshape aliases its input, and a concat's input computed by a layer
+        # is written in place into the concat's buffer (`concat_slices`), so a buffer
+        # lives until the last use of any value that shares it.
         root: dict[SSAValue, SSAValue] = {}
+        slices = concat_slices(old, set(results))
+        for value, (concat, _, _) in slices.items():
+            root[value] = concat.result
         last_use: dict[SSAValue, Operation] = {}
         for op in old.ops:
             for operand in op.operands:
@@ -130,7 +137,17 @@ class FunctionLowering:
             if isinstance(op, ReshapeOp):
                 root[op.result] = root.get(op.input, op.input)
         allocated: list[tuple[Value, SSAValue]] = []
+        concat_buffers: dict[Operation, Value] = {}
 
+        def concat_buffer(concat: ConcatOp) -> Value:
+            """The concat's buffer, placed when its first input (or itself) is computed."""
+            if concat not in concat_buffers:
+                buffer = self.em.alloc(_memref_of(concat.result.type).get_shape())
+                allocated.append((buffer, concat.result))
+                concat_buffers[concat] = buffer
+            return concat_buffers[concat]
+
+        self.in_place: set[tuple[Operation, int]] = {(c, i) for c, _, i in slices.values()}
         for op in old.ops:
             if op is ret:
                 break
@@ -160,6 +177,12 @@ class FunctionLowering:
             else:
                 if result in results:
                     out = results[result]
+                elif result in slices:
+                    concat, start, _ = slices[result]
+                    ty = MemRefType(f32, shape)
+                    out = arena.slice(self.em.emit, concat_buffer(concat), start, ty)
+                elif isinstance(op, ConcatOp):
+                    out = concat_buffer(op)
                 else:
                     out = self.em.alloc(shape)
                     allocated.append((out, result))
@@ -268,7 +291,13 @@ class FunctionLowering:
             else:
                 emit_mul(em, self.phases, v, lhs, rhs, out, int(np.prod(shape)))
         elif isinstance(op, ConcatOp):
-            inputs = [(self.values[x], x.type.get_shape()) for x in op.inputs]  # type: ignore[union-attr]
+            inputs: list[tuple[Value, Sequence[int], int]] = []
+            channel = 0
+            for i, x in enumerate(op.inputs):
+                shape = x.type.get_shape()  # type: ignore[union-attr]
+                if (op, i) not in self.in_place:
+                    inputs.append((self.values[x], shape, channel))
+                channel += shape[1]
             emit_concat(em, self.phases, v, inputs, out, op.result.type.get_shape())  # type: ignore[union-attr]
         elif isinstance(op, UpsampleOp):
             shape = op.input.type.get_shape()  # type: ignore[union-attr]
@@ -333,6 +362,34 @@ class FunctionLowering:
         return ConvGenerator(
             self.em, spec, self.width, self.registers, self.options, phases=self.phases
         )
+
+
+def concat_slices(
+    block: Block, outputs: set[SSAValue]
+) -> dict[SSAValue, tuple[ConcatOp, int, int]]:
+    """The concat inputs that their layers write straight into the concat's buffer:
+    value -> (concat, byte offset, input index). Taken: an input computed by a layer
+    (not a reshape or another concat, not a function result, not already taken) of a
+    concat of one image (whose channel ranges are contiguous) that is not a function
+    result itself. The others are copied by the concat."""
+    slices: dict[SSAValue, tuple[ConcatOp, int, int]] = {}
+    for op in block.ops:
+        if not isinstance(op, ConcatOp) or op.result in outputs:
+            continue
+        if op.result.type.get_shape()[0] != 1:  # type: ignore[union-attr]
+            continue
+        start = 0
+        for i, value in enumerate(op.inputs):
+            producer = value.owner
+            if (
+                isinstance(producer, LAYER_OPS)
+                and not isinstance(producer, ReshapeOp | ConcatOp)
+                and value not in outputs
+                and value not in slices
+            ):
+                slices[value] = (op, start, i)
+            start += 4 * int(np.prod(value.type.get_shape()))  # type: ignore[union-attr]
+    return slices
 
 
 def _values_from(prologue: list[Operation], body: Block) -> set[Operation]:

@@ -1,8 +1,9 @@
 """Layers that move data without arithmetic: the channel concat and the nearest-neighbour
 upsampling of an encoder-decoder.
 
-`patdnn.concat` copies each input into its channel range of the result (one phase per
-input: ranges of whole vectors of each image's block); `patdnn.upsample` loads each input
+`patdnn.concat` copies each input that its layer did not write in place (see
+`function.concat_slices`) into its channel range of the result (one phase per input:
+ranges of whole vectors of each image's block); `patdnn.upsample` loads each input
 row once, spreads it over `sw` output vectors with `vector.shuffle` (lane `l` of output
 vector `j` is input lane `(j * width + l) / sw`) and stores them in the `sh` output rows
 it feeds.
@@ -23,16 +24,17 @@ def emit_concat(
     em: Emitter,
     phases: Phases,
     width: int,
-    inputs: Sequence[tuple[Value, Sequence[int]]],
+    inputs: Sequence[tuple[Value, Sequence[int], int]],
     out: Value,
     out_shape: Sequence[int],
 ) -> None:
-    """out[:, c0:c0+Ci] = input i, for each (input, shape) in order."""
+    """out[:, c0:c0+Ci] = input, for each (input, shape, c0) (the inputs that their layers
+    did not write in place)."""
     n, total, h, w = out_shape
     plane = h * w
     dst = em.reinterpret(out, [n, total * plane])
-    start = 0
-    for src, shape in inputs:
+    for src, shape, channel in inputs:
+        start = channel * plane
         length = shape[1] * plane
         flat = em.reinterpret(src, [n, length])
         full, tail = divmod(length, width)
@@ -48,7 +50,6 @@ def emit_concat(
                 with em.if_else(is_equal(em, part, parts - 1)) as (then, _), em.at(then):
                     value = em.vload_masked(flat, at, tail, width)
                     em.vstore_masked(value, dst, [image, em.index(start + full * width)], tail)
-        start += length
 
 
 def _spread(em: Emitter, value: Value, factor: int, width: int, active: int) -> list[Value]:

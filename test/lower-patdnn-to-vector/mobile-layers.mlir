@@ -66,3 +66,29 @@ func.func @scale_hardswish_concat(%x: tensor<1x2x3x5xf32>, %s: tensor<1x2x1x1xf3
   %y = patdnn.concat %a, %b : tensor<1x2x3x5xf32>, tensor<1x3x3x5xf32> -> tensor<1x5x3x5xf32>
   func.return %y : tensor<1x5x3x5xf32>
 }
+
+// -----
+
+// A concat inside the function (batch 1): the upsample writes its output straight into
+// channels 3..4 of the concat's workspace buffer (bytes 720.., no copy); the argument
+// %b is copied into channels 0..2; the concat's buffer (1200 bytes) is the workspace.
+
+// CHECK-LABEL: func.func @concat_in_place
+// CHECK-SAME:    %[[B:[^:]*]]: memref<1x3x6x10xf32> {llvm.noalias}, %{{.*}}: memref<1x5x6x10xf32> {llvm.noalias}, %{{.*}}: memref<1xi8> {llvm.noalias}, %[[WS:.*]]: memref<1216xi8> {llvm.noalias})
+// CHECK:         %[[C:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<1216xi8> to memref<1x5x6x10xf32>
+// CHECK-NEXT:    %[[AT2:.*]] = arith.constant 720 : index
+// CHECK-NEXT:    %[[U:.*]] = memref.view %[[WS]][%[[AT2]]][] : memref<1216xi8> to memref<1x2x6x10xf32>
+// CHECK:         %[[UROWS:.*]] = memref.reinterpret_cast %[[U]] to offset: [0], sizes: [6, 2, 10]
+// CHECK:         vector.store %{{.*}}, %[[UROWS]]
+// CHECK:         %[[CFLAT:.*]] = memref.reinterpret_cast %[[C]] to offset: [0], sizes: [1, 300]
+// CHECK-NEXT:    %[[BFLAT:.*]] = memref.reinterpret_cast %[[B]] to offset: [0], sizes: [1, 180]
+// CHECK:           vector.load %[[BFLAT]]
+// CHECK-NEXT:      vector.store %{{.*}}, %[[CFLAT]]
+// CHECK-NOT:     vector.store %{{.*}}, %[[CFLAT]]
+// CHECK:         memref.reinterpret_cast %[[C]] to offset: [0], sizes: [300]
+func.func @concat_in_place(%a: tensor<1x2x3x5xf32>, %b: tensor<1x3x6x10xf32>) -> tensor<1x5x6x10xf32> {
+  %u = patdnn.upsample %a {scale = array<i64: 2, 2>} : tensor<1x2x3x5xf32> -> tensor<1x2x6x10xf32>
+  %c = patdnn.concat %b, %u : tensor<1x3x6x10xf32>, tensor<1x2x6x10xf32> -> tensor<1x5x6x10xf32>
+  %y = patdnn.activation %c {activation = "relu"} : tensor<1x5x6x10xf32>
+  func.return %y : tensor<1x5x6x10xf32>
+}

@@ -216,14 +216,17 @@ class MobileLayers(nn.Module):
         return nn.functional.interpolate(y, scale_factor=(2, 3), mode="nearest")
 
 
-MOBILE_SHAPE = (2, 3, 18, 22)
+MOBILE_PLANE = (3, 18, 22)
 
 
-@pytest.fixture(scope="module")
-def mobile() -> tuple[nn.Module, np.ndarray, np.ndarray]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["batch1", "batch2"])
+def mobile(request: pytest.FixtureRequest) -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    """Batch 1: the concat's three inputs are written in place into its buffer (the
+    stem's output read from there by the next layer); batch 2: they are copied."""
     torch.manual_seed(3)
     model = MobileLayers().eval()
-    x = np.random.default_rng(3).standard_normal(MOBILE_SHAPE).astype(np.float32)
+    shape = (request.param, *MOBILE_PLANE)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     return model, x, ref
