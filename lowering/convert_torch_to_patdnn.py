@@ -51,6 +51,7 @@ from patdnn.dialect.patdnn import (
     PatternLibraryAttr,
     Pool2dOp,
     ReshapeOp,
+    activation_attr,
 )
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
@@ -388,7 +389,7 @@ class _FunctionConverter:
             bias=bias,
             layer=layer_of(op) or None,
         )
-        if len(new.input.type.get_shape()) != 2:  # type: ignore[union-attr]
+        if len(new.input.type.get_shape()) != 2:
             raise ConversionError(
                 f"{describe(op)}: only 2-D inputs (batch, features) are supported"
             )
@@ -443,7 +444,7 @@ class _FunctionConverter:
                 f"{describe(op)}: {kind} is only supported fused into the convolution, "
                 "linear layer or add before it"
             )
-        producer.activation = StringAttr(kind)
+        producer.activation = activation_attr(kind)
         self.values[op.results[0]] = producer.result
 
     def batch_norm(self, op: Operation) -> None:
@@ -457,7 +458,7 @@ class _FunctionConverter:
                 f"{describe(op)}: batch norm is only supported right after a convolution"
             )
         eps = _const_float(op.eps, op)
-        cout = conv.result.type.get_shape()[1]  # type: ignore[union-attr]
+        cout = conv.result.type.get_shape()[1]
 
         def vec(value: SSAValue, default: float) -> np.ndarray:
             if isinstance(value.type, tdl.NoneType):
