@@ -43,7 +43,7 @@ from patdnn.dialect.library import (
 )
 from patdnn.dialect.patdnn import (
     LAYER_ATTR,
-    ActivationOp,
+    ActivateOp,
     AddOp,
     ConcatOp,
     Conv2dOp,
@@ -55,6 +55,7 @@ from patdnn.dialect.patdnn import (
     Pool2dOp,
     ReshapeOp,
     UpsampleOp,
+    activation_attr,
 )
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
@@ -397,7 +398,7 @@ class _FunctionConverter:
             bias=bias,
             layer=layer_of(op) or None,
         )
-        if len(new.input.type.get_shape()) != 2:  # type: ignore[union-attr]
+        if len(new.input.type.get_shape()) != 2:
             raise ConversionError(
                 f"{describe(op)}: only 2-D inputs (batch, features) are supported"
             )
@@ -455,11 +456,11 @@ class _FunctionConverter:
         producer = self._fusable_producer(op)
         if producer is None:
             self._result_type(op)  # a static f32 tensor, or the error says where
-            new = ActivationOp(self.mapped(op.operands[0]), kind, layer_of(op) or None)
+            new = ActivateOp(self.mapped(op.operands[0]), kind, layer_of(op) or None)
             self.insert(new, op)
             self.values[op.results[0]] = new.result
             return
-        producer.activation = StringAttr(kind)
+        producer.activation = activation_attr(kind)
         self.values[op.results[0]] = producer.result
 
     def mul(self, op: Operation) -> None:
@@ -548,7 +549,7 @@ class _FunctionConverter:
                 f"{describe(op)}: batch norm is only supported right after a convolution"
             )
         eps = _const_float(op.eps, op)
-        cout = conv.result.type.get_shape()[1]  # type: ignore[union-attr]
+        cout = conv.result.type.get_shape()[1]
 
         def vec(value: SSAValue, default: float) -> np.ndarray:
             if isinstance(value.type, tdl.NoneType):

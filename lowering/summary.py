@@ -35,8 +35,8 @@ def summarize_layers(module: ModuleOp) -> tuple[list[LayerSummary], list[list[tu
     for op in module.walk():
         if not isinstance(op, Conv2dOp | PatternConv2dOp):
             continue
-        n, cin, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
-        _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+        n, cin, h, w = op.input.type.get_shape()
+        _, cout, ho, wo = op.result.type.get_shape()
         weight = constant_array(op.weight)
         _, cin_g, kh, kw = weight.shape
         kernels = weight.shape[0] * cin_g

@@ -11,7 +11,7 @@ filter, or per group of filters for dense layers) keeps its accumulators in regi
 across all kernels; its size comes from `tiling.ConvTiling`:
 
 - `patdnn.fkw_conv2d` loops pattern group by pattern group over the kernels of a
-  filter (`stride[j][p] .. stride[j][p+1]`); the taps of each pattern are compile-time
+  filter (`pattern_bounds[j][p] .. pattern_bounds[j][p+1]`); the taps of each pattern are compile-time
   constants, so the group's body is specialised code without any per-tap indexing:
   every tap reads the scratch buffer at the kernel's channel base plus a constant.
   Wide layers prefetch the input lines of the kernels a few places ahead.
@@ -480,7 +480,7 @@ class ConvGenerator:
         epilogue. `origin` is `tile_origin(oh0, col0)`."""
         em, s, v = self.em, self.spec, self.width
         if s.fkw is not None:
-            reorder, offset, index, stride, weight = s.fkw
+            reorder, *_ = s.fkw
             channels = [em.load_index(reorder, [j])]
         else:
             channels = [em.add(j, f) for f in range(nf)]
@@ -534,10 +534,10 @@ class ConvGenerator:
                 scale = em.splat(1.0 / (s.kernel[0] * s.kernel[1]), v)
                 acc = [em.mulf(a, scale) for a in acc]
         elif s.fkw is not None:
-            reorder, offset, index, stride, weight = s.fkw
+            _, offset, index, pattern_bounds, weight = s.fkw
             base = em.load_index(offset, [j])
             bounds = [
-                em.add(base, em.load_index(stride, [j, em.index(p)]))
+                em.add(base, em.load_index(pattern_bounds, [j, em.index(p)]))
                 for p in range(len(s.patterns) + 1)
             ]
             acc = acc0

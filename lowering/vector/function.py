@@ -36,7 +36,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from patdnn.dialect.patdnn import (
-    ActivationOp,
+    ActivateOp,
     AddOp,
     ConcatOp,
     Conv2dOp,
@@ -78,7 +78,7 @@ LAYER_OPS = (
     GlobalAvgPoolOp,
     LinearOp,
     AddOp,
-    ActivationOp,
+    ActivateOp,
     MulOp,
     ConcatOp,
     UpsampleOp,
@@ -258,11 +258,11 @@ class FunctionLowering:
     def lower_layer(self, op: Operation, out: Value) -> None:
         em, v = self.em, self.width
         if isinstance(op, GlobalAvgPoolOp):
-            shape = op.input.type.get_shape()  # type: ignore[union-attr]
+            shape = op.input.type.get_shape()
             emit_global_avg_pool(em, self.phases, v, self.values[op.input], out, shape)
         elif isinstance(op, LinearOp):
-            n, k = op.input.type.get_shape()  # type: ignore[union-attr]
-            m = op.weight.type.get_shape()[0]  # type: ignore[union-attr]
+            n, k = op.input.type.get_shape()
+            m = op.weight.type.get_shape()[0]
             bias = self.values[op.bias] if op.bias is not None else None
             emit_linear(
                 em,
@@ -276,10 +276,10 @@ class FunctionLowering:
                 op.activation.data,
             )
         elif isinstance(op, AddOp):
-            size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
+            size = int(np.prod(op.result.type.get_shape()))
             lhs, rhs = self.values[op.lhs], self.values[op.rhs]
             emit_add(em, self.phases, v, lhs, rhs, out, size, op.activation.data)
-        elif isinstance(op, ActivationOp):
+        elif isinstance(op, ActivateOp):
             size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
             src = self.values[op.input]
             emit_activation(em, self.phases, v, src, out, size, op.activation.data)
@@ -312,8 +312,8 @@ class FunctionLowering:
             self.generator(spec).emit()
             return
         assert isinstance(op, Conv2dOp | FKWConv2dOp)
-        in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
-        out_shape = op.result.type.get_shape()  # type: ignore[union-attr]
+        in_shape = op.input.type.get_shape()
+        out_shape = op.result.type.get_shape()
         common = dict(
             layer=op.layer_name,
             batch=in_shape[0],
@@ -341,13 +341,13 @@ class FunctionLowering:
                     self.values[op.reorder],
                     self.values[op.offset],
                     self.values[op.index],
-                    self.values[op.stride],
+                    self.values[op.pattern_bounds],
                     self.values[op.weight],
                 ),
                 **common,  # type: ignore[arg-type]
             )
         else:
-            _, _, kh, kw = op.weight.type.get_shape()  # type: ignore[union-attr]
+            _, _, kh, kw = op.weight.type.get_shape()
             spec = ConvSpec(
                 kernel=(kh, kw),
                 groups=op.group_count,

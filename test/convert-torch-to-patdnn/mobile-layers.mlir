@@ -6,9 +6,9 @@
 
 // CHECK-LABEL: func.func @squeeze_excitation
 // CHECK-SAME:  (%[[X:.*]]: tensor<1x2x5x5xf32>) -> tensor<1x3x5x5xf32>
-// CHECK:         %[[Y:.*]] = patdnn.conv2d %[[X]], %{{.*}} {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "hardswish", layer = "features.0.0"}
+// CHECK:         %[[Y:.*]] = patdnn.conv2d %[[X]], %{{.*}} {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<hardswish>, layer = "features.0.0"}
 // CHECK-NEXT:    %[[P:.*]] = patdnn.global_avg_pool %[[Y]] : tensor<1x3x5x5xf32> -> tensor<1x3x1x1xf32>
-// CHECK-NEXT:    %[[G:.*]] = patdnn.activation %[[P]] {activation = "hardsigmoid", layer = "se.scale_activation"} : tensor<1x3x1x1xf32>
+// CHECK-NEXT:    %[[G:.*]] = patdnn.activate %[[P]] {activation = #patdnn.activation<hardsigmoid>, layer = "se.scale_activation"} : tensor<1x3x1x1xf32>
 // CHECK-NEXT:    %[[M:.*]] = patdnn.mul %[[Y]], %[[G]] {layer = "se"} : tensor<1x3x5x5xf32>, tensor<1x3x1x1xf32> -> tensor<1x3x5x5xf32>
 // CHECK-NEXT:    func.return %[[M]] : tensor<1x3x5x5xf32>
 func.func @squeeze_excitation(%arg0: !torch.vtensor<[1,2,5,5],f32>) -> !torch.vtensor<[1,3,5,5],f32> {
@@ -60,7 +60,7 @@ func.func @upsample_cat(%a: !torch.vtensor<[1,3,5,7],f32>, %b: !torch.vtensor<[1
 // tensors of one shape is a plain mul.
 
 // CHECK-LABEL: func.func @relu_mul
-// CHECK-NEXT:    %[[R:.*]] = patdnn.activation %[[X:.*]] {activation = "relu"} : tensor<1x3x4x4xf32>
+// CHECK-NEXT:    %[[R:.*]] = patdnn.activate %[[X:.*]] {activation = #patdnn.activation<relu>} : tensor<1x3x4x4xf32>
 // CHECK-NEXT:    %[[M:.*]] = patdnn.mul %[[X]], %[[R]] : tensor<1x3x4x4xf32>, tensor<1x3x4x4xf32> -> tensor<1x3x4x4xf32>
 func.func @relu_mul(%x: !torch.vtensor<[1,3,4,4],f32>) -> !torch.vtensor<[1,3,4,4],f32> {
   %r = torch.aten.relu %x : !torch.vtensor<[1,3,4,4],f32> -> !torch.vtensor<[1,3,4,4],f32>

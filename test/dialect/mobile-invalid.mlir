@@ -6,23 +6,23 @@
 // patdnn.activation
 
 %x = "test.op"() : () -> tensor<1x4x2x2xf32>
-%y = patdnn.activation %x {activation = "gelu"} : tensor<1x4x2x2xf32>
+%y = patdnn.activate %x {activation = #patdnn.activation<gelu>} : tensor<1x4x2x2xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, hardswish, hardsigmoid, got 'gelu'
+// CHECK: Expected `none`, `relu`, `relu6`, `hardswish`, or `hardsigmoid`.
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x2x2xf32>
-%y = patdnn.activation %x {activation = "none"} : tensor<1x4x2x2xf32>
+%y = patdnn.activate %x {activation = #patdnn.activation<none>} : tensor<1x4x2x2xf32>
 
-// CHECK: Operation does not verify: activation 'none' does nothing: use the input itself
+// CHECK: Operation does not verify: activation none does nothing: use the input itself
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x2x2xi32>
-%y = patdnn.activation %x {activation = "relu"} : tensor<1x4x2x2xi32>
+%y = patdnn.activate %x {activation = #patdnn.activation<relu>} : tensor<1x4x2x2xi32>
 
-// CHECK: Operation does not verify: input must be a tensor of f32, got tensor<1x4x2x2xi32>
+// CHECK: input must be a tensor of f32, got tensor<1x4x2x2xi32>
 
 // -----
 

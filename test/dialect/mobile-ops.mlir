@@ -7,11 +7,11 @@
 // CHECK-LABEL: func.func @hard_activations
 func.func @hard_activations(%x: tensor<1x3x9x9xf32>, %s: tensor<1x16x1x1xf32>) -> (tensor<1x8x5x5xf32>, tensor<1x16x1x1xf32>) {
   %w = arith.constant dense<1.0> : tensor<8x3x3x3xf32>
-  // CHECK: patdnn.conv2d %{{.*}}, %{{.*}} {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = "hardswish"}
-  %y = patdnn.conv2d %x, %w {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = "hardswish"} : tensor<1x3x9x9xf32>, tensor<8x3x3x3xf32> -> tensor<1x8x5x5xf32>
-  // CHECK: patdnn.activation %{{.*}} {activation = "hardsigmoid"} : tensor<1x16x1x1xf32>
-  // GENERIC: "patdnn.activation"(%{{.*}}) <{activation = "hardsigmoid"}> : (tensor<1x16x1x1xf32>) -> tensor<1x16x1x1xf32>
-  %g = patdnn.activation %s {activation = "hardsigmoid"} : tensor<1x16x1x1xf32>
+  // CHECK: patdnn.conv2d %{{.*}}, %{{.*}} {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = #patdnn.activation<hardswish>}
+  %y = patdnn.conv2d %x, %w {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = #patdnn.activation<hardswish>} : tensor<1x3x9x9xf32>, tensor<8x3x3x3xf32> -> tensor<1x8x5x5xf32>
+  // CHECK: patdnn.activate %{{.*}} {activation = #patdnn.activation<hardsigmoid>} : tensor<1x16x1x1xf32>
+  // GENERIC: "patdnn.activate"(%{{.*}}) <{activation = #patdnn.activation<hardsigmoid>}> : (tensor<1x16x1x1xf32>) -> tensor<1x16x1x1xf32>
+  %g = patdnn.activate %s {activation = #patdnn.activation<hardsigmoid>} : tensor<1x16x1x1xf32>
   func.return %y, %g : tensor<1x8x5x5xf32>, tensor<1x16x1x1xf32>
 }
 

@@ -62,7 +62,7 @@ func.func @upsample(%x: tensor<1x2x3x5xf32>) -> tensor<1x2x6x10xf32> {
 // CHECK:           vector.maskedstore %[[DST]][%{{.*}}, %[[LAST]]]
 func.func @scale_hardswish_concat(%x: tensor<1x2x3x5xf32>, %s: tensor<1x2x1x1xf32>, %b: tensor<1x3x3x5xf32>) -> tensor<1x5x3x5xf32> {
   %m = patdnn.mul %x, %s : tensor<1x2x3x5xf32>, tensor<1x2x1x1xf32> -> tensor<1x2x3x5xf32>
-  %a = patdnn.activation %m {activation = "hardswish"} : tensor<1x2x3x5xf32>
+  %a = patdnn.activate %m {activation = #patdnn.activation<hardswish>} : tensor<1x2x3x5xf32>
   %y = patdnn.concat %a, %b : tensor<1x2x3x5xf32>, tensor<1x3x3x5xf32> -> tensor<1x5x3x5xf32>
   func.return %y : tensor<1x5x3x5xf32>
 }
@@ -89,6 +89,6 @@ func.func @scale_hardswish_concat(%x: tensor<1x2x3x5xf32>, %s: tensor<1x2x1x1xf3
 func.func @concat_in_place(%a: tensor<1x2x3x5xf32>, %b: tensor<1x3x6x10xf32>) -> tensor<1x5x6x10xf32> {
   %u = patdnn.upsample %a {scale = array<i64: 2, 2>} : tensor<1x2x3x5xf32> -> tensor<1x2x6x10xf32>
   %c = patdnn.concat %b, %u : tensor<1x3x6x10xf32>, tensor<1x2x6x10xf32> -> tensor<1x5x6x10xf32>
-  %y = patdnn.activation %c {activation = "relu"} : tensor<1x5x6x10xf32>
+  %y = patdnn.activate %c {activation = #patdnn.activation<relu>} : tensor<1x5x6x10xf32>
   func.return %y : tensor<1x5x6x10xf32>
 }

@@ -238,9 +238,12 @@ def test_mobile_layers_host_bitwise_identical(
     model, x, ref = mobile
     compiled = patdnn.compile(model, torch.from_numpy(x), keep_stages=True)
     text = compiled.mlir("patdnn")
-    for op in ("patdnn.activation", "patdnn.mul", "patdnn.concat", "patdnn.upsample"):
+    for op in ("patdnn.activate", "patdnn.mul", "patdnn.concat", "patdnn.upsample"):
         assert op in text, op
-    assert 'activation = "hardswish"' in text and 'activation = "hardsigmoid"' in text
+    assert (
+        "activation = #patdnn.activation<hardswish>" in text
+        and "activation = #patdnn.activation<hardsigmoid>" in text
+    )
     _check_threads(compiled, x, ref)
 
 
