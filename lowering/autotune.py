@@ -31,6 +31,7 @@ from patdnn.dialect.weights import attach_weights, weights_of
 from patdnn.errors import PatdnnError
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
 from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+from patdnn.lowering.summary import image_macs
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.lowering.vector.pointwise import output_plane
 from patdnn.lowering.vector.tiling import (
@@ -148,15 +149,6 @@ def _layer_key(op: ConvOp) -> tuple[object, ...]:
         len(op.patterns.patterns) if isinstance(op, FKWConv2dOp) else 0,
         op.residual is not None,
     )
-
-
-def _layer_macs(op: ConvOp) -> int:
-    _, cout, ho, wo = op.result.type.get_shape()
-    if isinstance(op, FKWConv2dOp):
-        nnz, taps = op.weight.type.get_shape()
-        return int(nnz * taps * ho * wo)
-    _, cin_g, kh, kw = op.weight.type.get_shape()
-    return int(cout * cin_g * kh * kw * ho * wo)
 
 
 def _single_layer_function(op: ConvOp, name: str, tuning: dict[str, int]) -> func.FuncOp:
@@ -293,7 +285,7 @@ def tune_module(
     results: list[LayerTuning] = []
     searched: dict[tuple[object, ...], LayerTuning] = {}
     for op in module.walk():
-        if not isinstance(op, Conv2dOp | FKWConv2dOp) or _layer_macs(op) < min_macs:
+        if not isinstance(op, Conv2dOp | FKWConv2dOp) or image_macs(op) < min_macs:
             continue
         key = _layer_key(op)
         if key in searched:

@@ -199,6 +199,12 @@ def _result_type(op: Operation) -> TensorType[Attribute]:
     return builtin_tensor_type(op.results[0].type, describe(op))
 
 
+def _operand_type(value: SSAValue, op: Operation) -> TensorType[Attribute]:
+    """The type of an operand of `op`: a builtin tensor once its producer is converted."""
+    ty = value.type
+    return ty if isinstance(ty, TensorType) else builtin_tensor_type(ty, describe(op))
+
+
 def _layer_name(op: Operation) -> str | None:
     return layer_of(op) or None
 
@@ -329,7 +335,7 @@ class AdaptiveAvgPoolPattern(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tdl.AdaptiveAvgPool2dOp, rewriter: PatternRewriter, /):
         size = _pair(_int_list(op.output_size, op), "output_size", op)
-        _, _, h, w = builtin_tensor_type(op.self_.type, describe(op)).get_shape()
+        _, _, h, w = _operand_type(op.self_, op).get_shape()
         if size == (1, 1):
             rewriter.replace(op, _global_avg_pool(op))
         elif (h, w) == size:
@@ -349,7 +355,7 @@ class MeanPattern(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tdl.MeanDimOp, rewriter: PatternRewriter, /):
-        rank = len(builtin_tensor_type(op.self_.type, describe(op)).get_shape())
+        rank = len(_operand_type(op.self_, op).get_shape())
         dims = sorted(d % rank for d in _int_list(op.dim, op)) if rank == 4 else []
         if dims != [2, 3] or not isinstance(op.dtype.type, tdl.NoneType):
             raise ConversionError(

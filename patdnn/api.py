@@ -466,11 +466,13 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return _check_manifest(manifest, manifest_path)
 
 
-def read_saved(directory: str | Path) -> SavedModel:
+def read_saved(directory: str | Path, manifest: dict[str, Any] | None = None) -> SavedModel:
     """Reads a saved model directory, checking every listed file against its sha256 and
-    the weights blob against the declared size."""
+    the weights blob against the declared size; `manifest`, when given, is the directory's
+    manifest already read by `read_manifest`."""
     path = Path(_path_argument(directory, "directory"))
-    manifest = read_manifest(path)
+    if manifest is None:
+        manifest = read_manifest(path)
     files: dict[str, bytes] = {}
     for filename, info in manifest["files"].items():
         file_path = path / filename
@@ -497,11 +499,12 @@ def read_saved(directory: str | Path) -> SavedModel:
     return saved
 
 
-def open_saved(directory: str | Path, num_threads: int = 1) -> CompiledModel:
-    """A saved model of any target as a `CompiledModel` (aarch64 ones run under qemu),
-    after checking the manifest, every file, and the numbers the code was compiled with
-    against the manifest's."""
-    saved = read_saved(directory)
+def open_saved(saved: str | Path | SavedModel, num_threads: int = 1) -> CompiledModel:
+    """A saved model (a directory, or one `read_saved` read) of any target as a
+    `CompiledModel` (aarch64 ones run under qemu), after checking the manifest, every
+    file, and the numbers the code was compiled with against the manifest's."""
+    if not isinstance(saved, SavedModel):
+        saved = read_saved(saved)
     manifest_path = str(saved.directory / MANIFEST)
     expected = AbiRecord.of(saved.entry, saved.signature, saved.manifest["format"])
     llvm_ir_bytes = saved.file(".ll")
@@ -573,7 +576,7 @@ def load(directory: str | Path, *, num_threads: int = 1) -> CompiledModel:
             f"`patdnn run {directory} --input x.npy`, or build examples/run_model.c "
             f"(see examples/README.md)"
         )
-    return open_saved(directory, num_threads)
+    return open_saved(read_saved(directory, manifest), num_threads)
 
 
 def _path_argument(value: object, name: str) -> str | os.PathLike[str]:

@@ -339,10 +339,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_dir(directory: Path) -> int:
-    from patdnn.api import open_saved, read_manifest
+    from patdnn.api import open_saved, read_saved
 
-    open_saved(directory)  # every file and the code's ABI record checked
-    m = read_manifest(directory)
+    saved = read_saved(directory)
+    open_saved(saved)  # every file and the code's ABI record checked
+    m = saved.manifest
     t = m["target"]
     print(f"{m['model']}: saved for {t['name']} ({t['triple']}, {t.get('cpu', '?')})")
     print(

@@ -59,8 +59,8 @@ def run_aarch64(directory: Path, xs: np.ndarray, work: Path) -> tuple[np.ndarray
     from patdnn.api import open_saved, read_saved
     from patdnn.runtime.aarch64 import find_cross_compiler, find_qemu
 
-    model = open_saved(directory)  # the manifest, the files and the object's ABI record
     saved = read_saved(directory)
+    model = open_saved(saved)  # the manifest, the files and the object's ABI record
     out_shape = tuple(saved.manifest["outputs"][0])
     source = _example_source()
     if source is None:

@@ -351,3 +351,24 @@ def test_passes_leave_dense_layers_alone() -> None:
     FilterKernelReorderPass().apply(ctx, module)
     FKWLayoutPass().apply(ctx, module)
     assert str(module) == text
+
+
+@pytest.mark.parametrize("empty_filters", [0, 2])
+def test_mac_count_is_the_same_before_and_after_fkw(empty_filters: int) -> None:
+    """One count for both layouts: the kept kernels' taps at every output position."""
+    from patdnn.lowering.summary import image_macs
+
+    rng = np.random.default_rng(11 + empty_filters)
+    library = random_library(rng, 4)
+    weight = random_layer(rng, 7, 5, library, 0.6, empty_filters)
+    module = layer_module(weight, library)
+    conv = only(module, PatternConv2dOp)
+    assert isinstance(conv, PatternConv2dOp)
+    kept = int(np.count_nonzero(np.abs(weight).sum(axis=(2, 3))))
+    assert image_macs(conv) == kept * 4 * 6 * 6
+    assert image_macs(conv, dense=True) == 7 * 5 * 9 * 6 * 6
+    FKWLayoutPass().apply(make_context(), module)
+    fkw = only(module, FKWConv2dOp)
+    assert isinstance(fkw, FKWConv2dOp)
+    assert image_macs(fkw) == kept * 4 * 6 * 6
+    assert image_macs(fkw, dense=True) == 7 * 5 * 9 * 6 * 6
