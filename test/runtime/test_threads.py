@@ -237,7 +237,7 @@ def test_mobile_layers_host_bitwise_identical(
 ) -> None:
     model, x, ref = mobile
     compiled = patdnn.compile(model, torch.from_numpy(x), keep_stages=True)
-    text = compiled.mlir("patdnn")
+    text = compiled.mlir("convert-torch-to-patdnn")
     for op in ("patdnn.activate", "patdnn.mul", "patdnn.concat", "patdnn.upsample"):
         assert op in text, op
     assert (
