@@ -205,7 +205,7 @@ class Emitter:
         return self.emit(arith.DivfOp(a, b)).results[0]
 
     def activation(self, value: Value, kind: str) -> Value:
-        """An activation of `ACTIVATIONS` on a vector or an f32 scalar ("none": unchanged).
+        """An activation (`patdnn.dialect.patdnn.Activation`) on a vector or an f32 scalar ("none": unchanged).
         Hardswish `x * min(max(x + 3, 0), 6) / 6` and hardsigmoid `min(max(x + 3, 0), 6) / 6`
         in ATen's order of operations (a division, as ATen does, not a product by 1/6)."""
         if isinstance(value.type, VectorType):

@@ -2,9 +2,10 @@
 
 `forward(inputs..., outputs..., weights, workspace)`: tensors become memrefs, results are
 written into the output memrefs the caller passes, constants are views into the weight
-blob and intermediate buffers views into the workspace (`memory.py`); each layer op is
-handed to the generator of its kernel family (`conv.py`, `pooling.py`, `linear.py`,
-`elementwise.py`), which splits its work into phases of tasks (`tasks.py`).
+blob and intermediate buffers views into the workspace (`memory.py`; a concat's inputs
+are views into its buffer, `concat_slices`); each layer op is handed to the generator of
+its kernel family (`conv.py`, `pooling.py`, `linear.py`, `elementwise.py`,
+`movement.py`), which splits its work into phases of tasks (`tasks.py`).
 
 Serial, the function loops over each phase's tasks in place. Parallel, each phase
 becomes a function `forward_task<k>(inputs..., outputs..., weights, workspace, task)`
