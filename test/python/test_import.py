@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
 from patdnn.dialect.context import make_context
-from patdnn.dialect.patdnn import Conv2dOp
+from patdnn.dialect.patdnn import ActivateOp, Activation, Conv2dOp
 from patdnn.dialect.torch import Conv2dOp as TorchConv2dOp
 from patdnn.dialect.weights import constant_array
 from patdnn.frontend.importer import FrontendError, import_model
@@ -287,10 +287,18 @@ def test_batch_norm_after_a_residual_add_is_refused() -> None:
         convert(imported.module)
 
 
-def test_activation_without_a_layer_before_it_is_refused() -> None:
+def test_activation_without_a_layer_before_it_stands_alone() -> None:
+    """A relu of the input (no layer to fuse into) is a `patdnn.activate` of its own,
+    named after its layer; the conv after it takes no activation."""
     imported = import_model(nn.Sequential(nn.ReLU(), nn.Conv2d(3, 4, 3)), torch.randn(1, 3, 6, 6))
-    with pytest.raises(ConversionError, match="layer '0'.*relu is only supported fused"):
-        convert(imported.module)
+    convert(imported.module)
+    ops = [op for op in imported.module.walk() if op.name.startswith("patdnn.")]
+    assert [op.name for op in ops] == ["patdnn.activate", "patdnn.conv2d"]
+    activate, conv = ops
+    assert isinstance(activate, ActivateOp) and isinstance(conv, Conv2dOp)
+    assert activate.activation_kind == Activation.RELU
+    assert activate.layer is not None and activate.layer.data == "0"
+    assert conv.input is activate.result and conv.activation_kind == Activation.NONE
 
 
 def test_patdnn_opt_help_lists_the_pass() -> None:
