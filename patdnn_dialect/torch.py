@@ -133,7 +133,7 @@ class ListType(ParametrizedAttribute, TypeAttribute):
             if short is None:
                 return (parser.parse_type(),)
             if short == "vtensor":
-                return (ValueTensorType(*ValueTensorType.parse_parameters(parser)),)
+                return (ValueTensorType.new(ValueTensorType.parse_parameters(parser)),)
             if short not in _SHORT_TYPES:
                 parser.raise_error(f"unsupported torch list element type '{short}'")
             return (_SHORT_TYPES[short](),)
