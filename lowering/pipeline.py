@@ -52,7 +52,8 @@ STAGES: tuple[str, ...] = (
 class PipelineOptions:
     target: Target
     library: str = ""
-    num_patterns: int = 8
+    num_patterns: int | None = 8
+    """The cap on the library read from the weights (None: every pattern they use)."""
     strict: bool = False
     vector_width: int | None = None
     keep_stages: bool = True

@@ -321,8 +321,8 @@ def patdnn_op_definition(cls: type[_OpT]) -> type[_OpT]:
         except VerifyException as e:
             parser.raise_error(str(e), start, start)
 
-    # A classmethod put in place of the one the format generated (typed as its call).
-    op.parse = classmethod(parse)  # pyright: ignore[reportAttributeAccessIssue]
+    # Replaces the classmethod the format generated, which pyright types as its bound call.
+    op.parse = classmethod(parse)  # pyright: ignore[reportAttributeAccessIssue]  # see above
     return op
 
 

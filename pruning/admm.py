@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -74,7 +75,7 @@ class MaskApplier:
 
     def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
         modules = dict(unwrap(model).named_modules())
-        self._pairs: list[tuple[nn.Parameter, torch.Tensor]] = []
+        self._pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for name, mask in masks.items():
             if name not in modules:
                 raise PruningError(f"mask for {name!r}, which is not a module of the model")
@@ -87,7 +88,7 @@ class MaskApplier:
                     f"shape {tuple(weight.shape)}"
                 )
             mask = mask.to(device=weight.device, dtype=weight.dtype)
-            self._pairs.append((weight, mask))  # type: ignore[arg-type]
+            self._pairs.append((weight, mask))
 
     @torch.no_grad()
     def apply(self) -> None:
@@ -122,7 +123,7 @@ class MaskApplier:
 
 @dataclass
 class _LayerState:
-    weight: nn.Parameter
+    weight: torch.Tensor
     z: torch.Tensor
     y: torch.Tensor
     u: torch.Tensor
@@ -269,19 +270,20 @@ class ADMMPruner:
         }
 
     @torch.no_grad()
-    def load_state_dict(self, state: Mapping[str, object]) -> None:
-        """Restore :meth:`state_dict`; raises PruningError if it belongs to other layers,
-        another library or other connectivity ratios."""
-        library = normalize_library(state["library"])  # type: ignore[arg-type]
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (untyped data, as `torch.load` gives it back); raises
+        PruningError if it belongs to other layers, another library or other connectivity
+        ratios."""
+        library = normalize_library(state["library"])
         if library != self.library:
             raise PruningError("the saved ADMM state has another pattern library")
-        if dict(state["connectivity"]) != self.connectivity:  # type: ignore[call-overload]
+        if dict(state["connectivity"]) != self.connectivity:
             raise PruningError(
                 f"the saved ADMM state has connectivity {state['connectivity']}, "
                 f"not {self.connectivity}"
             )
         layers: Mapping[str, Mapping[str, torch.Tensor]]
-        layers = state["layers"]  # type: ignore[assignment]
+        layers = state["layers"]
         if list(layers) != list(self._state):
             raise PruningError(
                 f"the saved ADMM state prunes layers {list(layers)}, not {list(self._state)}"
@@ -295,12 +297,12 @@ class ADMMPruner:
                         f"{tuple(saved[key].shape)}, not {tuple(s.weight.shape)}"
                     )
                 setattr(s, key, saved[key].to(device=s.weight.device, dtype=s.weight.dtype))
-        self.rho = float(state["rho"])  # type: ignore[arg-type]
-        self.updates = int(state["updates"])  # type: ignore[call-overload]
+        self.rho = float(state["rho"])
+        self.updates = int(state["updates"])
         masks = state.get("masks")
         if masks is not None:
             dev = {name: s.weight.device for name, s in self._state.items()}
-            self._set_masks({n: m.to(dev[n]) for n, m in masks.items()})  # type: ignore[union-attr]
+            self._set_masks({n: m.to(dev[n]) for n, m in masks.items()})
 
     def mask_applier(self) -> MaskApplier:
         """The :class:`MaskApplier` for the masks of :meth:`hard_prune`."""

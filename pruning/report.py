@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -75,7 +76,7 @@ class PruneReport:
         cls,
         masks: Mapping[str, torch.Tensor],
         library: Library,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> PruneReport:
         """Build the per-layer statistics from hard-pruning masks."""
         layers = []
@@ -93,7 +94,7 @@ class PruneReport:
                     pattern_histogram=tuple(int(c) for c in hist.tolist()),
                 )
             )
-        return cls(library=library, layers=tuple(layers), **kwargs)  # type: ignore[arg-type]
+        return cls(library=library, layers=tuple(layers), **kwargs)
 
     # -- totals ---------------------------------------------------------------------------
     @property

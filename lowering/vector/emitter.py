@@ -35,6 +35,14 @@ from patdnn.runtime.signature import ALIGNMENT
 Value = SSAValue
 
 
+def shape_of(value: Value) -> tuple[int, ...]:
+    """The static shape of a memref or vector value."""
+    ty = value.type
+    if not isinstance(ty, MemRefType | VectorType):
+        raise TypeError(f"expected a memref or a vector, got {ty}")
+    return tuple(ty.get_shape())
+
+
 @dataclass
 class Loop:
     """The induction variable and loop-carried values of an open `scf.for`."""
@@ -125,7 +133,7 @@ class Emitter:
         from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
 
         ty = VectorType(f32, [width])
-        attr = DenseIntOrFPElementsAttr.from_list(ty, [value] * width)  # type: ignore[arg-type]
+        attr = DenseIntOrFPElementsAttr.from_list(ty, [value] * width)
         return self._constant(("splat", (value, width)), arith.ConstantOp(attr, ty))
 
     def mask(self, active: int, width: int) -> Value:
@@ -183,7 +191,7 @@ class Emitter:
     def vstore_masked(
         self, value: Value, ref: Value, indices: Sequence[Value], active: int
     ) -> None:
-        width = value.type.get_shape()[0]  # type: ignore[union-attr]
+        (width,) = shape_of(value)
         self.emit(vector.MaskedStoreOp(ref, list(indices), self.mask(active, width), value))
 
     def fma(self, a: Value, b: Value, acc: Value) -> Value:

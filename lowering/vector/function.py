@@ -17,6 +17,7 @@ them on a thread pool is made from that list (`patdnn.runtime.threads`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from xdsl.dialects import arith, func, memref
@@ -315,7 +316,7 @@ class FunctionLowering:
         assert isinstance(op, Conv2dOp | FKWConv2dOp)
         in_shape = op.input.type.get_shape()
         out_shape = op.result.type.get_shape()
-        common = dict(
+        common: dict[str, Any] = dict(  # the fields every convolution's spec has
             layer=op.layer_name,
             batch=in_shape[0],
             cin=in_shape[1],
@@ -345,7 +346,7 @@ class FunctionLowering:
                     self.values[op.pattern_bounds],
                     self.values[op.weight],
                 ),
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         else:
             _, _, kh, kw = op.weight.type.get_shape()
@@ -354,7 +355,7 @@ class FunctionLowering:
                 groups=op.group_count,
                 patterns=(tuple((r, q) for r in range(kh) for q in range(kw)),),
                 dense_weight=self.values[op.weight],
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         spec = spec.flattened(self.em.reinterpret)
         self.generator(spec).emit()
