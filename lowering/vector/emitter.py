@@ -213,16 +213,15 @@ class Emitter:
         return self.emit(arith.DivfOp(a, b)).results[0]
 
     def activation(self, value: Value, kind: str) -> Value:
-        """An activation (`patdnn.dialect.patdnn.Activation`) on a vector or an f32 scalar ("none": unchanged).
-        Hardswish `x * min(max(x + 3, 0), 6) / 6` and hardsigmoid `min(max(x + 3, 0), 6) / 6`
-        in ATen's order of operations (a division, as ATen does, not a product by 1/6)."""
-        if isinstance(value.type, VectorType):
-            width = value.type.get_shape()[0]
+        """An activation (`patdnn.dialect.patdnn.Activation`) on a vector or an f32 scalar
+        ("none": unchanged). Hardswish `x * min(max(x + 3, 0), 6) / 6` and hardsigmoid
+        `min(max(x + 3, 0), 6) / 6` in ATen's order of operations (a division, as ATen
+        does, not a product by 1/6)."""
+        width = value.type.get_shape()[0] if isinstance(value.type, VectorType) else 0
 
-            def const(c: float) -> Value:
-                return self.splat(c, width)
-        else:
-            const = self.const_f32
+        def const(c: float) -> Value:
+            return self.splat(c, width) if width else self.const_f32(c)
+
         if kind in ("relu", "relu6"):
             value = self.maxf(value, const(0.0))
         if kind == "relu6":
