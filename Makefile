@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.patdnn-installed
 DEBIAN_PACKAGES := qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 
-.PHONY: all demo test lit pytest bench bench-deps system-deps venv clean
+.PHONY: all demo test lint lit pytest bench bench-deps system-deps venv clean
 
 all: test
 
@@ -33,10 +33,13 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
 
-# Static checks (the rule set is in pyproject.toml); part of `make test`.
+# Static checks (the rule sets are in pyproject.toml); part of `make test`. pyright reads
+# the package through a link tree of its import names (patdnn/tools/pyright_tree.py).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m patdnn.tools.pyright_tree
+	$(VENV)/bin/pyright
 
 lit: $(STAMP) system-deps
 	$(VENV)/bin/lit -v test
@@ -51,6 +54,7 @@ test: $(STAMP) system-deps
 	@set -o pipefail; status=0; \
 	$(VENV)/bin/ruff check . || status=1; \
 	$(VENV)/bin/ruff format --check . || status=1; \
+	{ $(PY) -m patdnn.tools.pyright_tree && $(VENV)/bin/pyright; } || status=1; \
 	$(VENV)/bin/lit test || status=1; \
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) test || status=1; \
 	exit $$status

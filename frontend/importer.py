@@ -214,7 +214,8 @@ def import_model(
     be None); a program with dynamic dimensions is specialised to `example_input`'s shape.
     Its in-place ops are mapped to their functional forms (`functionalize_inplace`).
     """
-    from torch_mlir import ir
+    # torch_mlir.ir star-imports a native module that ships no stubs: its names are Any.
+    from torch_mlir import ir as torch_mlir_ir
     from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks, GraphNodeImporter
 
     if isinstance(example_input, np.ndarray):
@@ -241,6 +242,7 @@ def import_model(
         if isinstance(value, torch.Tensor):
             names.setdefault(id(value), name)
 
+    ir: Any = torch_mlir_ir
     store = WeightStore()
 
     class Hooks(FxImporterHooks):
@@ -261,8 +263,10 @@ def import_model(
             ).result
 
     class LayerNamingImporter(GraphNodeImporter):
-        def _import_torch_op_overload(self, loc: Any, node: torch.fx.Node, *args: Any) -> Any:
-            out = super()._import_torch_op_overload(loc, node, *args)
+        def _import_torch_op_overload(
+            self, loc: Any, node: torch.fx.Node, concrete_target: Any = None
+        ) -> Any:
+            out = super()._import_torch_op_overload(loc, node, concrete_target)
             layer = _layer_of(node)
             if layer and (node, 0) in self._v:
                 owner = self.resolve_node_value(node).owner

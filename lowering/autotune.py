@@ -31,6 +31,7 @@ from patdnn.dialect.weights import attach_weights, weights_of
 from patdnn.errors import PatdnnError
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
 from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+from patdnn.lowering.summary import image_macs
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.lowering.vector.pointwise import output_plane
 from patdnn.lowering.vector.tiling import (
@@ -87,21 +88,21 @@ def _as_dict(t: ConvTiling) -> dict[str, int]:
 
 
 def _input_channels(op: ConvOp) -> int:
-    return int(op.input.type.get_shape()[1])  # type: ignore[union-attr]
+    return int(op.input.type.get_shape()[1])
 
 
 def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling]:
     """The register tiles tried for `op` (the default first), clamped to its output the
     way the lowering clamps them, without duplicates. Prefetch distances are searched
     afterwards, on the best tile."""
-    _, cout, out_h, out_w = op.result.type.get_shape()  # type: ignore[union-attr]
+    _, cout, out_h, out_w = op.result.type.get_shape()
     dense = isinstance(op, Conv2dOp)
     groups = op.group_count if dense else 1
     per_group = cout // groups
     if isinstance(op, FKWConv2dOp):
         kernel, taps = op.kernel_values, len(op.patterns.patterns[0])
     else:
-        kh, kw = op.weight.type.get_shape()[2:]  # type: ignore[union-attr]
+        kh, kw = op.weight.type.get_shape()[2:]
         kernel, taps = (kh, kw), kh * kw
     out_h, out_w = output_plane(kernel, op.stride_values, op.padding_values, out_h, out_w)
     out_vectors = -(-out_w // width)
@@ -139,24 +140,15 @@ def _layer_key(op: ConvOp) -> tuple[object, ...]:
     bias and the activation only touch the epilogue)."""
     return (
         op.name,
-        tuple(op.input.type.get_shape()),  # type: ignore[union-attr]
-        tuple(op.result.type.get_shape()),  # type: ignore[union-attr]
-        tuple(op.operands[1].type.get_shape()),  # type: ignore[union-attr]
+        tuple(op.input.type.get_shape()),
+        tuple(op.result.type.get_shape()),
+        tuple((op.reorder if isinstance(op, FKWConv2dOp) else op.weight).type.get_shape()),
         op.stride_values,
         op.padding_values,
         op.group_count if isinstance(op, Conv2dOp) else 1,
         len(op.patterns.patterns) if isinstance(op, FKWConv2dOp) else 0,
         op.residual is not None,
     )
-
-
-def _layer_macs(op: ConvOp) -> int:
-    _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
-    if isinstance(op, FKWConv2dOp):
-        nnz, taps = op.weight.type.get_shape()  # type: ignore[union-attr]
-        return int(nnz * taps * ho * wo)
-    _, cin_g, kh, kw = op.weight.type.get_shape()  # type: ignore[union-attr]
-    return int(cout * cin_g * kh * kw * ho * wo)
 
 
 def _single_layer_function(op: ConvOp, name: str, tuning: dict[str, int]) -> func.FuncOp:
@@ -232,10 +224,10 @@ def compile_candidates(
     LoadRedundancyEliminationPass().apply(ctx, module)
     weights = np.frombuffer(pack_weight_blob(module) or b"\0", dtype=np.uint8).copy()
     llvm_ir = parallel_llvm_ir(module, target)
-    inputs = [tuple(op.input.type.get_shape())]  # type: ignore[union-attr]
+    inputs = [tuple(op.input.type.get_shape())]
     if op.residual is not None:
-        inputs.append(tuple(op.residual.type.get_shape()))  # type: ignore[union-attr]
-    output = tuple(op.result.type.get_shape())  # type: ignore[union-attr]
+        inputs.append(tuple(op.residual.type.get_shape()))
+    output = tuple(op.result.type.get_shape())
     workspace = max(workspace_bytes(module, name) for name in names)
     signature = Signature.of(
         inputs, [output], weights_size=len(weights), workspace_size=workspace, pool=True
@@ -293,7 +285,7 @@ def tune_module(
     results: list[LayerTuning] = []
     searched: dict[tuple[object, ...], LayerTuning] = {}
     for op in module.walk():
-        if not isinstance(op, Conv2dOp | FKWConv2dOp) or _layer_macs(op) < min_macs:
+        if not isinstance(op, Conv2dOp | FKWConv2dOp) or image_macs(op) < min_macs:
             continue
         key = _layer_key(op)
         if key in searched:
@@ -318,8 +310,8 @@ def _merge(tuning: DictionaryAttr | None, best: dict[str, int]) -> DictionaryAtt
 
 
 def _shape_text(op: ConvOp) -> str:
-    _, cin, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
-    _, cout, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+    _, cin, h, w = op.input.type.get_shape()
+    _, cout, ho, wo = op.result.type.get_shape()
     kind = "pattern" if isinstance(op, FKWConv2dOp) else "dense"
     return f"{kind} {cin}->{cout} {h}x{w}->{ho}x{wo}"
 

@@ -8,8 +8,8 @@ replaced by the five FKW arrays (see `FKWConv2dOp`):
 - `offset[Cout+1]`: stored filter `j` owns kernels `offset[j] .. offset[j+1]`
   (an empty filter has `offset[j] == offset[j+1]`);
 - `index[nnz]`: the input channel of each kernel;
-- `stride[Cout][K+1]`: cumulative kernel count per pattern inside each filter
-  (`stride[j][0] == 0`, `stride[j][K]` = kernels of filter `j`);
+- `pattern_bounds[Cout][K+1]`: cumulative kernel count per pattern inside each filter
+  (`pattern_bounds[j][0] == 0`, `pattern_bounds[j][K]` = kernels of filter `j`);
 - `weight[nnz][T]`: the T values of each kernel at its pattern's taps, in the order
   the library lists them.
 
@@ -45,7 +45,7 @@ from patdnn.dialect.patdnn import FKWConv2dOp, PatternConv2dOp
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
 
-FKW_ARRAY_NAMES = ("reorder", "offset", "index", "stride", "weight")
+FKW_ARRAY_NAMES = ("reorder", "offset", "index", "pattern_bounds", "weight")
 """The FKW arrays, in the operand order of `patdnn.fkw_conv2d`."""
 
 
@@ -98,7 +98,7 @@ class FKWArrays:
     """int32 [Cout+1]: kernel range of each stored filter."""
     index: np.ndarray
     """int32 [nnz]: input channel of each kernel."""
-    stride: np.ndarray
+    pattern_bounds: np.ndarray
     """int32 [Cout][K+1]: cumulative kernel count per pattern inside each filter."""
     weight: np.ndarray
     """float32 [nnz][T]: the kept values of each kernel, in its pattern's tap order."""
@@ -149,8 +149,8 @@ def pack_fkw(
     j, c, p = j[sort], c[sort], p[sort]
     counts = np.zeros((cout, k), dtype=np.int64)
     np.add.at(counts, (j, p), 1)
-    stride = np.zeros((cout, k + 1), dtype=np.int32)
-    stride[:, 1:] = np.cumsum(counts, axis=1)
+    bounds = np.zeros((cout, k + 1), dtype=np.int32)
+    bounds[:, 1:] = np.cumsum(counts, axis=1)
     offset = np.zeros(cout + 1, dtype=np.int32)
     offset[1:] = np.cumsum(counts.sum(axis=1))
     values = weight[order[j][:, None], c[:, None], rows[p], cols[p]]
@@ -158,7 +158,7 @@ def pack_fkw(
         reorder=order.astype(np.int32),
         offset=offset,
         index=c.astype(np.int32),
-        stride=stride,
+        pattern_bounds=bounds,
         weight=np.ascontiguousarray(values, dtype=np.float32).reshape(len(j), rows.shape[1]),
     )
 
@@ -170,21 +170,21 @@ def unpack_fkw(arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[in
     rows, cols = _tap_arrays(library)
     order = _check_order([int(v) for v in arrays.reorder], cout)
     offset = arrays.offset.astype(np.int64)
-    stride = arrays.stride.astype(np.int64)
+    bounds = arrays.pattern_bounds.astype(np.int64)
     nnz = arrays.nnz
     if (
         offset.shape != (cout + 1,)
-        or stride.shape != (cout, k + 1)
+        or bounds.shape != (cout, k + 1)
         or arrays.weight.shape != (nnz, rows.shape[1])
         or offset[0] != 0
         or offset[-1] != nnz
         or np.any(np.diff(offset) < 0)
-        or np.any(stride[:, 0] != 0)
-        or np.any(np.diff(stride, axis=1) < 0)
-        or not np.array_equal(stride[:, -1], np.diff(offset))
+        or np.any(bounds[:, 0] != 0)
+        or np.any(np.diff(bounds, axis=1) < 0)
+        or not np.array_equal(bounds[:, -1], np.diff(offset))
     ):
         raise FKWLayoutError(
-            f"FKW arrays (offset {offset.shape}, stride {stride.shape}, "
+            f"FKW arrays (offset {offset.shape}, pattern_bounds {bounds.shape}, "
             f"weight {arrays.weight.shape}, {nnz} kernels) do not describe a layer of "
             f"{cout} filters and {k} patterns"
         )
@@ -194,7 +194,7 @@ def unpack_fkw(arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[in
     if np.any(rows >= kh) or np.any(cols >= kw):
         raise FKWLayoutError(f"a pattern tap lies outside the {kh}x{kw} kernel")
     filters = np.repeat(order, np.diff(offset))
-    pattern = np.repeat(np.tile(np.arange(k), cout), np.diff(stride, axis=1).reshape(-1))
+    pattern = np.repeat(np.tile(np.arange(k), cout), np.diff(bounds, axis=1).reshape(-1))
     dense = np.zeros((cout, cin, kh, kw), dtype=np.float32)
     dense[filters[:, None], index[:, None], rows[pattern], cols[pattern]] = arrays.weight
     return dense
@@ -259,8 +259,8 @@ class FKWLayoutPattern(RewritePattern):
 class FKWLayoutPass(ModulePass):
     """
     Stores every pattern convolution's weights in FKW format (PatDNN Section 5.3):
-    `patdnn.pattern_conv2d` -> `patdnn.fkw_conv2d` with reorder, offset, index, stride
-    and weight arrays; kernels grouped by pattern inside each filter.
+    `patdnn.pattern_conv2d` -> `patdnn.fkw_conv2d` with reorder, offset, index,
+    pattern_bounds and weight arrays; kernels grouped by pattern inside each filter.
     """
 
     name = "fkw-layout"

@@ -1,7 +1,8 @@
 """The compilation pipeline: torch dialect -> patdnn LR -> FKW -> vector -> LLVM IR.
 
 Each step is a registered pass (runnable alone with `patdnn-opt -p NAME`); this module
-strings them together for a target and keeps the IR after each stage on request.
+strings them together for a target in an xDSL `PassPipeline` and keeps the IR after
+each stage, named after its pass, on request.
 """
 
 from __future__ import annotations
@@ -9,41 +10,52 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass
+from xdsl.passes import ModulePass, PassPipeline
 
 from patdnn.dialect.context import make_context, print_module
 from patdnn.errors import PatdnnError
-from patdnn.lowering import get_all_passes
-from patdnn.lowering.autotune import LayerTuning, tune_module
+from patdnn.lowering.autotune import AutoTunePass, LayerTuning, tune_module
+from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
+from patdnn.lowering.filter_kernel_reorder import FilterKernelReorderPass
+from patdnn.lowering.fkw_layout import FKWLayoutPass
+from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
+from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+from patdnn.lowering.sparsify import SparsifyPass
 from patdnn.lowering.summary import LayerSummary, summarize_layers
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.lowering.vector.tasks import parallel_llvm_ir
 from patdnn.runtime.target import Target
 
+TORCH_STAGE = "torch"
+"""The stage of the imported IR, before any pass."""
+
+LLVM_STAGE = "llvm"
+"""The stage of the LLVM IR text (upstream `mlir-opt` and `mlir-translate`)."""
+
 STAGES: tuple[str, ...] = (
-    "torch",
-    "patdnn",
-    "sparsify",
-    "filter-kernel-reorder",
-    "fkw-layout",
-    "auto-tune",
-    "vector",
-    "load-redundancy-elimination",
-    "llvm",
+    TORCH_STAGE,
+    ConvertTorchToPatdnnPass.name,
+    SparsifyPass.name,
+    FilterKernelReorderPass.name,
+    FKWLayoutPass.name,
+    AutoTunePass.name,
+    LowerPatdnnToVectorPass.name,
+    LoadRedundancyEliminationPass.name,
+    LLVM_STAGE,
 )
-"""Names accepted by `CompiledModel.mlir(stage)`; `llvm` is the LLVM IR text; `auto-tune`
-exists when the model was compiled with tuning."""
+"""Names accepted by `CompiledModel.mlir(stage)`: `torch`, the name of each pass, then
+`llvm`, the LLVM IR text; `auto-tune` exists when the model was compiled with tuning."""
 
 
 @dataclass
 class PipelineOptions:
     target: Target
     library: str = ""
-    num_patterns: int = 8
+    num_patterns: int | None = 8
+    """The cap on the library read from the weights (None: every pattern they use)."""
     strict: bool = False
     vector_width: int | None = None
     keep_stages: bool = True
@@ -71,9 +83,48 @@ class PipelineResult:
     timings: dict[str, float] = field(default_factory=dict[str, float])
 
 
-def _make_pass(name: str, **options: object) -> ModulePass:
-    cls = get_all_passes()[name]()
-    return cls(**options)  # type: ignore[call-arg]
+@dataclass(frozen=True)
+class _AutoTuneStage(ModulePass):
+    """`auto-tune` for the pipeline's target, keeping what each search found."""
+
+    name = AutoTunePass.name
+
+    target: Target
+    vector_width: int
+    num_threads: int
+    found: list[LayerTuning] = field(default_factory=list[LayerTuning])
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        self.found[:] = tune_module(
+            op,
+            target=self.target,
+            vector_width=self.vector_width,
+            vector_registers=self.target.vector_registers,
+            num_threads=self.num_threads,
+        )
+
+
+def pipeline_passes(options: PipelineOptions) -> tuple[ModulePass, ...]:
+    """The passes from the torch dialect to the vector IR, in order."""
+    width = options.vector_width or options.target.vector_width
+    tune: tuple[ModulePass, ...] = (
+        (_AutoTuneStage(options.target, width, options.num_threads),) if options.tune else ()
+    )
+    return (
+        ConvertTorchToPatdnnPass(
+            library=options.library, num_patterns=options.num_patterns, strict=options.strict
+        ),
+        SparsifyPass(threshold=options.sparse_threshold, vector_width=width),
+        FilterKernelReorderPass(),
+        FKWLayoutPass(),
+        *tune,
+        LowerPatdnnToVectorPass(
+            vector_width=width,
+            vector_registers=options.target.vector_registers,
+            parallel=True,
+        ),
+        LoadRedundancyEliminationPass(),
+    )
 
 
 def run_pipeline(
@@ -82,64 +133,39 @@ def run_pipeline(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> PipelineResult:
-    """Runs every stage on `module` (in place) and returns the LLVM IR and weights."""
+    """Runs every stage on `module` (in place) and returns the LLVM IR and weights;
+    `progress` is called with each stage's name as it starts."""
     ctx: Context = make_context()
-    width = options.vector_width or options.target.vector_width
     result = PipelineResult(module, "", b"")
+    start = time.perf_counter()
 
-    def tune(module: ModuleOp) -> None:
-        result.tuning = tune_module(
-            module,
-            target=options.target,
-            vector_width=width,
-            vector_registers=options.target.vector_registers,
-            num_threads=options.num_threads,
-        )
-
-    def run(name: str, **pass_options: object) -> Callable[[ModuleOp], None]:
-        return partial(_make_pass(name, **pass_options).apply, ctx)
-
-    steps: list[tuple[str, Callable[[ModuleOp], None] | None]] = [
-        ("torch", None),
-        (
-            "patdnn",
-            run(
-                "convert-torch-to-patdnn",
-                library=options.library,
-                num_patterns=options.num_patterns,
-                strict=options.strict,
-            ),
-        ),
-        ("sparsify", run("sparsify", threshold=options.sparse_threshold, vector_width=width)),
-        ("filter-kernel-reorder", run("filter-kernel-reorder")),
-        ("fkw-layout", run("fkw-layout")),
-        # `auto-tune` as a function rather than its pass, to keep what it found.
-        *([("auto-tune", tune)] if options.tune else []),
-        (
-            "vector",
-            run(
-                "lower-patdnn-to-vector",
-                vector_width=width,
-                vector_registers=options.target.vector_registers,
-                parallel=True,
-            ),
-        ),
-        ("load-redundancy-elimination", run("load-redundancy-elimination")),
-    ]
-    for stage, step in steps:
+    def begin(stage: str) -> None:
+        nonlocal start
         start = time.perf_counter()
         if progress is not None:
             progress(stage)
-        if step is not None:
-            step(module)
-        if stage == "patdnn":
+
+    def end(stage: str) -> None:
+        if stage == ConvertTorchToPatdnnPass.name:
             result.layers, result.library = summarize_layers(module)
         if options.keep_stages:
             result.stages[stage] = print_module(module)
         result.timings[stage] = time.perf_counter() - start
-    start = time.perf_counter()
-    if progress is not None:
-        progress("llvm")
+
+    def between(done: ModulePass | None, module: ModuleOp, next: ModulePass | None) -> None:
+        if done is not None:
+            end(done.name)
+        if next is not None:
+            begin(next.name)
+
+    begin(TORCH_STAGE)
+    end(TORCH_STAGE)
+    passes = pipeline_passes(options)
+    PassPipeline(passes, between).apply(ctx, module)
+    for p in passes:
+        if isinstance(p, _AutoTuneStage):
+            result.tuning = p.found
+    begin(LLVM_STAGE)
     try:
         module.verify()
     except Exception as e:  # a verifier failure here is a compiler bug; say where
@@ -147,6 +173,6 @@ def run_pipeline(
     result.weights = pack_weight_blob(module)
     result.workspace = workspace_bytes(module, options.entry)
     result.llvm_ir = parallel_llvm_ir(module, options.target)
-    result.stages["llvm"] = result.llvm_ir
-    result.timings["llvm"] = time.perf_counter() - start
+    result.stages[LLVM_STAGE] = result.llvm_ir
+    result.timings[LLVM_STAGE] = time.perf_counter() - start
     return result

@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
@@ -45,6 +45,13 @@ MANIFEST_FORMAT = 4
 read: older artefacts cannot be checked against their code (compile and save them again)."""
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ALIGNMENT = 64
+
+
+@runtime_checkable
+class _ThreadedRunner(Protocol):
+    """A runner whose thread count can change between calls (the host's)."""
+
+    num_threads: int
 
 
 @dataclass
@@ -86,7 +93,7 @@ class CompiledModel:
         from patdnn.runtime.threads import check_threads
 
         self._num_threads = check_threads(value)
-        if self._runner is not None and hasattr(self._runner, "num_threads"):
+        if isinstance(self._runner, _ThreadedRunner):
             self._runner.num_threads = self._num_threads
 
     # -- running -----------------------------------------------------------------------
@@ -132,7 +139,7 @@ class CompiledModel:
             )
         arrays = [fit_input(arg, x) for arg, x in zip(expected, inputs, strict=True)]
         result = self._get_runner()(*arrays, weights=self.weights)
-        return result  # type: ignore[no-any-return]
+        return result
 
     # -- artefacts ---------------------------------------------------------------------
 
@@ -326,7 +333,7 @@ class SavedModel:
         return [[(r, c) for r, c in p] for p in self.manifest["pattern_library"]]
 
 
-def _is_int(value: object, minimum: int = 0) -> bool:
+def _is_int(value: object, minimum: int = 0) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
@@ -466,11 +473,13 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return _check_manifest(manifest, manifest_path)
 
 
-def read_saved(directory: str | Path) -> SavedModel:
+def read_saved(directory: str | Path, manifest: dict[str, Any] | None = None) -> SavedModel:
     """Reads a saved model directory, checking every listed file against its sha256 and
-    the weights blob against the declared size."""
+    the weights blob against the declared size; `manifest`, when given, is the directory's
+    manifest already read by `read_manifest`."""
     path = Path(_path_argument(directory, "directory"))
-    manifest = read_manifest(path)
+    if manifest is None:
+        manifest = read_manifest(path)
     files: dict[str, bytes] = {}
     for filename, info in manifest["files"].items():
         file_path = path / filename
@@ -497,11 +506,12 @@ def read_saved(directory: str | Path) -> SavedModel:
     return saved
 
 
-def open_saved(directory: str | Path, num_threads: int = 1) -> CompiledModel:
-    """A saved model of any target as a `CompiledModel` (aarch64 ones run under qemu),
-    after checking the manifest, every file, and the numbers the code was compiled with
-    against the manifest's."""
-    saved = read_saved(directory)
+def open_saved(saved: str | Path | SavedModel, num_threads: int = 1) -> CompiledModel:
+    """A saved model (a directory, or one `read_saved` read) of any target as a
+    `CompiledModel` (aarch64 ones run under qemu), after checking the manifest, every
+    file, and the numbers the code was compiled with against the manifest's."""
+    if not isinstance(saved, SavedModel):
+        saved = read_saved(saved)
     manifest_path = str(saved.directory / MANIFEST)
     expected = AbiRecord.of(saved.entry, saved.signature, saved.manifest["format"])
     llvm_ir_bytes = saved.file(".ll")
@@ -573,7 +583,7 @@ def load(directory: str | Path, *, num_threads: int = 1) -> CompiledModel:
             f"`patdnn run {directory} --input x.npy`, or build examples/run_model.c "
             f"(see examples/README.md)"
         )
-    return open_saved(directory, num_threads)
+    return open_saved(read_saved(directory, manifest), num_threads)
 
 
 def _path_argument(value: object, name: str) -> str | os.PathLike[str]:
@@ -581,7 +591,7 @@ def _path_argument(value: object, name: str) -> str | os.PathLike[str]:
         raise ArgumentError(
             f"{name} must be a path (str or os.PathLike), got {type(value).__name__}"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def fit_input(arg: Arg, value: Any, what: str | None = None) -> np.ndarray:
@@ -690,7 +700,7 @@ def compile(  # noqa: A001 - the API's name
     options = PipelineOptions(
         target=tgt,
         library=library_text,
-        num_patterns=num_patterns,  # type: ignore[arg-type]  # None: no cap
+        num_patterns=num_patterns,  # None: no cap
         strict=strict,
         vector_width=vector_width,
         keep_stages=keep_stages,

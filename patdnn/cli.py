@@ -321,12 +321,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     spec = resolve_model(args.model, args.input_shape)
     from patdnn.dialect.context import make_context
     from patdnn.frontend.importer import import_model
-    from patdnn.lowering import get_all_passes
+    from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
     from patdnn.lowering.summary import summarize_layers
 
     imported = import_model(spec.model, spec.example)
-    convert = get_all_passes()["convert-torch-to-patdnn"]()
-    convert(num_patterns=args.patterns, strict=args.strict).apply(  # type: ignore[call-arg]
+    ConvertTorchToPatdnnPass(num_patterns=args.patterns, strict=args.strict).apply(
         make_context(), imported.module
     )
     layers, library = summarize_layers(imported.module)
@@ -341,10 +340,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_dir(directory: Path) -> int:
-    from patdnn.api import open_saved, read_manifest
+    from patdnn.api import open_saved, read_saved
 
-    open_saved(directory)  # every file and the code's ABI record checked
-    m = read_manifest(directory)
+    saved = read_saved(directory)
+    open_saved(saved)  # every file and the code's ABI record checked
+    m = saved.manifest
     t = m["target"]
     print(f"{m['model']}: saved for {t['name']} ({t['triple']}, {t.get('cpu', '?')})")
     print(
@@ -664,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks against dense peers: layers, whole models")
     suites = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)  # the options every suite shares
     common.add_argument("--threads", default="1", metavar="N,M",
                         help="thread counts to time, e.g. 1,2 (default 1)")  # fmt: skip
     common.add_argument("--peers", default="all",

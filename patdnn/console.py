@@ -14,18 +14,8 @@ if TYPE_CHECKING:
 
 
 class StepProgress:
-    """Prints one line per step with its duration: `  name ...... 1.23 s`."""
-
-    LABELS: dict[str, str] = {
-        "torch": "torch dialect",
-        "patdnn": "convert-torch-to-patdnn (layers, patterns)",
-        "sparsify": "sparsify (block-sparse 1x1 and linear)",
-        "filter-kernel-reorder": "filter-kernel-reorder",
-        "fkw-layout": "fkw-layout (compressed weights)",
-        "vector": "lower-patdnn-to-vector",
-        "load-redundancy-elimination": "load-redundancy-elimination",
-        "llvm": "mlir-opt + mlir-translate -> LLVM IR",
-    }
+    """Prints one line per step with its duration: `  name ...... 1.23 s` (a compilation's
+    steps are its pipeline stages, named after their passes)."""
 
     def __init__(self, stream: TextIO | None = None, width: int = 50) -> None:
         self.stream = stream or sys.stdout
@@ -34,8 +24,7 @@ class StepProgress:
 
     def __call__(self, step: str) -> None:
         self.done()
-        label = self.LABELS.get(step, step)
-        self.stream.write(f"  {label} ".ljust(self.width, "."))
+        self.stream.write(f"  {step} ".ljust(self.width, "."))
         self.stream.flush()
         self._start = time.perf_counter()
 

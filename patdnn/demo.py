@@ -22,6 +22,7 @@ import torch
 import patdnn
 from patdnn.console import StepProgress, layer_table
 from patdnn.errors import PatdnnError
+from patdnn.files import check_writable, staged_directory
 
 RTOL = 1e-4
 """Largest allowed `max |compiled - pytorch| / max |pytorch|` over the held-out logits."""
@@ -58,8 +59,8 @@ def run_aarch64(directory: Path, xs: np.ndarray, work: Path) -> tuple[np.ndarray
     from patdnn.api import open_saved, read_saved
     from patdnn.runtime.aarch64 import find_cross_compiler, find_qemu
 
-    model = open_saved(directory)  # the manifest, the files and the object's ABI record
     saved = read_saved(directory)
+    model = open_saved(saved)  # the manifest, the files and the object's ABI record
     out_shape = tuple(saved.manifest["outputs"][0])
     source = _example_source()
     if source is None:
@@ -124,103 +125,112 @@ def _run_demo(
     from patdnn.pruning.digits import DigitsNet, evaluate, load_digits, train_dense
 
     started = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out, directory=True)  # before any work
     print("patdnn demo: train, pattern-prune, compile and run a digits CNN "
           f"(artefacts in {out}/)")  # fmt: skip
-    step("load scikit-learn digits")
-    train, val = load_digits(seed=seed)
-    xs_t = torch.cat([x for x, _ in val])
-    ys = torch.cat([y for _, y in val]).numpy()
-    n_train = sum(len(y) for _, y in train)
-    xs = xs_t.numpy()
+    # Every file is written into a scratch directory next to `out`, moved into `out` only
+    # when the whole demo succeeded: a failed demo leaves `out` as it was.
+    with staged_directory(out) as stage:
+        step("load scikit-learn digits")
+        train, val = load_digits(seed=seed)
+        xs_t = torch.cat([x for x, _ in val])
+        ys = torch.cat([y for _, y in val]).numpy()
+        n_train = sum(len(y) for _, y in train)
+        xs = xs_t.numpy()
 
-    step(f"dense training, {dense_epochs} epochs on {n_train} images")
-    torch.manual_seed(seed)
-    dense = DigitsNet()
-    train_dense(dense, train, dense_epochs, seed=seed)
-    dense_acc = evaluate(dense, val)
+        step(f"dense training, {dense_epochs} epochs on {n_train} images")
+        torch.manual_seed(seed)
+        dense = DigitsNet()
+        train_dense(dense, train, dense_epochs, seed=seed)
+        dense_acc = evaluate(dense, val)
 
-    step(f"ADMM pruning ({admm_epochs} epochs) + retraining ({retrain_epochs})")
-    result = prune(
-        dense,
-        train,
-        num_patterns=num_patterns,
-        connectivity=connectivity,
-        admm_epochs=admm_epochs,
-        retrain_epochs=retrain_epochs,
-        val_loader=val,
-        seed=seed,
-        progress=False,
-    )
-    pruned = result.model.eval()
-    torch.save(dense.state_dict(), out / "dense.pt")
-    torch.save(pruned.state_dict(), out / "pruned.pt")
-    (out / "report.txt").write_text(result.report.table() + "\n")
-    result.report.save_figure(out / "patterns.png")
-    with torch.no_grad():
-        ref = pruned(xs_t).numpy()
-    pruned_acc = float((ref.argmax(1) == ys).mean())
+        step(f"ADMM pruning ({admm_epochs} epochs) + retraining ({retrain_epochs})")
+        result = prune(
+            dense,
+            train,
+            num_patterns=num_patterns,
+            connectivity=connectivity,
+            admm_epochs=admm_epochs,
+            retrain_epochs=retrain_epochs,
+            val_loader=val,
+            seed=seed,
+            progress=False,
+        )
+        pruned = result.model.eval()
+        torch.save(dense.state_dict(), stage / "dense.pt")
+        torch.save(pruned.state_dict(), stage / "pruned.pt")
+        (stage / "report.txt").write_text(result.report.table() + "\n")
+        result.report.save_figure(stage / "patterns.png")
+        with torch.no_grad():
+            ref = pruned(xs_t).numpy()
+        pruned_acc = float((ref.argmax(1) == ys).mean())
 
-    compiled = {}
-    for target in ("host", "aarch64"):
-        step(f"compile for {target}")
-        model = patdnn.compile(
-            pruned, xs_t[:1], target=target, library=result.library, keep_stages=False,
-            name=MODEL_NAME,
-        )  # fmt: skip
-        model.save(out / target)
-        compiled[target] = model
+        compiled = {}
+        for target in ("host", "aarch64"):
+            step(f"compile for {target}")
+            model = patdnn.compile(
+                pruned, xs_t[:1], target=target, library=result.library, keep_stages=False,
+                name=MODEL_NAME,
+            )  # fmt: skip
+            model.save(stage / target)
+            compiled[target] = model
 
-    step(f"host: patdnn.load + {len(xs)} images")
-    host = patdnn.load(out / "host")
-    host_logits = np.concatenate([host(xs[i : i + 1]) for i in range(len(xs))])
+        step(f"host: patdnn.load + {len(xs)} images")
+        host = patdnn.load(stage / "host")
+        host_logits = np.concatenate([host(xs[i : i + 1]) for i in range(len(xs))])
 
-    step(f"aarch64: {len(xs)} images under qemu-aarch64")
-    a64_logits, a64_how = run_aarch64(out / "aarch64", xs, out / "qemu")
+        step(f"aarch64: {len(xs)} images under qemu-aarch64")
+        a64_logits, a64_how = run_aarch64(stage / "aarch64", xs, stage / "qemu")
 
-    step(f"latency, batch 1, median of {runs} runs")
-    x1_t = xs_t[:1].contiguous()
-    x1 = xs[:1].copy()
-    with torch.no_grad():
-        torch_us = _median_us(lambda: pruned(x1_t), runs)
-    patdnn_us = _median_us(lambda: host(x1), runs)
-    np.save(out / "sample.npy", xs[:1])
-    step.done()
+        step(f"latency, batch 1, median of {runs} runs")
+        x1_t = xs_t[:1].contiguous()
+        x1 = xs[:1].copy()
+        with torch.no_grad():
+            torch_us = _median_us(lambda: pruned(x1_t), runs)
+        patdnn_us = _median_us(lambda: host(x1), runs)
+        np.save(stage / "sample.npy", xs[:1])
+        step.done()
 
-    host_diff = _relative_diff(host_logits, ref)
-    a64_diff = _relative_diff(a64_logits, ref)
-    host_acc = float((host_logits.argmax(1) == ys).mean())
-    a64_acc = float((a64_logits.argmax(1) == ys).mean())
+        host_diff = _relative_diff(host_logits, ref)
+        a64_diff = _relative_diff(a64_logits, ref)
+        host_acc = float((host_logits.argmax(1) == ys).mean())
+        a64_acc = float((a64_logits.argmax(1) == ys).mean())
 
-    print()
-    print(result.report.table())
-    print()
-    sig = compiled["host"].signature
-    print(
-        f"Compiled: the whole DigitsNet, input {list(sig.inputs[0].shape)} -> logits "
-        f"{list(sig.outputs[0].shape)}; its conv layers ({len(result.library)}-pattern library):"
-    )
-    print(layer_table(compiled["host"].layers, len(compiled["host"].library)))
-    print()
+        print()
+        print(result.report.table())
+        print()
+        sig = compiled["host"].signature
+        print(
+            f"Compiled: the whole DigitsNet, input {list(sig.inputs[0].shape)} -> logits "
+            f"{list(sig.outputs[0].shape)}; its conv layers ({len(result.library)}-pattern library):"
+        )
+        print(layer_table(compiled["host"].layers, len(compiled["host"].library)))
+        print()
 
-    def verdict(diff: float) -> str:
-        word = "match" if diff <= RTOL else "DIFFER FROM"
-        return f"logits {word} pruned PyTorch (max rel. diff {diff:.1e}, limit {RTOL:.0e})"
+        def verdict(diff: float) -> str:
+            word = "match" if diff <= RTOL else "DIFFER FROM"
+            return f"logits {word} pruned PyTorch (max rel. diff {diff:.1e}, limit {RTOL:.0e})"
 
-    print(f"Accuracy on the {len(xs)} held-out digits:")
-    print(f"  dense PyTorch              {100 * dense_acc:6.2f}%")
-    print(f"  pruned PyTorch (ADMM)      {100 * pruned_acc:6.2f}%")
-    print(f"  compiled, host             {100 * host_acc:6.2f}%   {verdict(host_diff)}")
-    print(f"  compiled, aarch64 (qemu)   {100 * a64_acc:6.2f}%   {verdict(a64_diff)}")
-    print(f"  (aarch64 ran with {a64_how})")
-    print()
-    host_target = compiled["host"].target
-    print(f"Latency, batch 1, host {host_target.arch} ({host_target.cpu}), "
-          f"median of {runs} runs:")  # fmt: skip
-    print(f"  PyTorch eager, 1 thread    {torch_us:8.1f} us")
-    print(f"  patdnn compiled (host)     {patdnn_us:8.1f} us   "
-          f"{torch_us / patdnn_us:.2f}x vs PyTorch")  # fmt: skip
-    print()
+        print(f"Accuracy on the {len(xs)} held-out digits:")
+        print(f"  dense PyTorch              {100 * dense_acc:6.2f}%")
+        print(f"  pruned PyTorch (ADMM)      {100 * pruned_acc:6.2f}%")
+        print(f"  compiled, host             {100 * host_acc:6.2f}%   {verdict(host_diff)}")
+        print(f"  compiled, aarch64 (qemu)   {100 * a64_acc:6.2f}%   {verdict(a64_diff)}")
+        print(f"  (aarch64 ran with {a64_how})")
+        print()
+        host_target = compiled["host"].target
+        print(f"Latency, batch 1, host {host_target.arch} ({host_target.cpu}), "
+              f"median of {runs} runs:")  # fmt: skip
+        print(f"  PyTorch eager, 1 thread    {torch_us:8.1f} us")
+        print(f"  patdnn compiled (host)     {patdnn_us:8.1f} us   "
+              f"{torch_us / patdnn_us:.2f}x vs PyTorch")  # fmt: skip
+        print()
+        bad = [t for t, d in (("host", host_diff), ("aarch64", a64_diff)) if d > RTOL]
+        if bad:
+            raise PatdnnError(
+                f"the compiled {' and '.join(bad)} model(s) disagree with pruned PyTorch "
+                f"beyond {RTOL:.0e} relative"
+            )
     print(f"Artefacts in {out}/:")
     for target in ("host", "aarch64"):
         files = ", ".join(sorted(p.name for p in (out / target).iterdir()))
@@ -234,10 +244,4 @@ def _run_demo(
     print(f"     patdnn run {out}/aarch64 --input {out}/sample.npy")
     print(f"     patdnn inspect {out}/aarch64")
     print(f"Finished in {time.perf_counter() - started:.0f} s.")
-    bad = [t for t, d in (("host", host_diff), ("aarch64", a64_diff)) if d > RTOL]
-    if bad:
-        raise PatdnnError(
-            f"the compiled {' and '.join(bad)} model(s) disagree with pruned PyTorch "
-            f"beyond {RTOL:.0e} relative"
-        )
     return 0

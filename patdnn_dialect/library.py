@@ -153,9 +153,10 @@ def check_num_patterns(num_patterns: object) -> int:
         raise LibraryError(
             f"num_patterns must be an int in 1..{MAX_PATTERNS}, got {num_patterns!r}"
         )
-    if not 1 <= num_patterns <= MAX_PATTERNS:
+    count = int(num_patterns)
+    if not 1 <= count <= MAX_PATTERNS:
         raise LibraryError(f"num_patterns must be in 1..{MAX_PATTERNS}, got {num_patterns}")
-    return int(num_patterns)
+    return count
 
 
 # -- matching kernels to patterns -------------------------------------------------------

@@ -59,18 +59,23 @@ class ValueTensorType(ParametrizedAttribute, TypeAttribute):
     def __init__(self, shape: Sequence[int], dtype: Attribute):
         super().__init__(ArrayAttr(IntAttr(d) for d in shape), dtype)
 
-    @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+    @staticmethod
+    def parse_body(parser: AttrParser) -> tuple[ArrayAttr[IntAttr], Attribute]:
+        """`[1,3,?,?],f32`: the parameters inside the angle brackets."""
+
         def dim() -> IntAttr:
             if parser.parse_optional_punctuation("?") is not None:
                 return IntAttr(-1)
             return IntAttr(parser.parse_integer(allow_boolean=False))
 
+        shape = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, dim)
+        parser.parse_punctuation(",")
+        return ArrayAttr(shape), parser.parse_type()
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
-            shape = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, dim)
-            parser.parse_punctuation(",")
-            dtype = parser.parse_type()
-        return (ArrayAttr(shape), dtype)
+            return cls.parse_body(parser)
 
     def print_parameters(self, printer: Printer) -> None:
         dims = ",".join("?" if d.data < 0 else str(d.data) for d in self.shape)
@@ -110,6 +115,14 @@ class NoneType(ParametrizedAttribute, TypeAttribute):
     name = "torch.none"
 
 
+@irdl_attr_definition
+class AnyValueTensorType(ParametrizedAttribute, TypeAttribute):
+    """The element of `!torch.list<vtensor>` (the tensors of `torch.aten.cat`): a value
+    tensor of any shape and dtype, printed `vtensor` inside the list."""
+
+    name = "torch.any_vtensor"
+
+
 _SHORT_TYPES: dict[str, type[ParametrizedAttribute]] = {
     "int": IntType,
     "float": FloatType,
@@ -133,7 +146,11 @@ class ListType(ParametrizedAttribute, TypeAttribute):
             if short is None:
                 return (parser.parse_type(),)
             if short == "vtensor":
-                return (ValueTensorType(*ValueTensorType.parse_parameters(parser)),)
+                if parser.parse_optional_punctuation("<") is None:
+                    return (AnyValueTensorType(),)
+                shape, dtype = ValueTensorType.parse_body(parser)
+                parser.parse_punctuation(">")
+                return (ValueTensorType.new((shape, dtype)),)
             if short not in _SHORT_TYPES:
                 parser.raise_error(f"unsupported torch list element type '{short}'")
             return (_SHORT_TYPES[short](),)
@@ -143,6 +160,8 @@ class ListType(ParametrizedAttribute, TypeAttribute):
         elt = self.element_type
         if isinstance(elt, IntType | FloatType | BoolType | NoneType):
             printer.print_string(elt.name.removeprefix("torch."))
+        elif isinstance(elt, AnyValueTensorType):
+            printer.print_string("vtensor")
         else:
             printer.print_attribute(elt)
         printer.print_string(">")
@@ -380,6 +399,22 @@ class Relu6Op(_UnaryOp):
 
 
 @irdl_op_definition
+class HardswishOp(_UnaryOp):
+    """`torch.aten.hardswish`: `x * relu6(x + 3) / 6` (MobileNet-V3)."""
+
+    name = "torch.aten.hardswish"
+    assembly_format = "$self_ attr-dict `:` type($self_) `->` type($result)"
+
+
+@irdl_op_definition
+class HardsigmoidOp(_UnaryOp):
+    """`torch.aten.hardsigmoid`: `relu6(x + 3) / 6` (MobileNet-V3's squeeze-and-excitation)."""
+
+    name = "torch.aten.hardsigmoid"
+    assembly_format = "$self_ attr-dict `:` type($self_) `->` type($result)"
+
+
+@irdl_op_definition
 class HardtanhOp(AtenOp):
     """`torch.aten.hardtanh`: relu6 when the bounds are 0 and 6."""
 
@@ -429,6 +464,41 @@ class AddTensorOp(AtenOp):
     alpha = operand_def(IntType | FloatType)
     result = result_def(ValueTensorType)
     assembly_format = _aten_format("self_", "other", "alpha")
+
+
+@irdl_op_definition
+class MulTensorOp(AtenOp):
+    """`torch.aten.mul.Tensor`: `self * other`, broadcasting (a squeeze-and-excitation scale)."""
+
+    name = "torch.aten.mul.Tensor"
+    self_ = operand_def(ValueTensorType)
+    other = operand_def(ValueTensorType)
+    result = result_def(ValueTensorType)
+    assembly_format = _aten_format("self_", "other")
+
+
+@irdl_op_definition
+class CatOp(AtenOp):
+    """`torch.aten.cat`: the tensors of a `torch.prim.ListConstruct`, joined along `dim`."""
+
+    name = "torch.aten.cat"
+    tensors = operand_def(ListType)
+    dim = operand_def(IntType)
+    result = result_def(ValueTensorType)
+    assembly_format = _aten_format("tensors", "dim")
+
+
+@irdl_op_definition
+class UpsampleNearest2dVecOp(AtenOp):
+    """`torch.aten.upsample_nearest2d.vec`: nearest-neighbour resize to `output_size` or by
+    `scale_factors` (`nn.Upsample(mode="nearest")`, `F.interpolate(mode="nearest")`)."""
+
+    name = "torch.aten.upsample_nearest2d.vec"
+    input = operand_def(ValueTensorType)
+    output_size = operand_def(ListType | NoneType)
+    scale_factors = operand_def(ListType | NoneType)
+    result = result_def(ValueTensorType)
+    assembly_format = _aten_format("input", "output_size", "scale_factors")
 
 
 @irdl_op_definition
@@ -549,8 +619,13 @@ ATEN_OPS: tuple[type[IRDLOperation], ...] = (
     ReluOp,
     Relu6Op,
     HardtanhOp,
+    HardswishOp,
+    HardsigmoidOp,
     BatchNormOp,
     AddTensorOp,
+    MulTensorOp,
+    CatOp,
+    UpsampleNearest2dVecOp,
     MaxPool2dOp,
     AvgPool2dOp,
     AdaptiveAvgPool2dOp,
@@ -575,5 +650,5 @@ Torch = Dialect(
         ListConstructOp,
         *ATEN_OPS,
     ],
-    [ValueTensorType, IntType, FloatType, BoolType, NoneType, ListType],
+    [ValueTensorType, IntType, FloatType, BoolType, NoneType, ListType, AnyValueTensorType],
 )

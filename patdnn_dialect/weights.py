@@ -112,7 +112,7 @@ class WeightStore:
     def value(self, attr: Attribute) -> np.ndarray:
         """The numbers of a constant's value attribute, shaped as its type."""
         if isinstance(attr, DenseIntOrFPElementsAttr):
-            ty = attr.get_type()
+            ty = attr.type
             data = np.asarray(attr.get_values(), dtype=numpy_dtype(ty.get_element_type()))
             shape = tuple(ty.get_shape())
             return np.broadcast_to(data, shape).copy() if data.size == 1 else data.reshape(shape)
@@ -151,7 +151,7 @@ _STORES: weakref.WeakKeyDictionary[Operation, WeightStore] = weakref.WeakKeyDict
 def _root(item: Operation | SSAValue) -> Operation:
     op = item if isinstance(item, Operation) else item.owner
     if not isinstance(op, Operation):  # a block argument: its block's parent op
-        op = op.parent_op()  # type: ignore[union-attr]
+        op = op.parent_op()
         if op is None:
             raise WeightError(f"{item} belongs to no operation, so it has no weights")
     while (parent := op.parent_op()) is not None:
@@ -205,7 +205,7 @@ def constant_array(value: SSAValue) -> np.ndarray:
     """The numbers behind a weight operand (`arith.constant` or `torch.vtensor.literal`)."""
     owner = value.owner
     attr = owner.properties.get("value") if isinstance(owner, Operation) else None
-    if attr is None or not owner.has_trait(ConstantLike):
+    if attr is None or not isinstance(owner, Operation) or not owner.has_trait(ConstantLike):
         raise WeightError(f"expected a constant tensor, got {value}")
     return weights_of(value).value(attr)
 
@@ -229,7 +229,7 @@ def make_constant(
         return arith.ConstantOp(store.add(name, array))
     ty = WeightStore.tensor_type(array)
     values = array.reshape(-1).tolist()
-    return arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, values))  # type: ignore[arg-type]
+    return arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, values))  # type: ignore[arg-type]  # element type: the dtype, known at run time
 
 
 def dense_resources(module: Operation) -> Iterator[DenseResourceAttr]:

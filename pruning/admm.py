@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -62,6 +63,7 @@ from patdnn.pruning.layers import (
     LINEAR,
     PATTERN,
     POINTWISE,
+    PrunedLayer,
     select_sparse_layers,
 )
 from patdnn.pruning.patterns import (
@@ -88,7 +90,7 @@ class MaskApplier:
 
     def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
         modules = dict(unwrap(model).named_modules())
-        self._pairs: list[tuple[nn.Parameter, torch.Tensor]] = []
+        self._pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for name, mask in masks.items():
             if name not in modules:
                 raise PruningError(f"mask for {name!r}, which is not a module of the model")
@@ -101,7 +103,7 @@ class MaskApplier:
                     f"shape {tuple(weight.shape)}"
                 )
             mask = mask.to(device=weight.device, dtype=weight.dtype)
-            self._pairs.append((weight, mask))  # type: ignore[arg-type]
+            self._pairs.append((weight, mask))
 
     @torch.no_grad()
     def apply(self) -> None:
@@ -139,7 +141,7 @@ class _LayerState:
     """ADMM variables of one layer: ``z``/``u`` for the pattern set (3x3 and depthwise
     layers), ``y``/``v`` for the connectivity or block-sparse set (3x3, 1x1, linear)."""
 
-    weight: nn.Parameter
+    weight: torch.Tensor
     z: torch.Tensor | None
     y: torch.Tensor | None
     u: torch.Tensor | None
@@ -173,7 +175,7 @@ def plan_layers(
     depthwise: bool = False,
     include: Iterable[str] | str | None = None,
     exclude: Iterable[str] | str | None = None,
-) -> tuple[dict[str, nn.Module], dict[str, LayerPlan]]:
+) -> tuple[dict[str, PrunedLayer], dict[str, LayerPlan]]:
     """The layers to prune (``{name: module}``) and how (``{name: LayerPlan}``).
 
     ``pointwise=None`` / ``linear=None`` turn 1x1 / linear pruning off, ``depthwise=True``
@@ -295,7 +297,7 @@ class ADMMPruner:
                 z = self._project_z(name, w)
                 y = self._project_y(name, w)
                 self._state[name] = _LayerState(
-                    weight=module.weight,  # type: ignore[arg-type]
+                    weight=module.weight,
                     z=None if z is None else z.clone(),
                     y=None if y is None else y.clone(),
                     u=None if z is None else torch.zeros_like(w),
@@ -353,11 +355,13 @@ class ADMMPruner:
         for name, s in self._state.items():
             w = s.weight.detach()
             if s.z is not None and s.u is not None:
-                s.z = self._project_z(name, w + s.u)
-                s.u = s.u + w - s.z
+                z = self._project_z(name, w + s.u)
+                assert z is not None  # the layer has a pattern set, so it projects onto it
+                s.z, s.u = z, s.u + w - z
             if s.y is not None and s.v is not None:
-                s.y = self._project_y(name, w + s.v)
-                s.v = s.v + w - s.y
+                y = self._project_y(name, w + s.v)
+                assert y is not None  # likewise for its connectivity or block set
+                s.y, s.v = y, s.v + w - y
         self._sync()
         self.updates += 1
         if self.updates % self.rho_every == 0:
@@ -425,13 +429,14 @@ class ADMMPruner:
         }
 
     @torch.no_grad()
-    def load_state_dict(self, state: Mapping[str, object]) -> None:
-        """Restore :meth:`state_dict`; raises PruningError if it belongs to other layers,
-        another library, other ratios or block shapes."""
-        library = normalize_library(state["library"])  # type: ignore[arg-type]
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (untyped data, as `torch.load` gives it back); raises
+        PruningError if it belongs to other layers, another library, other ratios or block
+        shapes."""
+        library = normalize_library(state["library"])
         if library != self.library:
             raise PruningError("the saved ADMM state has another pattern library")
-        if dict(state["connectivity"]) != self.connectivity:  # type: ignore[call-overload]
+        if dict(state["connectivity"]) != self.connectivity:
             raise PruningError(
                 f"the saved ADMM state has connectivity {state['connectivity']}, "
                 f"not {self.connectivity}"
@@ -443,7 +448,7 @@ class ADMMPruner:
                 "(layer: [kind, ratio, block shape])"
             )
         layers: Mapping[str, Mapping[str, torch.Tensor]]
-        layers = state["layers"]  # type: ignore[assignment]
+        layers = state["layers"]
         if list(layers) != list(self._state):
             raise PruningError(
                 f"the saved ADMM state prunes layers {list(layers)}, not {list(self._state)}"
@@ -463,12 +468,12 @@ class ADMMPruner:
                         f"{tuple(saved[key].shape)}, not {tuple(s.weight.shape)}"
                     )
                 setattr(s, key, saved[key].to(device=s.weight.device, dtype=s.weight.dtype))
-        self.rho = float(state["rho"])  # type: ignore[arg-type]
-        self.updates = int(state["updates"])  # type: ignore[call-overload]
+        self.rho = float(state["rho"])
+        self.updates = int(state["updates"])
         masks = state.get("masks")
         if masks is not None:
             dev = {name: s.weight.device for name, s in self._state.items()}
-            self._set_masks({n: m.to(dev[n]) for n, m in masks.items()})  # type: ignore[union-attr]
+            self._set_masks({n: m.to(dev[n]) for n, m in masks.items()})
 
     def mask_applier(self) -> MaskApplier:
         """The :class:`MaskApplier` for the masks of :meth:`hard_prune`."""

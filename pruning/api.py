@@ -269,9 +269,9 @@ def prune(
             acc_hard = ckpt["accuracy_hard_pruned"]
             history = [EpochRecord(**h) for h in ckpt["history"]]
         else:
-            modules = dict(pruned.named_modules())
             lib = given_library or extract_library(
-                [modules[n].weight.detach() for n in kernel_layers], num_patterns
+                [pruned.get_parameter(f"{n}.weight").detach() for n in kernel_layers],
+                num_patterns,
             )
             lib = broadcast_object(lib)
             acc_before = evaluate(pruned, val_loader) if val_loader is not None else None
@@ -338,10 +338,8 @@ def prune(
                     res_z, res_y = pruner.residual_norms()
                     history.append(EpochRecord("admm", epoch, loss, rho_used, res_z, res_y))
                     save("admm", epoch, opt)
-                    if hasattr(bar, "set_postfix"):
-                        bar.set_postfix(
-                            loss=f"{loss:.4f}", rho=f"{rho_used:.2g}", wz=f"{res_z:.3g}"
-                        )
+                    if (set_postfix := getattr(bar, "set_postfix", None)) is not None:
+                        set_postfix(loss=f"{loss:.4f}", rho=f"{rho_used:.2g}", wz=f"{res_z:.3g}")
             pruner.hard_prune()
             acc_hard = evaluate(pruned, val_loader) if val_loader is not None else None
             done = 0
@@ -367,8 +365,8 @@ def prune(
                 )
                 history.append(EpochRecord("retrain", epoch, loss))
                 save("retrain", epoch, opt)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{loss:.4f}")
+                if (set_postfix := getattr(bar, "set_postfix", None)) is not None:
+                    set_postfix(loss=f"{loss:.4f}")
         applier.apply()
         acc_after = evaluate(pruned, val_loader) if val_loader is not None else None
         pruned.train(was_training)

@@ -9,6 +9,8 @@ train and score it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,7 +38,7 @@ def digits_tensors(
     """
     from sklearn.datasets import load_digits as _load
 
-    data = _load()
+    data: Any = _load()  # a Bunch; the stub's return type is the union of every form
     x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(data.target, dtype=torch.int64)
     return split_standardised(x, y, val_fraction=val_fraction, seed=seed)

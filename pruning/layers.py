@@ -24,6 +24,7 @@ every kind.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import TypeAlias
 
 from torch import nn
 
@@ -41,6 +42,9 @@ LINEAR = "linear"
 DEPTHWISE = "depthwise"
 #: Every kind of pruned layer.
 KINDS = (PATTERN, POINTWISE, LINEAR, DEPTHWISE)
+
+PrunedLayer: TypeAlias = nn.Conv2d | nn.Linear
+"""The modules pruning touches (see :func:`layer_kind`)."""
 #: How reports and errors name each kind.
 KIND_LABELS = {
     PATTERN: "3x3 pattern",
@@ -133,7 +137,7 @@ def select_sparse_layers(
     exclude: Iterable[str] | str | None = None,
     *,
     kinds: Collection[str] = (PATTERN, POINTWISE, LINEAR),
-) -> dict[str, tuple[str, nn.Module]]:
+) -> dict[str, tuple[str, PrunedLayer]]:
     """The layers to prune of the enabled ``kinds``, ``{name: (kind, module)}`` in model
     order (the default choice and ``include``/``exclude`` as in the module docstring).
 
@@ -173,7 +177,11 @@ def select_sparse_layers(
         chosen = {n for n in modules if n not in stay_dense and layer_kind(modules[n]) in kinds}
     chosen -= set(exc or ())
 
-    layers = {n: (layer_kind(m), m) for n, m in modules.items() if n in chosen}
+    layers: dict[str, tuple[str, PrunedLayer]] = {}
+    for n, m in modules.items():
+        kind = layer_kind(m)
+        if n in chosen and kind is not None and isinstance(m, nn.Conv2d | nn.Linear):
+            layers[n] = (kind, m)
     if not layers:
         enabled = ", ".join(KIND_LABELS[k] for k in KINDS if k in kinds) or "none"
         raise PruningError(
@@ -181,4 +189,4 @@ def select_sparse_layers(
             "convolution and the last Linear stay dense unless included by name; after "
             "include/exclude)"
         )
-    return layers  # type: ignore[return-value]
+    return layers

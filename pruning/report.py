@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -105,7 +105,7 @@ class PruneReport:
         masks: Mapping[str, torch.Tensor],
         library: Library,
         plans: Mapping[str, LayerPlan] | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> PruneReport:
         """Build the per-layer statistics from hard-pruning masks.
 
@@ -146,7 +146,7 @@ class PruneReport:
                     block=block,
                 )
             )
-        return cls(library=library, layers=tuple(layers), **kwargs)  # type: ignore[arg-type]
+        return cls(library=library, layers=tuple(layers), **kwargs)
 
     # -- totals ---------------------------------------------------------------------------
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 import torch
@@ -29,9 +29,11 @@ def check_loader(loader: object, name: str = "loader") -> None:
     """Raise :class:`PruningError` for a loader that is missing, not iterable or empty."""
     if loader is None or not isinstance(loader, Iterable):
         raise PruningError(f"{name} must be an iterable of (input, target) batches, got {loader!r}")
+    if not isinstance(loader, Sized):
+        return
     try:
-        n = len(loader)  # type: ignore[arg-type]
-    except TypeError:
+        n = len(loader)
+    except TypeError:  # a DataLoader of an iterable dataset has no length
         return
     if n == 0:
         raise PruningError(f"{name} is empty (it yields no batch)")

@@ -1,6 +1,7 @@
 """Model zoo with torchvision's module names and state-dict keys.
 
 A torchvision state dict loads unchanged: `get_model("resnet18").load_state_dict(sd)`.
+`unet` is the project's own small encoder-decoder (not a torchvision model).
 """
 
 from __future__ import annotations
@@ -12,20 +13,27 @@ from torch import nn
 from patdnn.errors import PatdnnError
 
 from .mobilenet import MobileNetV2, mobilenet_v2
+from .mobilenet_v3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small
 from .resnet import ResNet, resnet18, resnet34, resnet50
+from .unet import UNet, unet
 from .vgg import VGG, vgg16, vgg16_bn
 
 __all__ = [
     "MODELS",
     "MobileNetV2",
+    "MobileNetV3",
     "ResNet",
+    "UNet",
     "VGG",
     "ZooError",
     "get_model",
     "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
     "resnet18",
     "resnet34",
     "resnet50",
+    "unet",
     "vgg16",
     "vgg16_bn",
 ]
@@ -37,6 +45,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet34": resnet34,
     "resnet50": resnet50,
     "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v3_small": mobilenet_v3_small,
+    "mobilenet_v3_large": mobilenet_v3_large,
+    "unet": unet,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -20,7 +22,8 @@ def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int
 
 
 class Conv2dNormActivation(nn.Sequential):
-    """Conv2d (no bias, "same" padding), BatchNorm2d, ReLU6: children 0, 1, 2."""
+    """torchvision's Conv2d ("same" padding, a bias only without a norm layer), norm layer,
+    in-place activation: children 0, 1, 2 (the norm and the activation when given)."""
 
     def __init__(
         self,
@@ -28,16 +31,33 @@ class Conv2dNormActivation(nn.Sequential):
         out_channels: int,
         kernel_size: int = 3,
         stride: int = 1,
+        padding: int | None = None,
         groups: int = 1,
+        norm_layer: Callable[..., nn.Module] | None = nn.BatchNorm2d,
+        activation_layer: Callable[..., nn.Module] | None = nn.ReLU,
+        dilation: int = 1,
+        inplace: bool | None = True,
     ) -> None:
-        padding = (kernel_size - 1) // 2
-        super().__init__(
+        if padding is None:
+            padding = (kernel_size - 1) // 2 * dilation
+        layers: list[nn.Module] = [
             nn.Conv2d(
-                in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False
-            ),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU6(inplace=True),
-        )
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                padding,
+                dilation=dilation,
+                groups=groups,
+                bias=norm_layer is None,
+            )
+        ]
+        if norm_layer is not None:
+            layers.append(norm_layer(out_channels))
+        if activation_layer is not None:
+            params = {} if inplace is None else {"inplace": inplace}
+            layers.append(activation_layer(**params))
+        super().__init__(*layers)
         self.out_channels = out_channels
 
 
@@ -54,9 +74,17 @@ class InvertedResidual(nn.Module):
 
         layers: list[nn.Module] = []
         if expand_ratio != 1:
-            layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1))
+            layers.append(
+                Conv2dNormActivation(inp, hidden_dim, kernel_size=1, activation_layer=nn.ReLU6)
+            )
         layers += [
-            Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+            Conv2dNormActivation(
+                hidden_dim,
+                hidden_dim,
+                stride=stride,
+                groups=hidden_dim,
+                activation_layer=nn.ReLU6,
+            ),
             nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
             nn.BatchNorm2d(oup),
         ]
@@ -95,14 +123,20 @@ class MobileNetV2(nn.Module):
         ]
         input_channel = _make_divisible(input_channel * width_mult, round_nearest)
         self.last_channel = _make_divisible(last_channel * max(1.0, width_mult), round_nearest)
-        features: list[nn.Module] = [Conv2dNormActivation(3, input_channel, stride=2)]
+        features: list[nn.Module] = [
+            Conv2dNormActivation(3, input_channel, stride=2, activation_layer=nn.ReLU6)
+        ]
         for t, c, n, s in inverted_residual_setting:
             output_channel = _make_divisible(c * width_mult, round_nearest)
             for i in range(n):
                 stride = s if i == 0 else 1
                 features.append(InvertedResidual(input_channel, output_channel, stride, t))
                 input_channel = output_channel
-        features.append(Conv2dNormActivation(input_channel, self.last_channel, kernel_size=1))
+        features.append(
+            Conv2dNormActivation(
+                input_channel, self.last_channel, kernel_size=1, activation_layer=nn.ReLU6
+            )
+        )
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),

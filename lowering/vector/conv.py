@@ -11,7 +11,7 @@ filter, or per group of filters for dense layers) keeps its accumulators in regi
 across all kernels; its size comes from `tiling.ConvTiling`:
 
 - `patdnn.fkw_conv2d` loops pattern group by pattern group over the kernels of a
-  filter (`stride[j][p] .. stride[j][p+1]`); the taps of each pattern are compile-time
+  filter (`pattern_bounds[j][p] .. pattern_bounds[j][p+1]`); the taps of each pattern are compile-time
   constants, so the group's body is specialised code without any per-tap indexing:
   every tap reads the scratch buffer at the kernel's channel base plus a constant.
   Wide layers prefetch the input lines of the kernels a few places ahead.
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, i64
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, VectorType, f32, i64
 
-from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.emitter import Emitter, Value, shape_of
 from patdnn.lowering.vector.pointwise import reads_in_place, runs_flat
 from patdnn.lowering.vector.tasks import (
     TASKS_PER_PHASE,
@@ -218,7 +218,8 @@ class ConvGenerator:
         and right padding, or a padding row. Only the padding columns are filled besides
         the copy, not the whole row."""
         em, s, v = self.em, self.spec, self.width
-        assert self.scratch is not None
+        scratch = self.scratch
+        assert scratch is not None
         cin, _, _, _, cols = self.scratch_shape
         c_lo, c_hi = channels or (em.index(0), em.index(cin))
         ph, pw = s.padding
@@ -229,20 +230,20 @@ class ConvGenerator:
         def copy(row: Value) -> None:
             with em.loop(c_lo, c_hi) as c:
                 for m in edge:
-                    em.vstore(fill, self.scratch, [c.iv, zero, zero, row, em.index(m)])
+                    em.vstore(fill, scratch, [c.iv, zero, zero, row, em.index(m)])
                 ih = em.add(row, -ph)
                 for m in range(0, s.width, v):
                     src = [n, c.iv, ih, em.index(m)]
                     dst = [c.iv, zero, zero, row, em.index(pw + m)]
                     if s.width - m >= v:
-                        em.vstore(em.vload(s.input, src, v), self.scratch, dst)
+                        em.vstore(em.vload(s.input, src, v), scratch, dst)
                     else:
                         value = em.vload_masked(s.input, src, s.width - m, v)
-                        em.vstore_masked(value, self.scratch, dst, s.width - m)
+                        em.vstore_masked(value, scratch, dst, s.width - m)
 
         def pad(row: Value) -> None:
             with em.loop(c_lo, c_hi) as c, em.loop(0, cols, v) as j:
-                em.vstore(fill, self.scratch, [c.iv, zero, zero, row, j.iv])
+                em.vstore(fill, scratch, [c.iv, zero, zero, row, j.iv])
 
         if isinstance(first, int):
             for row in range(first, first + count):
@@ -303,7 +304,7 @@ class ConvGenerator:
                                     value,
                                     high,
                                     deinterleave,
-                                    result_type=value.type,  # type: ignore[arg-type]
+                                    result_type=VectorType(f32, [v]),
                                 )
                                 value = em.emit(shuffle).results[0]
                             em.vstore(value, self.scratch, [*dst, em.index(m)])
@@ -379,7 +380,7 @@ class ConvGenerator:
 
     def kernel_ahead(self, index: Value, k: Value, distance: int) -> Value:
         """The kernel `distance` places after kernel `k`, clamped to the last one."""
-        nnz = index.type.get_shape()[0]  # type: ignore[union-attr]
+        (nnz,) = shape_of(index)
         em = self.em
         return em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
 
@@ -411,7 +412,7 @@ class ConvGenerator:
         ahead, non-temporally: they are read once per row block and must not evict the
         input rows from the caches."""
         em, distance = self.em, self.options.stream_prefetch
-        nnz, taps = weight.type.get_shape()  # type: ignore[union-attr]
+        nnz, taps = shape_of(weight)
         if distance <= 0 or nnz * taps * 4 < self.options.stream_prefetch_min_bytes:
             return
         ahead = self.kernel_ahead(index, k, distance)
@@ -480,7 +481,7 @@ class ConvGenerator:
         epilogue. `origin` is `tile_origin(oh0, col0)`."""
         em, s, v = self.em, self.spec, self.width
         if s.fkw is not None:
-            reorder, offset, index, stride, weight = s.fkw
+            reorder, *_ = s.fkw
             channels = [em.load_index(reorder, [j])]
         else:
             channels = [em.add(j, f) for f in range(nf)]
@@ -534,10 +535,10 @@ class ConvGenerator:
                 scale = em.splat(1.0 / (s.kernel[0] * s.kernel[1]), v)
                 acc = [em.mulf(a, scale) for a in acc]
         elif s.fkw is not None:
-            reorder, offset, index, stride, weight = s.fkw
+            _, offset, index, pattern_bounds, weight = s.fkw
             base = em.load_index(offset, [j])
             bounds = [
-                em.add(base, em.load_index(stride, [j, em.index(p)]))
+                em.add(base, em.load_index(pattern_bounds, [j, em.index(p)]))
                 for p in range(len(s.patterns) + 1)
             ]
             acc = acc0

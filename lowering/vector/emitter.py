@@ -35,6 +35,14 @@ from patdnn.runtime.signature import ALIGNMENT
 Value = SSAValue
 
 
+def shape_of(value: Value) -> tuple[int, ...]:
+    """The static shape of a memref or vector value."""
+    ty = value.type
+    if not isinstance(ty, MemRefType | VectorType):
+        raise TypeError(f"expected a memref or a vector, got {ty}")
+    return tuple(ty.get_shape())
+
+
 @dataclass
 class Loop:
     """The induction variable and loop-carried values of an open `scf.for`."""
@@ -125,7 +133,7 @@ class Emitter:
         from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
 
         ty = VectorType(f32, [width])
-        attr = DenseIntOrFPElementsAttr.from_list(ty, [value] * width)  # type: ignore[arg-type]
+        attr = DenseIntOrFPElementsAttr.from_list(ty, [value] * width)
         return self._constant(("splat", (value, width)), arith.ConstantOp(attr, ty))
 
     def mask(self, active: int, width: int) -> Value:
@@ -183,7 +191,7 @@ class Emitter:
     def vstore_masked(
         self, value: Value, ref: Value, indices: Sequence[Value], active: int
     ) -> None:
-        width = value.type.get_shape()[0]  # type: ignore[union-attr]
+        (width,) = shape_of(value)
         self.emit(vector.MaskedStoreOp(ref, list(indices), self.mask(active, width), value))
 
     def fma(self, a: Value, b: Value, acc: Value) -> Value:
@@ -201,17 +209,29 @@ class Emitter:
     def minf(self, a: Value, b: Value) -> Value:
         return self.emit(arith.MinimumfOp(a, b)).results[0]
 
+    def divf(self, a: Value, b: Value) -> Value:
+        return self.emit(arith.DivfOp(a, b)).results[0]
+
     def activation(self, value: Value, kind: str) -> Value:
-        """relu / relu6 on a vector or an f32 scalar ("none": unchanged)."""
-        if isinstance(value.type, VectorType):
-            width = value.type.get_shape()[0]
-            zero, six = self.splat(0.0, width), self.splat(6.0, width)
-        else:
-            zero, six = self.const_f32(0.0), self.const_f32(6.0)
+        """An activation (`patdnn.dialect.patdnn.Activation`) on a vector or an f32 scalar
+        ("none": unchanged). Hardswish `x * min(max(x + 3, 0), 6) / 6` and hardsigmoid
+        `min(max(x + 3, 0), 6) / 6` in ATen's order of operations (a division, as ATen
+        does, not a product by 1/6)."""
+        width = value.type.get_shape()[0] if isinstance(value.type, VectorType) else 0
+
+        def const(c: float) -> Value:
+            return self.splat(c, width) if width else self.const_f32(c)
+
         if kind in ("relu", "relu6"):
-            value = self.maxf(value, zero)
+            value = self.maxf(value, const(0.0))
         if kind == "relu6":
-            value = self.minf(value, six)
+            value = self.minf(value, const(6.0))
+        if kind in ("hardswish", "hardsigmoid"):
+            gate = self.minf(self.maxf(self.addf(value, const(3.0)), const(0.0)), const(6.0))
+            if kind == "hardswish":
+                value = self.divf(self.mulf(value, gate), const(6.0))
+            else:
+                value = self.divf(gate, const(6.0))
         return value
 
     def reduce_add(self, value: Value) -> Value:

@@ -2,9 +2,10 @@
 
 `forward(inputs..., outputs..., weights, workspace)`: tensors become memrefs, results are
 written into the output memrefs the caller passes, constants are views into the weight
-blob and intermediate buffers views into the workspace (`memory.py`); each layer op is
-handed to the generator of its kernel family (`conv.py`, `pooling.py`, `linear.py`,
-`sparse.py`, `elementwise.py`), which splits its work into phases of tasks (`tasks.py`).
+blob and intermediate buffers views into the workspace (`memory.py`; a concat's inputs
+are views into its buffer, `concat_slices`); each layer op is handed to the generator of
+its kernel family (`conv.py`, `pooling.py`, `linear.py`, `sparse.py`,
+`elementwise.py`, `movement.py`), which splits its work into phases of tasks (`tasks.py`).
 
 Serial, the function loops over each phase's tasks in place. Parallel, each phase
 becomes a function `forward_task<k>(inputs..., outputs..., weights, workspace, task)`
@@ -14,6 +15,9 @@ them on a thread pool is made from that list (`patdnn.runtime.threads`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from xdsl.dialects import arith, func, memref
@@ -27,29 +31,40 @@ from xdsl.dialects.builtin import (
     MemRefType,
     TensorType,
     UnitAttr,
+    f32,
     i8,
     i64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from patdnn.dialect.patdnn import (
+    ActivateOp,
     AddOp,
+    ConcatOp,
     Conv2dOp,
     FKWConv2dOp,
     GlobalAvgPoolOp,
     LinearOp,
+    MulOp,
     PatternConv2dOp,
     Pool2dOp,
     ReshapeOp,
     SparseConv1x1Op,
     SparseLinearOp,
+    UpsampleOp,
 )
 from patdnn.errors import LoweringError
 from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
-from patdnn.lowering.vector.elementwise import emit_add
+from patdnn.lowering.vector.elementwise import (
+    emit_activation,
+    emit_add,
+    emit_channel_scale,
+    emit_mul,
+)
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.linear import emit_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
+from patdnn.lowering.vector.movement import emit_concat, emit_upsample
 from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
 from patdnn.lowering.vector.sparse import emit_sparse_conv1x1, emit_sparse_linear
 from patdnn.lowering.vector.tasks import EntrySchedule, Phases
@@ -73,6 +88,10 @@ LAYER_OPS = (
     GlobalAvgPoolOp,
     LinearOp,
     AddOp,
+    ActivateOp,
+    MulOp,
+    ConcatOp,
+    UpsampleOp,
     ReshapeOp,
     SparseConv1x1Op,
     SparseLinearOp,
@@ -116,9 +135,13 @@ class FunctionLowering:
         self.values: dict[SSAValue, Value] = dict(zip(old.args, block.args, strict=False))
         results = {r: block.args[len(in_types) + i] for i, r in enumerate(ret.arguments)}
 
-        # Buffers: a reshape aliases its input, so a buffer lives until the last use
-        # of any value that shares it.
+        # Buffers: a reshape aliases its input, and a concat's input computed by a layer
+        # is written in place into the concat's buffer (`concat_slices`), so a buffer
+        # lives until the last use of any value that shares it.
         root: dict[SSAValue, SSAValue] = {}
+        slices = concat_slices(old, set(results))
+        for value, (concat, _, _) in slices.items():
+            root[value] = concat.result
         last_use: dict[SSAValue, Operation] = {}
         for op in old.ops:
             for operand in op.operands:
@@ -126,7 +149,17 @@ class FunctionLowering:
             if isinstance(op, ReshapeOp):
                 root[op.result] = root.get(op.input, op.input)
         allocated: list[tuple[Value, SSAValue]] = []
+        concat_buffers: dict[Operation, Value] = {}
 
+        def concat_buffer(concat: ConcatOp) -> Value:
+            """The concat's buffer, placed when its first input (or itself) is computed."""
+            if concat not in concat_buffers:
+                buffer = self.em.alloc(_memref_of(concat.result.type).get_shape())
+                allocated.append((buffer, concat.result))
+                concat_buffers[concat] = buffer
+            return concat_buffers[concat]
+
+        self.in_place: set[tuple[Operation, int]] = {(c, i) for c, _, i in slices.values()}
         for op in old.ops:
             if op is ret:
                 break
@@ -156,6 +189,12 @@ class FunctionLowering:
             else:
                 if result in results:
                     out = results[result]
+                elif result in slices:
+                    concat, start, _ = slices[result]
+                    ty = MemRefType(f32, shape)
+                    out = arena.slice(self.em.emit, concat_buffer(concat), start, ty)
+                elif isinstance(op, ConcatOp):
+                    out = concat_buffer(op)
                 else:
                     out = self.em.alloc(shape)
                     allocated.append((out, result))
@@ -231,11 +270,11 @@ class FunctionLowering:
     def lower_layer(self, op: Operation, out: Value) -> None:
         em, v = self.em, self.width
         if isinstance(op, GlobalAvgPoolOp):
-            shape = op.input.type.get_shape()  # type: ignore[union-attr]
+            shape = op.input.type.get_shape()
             emit_global_avg_pool(em, self.phases, v, self.values[op.input], out, shape)
         elif isinstance(op, LinearOp):
-            n, k = op.input.type.get_shape()  # type: ignore[union-attr]
-            m = op.weight.type.get_shape()[0]  # type: ignore[union-attr]
+            n, k = op.input.type.get_shape()
+            m = op.weight.type.get_shape()[0]
             bias = self.values[op.bias] if op.bias is not None else None
             emit_linear(
                 em,
@@ -251,9 +290,32 @@ class FunctionLowering:
         elif isinstance(op, SparseConv1x1Op | SparseLinearOp):
             self.lower_sparse(op, out)
         elif isinstance(op, AddOp):
-            size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
+            size = int(np.prod(op.result.type.get_shape()))
             lhs, rhs = self.values[op.lhs], self.values[op.rhs]
             emit_add(em, self.phases, v, lhs, rhs, out, size, op.activation.data)
+        elif isinstance(op, ActivateOp):
+            size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
+            src = self.values[op.input]
+            emit_activation(em, self.phases, v, src, out, size, op.activation.data)
+        elif isinstance(op, MulOp):
+            shape = op.lhs.type.get_shape()  # type: ignore[union-attr]
+            lhs, rhs = self.values[op.lhs], self.values[op.rhs]
+            if op.is_channel_scale:
+                emit_channel_scale(em, self.phases, v, lhs, rhs, out, shape)
+            else:
+                emit_mul(em, self.phases, v, lhs, rhs, out, int(np.prod(shape)))
+        elif isinstance(op, ConcatOp):
+            inputs: list[tuple[Value, Sequence[int], int]] = []
+            channel = 0
+            for i, x in enumerate(op.inputs):
+                shape = x.type.get_shape()  # type: ignore[union-attr]
+                if (op, i) not in self.in_place:
+                    inputs.append((self.values[x], shape, channel))
+                channel += shape[1]
+            emit_concat(em, self.phases, v, inputs, out, op.result.type.get_shape())  # type: ignore[union-attr]
+        elif isinstance(op, UpsampleOp):
+            shape = op.input.type.get_shape()  # type: ignore[union-attr]
+            emit_upsample(em, self.phases, v, self.values[op.input], out, shape, op.scale_values)
         else:
             self.lower_conv(op, out)
 
@@ -292,9 +354,9 @@ class FunctionLowering:
             self.generator(spec).emit()
             return
         assert isinstance(op, Conv2dOp | FKWConv2dOp)
-        in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
-        out_shape = op.result.type.get_shape()  # type: ignore[union-attr]
-        common = dict(
+        in_shape = op.input.type.get_shape()
+        out_shape = op.result.type.get_shape()
+        common: dict[str, Any] = dict(  # the fields every convolution's spec has
             layer=op.layer_name,
             batch=in_shape[0],
             cin=in_shape[1],
@@ -321,19 +383,19 @@ class FunctionLowering:
                     self.values[op.reorder],
                     self.values[op.offset],
                     self.values[op.index],
-                    self.values[op.stride],
+                    self.values[op.pattern_bounds],
                     self.values[op.weight],
                 ),
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         else:
-            _, _, kh, kw = op.weight.type.get_shape()  # type: ignore[union-attr]
+            _, _, kh, kw = op.weight.type.get_shape()
             spec = ConvSpec(
                 kernel=(kh, kw),
                 groups=op.group_count,
                 patterns=(tuple((r, q) for r in range(kh) for q in range(kw)),),
                 dense_weight=self.values[op.weight],
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         spec = spec.flattened(self.em.reinterpret)
         self.generator(spec).emit()
@@ -342,6 +404,34 @@ class FunctionLowering:
         return ConvGenerator(
             self.em, spec, self.width, self.registers, self.options, phases=self.phases
         )
+
+
+def concat_slices(
+    block: Block, outputs: set[SSAValue]
+) -> dict[SSAValue, tuple[ConcatOp, int, int]]:
+    """The concat inputs that their layers write straight into the concat's buffer:
+    value -> (concat, byte offset, input index). Taken: an input computed by a layer
+    (not a reshape or another concat, not a function result, not already taken) of a
+    concat of one image (whose channel ranges are contiguous) that is not a function
+    result itself. The others are copied by the concat."""
+    slices: dict[SSAValue, tuple[ConcatOp, int, int]] = {}
+    for op in block.ops:
+        if not isinstance(op, ConcatOp) or op.result in outputs:
+            continue
+        if op.result.type.get_shape()[0] != 1:  # type: ignore[union-attr]
+            continue
+        start = 0
+        for i, value in enumerate(op.inputs):
+            producer = value.owner
+            if (
+                isinstance(producer, LAYER_OPS)
+                and not isinstance(producer, ReshapeOp | ConcatOp)
+                and value not in outputs
+                and value not in slices
+            ):
+                slices[value] = (op, start, i)
+            start += 4 * int(np.prod(value.type.get_shape()))  # type: ignore[union-attr]
+    return slices
 
 
 def _values_from(prologue: list[Operation], body: Block) -> set[Operation]:

@@ -49,6 +49,10 @@ class _Request:
     start: int
     end: int | None
     offset_op: arith.ConstantOp
+    slices: list[tuple[int, arith.ConstantOp]] = field(
+        default_factory=list[tuple[int, arith.ConstantOp]]
+    )
+    """Views of a byte range of this buffer (`Arena.slice`): their offsets from its start."""
 
 
 class Arena:
@@ -76,6 +80,24 @@ class Arena:
         self._by_view[view] = request
         return view
 
+    def slice(
+        self,
+        emit: Callable[[Operation], Operation],
+        view: Value,
+        start: int,
+        ty: MemRefType[Attribute],
+    ) -> Value:
+        """A view of type `ty` of the bytes of buffer `view` (from `allocate`) from byte
+        `start` on: it lives as long as that buffer (a concat's input written in place)."""
+        request = self._by_view[view]
+        nbytes = math.prod(ty.get_shape()) * numpy_dtype(ty.element_type).itemsize
+        if start < 0 or start + nbytes > request.nbytes:
+            raise LoweringError(f"bytes {start}..{start + nbytes} are outside the buffer")
+        offset = arith.ConstantOp.from_int_and_width(start, IndexType())
+        emit(offset)
+        request.slices.append((start, offset))
+        return emit(memref.ViewOp(self.workspace, offset.result, [], ty)).results[0]
+
     def release(self, view: Value) -> bool:
         """Ends the lifetime of a buffer from `allocate`; False for any other memref."""
         request = self._by_view.get(view)
@@ -100,6 +122,8 @@ class Arena:
                 offset = max(offset, _align(o + n))
             placed.append((offset, r.nbytes, r.start, end))
             r.offset_op.properties["value"] = IntegerAttr(offset, IndexType())
+            for start, op in r.slices:
+                op.properties["value"] = IntegerAttr(offset + start, IndexType())
             size = max(size, offset + r.nbytes)
         return _align(size)
 

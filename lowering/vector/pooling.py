@@ -19,8 +19,8 @@ from patdnn.lowering.vector.tasks import Phases, decompose, part_bounds, split_c
 
 def pool_spec(op: Pool2dOp, src: Value, out: Value) -> ConvSpec:
     """The generator's description of a pooling window layer."""
-    n, c, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
-    _, _, ho, wo = op.result.type.get_shape()  # type: ignore[union-attr]
+    n, c, h, w = op.input.type.get_shape()
+    _, _, ho, wo = op.result.type.get_shape()
     kh, kw = op.kernel_values
     return ConvSpec(
         layer=op.layer_name,

@@ -36,11 +36,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from patdnn.bench.peak import FmaPeak, measure_fma_peak
+
+if TYPE_CHECKING:
+    from patdnn.api import CompiledModel
 from patdnn.bench.peers import PEERS, Peer, PeerUnavailable, check_output, relative_error, scratch
 from patdnn.errors import PatdnnError
 from patdnn.runtime.timing import interleaved_times
@@ -290,7 +294,7 @@ class CaseResult:
     notes: list[str] = field(default_factory=list[str])
 
     def fastest_peer(self, threads: int) -> tuple[str, float] | None:
-        timed = [(t[threads].ms, name) for name, t in self.peers.items() if t[threads].ms]
+        timed = [(ms, name) for name, t in self.peers.items() if (ms := t[threads].ms)]
         if not timed:
             return None
         ms, name = min(timed)
@@ -318,8 +322,8 @@ def _compile(
     x: torch.Tensor,
     target: str,
     threads: int | None,
-    options: dict[str, object] | None = None,
-) -> object:
+    options: dict[str, Any] | None = None,
+) -> CompiledModel:
     """`patdnn.compile` for the benchmark; `options` are more of its keyword arguments
     (`tune`, `vector_width`)."""
     import patdnn
@@ -330,18 +334,18 @@ def _compile(
     return patdnn.compile(model, x, **options)
 
 
-def _patdnn_runner(compiled: object, x: np.ndarray) -> Callable[[], np.ndarray]:
-    runner = compiled._get_runner()  # type: ignore[attr-defined]
-    weights = compiled.weights  # type: ignore[attr-defined]
-    out = np.empty(compiled.signature.outputs[0].shape, dtype=np.float32)  # type: ignore[attr-defined]
+def _patdnn_runner(compiled: CompiledModel, x: np.ndarray) -> Callable[[], np.ndarray]:
+    runner = compiled._get_runner()
+    weights = compiled.weights
+    out = np.empty(compiled.signature.outputs[0].shape, dtype=np.float32)
     return lambda: runner(x, weights=weights, out=out)
 
 
-def _kept_macs(compiled: object, case: Case) -> tuple[int, int]:
+def _kept_macs(compiled: CompiledModel, case: Case) -> tuple[int, int]:
     """(kept, dense) MACs of the compiled convolutions, plus any linear layers."""
     if case.kind.startswith("sparse"):
         return _sparse_macs(case)
-    layers = compiled.layers  # type: ignore[attr-defined]
+    layers = compiled.layers
     linear = sum(m.in_features * m.out_features for m in case.pruned.modules()
                  if isinstance(m, torch.nn.Linear))  # fmt: skip
     return sum(x.macs for x in layers) + linear, sum(x.dense_macs for x in layers) + linear
@@ -368,7 +372,7 @@ def run_case(
     target: str = "host",
     tolerance: float = TOLERANCE,
     log: Callable[[str], None] = lambda s: None,
-    options: dict[str, object] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> CaseResult:
     """Compiles `case` with patdnn, prepares every peer, checks all against PyTorch, and
     times them in interleaved rounds at each thread count."""
@@ -502,11 +506,16 @@ def _layer_inputs(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Te
     """The input every Conv2d and Linear of `model` sees on `x` (forward hooks)."""
     seen: dict[str, torch.Tensor] = {}
     hooks = []
+
+    def keep_input(name: str) -> Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], None]:
+        def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            seen.setdefault(name, args[0].detach().clone())
+
+        return hook
+
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
-            hooks.append(module.register_forward_pre_hook(
-                lambda m, args, name=name: seen.setdefault(name, args[0].detach().clone())
-            ))  # fmt: skip
+            hooks.append(module.register_forward_pre_hook(keep_input(name)))
     try:
         with torch.no_grad():
             model(x)
@@ -519,7 +528,7 @@ def _layer_inputs(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Te
 def profile_layers(
     case: Case, repeat: int, peak: FmaPeak, target: str = "host",
     tolerance: float = TOLERANCE, progress: Callable[[str], None] = lambda s: None,
-    options: dict[str, object] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[list[LayerTime], float]:  # fmt: skip
     """Each conv / linear layer of `case.pruned` compiled alone and timed, interleaved with
     the whole compiled model; returns the layers (slowest first) and the whole model's ms."""
@@ -530,10 +539,11 @@ def profile_layers(
     for i, (name, x) in enumerate(inputs.items()):
         progress(f"compiling layer {i + 1}/{len(inputs)}: {name}")
         module = modules[name]
-        layer = _Linear(module.in_features, module.out_features) if isinstance(
-            module, torch.nn.Linear) else module  # fmt: skip
-        if isinstance(layer, _Linear):
-            layer.fc = module  # type: ignore[assignment]
+        assert isinstance(module, torch.nn.Conv2d | torch.nn.Linear)  # what _layer_inputs hooks
+        layer: torch.nn.Module = module
+        if isinstance(module, torch.nn.Linear):
+            layer = _Linear(module.in_features, module.out_features)
+            layer.fc = module
             x = x.reshape(1, -1, 1, 1)
         compiled = _compile(layer, x, target, None, options)
         runner = _patdnn_runner(compiled, x.numpy())
@@ -541,10 +551,11 @@ def profile_layers(
             error = relative_error(runner(), layer(x).numpy())
         if error > tolerance:
             raise PatdnnError(f"layer {name} compiled alone is wrong: relative error {error:.1e}")
-        summary = compiled.layers  # type: ignore[attr-defined]
+        summary = compiled.layers
         if summary:
             kind, shape, macs = summary[0].kind, summary[0].shape, summary[0].macs
         else:
+            assert isinstance(module, torch.nn.Linear)  # the only layer with no summary
             kind, shape = "linear", f"{module.in_features}->{module.out_features}"
             macs = module.in_features * module.out_features
         rows.append((name, kind, shape, macs))
@@ -602,7 +613,7 @@ def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> Esti
 
     compiled = _compile(case.pruned, case.x, "aarch64", None)
     macs, _ = _kept_macs(compiled, case)
-    assembly = llvm_ir_to_assembly(compiled.llvm_ir, compiled.target)  # type: ignore[attr-defined]
+    assembly = llvm_ir_to_assembly(compiled.llvm_ir, compiled.target)
     loop = hot_loop(assembly)
     mca = mca_estimate(loop, cpu)
     return EstimateResult(
@@ -668,7 +679,7 @@ def parse_threads(text: str) -> list[int]:
 def run_layers(
     suite: str = "vgg", layers: str = "all", threads: Sequence[int] = (1,), repeat: int = 10,
     peers: str = "all", target: str = "host", tolerance: float = TOLERANCE,
-    options: dict[str, object] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[CaseResult]:  # fmt: skip
     """`patdnn bench layers`: prints progress, the tables and the skipped peers."""
     from patdnn.runtime.target import Target
@@ -707,7 +718,7 @@ def _say_tables(results: Sequence[CaseResult], threads: Sequence[int]) -> None:
 def run_models(
     models: str = ",".join(MODELS), size: int = 224, threads: Sequence[int] = (1,),
     repeat: int = 5, peers: str = "all", per_layer: bool = False, target: str = "host",
-    tolerance: float = TOLERANCE, options: dict[str, object] | None = None,
+    tolerance: float = TOLERANCE, options: dict[str, Any] | None = None,
 ) -> list[CaseResult]:  # fmt: skip
     """`patdnn bench models` (and `--per-layer`)."""
     from patdnn.frontend.zoo import MODELS as ZOO

@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,7 +114,14 @@ def _torch(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) ->
 
 def _onnx_bytes(model: torch.nn.Module, x: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
-    torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["y"], dynamo=False)
+    torch.onnx.export(
+        model,
+        (x,),
+        buffer,  # pyright: ignore[reportArgumentType]  # torch's hint omits file objects, which it takes
+        input_names=["x"],
+        output_names=["y"],
+        dynamo=False,
+    )
     return buffer.getvalue()
 
 
@@ -127,7 +135,13 @@ def _onnxruntime(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Pa
         _onnx_bytes(model, x), options, providers=["CPUExecutionProvider"]
     )
     feed = {"x": x.numpy()}
-    return lambda: session.run(None, feed)[0]
+
+    def run() -> np.ndarray:
+        (y,) = session.run(None, feed)
+        assert isinstance(y, np.ndarray)  # the one dense output of the model
+        return y
+
+    return run
 
 
 def _tool(name: str) -> str:
@@ -147,7 +161,8 @@ def _run(args: list[str], what: str, env: dict[str, str] | None = None) -> None:
 
 
 def _mnn(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -> Runner:
-    import MNN
+    # A bench extra (make bench-deps), untyped: its API is looked up at run time.
+    MNN: Any = importlib.import_module("MNN")
 
     onnx_path, mnn_path = work / "model.onnx", work / "model.mnn"
     if not mnn_path.exists():
@@ -183,11 +198,12 @@ def _mnn(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -> R
 
 
 def _ncnn(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -> Runner:
-    import ncnn
+    ncnn: Any = importlib.import_module("ncnn")  # a bench extra, untyped like MNN
 
     param, binary = work / "model.ncnn.param", work / "model.ncnn.bin"
     if not param.exists():
         traced = torch.jit.trace(model, (x,))
+        assert isinstance(traced, torch.jit.ScriptModule)  # a module traced, not a function
         pt = work / "model.pt"
         traced.save(str(pt))
         shape = ",".join(map(str, x.shape))
@@ -235,7 +251,9 @@ def litert_path() -> Path:
 
 
 def _litert(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -> Runner:
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import (  # pyright: ignore[reportMissingImports]  # a bench extra
+        Interpreter,
+    )
 
     tflite = work / "model.tflite"
     if not tflite.exists():

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, get_type_hints
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.utils.arg_spec import (  # pyright: ignore[reportPrivateUsage]
+from xdsl.utils.arg_spec import (
     _convert_arg_to_type,
     parse_pipeline,
 )

@@ -9,7 +9,7 @@
 // CHECK-SAME:  (%[[X:.*]]: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32>
 // CHECK-NEXT:    %[[W:.*]] = arith.constant dense<{{\[}}[{{\[}}[1.000000e+00]]], [{{\[}}[-1.000000e+00]]]]> : tensor<2x1x1x1xf32>
 // CHECK-NEXT:    %[[B:.*]] = arith.constant dense<[1.000000e+00, -2.500000e-01]> : tensor<2xf32>
-// CHECK-NEXT:    %[[Y:.*]] = patdnn.conv2d %[[X]], %[[W]] bias(%[[B]]) {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>, activation = "relu6", layer = "features.0"} : tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32> bias tensor<2xf32> -> tensor<1x2x2x2xf32>
+// CHECK-NEXT:    %[[Y:.*]] = patdnn.conv2d %[[X]], %[[W]] bias(%[[B]]) {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>, activation = #patdnn.activation<relu6>, layer = "features.0"} : tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32> bias tensor<2xf32> -> tensor<1x2x2x2xf32>
 // CHECK-NEXT:    func.return %[[Y]] : tensor<1x2x2x2xf32>
 // CHECK-NOT:   batch_norm
 func.func @conv_bn_relu6(%arg0: !torch.vtensor<[1,1,2,2],f32>) -> !torch.vtensor<[1,2,2,2],f32> {

@@ -6,7 +6,7 @@
 // CHECK-SAME:  (%[[X:.*]]: tensor<1x2x5x5xf32>) -> tensor<1x3x3x3xf32>
 // CHECK-NEXT:    %[[W:.*]] = arith.constant dense<5.000000e-01> : tensor<3x2x3x3xf32>
 // CHECK-NEXT:    %[[B:.*]] = arith.constant dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32>
-// CHECK-NEXT:    %[[Y:.*]] = patdnn.conv2d %[[X]], %[[W]] bias(%[[B]]) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = "relu", layer = "stem.0"} : tensor<1x2x5x5xf32>, tensor<3x2x3x3xf32> bias tensor<3xf32> -> tensor<1x3x3x3xf32>
+// CHECK-NEXT:    %[[Y:.*]] = patdnn.conv2d %[[X]], %[[W]] bias(%[[B]]) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "stem.0"} : tensor<1x2x5x5xf32>, tensor<3x2x3x3xf32> bias tensor<3xf32> -> tensor<1x3x3x3xf32>
 // CHECK-NEXT:    func.return %[[Y]] : tensor<1x3x3x3xf32>
 // CHECK-NOT:   torch.
 func.func @conv_bias_relu(%arg0: !torch.vtensor<[1,2,5,5],f32>) -> !torch.vtensor<[1,3,3,3],f32> {
@@ -29,7 +29,7 @@ func.func @conv_bias_relu(%arg0: !torch.vtensor<[1,2,5,5],f32>) -> !torch.vtenso
 
 // CHECK-LABEL: func.func @convolution_hardtanh
 // CHECK-NEXT:    %[[W:.*]] = arith.constant dense<1.000000e+00> : tensor<4x1x3x3xf32>
-// CHECK-NEXT:    %[[Y:.*]] = patdnn.conv2d %{{.*}}, %[[W]] {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, groups = 4 : i64, activation = "relu6"} : tensor<1x4x6x6xf32>, tensor<4x1x3x3xf32> -> tensor<1x4x6x6xf32>
+// CHECK-NEXT:    %[[Y:.*]] = patdnn.conv2d %{{.*}}, %[[W]] {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, groups = 4 : i64, activation = #patdnn.activation<relu6>} : tensor<1x4x6x6xf32>, tensor<4x1x3x3xf32> -> tensor<1x4x6x6xf32>
 // CHECK-NEXT:    func.return %[[Y]] : tensor<1x4x6x6xf32>
 func.func @convolution_hardtanh(%arg0: !torch.vtensor<[1,4,6,6],f32>) -> !torch.vtensor<[1,4,6,6],f32> {
   %w = torch.vtensor.literal(dense<1.0> : tensor<4x1x3x3xf32>) : !torch.vtensor<[4,1,3,3],f32>

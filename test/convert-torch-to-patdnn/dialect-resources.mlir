@@ -11,7 +11,7 @@
 // CHECK-SAME:  (%[[X:.*]]: tensor<1x2x4x4xf32>) -> tensor<1x4x4x4xf32>
 // CHECK-DAG:     %[[W:.*]] = arith.constant dense_resource<features.3.weight> : tensor<4x2x3x3xf32>
 // CHECK-DAG:     %[[B:.*]] = arith.constant dense_resource<features.3.bias> : tensor<4xf32>
-// CHECK:         %[[Y:.*]] = patdnn.pattern_conv2d %[[X]], %[[W]] bias(%[[B]]) {{.*}}activation = "relu", layer = "features.3", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>}
+// CHECK:         %[[Y:.*]] = patdnn.pattern_conv2d %[[X]], %[[W]] bias(%[[B]]) {{.*}}activation = #patdnn.activation<relu>, layer = "features.3", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>}
 // CHECK-NEXT:    func.return %[[Y]] : tensor<1x4x4x4xf32>
 // CHECK:       dialect_resources: {
 // CHECK-NEXT:    builtin: {

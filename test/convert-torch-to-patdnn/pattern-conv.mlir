@@ -12,7 +12,7 @@
 // CHECK-SAME:  (%[[X:.*]]: tensor<1x2x4x4xf32>) -> tensor<1x4x4x4xf32>
 // CHECK-NEXT:    %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<4x2x3x3xf32>
 // CHECK-NEXT:    %[[B:.*]] = arith.constant dense<[5.000000e-01, -5.000000e-01, 1.000000e+00, 0.000000e+00]> : tensor<4xf32>
-// CHECK-NEXT:    %[[Y:.*]] = patdnn.pattern_conv2d %[[X]], %[[W]] bias(%[[B]]) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "relu", layer = "features.3", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x2x4x4xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x4xf32>
+// CHECK-NEXT:    %[[Y:.*]] = patdnn.pattern_conv2d %[[X]], %[[W]] bias(%[[B]]) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "features.3", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x2x4x4xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x4xf32>
 // CHECK-NEXT:    func.return %[[Y]] : tensor<1x4x4x4xf32>
 
 // With a library of one pattern, the P1 kernels fit none: the layer stays dense.

@@ -5,7 +5,7 @@
 // filter 3 channel 1): the layer becomes a pattern_conv2d with the given library.
 
 // CHECK-LABEL: func.func @given_library
-// CHECK:         %{{.*}} = patdnn.pattern_conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "relu", layer = "layer2.0.conv1", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x4x4xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x4xf32>
+// CHECK:         %{{.*}} = patdnn.pattern_conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "layer2.0.conv1", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x4x4xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x4xf32>
 func.func @given_library(%arg0: !torch.vtensor<[1,2,4,4],f32>) -> !torch.vtensor<[1,4,4,4],f32> {
   %w = torch.vtensor.literal(dense<[
     // filter 0: P0, empty
@@ -34,7 +34,7 @@ func.func @given_library(%arg0: !torch.vtensor<[1,2,4,4],f32>) -> !torch.vtensor
 // A kernel with the taps of P1, outside the given library: the layer stays dense.
 
 // CHECK-LABEL: func.func @outside_given_library
-// CHECK:         patdnn.conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {patdnn.remark = "layer 'layer2.0.conv2' stays dense: kernel (filter 0, channel 1) keeps taps [(1,0),(1,1),(1,2),(2,1)], which no pattern of the library covers", strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "relu", layer = "layer2.0.conv2"}
+// CHECK:         patdnn.conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {patdnn.remark = "layer 'layer2.0.conv2' stays dense: kernel (filter 0, channel 1) keeps taps [(1,0),(1,1),(1,2),(2,1)], which no pattern of the library covers", strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "layer2.0.conv2"}
 func.func @outside_given_library(%arg0: !torch.vtensor<[1,2,4,4],f32>) -> !torch.vtensor<[1,4,4,4],f32> {
   %w = torch.vtensor.literal(dense<[
     // filter 0: P0, P1

@@ -7,7 +7,7 @@
 // `patdnn.remark` attribute (and a warning); with `strict=true` it is an error.
 
 // CHECK-LABEL: func.func @broken_pattern
-// CHECK:         %{{.*}} = patdnn.conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {patdnn.remark = "layer 'features.3' stays dense: kernel (filter 3, channel 1) keeps taps [(0,1),(1,0),(1,1),(1,2),(2,2)], which no pattern of the library covers", strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "relu", layer = "features.3"} : tensor<1x2x4x4xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x4xf32>
+// CHECK:         %{{.*}} = patdnn.conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {patdnn.remark = "layer 'features.3' stays dense: kernel (filter 3, channel 1) keeps taps [(0,1),(1,0),(1,1),(1,2),(2,2)], which no pattern of the library covers", strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "features.3"} : tensor<1x2x4x4xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x4xf32>
 // CHECK-NOT:     patdnn.pattern_conv2d
 
 // WARN: patdnn-opt: warning: layer 'features.3' stays dense: kernel (filter 3, channel 1) keeps taps [(0,1),(1,0),(1,1),(1,2),(2,2)], which no pattern of the library covers

@@ -65,7 +65,7 @@
 %x, %w = "test.op"() : () -> (tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32>)
 %y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i32: 1, 1>} : tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32> -> tensor<1x8x6x6xf32>
 
-// CHECK: Operation does not verify: padding must be an array<i64> of 2 values, got array<i32: 1, 1>
+// CHECK: padding must be an array<i64> of 2 values, got array<i32: 1, 1>
 
 // -----
 
@@ -84,16 +84,16 @@
 // -----
 
 %x, %w = "test.op"() : () -> (tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32>)
-%y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "gelu"} : tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32> -> tensor<1x8x6x6xf32>
+%y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<gelu>} : tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32> -> tensor<1x8x6x6xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'gelu'
+// CHECK: Expected `none`, `relu`, `relu6`, `hardswish`, or `hardsigmoid`.
 
 // -----
 
 %x, %w = "test.op"() : () -> (tensor<1x4x6x6xf16>, tensor<8x4x3x3xf32>)
 %y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>} : tensor<1x4x6x6xf16>, tensor<8x4x3x3xf32> -> tensor<1x8x6x6xf32>
 
-// CHECK: Operation does not verify: input must be a tensor of f32, got tensor<1x4x6x6xf16>
+// CHECK: input must be a tensor of f32, got tensor<1x4x6x6xf16>
 
 // -----
 
@@ -220,113 +220,113 @@
 
 // patdnn.fkw_conv2d: FKW arrays for 2 filters, 3 kernels, a library of 1 pattern.
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: kernel must be an array<i64> of 2 values, got array<i64: 3>
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 0, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 0, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: kernel must be positive, got (0, 3)
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, -2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, -2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: strides must be positive, got (1, -2)
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: -1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: -1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: padding must be non-negative, got (-1, 1)
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>, activation = "sigmoid"} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>, activation = #patdnn.activation<sigmoid>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'sigmoid'
+// CHECK: Expected `none`, `relu`, `relu6`, `hardswish`, or `hardsigmoid`.
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(0,0),(1,1),(2,2),(3,3)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(0,0),(1,1),(2,2),(3,3)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: tap (3,3) of pattern 1 lies outside the 3x3 kernel
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(0,0),(1,1),(2,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(0,0),(1,1),(2,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: patterns of the library must have the same number of taps, got 4, 3
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: result shape [1, 2, 5, 5] does not match the convolution's output shape [1, 2, 3, 3]
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: reorder (the original id of each filter) must be tensor<2xi32>, got tensor<3xi32>
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi64>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi64>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi64>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi64>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: offset (the kernel range of each filter) must be tensor<3xi32>, got tensor<3xi64>
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3x1xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3x1xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3x1xi32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3x1xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: index (the input channel of each kernel) must be a 1-D tensor, got tensor<3x1xi32>
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xf32>, tensor<2x2xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xf32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xf32>, tensor<2x2xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xf32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: index (the input channel of each kernel) must be tensor<3xi32>, got tensor<3xf32>
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
 
-// CHECK: Operation does not verify: stride (the kernel range of each pattern in each filter) must be tensor<2x2xi32>, got tensor<2x3xi32>
+// CHECK: Operation does not verify: pattern_bounds (the kernel range of each pattern in each filter) must be tensor<2x2xi32>, got tensor<2x3xi32>
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x9xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x9xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x9xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x9xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: weight must be tensor<3x4xf32> (3 kernels of 4 taps), got tensor<3x9xf32>
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight, %b = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>, tensor<3xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight bias(%b) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> bias tensor<3xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight, %b = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>, tensor<3xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight bias(%b) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> bias tensor<3xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: bias has 3 values, the layer has 2 output channels
 
 // -----
 
-%x, %reorder, %offset, %index, %stride, %weight, %r = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>, tensor<1x2x4x4xf32>)
-%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight residual(%r) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> residual tensor<1x2x4x4xf32> -> tensor<1x2x5x5xf32>
+%x, %reorder, %offset, %index, %pattern_bounds, %weight, %r = "test.op"() : () -> (tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32>, tensor<1x2x4x4xf32>)
+%y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight residual(%r) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> residual tensor<1x2x4x4xf32> -> tensor<1x2x5x5xf32>
 
 // CHECK: Operation does not verify: residual shape [1, 2, 4, 4] does not match the output shape [1, 2, 5, 5]
 
@@ -335,49 +335,49 @@
 // patdnn.pool2d
 
 %x = "test.op"() : () -> tensor<1x4x8x8xf32>
-%y = patdnn.pool2d %x {kind = "min", kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+%y = patdnn.pool2d %x {kind = #patdnn.pool_kind<min>, kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
 
-// CHECK: Operation does not verify: kind must be one of max, avg, got 'min'
+// CHECK: Expected `max`, or `avg`.
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x8x8xf32>
-%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 2, 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+%y = patdnn.pool2d %x {kind = #patdnn.pool_kind<max>, kernel = array<i64: 2, 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
 
 // CHECK: Operation does not verify: kernel must be an array<i64> of 2 values, got array<i64: 2, 2, 2>
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x8x8xf32>
-%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 0, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+%y = patdnn.pool2d %x {kind = #patdnn.pool_kind<max>, kernel = array<i64: 0, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
 
 // CHECK: Operation does not verify: kernel must be positive, got (0, 2)
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x8x8xf32>
-%y = patdnn.pool2d %x {kind = "avg", kernel = array<i64: 2, 2>, strides = array<i64: 2, 0>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+%y = patdnn.pool2d %x {kind = #patdnn.pool_kind<avg>, kernel = array<i64: 2, 2>, strides = array<i64: 2, 0>, padding = array<i64: 0, 0>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
 
 // CHECK: Operation does not verify: strides must be positive, got (2, 0)
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x8x8xf32>
-%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 2, 1>} : tensor<1x4x8x8xf32> -> tensor<1x4x5x4xf32>
+%y = patdnn.pool2d %x {kind = #patdnn.pool_kind<max>, kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 2, 1>} : tensor<1x4x8x8xf32> -> tensor<1x4x5x4xf32>
 
 // CHECK: Operation does not verify: padding (2, 1) must be at most half the 3x3 window
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x8x8xf32>
-%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>} : tensor<1x4x8x8xf32> -> tensor<1x4x3x3xf32>
+%y = patdnn.pool2d %x {kind = #patdnn.pool_kind<max>, kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>} : tensor<1x4x8x8xf32> -> tensor<1x4x3x3xf32>
 
 // CHECK: Operation does not verify: result shape [1, 4, 3, 3] does not match the pooling's output shape [1, 4, 4, 4]
 
 // -----
 
 %x = "test.op"() : () -> tensor<1x4x8xf32>
-%y = patdnn.pool2d %x {kind = "max", kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8xf32> -> tensor<1x4x4x4xf32>
+%y = patdnn.pool2d %x {kind = #patdnn.pool_kind<max>, kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0>} : tensor<1x4x8xf32> -> tensor<1x4x4x4xf32>
 
 // CHECK: Operation does not verify: input must have rank 4, got tensor<1x4x8xf32>
 
@@ -395,9 +395,9 @@
 // patdnn.linear
 
 %x, %w = "test.op"() : () -> (tensor<1x16xf32>, tensor<10x16xf32>)
-%y = patdnn.linear %x, %w {activation = "tanh"} : tensor<1x16xf32>, tensor<10x16xf32> -> tensor<1x10xf32>
+%y = patdnn.linear %x, %w {activation = #patdnn.activation<tanh>} : tensor<1x16xf32>, tensor<10x16xf32> -> tensor<1x10xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'tanh'
+// CHECK: Expected `none`, `relu`, `relu6`, `hardswish`, or `hardsigmoid`.
 
 // -----
 
@@ -425,9 +425,9 @@
 // patdnn.add
 
 %a, %b = "test.op"() : () -> (tensor<1x4x2x2xf32>, tensor<1x4x2x2xf32>)
-%y = patdnn.add %a, %b {activation = "gelu"} : tensor<1x4x2x2xf32>
+%y = patdnn.add %a, %b {activation = #patdnn.activation<gelu>} : tensor<1x4x2x2xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'gelu'
+// CHECK: Expected `none`, `relu`, `relu6`, `hardswish`, or `hardsigmoid`.
 
 // -----
 

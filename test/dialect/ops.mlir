@@ -6,9 +6,9 @@
 func.func @dense(%x: tensor<1x3x15x15xf32>) -> tensor<1x8x8x8xf32> {
   %w = arith.constant dense<1.0> : tensor<8x3x3x3xf32>
   %b = arith.constant dense<0.5> : tensor<8xf32>
-  // CHECK: patdnn.conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = "relu6", layer = "stem.0"} : tensor<1x3x15x15xf32>, tensor<8x3x3x3xf32> bias tensor<8xf32> -> tensor<1x8x8x8xf32>
+  // CHECK: patdnn.conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu6>, layer = "stem.0"} : tensor<1x3x15x15xf32>, tensor<8x3x3x3xf32> bias tensor<8xf32> -> tensor<1x8x8x8xf32>
   // GENERIC: "patdnn.conv2d"(%{{.*}}, %{{.*}}, %{{.*}}) <{{{.*}}operandSegmentSizes = array<i32: 1, 1, 1, 0>
-  %y = patdnn.conv2d %x, %w bias(%b) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = "relu6", layer = "stem.0"} : tensor<1x3x15x15xf32>, tensor<8x3x3x3xf32> bias tensor<8xf32> -> tensor<1x8x8x8xf32>
+  %y = patdnn.conv2d %x, %w bias(%b) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu6>, layer = "stem.0"} : tensor<1x3x15x15xf32>, tensor<8x3x3x3xf32> bias tensor<8xf32> -> tensor<1x8x8x8xf32>
   func.return %y : tensor<1x8x8x8xf32>
 }
 
@@ -41,9 +41,9 @@ func.func @fkw(%x: tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32> {
   %reorder = arith.constant dense<[1, 0]> : tensor<2xi32>
   %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
   %index = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
-  %stride = arith.constant dense<[[0, 2], [0, 1]]> : tensor<2x2xi32>
+  %pattern_bounds = arith.constant dense<[[0, 2], [0, 1]]> : tensor<2x2xi32>
   %weight = arith.constant dense<1.0> : tensor<3x4xf32>
-  // CHECK: patdnn.fkw_conv2d %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)]]>, activation = "relu"} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
-  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>, activation = "relu"} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+  // CHECK: patdnn.fkw_conv2d %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)]]>, activation = #patdnn.activation<relu>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
+  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>, activation = #patdnn.activation<relu>} : tensor<1x2x5x5xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x2xi32>, tensor<3x4xf32> -> tensor<1x2x5x5xf32>
   func.return %y : tensor<1x2x5x5xf32>
 }

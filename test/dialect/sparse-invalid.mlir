@@ -94,9 +94,9 @@
 // -----
 
 %x, %o, %i, %v = "test.op"() : () -> (tensor<2x20xf32>, tensor<3xi64>, tensor<3xi32>, tensor<3x8xf32>)
-%y = patdnn.sparse_linear %x, %o, %i, %v {activation = "gelu"} : tensor<2x20xf32>, tensor<3xi64>, tensor<3xi32>, tensor<3x8xf32> -> tensor<2x10xf32>
+%y = patdnn.sparse_linear %x, %o, %i, %v {activation = #patdnn.activation<gelu>} : tensor<2x20xf32>, tensor<3xi64>, tensor<3xi32>, tensor<3x8xf32> -> tensor<2x10xf32>
 
-// CHECK: Operation does not verify: activation must be one of none, relu, relu6, got 'gelu'
+// CHECK: Expected `none`, `relu`, `relu6`, `hardswish`, or `hardsigmoid`.
 
 // -----
 

@@ -11,9 +11,9 @@ func.func @sparse_conv1x1(%x: tensor<1x16x7x7xf32>, %r: tensor<1x6x7x7xf32>) -> 
   %index = arith.constant dense<[1, 5, 15]> : tensor<3xi32>
   %values = arith.constant dense<1.0> : tensor<3x4xf32>
   %b = arith.constant dense<0.5> : tensor<6xf32>
-  // CHECK: patdnn.sparse_conv1x1 %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}}) residual(%{{.*}}) {activation = "relu", layer = "layer1.0.conv3"} : tensor<1x16x7x7xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x7x7xf32> -> tensor<1x6x7x7xf32>
+  // CHECK: patdnn.sparse_conv1x1 %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}}) residual(%{{.*}}) {activation = #patdnn.activation<relu>, layer = "layer1.0.conv3"} : tensor<1x16x7x7xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x7x7xf32> -> tensor<1x6x7x7xf32>
   // GENERIC: "patdnn.sparse_conv1x1"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{{{.*}}operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>
-  %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) residual(%r) {activation = "relu", layer = "layer1.0.conv3"} : tensor<1x16x7x7xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x7x7xf32> -> tensor<1x6x7x7xf32>
+  %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) residual(%r) {activation = #patdnn.activation<relu>, layer = "layer1.0.conv3"} : tensor<1x16x7x7xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x7x7xf32> -> tensor<1x6x7x7xf32>
   func.return %y : tensor<1x6x7x7xf32>
 }
 
@@ -37,8 +37,8 @@ func.func @sparse_linear(%x: tensor<2x20xf32>) -> tensor<2x10xf32> {
   %index = arith.constant dense<[1, 5, 19]> : tensor<3xi32>
   %values = arith.constant dense<1.0> : tensor<3x8xf32>
   %b = arith.constant dense<0.5> : tensor<10xf32>
-  // CHECK: patdnn.sparse_linear %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}}) {activation = "relu6", layer = "fc"} : tensor<2x20xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x8xf32> bias tensor<10xf32> -> tensor<2x10xf32>
-  // GENERIC: "patdnn.sparse_linear"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{activation = "relu6", layer = "fc"}>
-  %y = patdnn.sparse_linear %x, %offset, %index, %values bias(%b) {activation = "relu6", layer = "fc"} : tensor<2x20xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x8xf32> bias tensor<10xf32> -> tensor<2x10xf32>
+  // CHECK: patdnn.sparse_linear %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}}) {activation = #patdnn.activation<relu6>, layer = "fc"} : tensor<2x20xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x8xf32> bias tensor<10xf32> -> tensor<2x10xf32>
+  // GENERIC: "patdnn.sparse_linear"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{activation = #patdnn.activation<relu6>, layer = "fc"}>
+  %y = patdnn.sparse_linear %x, %offset, %index, %values bias(%b) {activation = #patdnn.activation<relu6>, layer = "fc"} : tensor<2x20xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x8xf32> bias tensor<10xf32> -> tensor<2x10xf32>
   func.return %y : tensor<2x10xf32>
 }

@@ -19,14 +19,14 @@ func.func @small(%x: tensor<1x3x5x5xf32>) -> tensor<1x3x5x5xf32> {
   // ID-NEXT:  %reorder = arith.constant dense<[0, 1, 2]> : tensor<3xi32>
   // ID-NEXT:  %offset = arith.constant dense<[0, 2, 4, 6]> : tensor<4xi32>
   // ID-NEXT:  %index = arith.constant dense<[2, 0, 1, 2, 0, 1]> : tensor<6xi32>
-  // ID-NEXT:  %stride = arith.constant dense<{{\[\[}}0, 1, 2], [0, 1, 2], [0, 2, 2]]> : tensor<3x3xi32>
+  // ID-NEXT:  %pattern_bounds = arith.constant dense<{{\[\[}}0, 1, 2], [0, 1, 2], [0, 2, 2]]> : tensor<3x3xi32>
   // ID-NEXT:  %weight = arith.constant dense<{{\[\[}}5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00], [1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00], [0.000000e+00, 0.000000e+00, 9.000000e+00, 0.000000e+00], [1.000000e+01, 1.100000e+01, 0.000000e+00, 1.200000e+01], [1.300000e+01, 1.400000e+01, 1.500000e+01, 1.600000e+01], [1.700000e+01, 1.800000e+01, 1.900000e+01, 2.000000e+01]]> : tensor<6x4xf32>
   // FKR-NEXT: %reorder = arith.constant dense<[2, 0, 1]> : tensor<3xi32>
   // FKR-NEXT: %offset = arith.constant dense<[0, 2, 4, 6]> : tensor<4xi32>
   // FKR-NEXT: %index = arith.constant dense<[0, 1, 2, 0, 1, 2]> : tensor<6xi32>
-  // FKR-NEXT: %stride = arith.constant dense<{{\[\[}}0, 2, 2], [0, 1, 2], [0, 1, 2]]> : tensor<3x3xi32>
+  // FKR-NEXT: %pattern_bounds = arith.constant dense<{{\[\[}}0, 2, 2], [0, 1, 2], [0, 1, 2]]> : tensor<3x3xi32>
   // FKR-NEXT: %weight = arith.constant dense<{{\[\[}}1.300000e+01, 1.400000e+01, 1.500000e+01, 1.600000e+01], [1.700000e+01, 1.800000e+01, 1.900000e+01, 2.000000e+01], [5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00], [1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00], [0.000000e+00, 0.000000e+00, 9.000000e+00, 0.000000e+00], [1.000000e+01, 1.100000e+01, 0.000000e+00, 1.200000e+01]]> : tensor<6x4xf32>
-  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>, layer = "small"} : tensor<1x3x5x5xf32>, tensor<3xi32>, tensor<4xi32>, tensor<6xi32>, tensor<3x3xi32>, tensor<6x4xf32> -> tensor<1x3x5x5xf32>
+  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>, layer = "small"} : tensor<1x3x5x5xf32>, tensor<3xi32>, tensor<4xi32>, tensor<6xi32>, tensor<3x3xi32>, tensor<6x4xf32> -> tensor<1x3x5x5xf32>
   // CHECK-NEXT: func.return %y
   %y = patdnn.pattern_conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, layer = "small"} : tensor<1x3x5x5xf32>, tensor<3x3x3x3xf32> -> tensor<1x3x5x5xf32>
   func.return %y : tensor<1x3x5x5xf32>
@@ -49,15 +49,15 @@ func.func @empty_filter(%x: tensor<1x2x4x4xf32>, %r: tensor<1x3x2x2xf32>) -> ten
   // ID-NEXT:  %reorder = arith.constant dense<[0, 1, 2]> : tensor<3xi32>
   // ID-NEXT:  %offset = arith.constant dense<[0, 0, 1, 3]> : tensor<4xi32>
   // ID-NEXT:  %index = arith.constant dense<[1, 0, 1]> : tensor<3xi32>
-  // ID-NEXT:  %stride = arith.constant dense<{{\[\[}}0, 0, 0], [0, 0, 1], [0, 2, 2]]> : tensor<3x3xi32>
+  // ID-NEXT:  %pattern_bounds = arith.constant dense<{{\[\[}}0, 0, 0], [0, 0, 1], [0, 2, 2]]> : tensor<3x3xi32>
   // ID-NEXT:  %weight = arith.constant dense<{{\[\[}}1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00], [5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00], [9.000000e+00, 1.000000e+01, 1.100000e+01, 1.200000e+01]]> : tensor<3x4xf32>
   // FKR-NEXT: %reorder = arith.constant dense<[2, 1, 0]> : tensor<3xi32>
   // FKR-NEXT: %offset = arith.constant dense<[0, 2, 3, 3]> : tensor<4xi32>
   // FKR-NEXT: %index = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
-  // FKR-NEXT: %stride = arith.constant dense<{{\[\[}}0, 2, 2], [0, 0, 1], [0, 0, 0]]> : tensor<3x3xi32>
+  // FKR-NEXT: %pattern_bounds = arith.constant dense<{{\[\[}}0, 2, 2], [0, 0, 1], [0, 0, 0]]> : tensor<3x3xi32>
   // FKR-NEXT: %weight = arith.constant dense<{{\[\[}}5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00], [9.000000e+00, 1.000000e+01, 1.100000e+01, 1.200000e+01], [1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00]]> : tensor<3x4xf32>
-  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight bias(%b) residual(%r) {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>, activation = "relu6", layer = "empty", tuning = {unroll = 2 : i64}} : tensor<1x2x4x4xf32>, tensor<3xi32>, tensor<4xi32>, tensor<3xi32>, tensor<3x3xi32>, tensor<3x4xf32> bias tensor<3xf32> residual tensor<1x3x2x2xf32> -> tensor<1x3x2x2xf32>
-  %y = patdnn.pattern_conv2d %x, %w bias(%b) residual(%r) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = "relu6", layer = "empty", tuning = {unroll = 2 : i64}} : tensor<1x2x4x4xf32>, tensor<3x2x3x3xf32> bias tensor<3xf32> residual tensor<1x3x2x2xf32> -> tensor<1x3x2x2xf32>
+  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight bias(%b) residual(%r) {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>, activation = #patdnn.activation<relu6>, layer = "empty", tuning = {unroll = 2 : i64}} : tensor<1x2x4x4xf32>, tensor<3xi32>, tensor<4xi32>, tensor<3xi32>, tensor<3x3xi32>, tensor<3x4xf32> bias tensor<3xf32> residual tensor<1x3x2x2xf32> -> tensor<1x3x2x2xf32>
+  %y = patdnn.pattern_conv2d %x, %w bias(%b) residual(%r) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = #patdnn.activation<relu6>, layer = "empty", tuning = {unroll = 2 : i64}} : tensor<1x2x4x4xf32>, tensor<3x2x3x3xf32> bias tensor<3xf32> residual tensor<1x3x2x2xf32> -> tensor<1x3x2x2xf32>
   func.return %y : tensor<1x3x2x2xf32>
 }
 
@@ -76,9 +76,9 @@ func.func @given_order(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> {
   // CHECK-NEXT: %reorder = arith.constant dense<[2, 1, 0]> : tensor<3xi32>
   // CHECK-NEXT: %offset = arith.constant dense<[0, 2, 3, 3]> : tensor<4xi32>
   // CHECK-NEXT: %index = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
-  // CHECK-NEXT: %stride = arith.constant dense<{{\[\[}}0, 2, 2], [0, 0, 1], [0, 0, 0]]> : tensor<3x3xi32>
+  // CHECK-NEXT: %pattern_bounds = arith.constant dense<{{\[\[}}0, 2, 2], [0, 0, 1], [0, 0, 0]]> : tensor<3x3xi32>
   // CHECK-NEXT: %weight = arith.constant dense<{{\[\[}}5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00], [9.000000e+00, 1.000000e+01, 1.100000e+01, 1.200000e+01], [1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00]]> : tensor<3x4xf32>
-  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x2x4x4xf32>, tensor<3xi32>, tensor<4xi32>, tensor<3xi32>, tensor<3x3xi32>, tensor<3x4xf32> -> tensor<1x3x4x4xf32>
+  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x2x4x4xf32>, tensor<3xi32>, tensor<4xi32>, tensor<3xi32>, tensor<3x3xi32>, tensor<3x4xf32> -> tensor<1x3x4x4xf32>
   %y = patdnn.pattern_conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, filter_order = array<i64: 2, 1, 0>} : tensor<1x2x4x4xf32>, tensor<3x2x3x3xf32> -> tensor<1x3x4x4xf32>
   func.return %y : tensor<1x3x4x4xf32>
 }
@@ -93,9 +93,9 @@ func.func @all_empty(%x: tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32> {
   // CHECK-NEXT: %reorder = arith.constant dense<[0, 1]> : tensor<2xi32>
   // CHECK-NEXT: %offset = arith.constant dense<0> : tensor<3xi32>
   // CHECK-NEXT: %index = arith.constant dense<> : tensor<0xi32>
-  // CHECK-NEXT: %stride = arith.constant dense<0> : tensor<2x2xi32>
+  // CHECK-NEXT: %pattern_bounds = arith.constant dense<0> : tensor<2x2xi32>
   // CHECK-NEXT: %weight = arith.constant dense<> : tensor<0x4xf32>
-  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight
+  // CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight
   // CHECK-SAME: tensor<2xi32>, tensor<3xi32>, tensor<0xi32>, tensor<2x2xi32>, tensor<0x4xf32> -> tensor<1x2x3x3xf32>
   %y = patdnn.pattern_conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)]]>} : tensor<1x1x3x3xf32>, tensor<2x1x3x3xf32> -> tensor<1x2x3x3xf32>
   func.return %y : tensor<1x2x3x3xf32>

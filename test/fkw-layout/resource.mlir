@@ -9,9 +9,9 @@
 // CHECK-NEXT: %reorder = arith.constant dense_resource<conv.fkw_reorder> : tensor<3xi32>
 // CHECK-NEXT: %offset = arith.constant dense_resource<conv.fkw_offset> : tensor<4xi32>
 // CHECK-NEXT: %index = arith.constant dense_resource<conv.fkw_index> : tensor<3xi32>
-// CHECK-NEXT: %stride = arith.constant dense_resource<conv.fkw_stride> : tensor<3x3xi32>
+// CHECK-NEXT: %pattern_bounds = arith.constant dense_resource<conv.fkw_pattern_bounds> : tensor<3x3xi32>
 // CHECK-NEXT: %weight = arith.constant dense_resource<conv.fkw_weight> : tensor<3x4xf32>
-// CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight
+// CHECK-NEXT: %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight
 // CHECK-NOT: conv.weight
 // index [0, 0, 0]
 // CHECK-DAG: conv.fkw_index: "0x04000000000000000000000000000000"
@@ -20,7 +20,7 @@
 // reorder [0, 1, 2]
 // CHECK-DAG: conv.fkw_reorder: "0x04000000000000000100000002000000"
 // stride [[0, 0, 1], [0, 1, 1], [0, 1, 1]]
-// CHECK-DAG: conv.fkw_stride: "0x04000000000000000000000001000000000000000100000001000000000000000100000001000000"
+// CHECK-DAG: conv.fkw_pattern_bounds: "0x04000000000000000000000001000000000000000100000001000000000000000100000001000000"
 // weight [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
 // CHECK-DAG: conv.fkw_weight: "0x040000000000803f0000004000004040000080400000a0400000c0400000e0400000004100001041000020410000304100004041"
 

@@ -95,13 +95,13 @@ def test_import_torch_dialect():
 # CHECK:       func.func @forward(%[[X:.*]]: tensor<1x3x16x16xf32>) -> tensor<1x16x8x8xf32>
 # CHECK-NEXT:    %[[W0:.*]] = arith.constant dense_resource<stem.0.weight> : tensor<8x3x3x3xf32>
 # CHECK-NEXT:    %[[B0:.*]] = arith.constant dense_resource<stem.0.bias> : tensor<8xf32>
-# CHECK-NEXT:    %[[Y0:.*]] = patdnn.conv2d %[[X]], %[[W0]] bias(%[[B0]]) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "relu", layer = "stem.0"} : tensor<1x3x16x16xf32>, tensor<8x3x3x3xf32> bias tensor<8xf32> -> tensor<1x8x16x16xf32>
+# CHECK-NEXT:    %[[Y0:.*]] = patdnn.conv2d %[[X]], %[[W0]] bias(%[[B0]]) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "stem.0"} : tensor<1x3x16x16xf32>, tensor<8x3x3x3xf32> bias tensor<8xf32> -> tensor<1x8x16x16xf32>
 # CHECK-NEXT:    %[[W1:.*]] = arith.constant dense_resource<block.0.bn_weight> : tensor<8x8x3x3xf32>
 # CHECK-NEXT:    %[[B1:.*]] = arith.constant dense_resource<block.0.bn_bias> : tensor<8xf32>
-# CHECK-NEXT:    %[[Y1:.*]] = patdnn.pattern_conv2d %[[Y0]], %[[W1]] bias(%[[B1]]) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = "relu", layer = "block.0", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x8x16x16xf32>, tensor<8x8x3x3xf32> bias tensor<8xf32> -> tensor<1x8x16x16xf32>
+# CHECK-NEXT:    %[[Y1:.*]] = patdnn.pattern_conv2d %[[Y0]], %[[W1]] bias(%[[B1]]) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "block.0", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x8x16x16xf32>, tensor<8x8x3x3xf32> bias tensor<8xf32> -> tensor<1x8x16x16xf32>
 # CHECK-NEXT:    %[[W2:.*]] = arith.constant dense_resource<block.3.weight> : tensor<16x8x3x3xf32>
 # CHECK-NEXT:    %[[B2:.*]] = arith.constant dense_resource<block.3.bias> : tensor<16xf32>
-# CHECK-NEXT:    %[[Y2:.*]] = patdnn.pattern_conv2d %[[Y1]], %[[W2]] bias(%[[B2]]) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = "relu", layer = "block.3", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x8x16x16xf32>, tensor<16x8x3x3xf32> bias tensor<16xf32> -> tensor<1x16x8x8xf32>
+# CHECK-NEXT:    %[[Y2:.*]] = patdnn.pattern_conv2d %[[Y1]], %[[W2]] bias(%[[B2]]) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu>, layer = "block.3", patterns = #patdnn.patterns<[{{\[}}(0,1),(1,0),(1,1),(1,2)], {{\[}}(1,0),(1,1),(1,2),(2,1)]]>} : tensor<1x8x16x16xf32>, tensor<16x8x3x3xf32> bias tensor<16xf32> -> tensor<1x16x8x8xf32>
 # CHECK-NEXT:    func.return %[[Y2]] : tensor<1x16x8x8xf32>
 # CHECK:       torch ops left: 0
 # CHECK:       inline constants: False

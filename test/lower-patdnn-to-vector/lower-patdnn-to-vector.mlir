@@ -106,10 +106,10 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
   %reorder = arith.constant dense<[1, 0]> : tensor<2xi32>
   %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
   %index = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
-  %stride = arith.constant dense<[[0, 1, 2], [0, 1, 1]]> : tensor<2x3xi32>
+  %pattern_bounds = arith.constant dense<[[0, 1, 2], [0, 1, 1]]> : tensor<2x3xi32>
   %weight = arith.constant dense<[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]]> : tensor<3x4xf32>
   %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
-  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight bias(%b) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = "relu"} : tensor<1x2x5x10xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> bias tensor<2xf32> -> tensor<1x2x5x10xf32>
+  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight bias(%b) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = #patdnn.activation<relu>} : tensor<1x2x5x10xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> bias tensor<2xf32> -> tensor<1x2x5x10xf32>
   func.return %y : tensor<1x2x5x10xf32>
 }
 
@@ -151,6 +151,6 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 func.func @dense(%x: tensor<1x2x7x9xf32>) -> tensor<1x4x4x5xf32> {
   %w = arith.constant dense<0.5> : tensor<4x2x3x3xf32>
   %b = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
-  %y = patdnn.conv2d %x, %w bias(%b) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = "relu6"} : tensor<1x2x7x9xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x5xf32>
+  %y = patdnn.conv2d %x, %w bias(%b) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, activation = #patdnn.activation<relu6>} : tensor<1x2x7x9xf32>, tensor<4x2x3x3xf32> bias tensor<4xf32> -> tensor<1x4x4x5xf32>
   func.return %y : tensor<1x4x4x5xf32>
 }

@@ -47,7 +47,7 @@ func.func @conv(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1x6x
   %index = arith.constant dense<[2, 7, 0]> : tensor<3xi32>
   %values = arith.constant dense<1.0> : tensor<3x4xf32>
   %b = arith.constant dense<0.5> : tensor<6xf32>
-  %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) residual(%r) {activation = "relu6", layer = "conv"} : tensor<1x8x3x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x3x5xf32> -> tensor<1x6x3x5xf32>
+  %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) residual(%r) {activation = #patdnn.activation<relu6>, layer = "conv"} : tensor<1x8x3x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x3x5xf32> -> tensor<1x6x3x5xf32>
   func.return %y : tensor<1x6x3x5xf32>
 }
 
@@ -113,6 +113,6 @@ func.func @linear(%x: tensor<1x20xf32>) -> tensor<1x6xf32> {
   %index = arith.constant dense<[1, 5, 19]> : tensor<3xi32>
   %values = arith.constant dense<1.0> : tensor<3x4xf32>
   %b = arith.constant dense<0.5> : tensor<6xf32>
-  %y = patdnn.sparse_linear %x, %offset, %index, %values bias(%b) {activation = "relu", layer = "fc"} : tensor<1x20xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> -> tensor<1x6xf32>
+  %y = patdnn.sparse_linear %x, %offset, %index, %values bias(%b) {activation = #patdnn.activation<relu>, layer = "fc"} : tensor<1x20xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> -> tensor<1x6xf32>
   func.return %y : tensor<1x6xf32>
 }

@@ -41,8 +41,8 @@ func.func @layer(%x: tensor<1x2x5x6xf32>) -> tensor<1x2x5x6xf32> {
   %reorder = arith.constant dense<[1, 0]> : tensor<2xi32>
   %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
   %index = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
-  %stride = arith.constant dense<[[0, 1, 2], [0, 1, 1]]> : tensor<2x3xi32>
+  %pattern_bounds = arith.constant dense<[[0, 1, 2], [0, 1, 1]]> : tensor<2x3xi32>
   %weight = arith.constant dense<[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]]> : tensor<3x4xf32>
-  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %stride, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = "relu"} : tensor<1x2x5x6xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x6xf32>
+  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = #patdnn.activation<relu>} : tensor<1x2x5x6xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x5x6xf32>
   func.return %y : tensor<1x2x5x6xf32>
 }

@@ -97,19 +97,22 @@ def check_arrays(
     k = len(library)
     patterns = kernel_patterns(weight, library)
     assert arrays.reorder.dtype == np.int32 and list(arrays.reorder) == order
-    assert arrays.offset.dtype == arrays.index.dtype == arrays.stride.dtype == np.int32
+    assert arrays.offset.dtype == arrays.index.dtype == arrays.pattern_bounds.dtype == np.int32
     assert arrays.weight.dtype == np.float32
     assert arrays.nnz == int((patterns >= 0).sum())
     assert arrays.offset.shape == (cout + 1,) and arrays.offset[0] == 0
     assert arrays.offset[-1] == arrays.nnz
-    assert arrays.stride.shape == (cout, k + 1)
+    assert arrays.pattern_bounds.shape == (cout, k + 1)
     assert arrays.weight.shape == (arrays.nnz, 4)
-    assert np.all(arrays.stride[:, 0] == 0)
-    assert np.array_equal(arrays.stride[:, -1], np.diff(arrays.offset))
+    assert np.all(arrays.pattern_bounds[:, 0] == 0)
+    assert np.array_equal(arrays.pattern_bounds[:, -1], np.diff(arrays.offset))
     for j, f in enumerate(order):
         start = int(arrays.offset[j])
         for p in range(k):
-            lo, hi = start + int(arrays.stride[j][p]), start + int(arrays.stride[j][p + 1])
+            lo, hi = (
+                start + int(arrays.pattern_bounds[j][p]),
+                start + int(arrays.pattern_bounds[j][p + 1]),
+            )
             channels = arrays.index[lo:hi]
             assert list(channels) == list(np.flatnonzero(patterns[f] == p))
             rows = [r for r, _ in library[p]]
@@ -139,7 +142,7 @@ def test_empty_filters_have_empty_ranges() -> None:
     arrays = pack_fkw(weight, library, None)
     for j in (0, 4, 11):
         assert arrays.offset[j] == arrays.offset[j + 1]
-        assert np.all(arrays.stride[j] == 0)
+        assert np.all(arrays.pattern_bounds[j] == 0)
 
 
 def test_kernel_pattern_is_first_covering_pattern() -> None:
@@ -173,7 +176,11 @@ def test_unpack_rejects_inconsistent_arrays() -> None:
     weight[:, :, 1, 1] = 1.0
     arrays = pack_fkw(weight, library)
     broken = FKWArrays(
-        arrays.reorder, arrays.offset, arrays.index, arrays.stride[:, ::-1].copy(), arrays.weight
+        arrays.reorder,
+        arrays.offset,
+        arrays.index,
+        arrays.pattern_bounds[:, ::-1].copy(),
+        arrays.weight,
     )
     with pytest.raises(FKWLayoutError):
         unpack_fkw(broken, library, weight.shape)
@@ -231,7 +238,7 @@ def fkw_arrays(op: FKWConv2dOp) -> FKWArrays:
         reorder=constant_array(op.reorder),
         offset=constant_array(op.offset),
         index=constant_array(op.index),
-        stride=constant_array(op.stride),
+        pattern_bounds=constant_array(op.pattern_bounds),
         weight=constant_array(op.weight),
     )
 
@@ -274,7 +281,8 @@ def test_passes_round_trip(case: int) -> None:
     assert isinstance(fkw, FKWConv2dOp)
     assert fkw.layer_name == f"layer{case}"
     assert fkw.kernel_values == (3, 3) and fkw.padding_values == (1, 1)
-    assert not any(is_inline_constant(v) for v in fkw.operands[1:6])
+    stored = (fkw.reorder, fkw.offset, fkw.index, fkw.pattern_bounds, fkw.weight)
+    assert not any(is_inline_constant(v) for v in stored)
     arrays = fkw_arrays(fkw)
     check_arrays(arrays, weight, library, order)
     assert np.array_equal(unpack_fkw(arrays, library, weight.shape), weight)
@@ -323,7 +331,8 @@ def test_inline_weights_give_inline_arrays() -> None:
     FKWLayoutPass().apply(ctx, module)
     fkw = only(module, FKWConv2dOp)
     assert isinstance(fkw, FKWConv2dOp)
-    assert all(is_inline_constant(v) for v in fkw.operands[1:6])
+    arrays = (fkw.reorder, fkw.offset, fkw.index, fkw.pattern_bounds, fkw.weight)
+    assert all(is_inline_constant(v) for v in arrays)
     assert np.array_equal(unpack_fkw(fkw_arrays(fkw), library, weight.shape), weight)
 
 
@@ -342,3 +351,24 @@ def test_passes_leave_dense_layers_alone() -> None:
     FilterKernelReorderPass().apply(ctx, module)
     FKWLayoutPass().apply(ctx, module)
     assert str(module) == text
+
+
+@pytest.mark.parametrize("empty_filters", [0, 2])
+def test_mac_count_is_the_same_before_and_after_fkw(empty_filters: int) -> None:
+    """One count for both layouts: the kept kernels' taps at every output position."""
+    from patdnn.lowering.summary import image_macs
+
+    rng = np.random.default_rng(11 + empty_filters)
+    library = random_library(rng, 4)
+    weight = random_layer(rng, 7, 5, library, 0.6, empty_filters)
+    module = layer_module(weight, library)
+    conv = only(module, PatternConv2dOp)
+    assert isinstance(conv, PatternConv2dOp)
+    kept = int(np.count_nonzero(np.abs(weight).sum(axis=(2, 3))))
+    assert image_macs(conv) == kept * 4 * 6 * 6
+    assert image_macs(conv, dense=True) == 7 * 5 * 9 * 6 * 6
+    FKWLayoutPass().apply(make_context(), module)
+    fkw = only(module, FKWConv2dOp)
+    assert isinstance(fkw, FKWConv2dOp)
+    assert image_macs(fkw) == kept * 4 * 6 * 6
+    assert image_macs(fkw, dense=True) == 7 * 5 * 9 * 6 * 6

@@ -808,3 +808,147 @@ def test_every_project_error_derives_from_patdnn_error() -> None:
     assert found >= 15
     assert issubclass(weights.WeightError, PatdnnError)
     assert os.path.basename(cli.__file__) == "cli.py"
+
+
+# ---------------------------------------------------------------------------
+# patdnn demo
+# ---------------------------------------------------------------------------
+
+DEMO = ["demo", "--dense-epochs", "1", "--admm-epochs", "1", "--retrain-epochs", "1"]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-dir", "existing-dir"])
+def test_failed_demo_leaves_no_half_written_directory(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    existing: bool,
+) -> None:
+    """The demo fails after the state dicts, the report and the host artefacts are
+    written: `--out` is as it was (absent, or an existing directory unchanged) and no
+    scratch directory is left next to it."""
+    out = tmp_path / "demo"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("keep")
+        (out / "host").mkdir()
+        (out / "host" / "old.bin").write_bytes(b"old")
+    before = listing(out) if existing else None
+    original = patdnn.compile
+
+    def compile_host_only(*args: Any, **kwargs: Any) -> patdnn.CompiledModel:
+        if kwargs.get("target") == "aarch64":
+            raise PatdnnError("the aarch64 cross compiler is missing")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(patdnn, "compile", compile_host_only)
+    status, _, err = run_cli(capsys, *DEMO, "--out", out)
+    assert_one_line(status, err, "patdnn", "the aarch64 cross compiler is missing")
+    if existing:
+        assert listing(out) == before
+    else:
+        assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == (["demo"] if existing else [])
+
+
+def test_demo_out_checked_before_any_work(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_training(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the demo started before checking --out")
+
+    monkeypatch.setattr("patdnn.pruning.digits.train_dense", no_training)
+    status, _, err = run_cli(capsys, *DEMO, "--out", tmp_path / "a" / "b")
+    assert_one_line(status, err, "patdnn", "does not exist")
+    (tmp_path / "file").write_text("x")
+    status, _, err = run_cli(capsys, *DEMO, "--out", tmp_path / "file")
+    assert_one_line(status, err, "patdnn", "not a directory")
+    assert (tmp_path / "file").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# ---------------------------------------------------------------------------
+# Ops of MobileNet-V3 and encoder-decoders in forms the layers do not compute
+# ---------------------------------------------------------------------------
+
+
+class _Wrap(nn.Module):
+    """A conv, then `tail` (a module, so that the error can name its layer)."""
+
+    def __init__(self, tail: nn.Module) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.tail = tail
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.conv(x))
+
+
+class _Fn(nn.Module):
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+class _PlaneGate(nn.Module):
+    """One gate per pixel, shared by the channels (not a per-channel scale)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = nn.Conv2d(4, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+def _se_sigmoid() -> nn.Module:
+    from patdnn.frontend.zoo.mobilenet_v3 import SqueezeExcitation
+
+    return SqueezeExcitation(4, 8)  # torchvision's default gate: nn.Sigmoid
+
+
+UNSUPPORTED_CASES: list[tuple[str, Callable[[], nn.Module], list[str]]] = [
+    (
+        "bilinear",
+        lambda: nn.Upsample(scale_factor=2, mode="bilinear"),
+        ["unsupported op aten.upsample_bilinear2d.vec in layer 'tail'"],
+    ),
+    (
+        "sigmoid-gate",
+        _se_sigmoid,
+        ["unsupported op aten.sigmoid in layer 'tail.scale_activation'"],
+    ),
+    (
+        "fractional-scale",
+        lambda: nn.Upsample(scale_factor=1.5, mode="nearest"),
+        ["layer 'tail'", "nearest upsampling of 8x8 by scale 1.5x1.5", "integer scale"],
+    ),
+    (
+        "cat-rows",
+        lambda: _Fn(lambda x: torch.cat([x, x], dim=2)),
+        ["layer 'tail'", "cat along dim 2", "only along the channels"],
+    ),
+    (
+        "mul-plane-gate",
+        lambda: _PlaneGate(),
+        ["layer 'tail'", "mul of 1x4x8x8 by 1x1x8x8 is not supported", "NxCx1x1"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tail", "needles"), [c[1:] for c in UNSUPPORTED_CASES], ids=[c[0] for c in UNSUPPORTED_CASES]
+)
+def test_unsupported_forms_name_op_and_layer(
+    tail: Callable[[], nn.Module], needles: list[str]
+) -> None:
+    torch.manual_seed(0)
+    with pytest.raises(PatdnnError) as info:
+        patdnn.compile(_Wrap(tail()).eval(), X, keep_stages=False)
+    message = str(info.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, (needle, message)

@@ -15,11 +15,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
 from patdnn.dialect.context import make_context
-from patdnn.dialect.patdnn import Conv2dOp
+from patdnn.dialect.patdnn import ActivateOp, Activation, Conv2dOp
 from patdnn.dialect.torch import Conv2dOp as TorchConv2dOp
 from patdnn.dialect.weights import constant_array
 from patdnn.frontend.importer import FrontendError, import_model
-from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
+from patdnn.lowering.convert_torch_to_patdnn import ConversionError, ConvertTorchToPatdnnPass
 
 PATDNN_OPT = Path(sys.executable).parent / "patdnn-opt"
 
@@ -247,6 +247,58 @@ def test_batch_norm_folding_matches_pytorch() -> None:
     got = np.maximum(reference_conv2d(x.numpy(), weight, bias, 2, 1), 0.0)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+class ResidualThen(nn.Module):
+    """conv(x) + x, then `after`: a batch norm or a relu."""
+
+    def __init__(self, after: nn.Module) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.after = after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.after(self.conv(x) + x)
+
+
+def test_residual_add_and_relu_fuse_into_the_convolution() -> None:
+    torch.manual_seed(3)
+    model = ResidualThen(nn.ReLU()).eval()
+    x = torch.randn(1, 4, 5, 7)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    imported = import_model(model, x)
+    convert(imported.module)
+    imported.module.verify()
+    ops = [op for op in imported.module.walk() if op.dialect_name() == "patdnn"]
+    assert len(ops) == 1 and isinstance(ops[0], Conv2dOp)
+    conv = ops[0]
+    assert conv.residual is not None and conv.activation_kind == "relu"
+    weight = constant_array(conv.weight)
+    assert conv.bias is not None
+    got = reference_conv2d(x.numpy(), weight, constant_array(conv.bias), 1, 1) + x.numpy()
+    np.testing.assert_allclose(np.maximum(got, 0.0), expected, rtol=0, atol=1e-5)
+
+
+def test_batch_norm_after_a_residual_add_is_refused() -> None:
+    """Folding it into the convolution would leave the residual unscaled."""
+    imported = import_model(ResidualThen(nn.BatchNorm2d(4)).eval(), torch.randn(1, 4, 5, 5))
+    with pytest.raises(ConversionError, match="layer 'after'.*only supported right after a conv"):
+        convert(imported.module)
+
+
+def test_activation_without_a_layer_before_it_stands_alone() -> None:
+    """A relu of the input (no layer to fuse into) is a `patdnn.activate` of its own,
+    named after its layer; the conv after it takes no activation."""
+    imported = import_model(nn.Sequential(nn.ReLU(), nn.Conv2d(3, 4, 3)), torch.randn(1, 3, 6, 6))
+    convert(imported.module)
+    ops = [op for op in imported.module.walk() if op.name.startswith("patdnn.")]
+    assert [op.name for op in ops] == ["patdnn.activate", "patdnn.conv2d"]
+    activate, conv = ops
+    assert isinstance(activate, ActivateOp) and isinstance(conv, Conv2dOp)
+    assert activate.activation_kind == Activation.RELU
+    assert activate.layer is not None and activate.layer.data == "0"
+    assert conv.input is activate.result and conv.activation_kind == Activation.NONE
 
 
 def test_patdnn_opt_help_lists_the_pass() -> None:

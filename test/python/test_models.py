@@ -17,13 +17,28 @@ HOST_CASES = [
     ("resnet18", 224),
     ("resnet50", 224),
     ("mobilenet_v2", 224),
+    ("mobilenet_v3_small", 32),
+    ("mobilenet_v3_large", 32),
+    ("unet", (20, 28)),
 ]
-AARCH64_CASES = [("resnet18", 64), ("mobilenet_v2", 64)]
+AARCH64_CASES = [
+    ("resnet18", 64),
+    ("mobilenet_v2", 64),
+    ("mobilenet_v3_small", 32),
+    ("unet", (12, 20)),
+]
+
+# Small variants where the full model would make the test slow; the encoder-decoder with
+# widths that are no multiple of the vector width (and odd planes at 1/4 size).
+OPTIONS: dict[str, dict[str, object]] = {
+    "mobilenet_v3_large": {"width_mult": 0.5},
+    "unet": {"widths": (6, 12, 20)},
+}
 
 
 def _pruned(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = get_model(name, num_classes=10).eval()
+    model = get_model(name, num_classes=10, **OPTIONS.get(name, {})).eval()
     # Batch norm statistics away from the identity, so folding is exercised.
     generator = torch.Generator().manual_seed(1)
     for module in model.modules():
@@ -31,6 +46,7 @@ def _pruned(name: str) -> torch.nn.Module:
             module.running_mean.uniform_(-0.1, 0.1, generator=generator)
             module.running_var.uniform_(0.5, 2.0, generator=generator)
             module.weight.data.uniform_(0.5, 1.5, generator=generator)
+            module.bias.data.uniform_(-0.5, 0.5, generator=generator)
     if _prunable(model):
         project_model(model, num_patterns=8, connectivity=3.6)
     return model
@@ -45,9 +61,10 @@ def _prunable(model: torch.nn.Module) -> list[str]:
         return []
 
 
-def _check(name: str, size: int, target: str) -> None:
+def _check(name: str, size: int | tuple[int, int], target: str) -> None:
     model = _pruned(name)
-    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(2))
+    h, w = size if isinstance(size, tuple) else (size, size)
+    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(2))
     compiled = patdnn.compile(model, x, target=target, keep_stages=False)
     with torch.no_grad():
         ref = model(x).numpy()
@@ -63,10 +80,10 @@ def _check(name: str, size: int, target: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "size"), HOST_CASES, ids=[c[0] for c in HOST_CASES])
-def test_model_host(name: str, size: int) -> None:
+def test_model_host(name: str, size: int | tuple[int, int]) -> None:
     _check(name, size, "host")
 
 
 @pytest.mark.parametrize(("name", "size"), AARCH64_CASES, ids=[c[0] for c in AARCH64_CASES])
-def test_model_aarch64(name: str, size: int) -> None:
+def test_model_aarch64(name: str, size: int | tuple[int, int]) -> None:
     _check(name, size, "aarch64")

@@ -186,3 +186,71 @@ def test_batch_of_two_bitwise_identical() -> None:
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     _check_threads(patdnn.compile(model, torch.from_numpy(x), keep_stages=False), x, ref)
+
+
+class MobileLayers(nn.Module):
+    """The layers of MobileNet-V3 and of encoder-decoders at odd sizes and widths that
+    are no multiple of 8: hardswish and hardsigmoid (fused and on their own), a
+    squeeze-and-excitation scale (`scale * x`), a product of two tensors, nearest
+    upsampling (2x2 and 2x3) and a three-way channel concat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.down = nn.Conv2d(6, 7, 3, stride=2, padding=1)
+        self.fc1 = nn.Conv2d(7, 5, 1)
+        self.fc2 = nn.Conv2d(5, 7, 1)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.head = nn.Conv2d(20, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = nn.functional.hardswish(self.stem(x))
+        d = torch.relu(self.down(s))
+        pooled = nn.functional.adaptive_avg_pool2d(d, 1)
+        scale = nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(pooled))))
+        u = self.up(scale * d)
+        v = nn.functional.interpolate(d, scale_factor=2, mode="nearest")
+        z = nn.functional.hardswish(torch.cat([s, u, v], dim=1))
+        y = self.head(z)
+        y = y * nn.functional.hardsigmoid(y)
+        return nn.functional.interpolate(y, scale_factor=(2, 3), mode="nearest")
+
+
+MOBILE_PLANE = (3, 18, 22)
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["batch1", "batch2"])
+def mobile(request: pytest.FixtureRequest) -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    """Batch 1: the concat's three inputs are written in place into its buffer (the
+    stem's output read from there by the next layer); batch 2: they are copied."""
+    torch.manual_seed(3)
+    model = MobileLayers().eval()
+    shape = (request.param, *MOBILE_PLANE)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    return model, x, ref
+
+
+def test_mobile_layers_host_bitwise_identical(
+    mobile: tuple[nn.Module, np.ndarray, np.ndarray],
+) -> None:
+    model, x, ref = mobile
+    compiled = patdnn.compile(model, torch.from_numpy(x), keep_stages=True)
+    text = compiled.mlir("convert-torch-to-patdnn")
+    for op in ("patdnn.activate", "patdnn.mul", "patdnn.concat", "patdnn.upsample"):
+        assert op in text, op
+    assert (
+        "activation = #patdnn.activation<hardswish>" in text
+        and "activation = #patdnn.activation<hardsigmoid>" in text
+    )
+    _check_threads(compiled, x, ref)
+
+
+@needs_aarch64_tools
+def test_mobile_layers_aarch64_bitwise_identical(
+    mobile: tuple[nn.Module, np.ndarray, np.ndarray],
+) -> None:
+    model, x, ref = mobile
+    compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64", keep_stages=False)
+    _check_threads(compiled, x, ref)

@@ -20,11 +20,11 @@ func.func @conv1x1(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1
   // CHECK:      %offset = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
   // CHECK-NEXT: %index = arith.constant dense<[2, 7, 0]> : tensor<3xi32>
   // CHECK-NEXT: %values = arith.constant dense<{{\[\[}}1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00], [0.000000e+00, 5.000000e+00, 0.000000e+00, 0.000000e+00], [6.000000e+00, 7.000000e+00, 0.000000e+00, 0.000000e+00]]> : tensor<3x4xf32>
-  // CHECK-NEXT: %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) residual(%r) {patdnn.remark = "layer 'conv': patdnn.sparse_conv1x1 (85% zero weights, 3 of 16 blocks of 4x1 kept, estimated 2.67x the dense speed)", activation = "relu", layer = "conv"} : tensor<1x8x3x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x3x5xf32> -> tensor<1x6x3x5xf32>
+  // CHECK-NEXT: %y = patdnn.sparse_conv1x1 %x, %offset, %index, %values bias(%b) residual(%r) {patdnn.remark = "layer 'conv': patdnn.sparse_conv1x1 (85% zero weights, 3 of 16 blocks of 4x1 kept, estimated 2.67x the dense speed)", activation = #patdnn.activation<relu>, layer = "conv"} : tensor<1x8x3x5xf32>, tensor<3xi32>, tensor<3xi32>, tensor<3x4xf32> bias tensor<6xf32> residual tensor<1x6x3x5xf32> -> tensor<1x6x3x5xf32>
   // HIGH:       patdnn.conv2d
   // HIGH-NOT:   patdnn.remark
   // HIGH:       func.return
-  %y = patdnn.conv2d %x, %w bias(%b) residual(%r) {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>, activation = "relu", layer = "conv"} : tensor<1x8x3x5xf32>, tensor<6x8x1x1xf32> bias tensor<6xf32> residual tensor<1x6x3x5xf32> -> tensor<1x6x3x5xf32>
+  %y = patdnn.conv2d %x, %w bias(%b) residual(%r) {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>, activation = #patdnn.activation<relu>, layer = "conv"} : tensor<1x8x3x5xf32>, tensor<6x8x1x1xf32> bias tensor<6xf32> residual tensor<1x6x3x5xf32> -> tensor<1x6x3x5xf32>
   func.return %y : tensor<1x6x3x5xf32>
 }
 
@@ -75,12 +75,12 @@ func.func @linear(%x: tensor<2x5xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>) {
   // CHECK:      %offset = arith.constant dense<[0, 1]> : tensor<2xi32>
   // CHECK-NEXT: %index = arith.constant dense<1> : tensor<1xi32>
   // CHECK-NEXT: %values = arith.constant dense<{{\[\[}}1.000000e+00, 0.000000e+00, 2.000000e+00, 0.000000e+00]]> : tensor<1x4xf32>
-  // CHECK-NEXT: patdnn.sparse_linear %x, %offset, %index, %values bias(%b) {patdnn.remark = "layer 'fc': patdnn.sparse_linear (87% zero weights, 1 of 5 blocks of 4x1 kept, estimated 2.50x the dense speed)", activation = "relu", layer = "fc"} : tensor<2x5xf32>, tensor<2xi32>, tensor<1xi32>, tensor<1x4xf32> bias tensor<3xf32> -> tensor<2x3xf32>
+  // CHECK-NEXT: patdnn.sparse_linear %x, %offset, %index, %values bias(%b) {patdnn.remark = "layer 'fc': patdnn.sparse_linear (87% zero weights, 1 of 5 blocks of 4x1 kept, estimated 2.50x the dense speed)", activation = #patdnn.activation<relu>, layer = "fc"} : tensor<2x5xf32>, tensor<2xi32>, tensor<1xi32>, tensor<1x4xf32> bias tensor<3xf32> -> tensor<2x3xf32>
   // CHECK:      %offset_1 = arith.constant dense<0> : tensor<2xi32>
   // CHECK-NEXT: %index_1 = arith.constant dense<> : tensor<0xi32>
   // CHECK-NEXT: %values_1 = arith.constant dense<> : tensor<0x8xf32>
   // CHECK-NEXT: patdnn.sparse_linear %x, %offset_1, %index_1, %values_1 {patdnn.remark = "layer 'empty': patdnn.sparse_linear (100% zero weights, 0 of 5 blocks of 8x1 kept, nothing to multiply)", layer = "empty"}
-  %y = patdnn.linear %x, %w bias(%b) {activation = "relu", layer = "fc"} : tensor<2x5xf32>, tensor<3x5xf32> bias tensor<3xf32> -> tensor<2x3xf32>
+  %y = patdnn.linear %x, %w bias(%b) {activation = #patdnn.activation<relu>, layer = "fc"} : tensor<2x5xf32>, tensor<3x5xf32> bias tensor<3xf32> -> tensor<2x3xf32>
   %z = patdnn.linear %x, %zero {layer = "empty"} : tensor<2x5xf32>, tensor<3x5xf32> -> tensor<2x3xf32>
   func.return %y, %z : tensor<2x3xf32>, tensor<2x3xf32>
 }

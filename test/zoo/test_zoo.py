@@ -7,11 +7,27 @@ import pytest
 import torch
 from torch import nn
 
-from patdnn.frontend.zoo import MODELS, get_model, mobilenet_v2
+from patdnn.frontend.zoo import (
+    MODELS,
+    get_model,
+    mobilenet_v2,
+    mobilenet_v3_large,
+    mobilenet_v3_small,
+    unet,
+)
 
 Shapes = dict[str, tuple[int, ...]]
 
-NAMES = ["vgg16", "vgg16_bn", "resnet18", "resnet34", "resnet50", "mobilenet_v2"]
+NAMES = [
+    "vgg16",
+    "vgg16_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+]
 
 # torchvision's totals at 1000 classes: parameters, state-dict entries, num_batches_tracked.
 TOTALS = {
@@ -21,6 +37,8 @@ TOTALS = {
     "resnet34": (21_797_672, 218, 36),
     "resnet50": (25_557_032, 320, 53),
     "mobilenet_v2": (3_504_872, 314, 52),
+    "mobilenet_v3_small": (2_542_856, 244, 34),
+    "mobilenet_v3_large": (5_483_032, 312, 46),
 }
 
 SPOT_CHECKS: dict[str, Shapes] = {
@@ -74,6 +92,33 @@ SPOT_CHECKS: dict[str, Shapes] = {
         "features.17.conv.3.num_batches_tracked": (),
         "features.18.0.weight": (1280, 320, 1, 1),
         "classifier.1.weight": (1000, 1280),
+    },
+    "mobilenet_v3_small": {
+        "features.0.0.weight": (16, 3, 3, 3),
+        "features.0.1.running_var": (16,),
+        "features.1.block.0.0.weight": (16, 1, 3, 3),
+        "features.1.block.1.fc1.weight": (8, 16, 1, 1),
+        "features.1.block.1.fc1.bias": (8,),
+        "features.1.block.1.fc2.weight": (16, 8, 1, 1),
+        "features.1.block.2.0.weight": (16, 16, 1, 1),
+        "features.2.block.0.0.weight": (72, 16, 1, 1),
+        "features.4.block.1.0.weight": (96, 1, 5, 5),
+        "features.4.block.2.fc1.weight": (24, 96, 1, 1),
+        "features.11.block.3.1.num_batches_tracked": (),
+        "features.12.0.weight": (576, 96, 1, 1),
+        "classifier.0.weight": (1024, 576),
+        "classifier.3.weight": (1000, 1024),
+    },
+    "mobilenet_v3_large": {
+        "features.1.block.0.0.weight": (16, 1, 3, 3),
+        "features.1.block.1.0.weight": (16, 16, 1, 1),
+        "features.4.block.2.fc1.weight": (24, 72, 1, 1),
+        "features.4.block.2.fc2.bias": (72,),
+        "features.13.block.1.0.weight": (672, 1, 5, 5),
+        "features.15.block.2.fc1.weight": (240, 960, 1, 1),
+        "features.16.0.weight": (960, 160, 1, 1),
+        "classifier.0.weight": (1280, 960),
+        "classifier.3.weight": (1000, 1280),
     },
 }
 
@@ -151,6 +196,62 @@ def expected_mobilenet_v2() -> Shapes:
     return d | linear("classifier.1", 1000, 1280)
 
 
+# torchvision's bottleneck tables: kernel, expanded, out, squeeze-and-excitation, stride.
+V3_SMALL = [
+    (3, 16, 16, True, 2),
+    (3, 72, 24, False, 2),
+    (3, 88, 24, False, 1),
+    (5, 96, 40, True, 2),
+    (5, 240, 40, True, 1),
+    (5, 240, 40, True, 1),
+    (5, 120, 48, True, 1),
+    (5, 144, 48, True, 1),
+    (5, 288, 96, True, 2),
+    (5, 576, 96, True, 1),
+    (5, 576, 96, True, 1),
+]
+V3_LARGE = [
+    (3, 16, 16, False, 1),
+    (3, 64, 24, False, 2),
+    (3, 72, 24, False, 1),
+    (5, 72, 40, True, 2),
+    (5, 120, 40, True, 1),
+    (5, 120, 40, True, 1),
+    (3, 240, 80, False, 2),
+    (3, 200, 80, False, 1),
+    (3, 184, 80, False, 1),
+    (3, 184, 80, False, 1),
+    (3, 480, 112, True, 1),
+    (3, 672, 112, True, 1),
+    (5, 672, 160, True, 2),
+    (5, 960, 160, True, 1),
+    (5, 960, 160, True, 1),
+]
+
+
+def expected_mobilenet_v3(table: list[tuple[int, int, int, bool, int]], last: int) -> Shapes:
+    d: Shapes = conv("features.0.0", 16, 3, 3) | bn("features.0.1", 16)
+    cin = 16
+    for i, (k, exp, out, se, _) in enumerate(table, start=1):
+        p, j = f"features.{i}.block", 0
+        if exp != cin:
+            d |= conv(f"{p}.0.0", exp, cin, 1) | bn(f"{p}.0.1", exp)
+            j = 1
+        d |= {f"{p}.{j}.0.weight": (exp, 1, k, k)} | bn(f"{p}.{j}.1", exp)
+        if se:
+            quarter = exp // 4  # rounded to a multiple of 8, never down by more than 10%
+            squeeze = max(8, (quarter + 4) // 8 * 8)
+            squeeze += 8 if squeeze < 0.9 * quarter else 0
+            d |= conv(f"{p}.{j + 1}.fc1", squeeze, exp, 1, bias=True)
+            d |= conv(f"{p}.{j + 1}.fc2", exp, squeeze, 1, bias=True)
+            j += 1
+        d |= conv(f"{p}.{j + 1}.0", out, exp, 1) | bn(f"{p}.{j + 1}.1", out)
+        cin = out
+    n = len(table) + 1
+    d |= conv(f"features.{n}.0", 6 * cin, cin, 1) | bn(f"features.{n}.1", 6 * cin)
+    return d | linear("classifier.0", last, 6 * cin) | linear("classifier.3", 1000, last)
+
+
 EXPECTED: dict[str, Shapes] = {
     "vgg16": expected_vgg(batch_norm=False),
     "vgg16_bn": expected_vgg(batch_norm=True),
@@ -158,6 +259,8 @@ EXPECTED: dict[str, Shapes] = {
     "resnet34": expected_resnet(False, [3, 4, 6, 3]),
     "resnet50": expected_resnet(True, [3, 4, 6, 3]),
     "mobilenet_v2": expected_mobilenet_v2(),
+    "mobilenet_v3_small": expected_mobilenet_v3(V3_SMALL, 1024),
+    "mobilenet_v3_large": expected_mobilenet_v3(V3_LARGE, 1280),
 }
 
 ALLOWED_OPS = {
@@ -178,6 +281,18 @@ ALLOWED_OPS = {
     "aten::linear.default",
     "aten::dropout.default",
     "aten::mean.dim",
+    "aten::hardswish_.default",
+    "aten::hardsigmoid.default",
+    "aten::mul.Tensor",
+    "aten::dropout_.default",
+}
+
+_V3_OPS = {
+    "aten::hardswish_.default",
+    "aten::hardsigmoid.default",
+    "aten::mul.Tensor",
+    "aten::relu.default",
+    "aten::add_.Tensor",
 }
 
 # Ops each export must contain, and the number of residual additions.
@@ -188,6 +303,8 @@ REQUIRED_OPS: dict[str, tuple[set[str], int]] = {
     "resnet34": ({"aten::conv2d.default", "aten::batch_norm.default", "aten::add_.Tensor"}, 16),
     "resnet50": ({"aten::conv2d.default", "aten::batch_norm.default", "aten::add_.Tensor"}, 16),
     "mobilenet_v2": ({"aten::conv2d.default", "aten::hardtanh_.default", "aten::add.Tensor"}, 10),
+    "mobilenet_v3_small": (_V3_OPS, 6),
+    "mobilenet_v3_large": (_V3_OPS, 10),
 }
 
 
@@ -238,7 +355,7 @@ def test_forward_and_export(name: str) -> None:
     torch.testing.assert_close(program.module()(x), y)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small"])
 def test_state_dict_round_trip(name: str) -> None:
     src = built(name)
     buf = io.BytesIO()
@@ -255,7 +372,7 @@ def test_state_dict_round_trip(name: str) -> None:
 
 
 def test_registry_and_unknown_name() -> None:
-    assert list(MODELS) == NAMES
+    assert list(MODELS) == [*NAMES, "unet"]
     with pytest.raises(ValueError, match="unknown model 'resnet101'") as info:
         get_model("resnet101")
     for name in NAMES:
@@ -289,3 +406,53 @@ def test_torchvision_structure_details() -> None:
             if isinstance(m, nn.BatchNorm2d):
                 assert torch.equal(m.weight, torch.ones_like(m.weight))
                 assert torch.equal(m.bias, torch.zeros_like(m.bias))
+
+
+def test_mobilenet_v3_structure_details() -> None:
+    """As torchvision builds it: hardswish and ReLU blocks, squeeze-and-excitation with
+    a plain ReLU and a hardsigmoid gate, in-place activations, BN eps 0.001, widths."""
+    small = built("mobilenet_v3_small")
+    se = small.features[1].block[1]
+    assert [name for name, _ in se.named_children()] == [
+        "avgpool",
+        "fc1",
+        "fc2",
+        "activation",
+        "scale_activation",
+    ]
+    assert isinstance(se.activation, nn.ReLU) and not se.activation.inplace
+    assert isinstance(se.scale_activation, nn.Hardsigmoid)
+    assert isinstance(small.features[0][2], nn.Hardswish) and small.features[0][2].inplace
+    assert isinstance(small.features[2].block[0][2], nn.ReLU)  # "RE" block
+    assert isinstance(small.features[4].block[0][2], nn.Hardswish)  # "HS" block
+    assert isinstance(small.classifier[1], nn.Hardswish) and small.classifier[1].inplace
+    assert small.classifier[2].inplace
+    residual = [i for i, m in enumerate(small.features) if getattr(m, "use_res_connect", False)]
+    assert residual == [3, 5, 6, 8, 10, 11]
+    for m in small.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            assert m.eps == 0.001 and m.momentum == 0.01
+    large = built("mobilenet_v3_large")
+    assert len(large.features[1].block) == 2  # no expansion in the first bottleneck
+    assert large.features[13].block[1][0].stride == (2, 2)
+    slim = mobilenet_v3_small(num_classes=7, width_mult=0.5).eval()
+    assert slim.features[0][0].weight.shape == (8, 3, 3, 3)
+    assert slim.classifier[3].weight.shape == (7, 512)  # the last width scales too
+    assert slim(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+    tail = mobilenet_v3_large(reduced_tail=True)
+    assert tail.classifier[0].weight.shape == (640, 480)
+
+
+def test_unet_shapes_and_export() -> None:
+    torch.manual_seed(0)
+    model = unet(in_channels=3, num_classes=4, widths=(6, 12, 20)).eval()
+    assert sum(p.numel() for p in unet().parameters()) == 118_610
+    x = torch.randn(1, 3, 12, 20)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (1, 4, 12, 20)
+    program = torch.export.export(model, (x,))
+    ops = [op_name(n) for n in program.graph.nodes if n.op == "call_function"]
+    assert ops.count("aten::upsample_nearest2d.vec") == 2
+    assert ops.count("aten::cat.default") == 2
+    assert ops.count("aten::max_pool2d.default") == 2
