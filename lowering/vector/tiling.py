@@ -127,6 +127,7 @@ class ConvTiling:
 
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
+    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 3, 4), (0, 7, 2)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
 `(fewest output vectors, rows, cols)`, the first whose output row has at least that many
@@ -135,7 +136,12 @@ vectors applies; other targets take 4 x 2.
 NEON (32 registers of 4 lanes): 6 rows x 4 vectors, 24 accumulators, one register of
 the kernel's 4 weights (read by lane) and a few inputs. llvm-mca (Cortex-A76) on
 VGG-16's layers predicts 44-50 % of the two FMA pipes against 35-47 % for 4 x 2, no
-spills (`patdnn bench layers --target aarch64 --estimate`)."""
+spills (`patdnn bench layers --target aarch64 --estimate`).
+
+AVX2 (16 registers of 8 lanes), timed against each other per VGG-16 layer in one
+interleaved run (1 thread, medians of 5-9 rounds, against 4 x 2): @224 (28 vectors)
+4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @56 4 x 2 (3 x 4 and 4 x 3 within the
+noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x)."""
 
 
 def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:
@@ -151,7 +157,7 @@ def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int
 # ---------------------------------------------------------------------------
 
 PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
-    16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (8, 1)),
+    16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (7, 2)),
     32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2)),
 }
 """(rows, cols) tiles tried for a pattern layer."""
