@@ -138,10 +138,13 @@ the kernel's 4 weights (read by lane) and a few inputs. llvm-mca (Cortex-A76) on
 VGG-16's layers predicts 44-50 % of the two FMA pipes against 35-47 % for 4 x 2, no
 spills (`patdnn bench layers --target aarch64 --estimate`).
 
-AVX2 (16 registers of 8 lanes), timed against each other per VGG-16 layer in one
-interleaved run (1 thread, medians of 5-9 rounds, against 4 x 2): @224 (28 vectors)
+AVX2 (16 registers of 8 lanes), `vector-width=8` builds timed against each other per
+VGG-16 layer in one interleaved run on a Zen 4 core (1 thread, medians of 5-9 rounds,
+against 4 x 2): @224 (28 vectors)
 4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @56 4 x 2 (3 x 4 and 4 x 3 within the
-noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x)."""
+noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x). AVX-512
+(32 registers of 16 lanes) keeps 4 x 2: on a machine shared with other jobs, no other
+tile stood out of the run-to-run noise."""
 
 
 def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:
