@@ -128,6 +128,7 @@ class ConvTiling:
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
     (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 3, 4), (0, 7, 2)),
+    (32, 16): ((2, 4, 2), (0, 14, 1)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
 `(fewest output vectors, rows, cols)`, the first whose output row has at least that many
@@ -143,8 +144,10 @@ VGG-16 layer in one interleaved run on a Zen 4 core (1 thread, medians of 5-9 ro
 against 4 x 2): @224 (28 vectors)
 4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @56 4 x 2 (3 x 4 and 4 x 3 within the
 noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x). AVX-512
-(32 registers of 16 lanes) keeps 4 x 2: on a machine shared with other jobs, no other
-tile stood out of the run-to-run noise."""
+(32 registers of 16 lanes) keeps 4 x 2 where a row has two vectors or more (on a
+machine shared with other jobs, no other tile stood out of the run-to-run noise); a row
+of one vector (@14) takes 14 x 1 (clamped to the output rows): 1.33-1.44x over 4 x 1 at
+1 thread, 1.33x at 2 (minimum of 9-13 interleaved rounds), 7 x 1 1.21-1.30x."""
 
 
 def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:
@@ -161,7 +164,7 @@ def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int
 
 PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
     16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (7, 2)),
-    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2)),
+    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2), (12, 2)),
 }
 """(rows, cols) tiles tried for a pattern layer."""
 

@@ -95,7 +95,8 @@ def test_default_tiles_fit_the_registers() -> None:
         (16, 8, 14, (7, 2)),
         (32, 4, 224, (6, 4)),
         (32, 4, 14, (6, 4)),
-        (32, 16, 56, (4, 2)),  # AVX-512: not measured here, the former default
+        (32, 16, 56, (4, 2)),
+        (32, 16, 14, (14, 1)),  # AVX-512, one vector a row: tall tiles
     ],
 )
 def test_pattern_tile_by_output_width(
