@@ -159,11 +159,11 @@ def _mca_cycles(text: str, cpu: str, iterations: int, label: str) -> float:
 
 
 def model_fmla_rate(cpu: str = "cortex-a76") -> float:
-    """Independent 128-bit `fmla` a cycle in llvm-mca's model of `cpu`: a loop of 24 on
-    24 accumulators, no loads (1 for `cortex-a76`, whose model is the A57's; 2 for
+    """Independent 128-bit `fmla` a cycle in llvm-mca's model of `cpu`: a loop of 96
+    over 24 accumulators, no loads (1 for `cortex-a76`, whose model is the A57's; 2 for
     `neoverse-n1`, the A76's server sibling)."""
-    body = "".join(f"\tfmla\tv{8 + a}.4s, v0.4s, v1.4s\n" for a in range(24))
-    return 24 / _mca_cycles(f"peak:\n{body}", cpu, 200, "peak")
+    body = "".join(f"\tfmla\tv{8 + a % 24}.4s, v0.4s, v1.4s\n" for a in range(96))
+    return 96 / _mca_cycles(f"peak:\n{body}", cpu, 200, "peak")
 
 
 def mca_estimate(loop: Loop, cpu: str = "cortex-a76", iterations: int = 200) -> McaEstimate:

@@ -235,7 +235,8 @@ def test_hot_loop_is_the_innermost_with_most_fmla() -> None:
 def test_estimate_on_a_small_aarch64_build() -> None:
     r = core.estimate_case(tiny_case(), clock_ghz=2.0)
     assert r.fmla > 0 and r.cycles > 0 and r.spills == 0
-    assert 0 < r.utilisation <= r.model_utilisation <= 1
+    # of the model's rate: at most 1, up to llvm-mca's rounding of the cycle counts
+    assert 0 < r.utilisation <= r.model_utilisation <= 1.01
     # the kept MACs, 4 lanes an fmla, at the predicted cycles per iteration and 2 GHz
     expected = r.macs / (4 * r.fmla) * r.cycles / 2e9 * 1e3
     assert r.layer_ms == pytest.approx(expected)
