@@ -115,6 +115,8 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
         cin=cin,
         registers=registers,
         groups=groups,
+        width=width,
+        out_vectors=out_vectors,
     )
     tiles = [default]
     if dense and per_group > 1:

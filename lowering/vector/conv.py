@@ -152,6 +152,8 @@ class ConvGenerator:
             registers=self.registers,
             groups=s.groups,
             options=self.options,
+            width=self.width,
+            out_vectors=self.out_vectors,
         )
         self.tiling = default.tuned(
             s.tuning, dense=dense, filters_per_group=filters_per_group, groups=s.groups
@@ -419,6 +421,18 @@ class ConvGenerator:
         em.prefetch(weight, [ahead, em.index(0)], locality=0)
         em.prefetch(index, [ahead], locality=0)
 
+    def kernel_weights(self, weight: Value, k: Value, taps: int) -> list[Value]:
+        """The weights of FKW kernel `k`, each splat over a vector. With 4-lane vectors
+        (NEON) the kernel's taps are one vector load and each splat is a lane, which the
+        by-element `fmla` reads directly: one load per kernel instead of one per tap.
+        Wider vectors broadcast each weight from memory (x86 has no by-element FMA, and
+        its broadcast load costs no shuffle)."""
+        em, v = self.em, self.width
+        if taps == v == 4:
+            row = em.vload(weight, [k, em.index(0)], v)
+            return [em.splat_lane(row, t) for t in range(taps)]
+        return [em.broadcast(em.load(weight, [k, em.index(t)]), v) for t in range(taps)]
+
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and
         the input is read in place; the scratch buffer is padded to whole vectors)."""
@@ -547,10 +561,7 @@ class ConvGenerator:
                     channel = em.load_index(index, [k.iv])
                     self.prefetch_streams(index, weight, k.iv)
                     self.prefetch_kernel(index, k.iv, origin, rows, len(lanes))
-                    w = [
-                        em.broadcast(em.load(weight, [k.iv, em.index(t)]), v)
-                        for t in range(len(s.patterns[p]))
-                    ]
+                    w = self.kernel_weights(weight, k.iv, len(s.patterns[p]))
                     k.yield_(accumulate(k.carried, channel, p, [w]))
                 acc = k.results
         else:

@@ -171,6 +171,13 @@ class Emitter:
     def broadcast(self, scalar: Value, width: int) -> Value:
         return self.emit(vector.BroadcastOp(scalar, VectorType(f32, [width]))).results[0]
 
+    def splat_lane(self, value: Value, lane: int) -> Value:
+        """Lane `lane` of vector `value` in every lane (a shuffle)."""
+        width = value.type.get_shape()[0]  # type: ignore[union-attr]
+        mask = DenseArrayBase.from_list(i64, [lane] * width)
+        op = vector.ShuffleOp(value, value, mask, result_type=value.type)  # type: ignore[arg-type]
+        return self.emit(op).results[0]
+
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
         return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]
 

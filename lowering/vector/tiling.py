@@ -63,12 +63,15 @@ class ConvTiling:
         registers: int,
         groups: int = 1,
         options: TilingOptions = DEFAULT_TILING,
+        width: int = 0,
+        out_vectors: int = 0,
     ) -> ConvTiling:
         """The tile used without tuning. The accumulators, the weights of one input
         channel and one input vector must fit the `registers` vector registers. With 16
         (AVX2): a pointwise layer 5 filters x 2 vectors, another dense layer 4 filters x
-        1 row x 2 vectors, a pattern layer 4 rows x 2 vectors. With 32 (AVX-512, NEON):
-        dense tiles of 16 accumulators."""
+        1 row x 2 vectors. With 32 (AVX-512, NEON): dense tiles of 16 accumulators. A
+        pattern layer's tile comes from `PATTERN_TILES` by register count, vector width
+        and the output row's vectors (`out_vectors`)."""
         if dense and filters_per_group > 1:
             if taps == 1 and groups == 1 and registers < 32:
                 return ConvTiling(min(5, filters_per_group), 1, 2)
@@ -80,7 +83,8 @@ class ConvTiling:
             return ConvTiling(filters, rows, cols)
         wide = cin >= options.prefetch_min_channels
         prefetch = options.prefetch_distance if not dense and wide else 0
-        return ConvTiling(1, 4, 2, prefetch)
+        rows, cols = pattern_tile(registers, width, out_vectors)
+        return ConvTiling(1, rows, cols, prefetch)
 
     def tuned(
         self,
@@ -121,13 +125,46 @@ class ConvTiling:
         )
 
 
+PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
+    (32, 4): ((0, 6, 4),),
+    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 3, 4), (0, 7, 2)),
+    (32, 16): ((2, 4, 2), (0, 14, 1)),
+}
+"""Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
+`(fewest output vectors, rows, cols)`, the first whose output row has at least that many
+vectors applies; other targets take 4 x 2.
+
+NEON (32 registers of 4 lanes): 6 rows x 4 vectors, 24 accumulators, one register of
+the kernel's 4 weights (read by lane) and a few inputs. llvm-mca (Cortex-A76) on
+VGG-16's layers predicts 44-50 % of the two FMA pipes against 35-47 % for 4 x 2, no
+spills (`patdnn bench layers --target aarch64 --estimate`).
+
+AVX2 (16 registers of 8 lanes), `vector-width=8` builds timed against each other per
+VGG-16 layer in one interleaved run on a Zen 4 core (1 thread, medians of 5-9 rounds,
+against 4 x 2): @224 (28 vectors)
+4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @56 4 x 2 (3 x 4 and 4 x 3 within the
+noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x). AVX-512
+(32 registers of 16 lanes) keeps 4 x 2 where a row has two vectors or more (on a
+machine shared with other jobs, no other tile stood out of the run-to-run noise); a row
+of one vector (@14) takes 14 x 1 (clamped to the output rows): 1.33-1.44x over 4 x 1 at
+1 thread, 1.33x at 2 (minimum of 9-13 interleaved rounds), 7 x 1 1.21-1.30x."""
+
+
+def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:
+    """The default (rows, cols) of a pattern layer (`PATTERN_TILES`)."""
+    for fewest, rows, cols in PATTERN_TILES.get((register_class(registers), width), ()):
+        if out_vectors >= fewest:
+            return rows, cols
+    return 4, 2
+
+
 # ---------------------------------------------------------------------------
 # The candidates `auto-tune` times, by vector register count
 # ---------------------------------------------------------------------------
 
 PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
-    16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (8, 1)),
-    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2)),
+    16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (7, 2)),
+    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2), (12, 2)),
 }
 """(rows, cols) tiles tried for a pattern layer."""
 

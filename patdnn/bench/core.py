@@ -604,6 +604,7 @@ class EstimateResult:
     utilisation: float
     spills: int
     layer_ms: float
+    model_utilisation: float = 0.0
 
 
 def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> EstimateResult:
@@ -618,7 +619,7 @@ def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> Esti
     mca = mca_estimate(loop, cpu)
     return EstimateResult(
         case.name, macs, loop.label, mca.fmla, mca.instructions, mca.cycles_per_iteration,
-        mca.fma_utilisation, mca.spills, mca.layer_ms(macs, clock_ghz),
+        mca.fma_utilisation, mca.spills, mca.layer_ms(macs, clock_ghz), mca.model_utilisation,
     )  # fmt: skip
 
 
@@ -631,14 +632,15 @@ def format_estimates(results: Sequence[EstimateResult], clock_ghz: float, cpu: s
         "",
         (
             "| layer | kept MACs | fmla / iteration | instructions | cycles / iteration "
-            "| FMA-pipe utilisation | stack loads/stores | predicted ms |"
+            "| FMA-pipe utilisation | of the model's FMA rate | stack loads/stores | predicted ms |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.macs / 1e6:.0f}M | {r.fmla} | {r.instructions} | {r.cycles:.1f} "
-            f"| {100 * r.utilisation:.0f} % | {r.spills} | {r.layer_ms:.2f} |"
+            f"| {100 * r.utilisation:.0f} % | {100 * r.model_utilisation:.0f} % "
+            f"| {r.spills} | {r.layer_ms:.2f} |"
         )
     return "\n".join(lines)
 

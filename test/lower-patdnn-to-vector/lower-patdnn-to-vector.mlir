@@ -3,8 +3,8 @@
 // A pattern layer in FKW form: 2 filters (stored in the order 1, 0), 2 patterns.
 // Filter 1: channels 0 (P0) and 1 (P1); filter 0: channel 1 (P0). An output row is
 // 10 wide: two full vectors and a 2-lane tail. The register tile is 4 rows x 2
-// vectors: one 4-row block and a 1-row remainder; per row block, one block of two
-// full vectors, then a tile for the tail vector.
+// vectors (the layer's tuning): one 4-row block and a 1-row remainder; per row block,
+// one block of two full vectors, then a tile for the tail vector.
 
 // The weight blob: every constant at a 64-byte aligned offset.
 // CHECK:       builtin.module attributes {patdnn.weights = [
@@ -75,7 +75,9 @@
 // CHECK:                 %[[G0:[^,]+]], {{.*}} = scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> ({{(vector<4xf32>, ){7}vector<4xf32>}}) {
 // CHECK-NEXT:              %[[C_I32:.*]] = memref.load %[[INDEX]][%[[K]]] : memref<3xi32>
 // CHECK-NEXT:              %[[C:.*]] = arith.index_cast %[[C_I32]] : i32 to index
-// CHECK-NEXT:              memref.load %[[WEIGHT]][%[[K]], %{{.*}}] : memref<3x4xf32>
+// With 4 lanes, the kernel's 4 weights are one vector, each tap's weight a lane of it.
+// CHECK-NEXT:              %[[W:.*]] = vector.load %[[WEIGHT]][%[[K]], %{{.*}}] : memref<3x4xf32>, vector<4xf32>
+// CHECK-NEXT:              vector.shuffle %[[W]], %[[W]] [0, 0, 0, 0] : vector<4xf32>, vector<4xf32>
 // CHECK:                   %[[CH:.*]] = arith.muli %[[C]], %[[PLANE]] : index
 // CHECK-NEXT:              %[[BASE:.*]] = arith.addi %[[CH]], %[[ORIGIN]] : index
 // CHECK-NEXT:              %[[AT:.*]] = arith.addi %[[BASE]], %{{.*}} : index
@@ -109,7 +111,7 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
   %pattern_bounds = arith.constant dense<[[0, 1, 2], [0, 1, 1]]> : tensor<2x3xi32>
   %weight = arith.constant dense<[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]]> : tensor<3x4xf32>
   %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
-  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight bias(%b) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = #patdnn.activation<relu>} : tensor<1x2x5x10xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> bias tensor<2xf32> -> tensor<1x2x5x10xf32>
+  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight bias(%b) {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,0),(1,1),(1,2),(2,1)]]>, activation = #patdnn.activation<relu>, tuning = {rows = 4 : i64, cols = 2 : i64}} : tensor<1x2x5x10xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> bias tensor<2xf32> -> tensor<1x2x5x10xf32>
   func.return %y : tensor<1x2x5x10xf32>
 }
 

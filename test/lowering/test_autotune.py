@@ -85,6 +85,38 @@ def test_default_tiles_fit_the_registers() -> None:
     assert narrow.prefetch == 0
 
 
+@pytest.mark.parametrize(
+    ("registers", "width", "out_w", "tile"),
+    [
+        (16, 8, 224, (4, 2)),
+        (16, 8, 112, (4, 3)),
+        (16, 8, 56, (4, 2)),
+        (16, 8, 28, (3, 4)),
+        (16, 8, 14, (7, 2)),
+        (32, 4, 224, (6, 4)),
+        (32, 4, 14, (6, 4)),
+        (32, 16, 56, (4, 2)),
+        (32, 16, 14, (14, 1)),  # AVX-512, one vector a row: tall tiles
+    ],
+)
+def test_pattern_tile_by_output_width(
+    registers: int, width: int, out_w: int, tile: tuple[int, int]
+) -> None:
+    """The default pattern tile follows the output row's vectors (`PATTERN_TILES`), and
+    its accumulators, one weight and one input fit the registers."""
+    t = ConvTiling.default(
+        dense=False,
+        filters_per_group=64,
+        taps=4,
+        cin=64,
+        registers=registers,
+        width=width,
+        out_vectors=-(-out_w // width),
+    )
+    assert (t.rows, t.cols) == tile
+    assert t.rows * t.cols + 2 <= registers
+
+
 def test_tuning_overrides_and_clamps() -> None:
     tuning = DictionaryAttr(
         {"rows": IntegerAttr(9, i64), "cols": IntegerAttr(3, i64), "filters": IntegerAttr(5, i64)}

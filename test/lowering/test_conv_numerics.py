@@ -369,8 +369,9 @@ TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int, int]] = [
     ("pattern-rows3-cols3", CASES["8to12-13x11-s2"], {"rows": 3, "cols": 3}, 4, 3 * 2),
     ("pattern-rows8-cols4-clamped", CASES["3to5-7x9-k8-relu"], {"rows": 8, "cols": 4}, 4, 7 * 3),
     ("pattern-filters2", CASES["8to12-13x11-s2"], {"rows": 2, "cols": 1, "filters": 2}, 8, 2),
-    ("pattern-filters5", CASES["3to5-7x9-k8-relu"], {"filters": 5, "rows": 1}, 4, 2),
-    ("pattern-filters3-pad0", CASES["8to12-7x9-pad0-k6"], {"filters": 3}, 4, 4 * 2),
+    # the default pattern tile at 4 lanes (6 x 4), clamped: 9 columns are 3 vectors
+    ("pattern-filters5", CASES["3to5-7x9-k8-relu"], {"filters": 5, "rows": 1}, 4, 3),
+    ("pattern-filters3-pad0", CASES["8to12-7x9-pad0-k6"], {"filters": 3}, 4, 5 * 2),
     (
         "dense-filters2-rows3",
         CASES["dense3x3-3to8-9x7-relu"],

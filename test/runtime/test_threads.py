@@ -15,7 +15,7 @@ import patdnn
 from patdnn.errors import PatdnnError
 from patdnn.runtime.threads import entry_llvm_ir, pool_abi
 
-THREADS = (1, 2, 3, 8)
+THREADS = (1, 2, 3, 4, 8)
 
 needs_aarch64_tools = pytest.mark.skipif(
     shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None,
