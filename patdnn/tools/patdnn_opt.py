@@ -110,6 +110,16 @@ class PatdnnOptMain(xDSLOptMain):
             )
         return io.BytesIO(data), extension
 
+    def parse_chunk(
+        self, chunk: IO[bytes], file_extension: str, start_offset: int = 0
+    ) -> ModuleOp | None:
+        try:
+            return super().parse_chunk(chunk, file_extension, start_offset)
+        except NotImplementedError as e:
+            # xDSL's parser has no storage for some well-formed types (a dense array of
+            # i664): the input is outside what can be read, not a bug of patdnn.
+            raise InputError(f"{self.get_input_name()}: cannot read this input: {e}") from None
+
     def prepare_output(self) -> IO[str]:
         """`-o FILE`: a temporary file next to FILE, renamed by `finish_output`."""
         if self.args.output_file is None:

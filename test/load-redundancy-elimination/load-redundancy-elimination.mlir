@@ -6,7 +6,8 @@
 // The pass alone on hand-written vector code:
 // RUN: patdnn-opt %s --split-input-file -p load-redundancy-elimination | filecheck %s
 
-// @pattern_layer: tiles of 4 rows x 1 vector, two pattern groups of 4 taps each:
+// @pattern_layer: tiles of 4 rows x 1 vector (pinned by its `tuning`: the default tile
+// of 4 lanes is larger), two pattern groups of 4 taps each:
 // 2 x 4 taps x 4 rows = 32 loads. Kernel-level reuse: the taps of P0 read input
 // rows 0..4 at column offset 1 and rows 1..4 at offsets 0 and 2 (13 vectors); those
 // of P1 rows 1..5 at offset 1 and rows 2..5 at offsets 0 and 2 (13 vectors): 26.
@@ -24,7 +25,7 @@ func.func @pattern_layer(%x: tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32> {
   %index = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
   %pattern_bounds = arith.constant dense<[[0, 1, 2], [0, 0, 1]]> : tensor<2x3xi32>
   %weight = arith.constant dense<1.0> : tensor<3x4xf32>
-  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,1),(2,0),(2,1),(2,2)]]>} : tensor<1x2x8x4xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x8x4xf32>
+  %y = patdnn.fkw_conv2d %x, %reorder, %offset, %index, %pattern_bounds, %weight {kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, patterns = #patdnn.patterns<[[(0,1),(1,0),(1,1),(1,2)], [(1,1),(2,0),(2,1),(2,2)]]>, tuning = {rows = 4 : i64, cols = 1 : i64}} : tensor<1x2x8x4xf32>, tensor<2xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2x3xi32>, tensor<3x4xf32> -> tensor<1x2x8x4xf32>
   func.return %y : tensor<1x2x8x4xf32>
 }
 

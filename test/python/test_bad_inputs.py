@@ -188,6 +188,14 @@ OPT_CASES: list[tuple[str, bytes, list[str], list[str]]] = [
     ),
     ("pipeline-syntax", b"builtin.module {}\n", ["-p", "fkw-layout{"], ["bad pass pipeline"]),
     (
+        "array-element-width",
+        b'%x, %w = "test.op"() : () -> (tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32>)\n'
+        b"%y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i664: 1, 1>}"
+        b" : tensor<1x4x6x6xf32>, tensor<8x4x3x3xf32> -> tensor<1x8x6x6xf32>\n",
+        [],
+        ["input.mlir: cannot read this input", "i664"],
+    ),
+    (
         "verify-error",
         b'%x, %w = "test.op"() : () -> (tensor<1x4x6x6xf32>, tensor<8x3x3x3xf32>)\n'
         b"%y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>}"
