@@ -264,5 +264,5 @@ class SparsifyPass(ModulePass):
 
 
 def _is_pointwise(op: Conv2dOp) -> bool:
-    _, _, kh, kw = op.weight.type.get_shape()  # type: ignore[union-attr]
+    _, _, kh, kw = op.weight.type.get_shape()
     return op.group_count == 1 and reads_in_place((kh, kw), op.stride_values, op.padding_values)

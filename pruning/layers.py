@@ -68,7 +68,8 @@ def layer_kind(module: nn.Module) -> str | None:
         return None
     kernel = tuple(module.kernel_size)
     if module.groups == 1:
-        return {(3, 3): PATTERN, (1, 1): POINTWISE}.get(kernel)  # type: ignore[call-overload]
+        dense_kinds: dict[tuple[int, ...], str] = {(3, 3): PATTERN, (1, 1): POINTWISE}
+        return dense_kinds.get(kernel)
     if kernel == (3, 3) and module.groups == module.in_channels:
         return DEPTHWISE
     return None

@@ -173,9 +173,10 @@ class Emitter:
 
     def splat_lane(self, value: Value, lane: int) -> Value:
         """Lane `lane` of vector `value` in every lane (a shuffle)."""
-        width = value.type.get_shape()[0]  # type: ignore[union-attr]
-        mask = DenseArrayBase.from_list(i64, [lane] * width)
-        op = vector.ShuffleOp(value, value, mask, result_type=value.type)  # type: ignore[arg-type]
+        ty = value.type
+        assert isinstance(ty, VectorType), f"splat_lane takes a vector, got {ty}"
+        mask = DenseArrayBase.from_list(i64, [lane] * ty.get_shape()[0])
+        op = vector.ShuffleOp(value, value, mask, result_type=ty)
         return self.emit(op).results[0]
 
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:

@@ -294,11 +294,11 @@ class FunctionLowering:
             lhs, rhs = self.values[op.lhs], self.values[op.rhs]
             emit_add(em, self.phases, v, lhs, rhs, out, size, op.activation.data)
         elif isinstance(op, ActivateOp):
-            size = int(np.prod(op.result.type.get_shape()))  # type: ignore[union-attr]
+            size = int(np.prod(op.result.type.get_shape()))
             src = self.values[op.input]
             emit_activation(em, self.phases, v, src, out, size, op.activation.data)
         elif isinstance(op, MulOp):
-            shape = op.lhs.type.get_shape()  # type: ignore[union-attr]
+            shape = op.lhs.type.get_shape()
             lhs, rhs = self.values[op.lhs], self.values[op.rhs]
             if op.is_channel_scale:
                 emit_channel_scale(em, self.phases, v, lhs, rhs, out, shape)
@@ -308,13 +308,13 @@ class FunctionLowering:
             inputs: list[tuple[Value, Sequence[int], int]] = []
             channel = 0
             for i, x in enumerate(op.inputs):
-                shape = x.type.get_shape()  # type: ignore[union-attr]
+                shape = x.type.get_shape()
                 if (op, i) not in self.in_place:
                     inputs.append((self.values[x], shape, channel))
                 channel += shape[1]
-            emit_concat(em, self.phases, v, inputs, out, op.result.type.get_shape())  # type: ignore[union-attr]
+            emit_concat(em, self.phases, v, inputs, out, op.result.type.get_shape())
         elif isinstance(op, UpsampleOp):
-            shape = op.input.type.get_shape()  # type: ignore[union-attr]
+            shape = op.input.type.get_shape()
             emit_upsample(em, self.phases, v, self.values[op.input], out, shape, op.scale_values)
         else:
             self.lower_conv(op, out)
@@ -325,15 +325,15 @@ class FunctionLowering:
         arrays = (self.values[op.offset], self.values[op.index], self.values[op.values])
         bias = self.values[op.bias] if op.bias is not None else None
         if isinstance(op, SparseLinearOp):
-            n, k = op.input.type.get_shape()  # type: ignore[union-attr]
-            m = op.result.type.get_shape()[1]  # type: ignore[union-attr]
+            n, k = op.input.type.get_shape()
+            m = op.result.type.get_shape()[1]
             emit_sparse_linear(
                 em, self.phases, self.width, self.values[op.input], arrays, bias, out,
                 (n, k, m), op.block_rows, op.activation.data,
             )  # fmt: skip
             return
-        n, cin, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
-        cout = op.result.type.get_shape()[1]  # type: ignore[union-attr]
+        n, cin, h, w = op.input.type.get_shape()
+        cout = op.result.type.get_shape()[1]
 
         def flat(ref: Value, channels: int) -> Value:
             return em.reinterpret(ref, [n, channels, h * w])
@@ -418,7 +418,7 @@ def concat_slices(
     for op in block.ops:
         if not isinstance(op, ConcatOp) or op.result in outputs:
             continue
-        if op.result.type.get_shape()[0] != 1:  # type: ignore[union-attr]
+        if op.result.type.get_shape()[0] != 1:
             continue
         start = 0
         for i, value in enumerate(op.inputs):
@@ -430,7 +430,7 @@ def concat_slices(
                 and value not in slices
             ):
                 slices[value] = (op, start, i)
-            start += 4 * int(np.prod(value.type.get_shape()))  # type: ignore[union-attr]
+            start += 4 * int(np.prod(value.type.get_shape()))
     return slices
 
 

@@ -209,7 +209,7 @@ def sparse_case(spec: tuple[str, int, int, int, float]) -> Case:
     torch.manual_seed(0)
     if size:
         layer: torch.nn.Module = _conv(cin, cout, 1, 1)
-        block_prune(layer.weight, zeros)  # type: ignore[arg-type]
+        block_prune(layer.weight, zeros)
         x = torch.randn(1, cin, size, size)
     else:
         layer = _Linear(cin, cout)
@@ -219,7 +219,7 @@ def sparse_case(spec: tuple[str, int, int, int, float]) -> Case:
     return Case(name, kind, layer.eval(), layer.eval(), x)
 
 
-def _patdnn_dense(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path):  # type: ignore[no-untyped-def]
+def _patdnn_dense(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path):
     compiled = _compile(model, x, "host", threads, {"sparse_threshold": 1.0})
     return _patdnn_runner(compiled, x.numpy())
 
