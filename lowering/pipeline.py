@@ -132,7 +132,7 @@ def run_pipeline(
             progress(stage)
         if step is not None:
             step(module)
-        if stage == "patdnn":
+        if stage == "sparsify":
             result.layers, result.library = summarize_layers(module)
         if options.keep_stages:
             result.stages[stage] = print_module(module)

@@ -1,4 +1,9 @@
-"""Per-layer summary of a patdnn module: kind, shape, kernels kept, dense and pruned MACs."""
+"""Per-layer summary of a patdnn module: kind, shape, kernels kept, dense and pruned MACs.
+
+Taken after `sparsify`, so block-sparse 1x1 convolutions and linear layers show as
+`sparse_conv1x1` / `sparse_linear`: their kernels are single weights (kept: the non-zero
+ones) and their MACs the stored block values the kernel multiplies. Dense linear layers
+are not listed."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp
+from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, SparseConv1x1Op, SparseLinearOp
 from patdnn.dialect.weights import constant_array
 
 
@@ -29,10 +34,14 @@ class LayerSummary:
 
 
 def summarize_layers(module: ModuleOp) -> tuple[list[LayerSummary], list[list[tuple[int, int]]]]:
-    """Summaries of the layer ops of `module` (at the patdnn stage) and its pattern library."""
+    """Summaries of the layer ops of `module` (at the patdnn or sparsify stage) and its
+    pattern library."""
     layers: list[LayerSummary] = []
     library: list[list[tuple[int, int]]] = []
     for op in module.walk():
+        if isinstance(op, SparseConv1x1Op | SparseLinearOp):
+            layers.append(_sparse_summary(op))
+            continue
         if not isinstance(op, Conv2dOp | PatternConv2dOp):
             continue
         n, cin, h, w = op.input.type.get_shape()  # type: ignore[union-attr]
@@ -54,3 +63,22 @@ def summarize_layers(module: ModuleOp) -> tuple[list[LayerSummary], list[list[tu
         shape = f"{cin}->{cout} {kh}x{kw}/{stride} {h}x{w}->{ho}x{wo}"
         layers.append(LayerSummary(op.layer_name, kind, shape, kept, kernels, dense_macs, macs))
     return layers, library
+
+
+def _sparse_summary(op: SparseConv1x1Op | SparseLinearOp) -> LayerSummary:
+    in_shape = op.input.type.get_shape()  # type: ignore[union-attr]
+    out_shape = op.result.type.get_shape()  # type: ignore[union-attr]
+    values = constant_array(op.values)
+    kept = int(np.count_nonzero(values))
+    if isinstance(op, SparseConv1x1Op):
+        n, cin, h, w = in_shape
+        _, cout, _, _ = out_shape
+        pixels, kind = n * h * w, "sparse_conv1x1"
+        shape = f"{cin}->{cout} 1x1/1 {h}x{w}->{h}x{w}"
+    else:
+        n, cin = in_shape[0], int(np.prod(in_shape[1:]))
+        cout = out_shape[-1]
+        pixels, kind, shape = n, "sparse_linear", f"{cin}->{cout}"
+    return LayerSummary(
+        op.layer_name, kind, shape, kept, cout * cin, pixels * cout * cin, pixels * values.size
+    )

@@ -326,8 +326,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     imported = import_model(spec.model, spec.example)
     convert = get_all_passes()["convert-torch-to-patdnn"]()
+    ctx = make_context()
     convert(num_patterns=args.patterns, strict=args.strict).apply(  # type: ignore[call-arg]
-        make_context(), imported.module
+        ctx, imported.module
+    )
+    # The host's sparse choice, as `patdnn compile` makes it: which layers go sparse.
+    from patdnn.runtime.target import Target
+
+    sparsify = get_all_passes()["sparsify"]
+    sparsify(vector_width=Target.get("host").vector_width).apply(  # type: ignore[call-arg]
+        ctx, imported.module
     )
     layers, library = summarize_layers(imported.module)
     print(
@@ -532,7 +540,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     bench.run_models(
         args.models, args.size, threads, args.repeat, args.peers, args.per_layer,
-        tolerance=args.tolerance, options=options,
+        tolerance=args.tolerance, options=options, prune=bench.parse_prune(args.prune),
     )  # fmt: skip
     return 0
 
@@ -695,7 +703,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--size", type=_positive_int, default=224, help="input height and width")
     q.add_argument("--repeat", type=_positive_int, default=5, help="interleaved rounds")
     q.add_argument("--per-layer", action="store_true",
-                   help="profile each layer of the compiled model instead")  # fmt: skip
+                   help="profile each layer of the compiled model instead (first --prune mode)")  # fmt: skip
+    q.add_argument("--prune", default="defaults", metavar="MODES",
+                   help="defaults (3x3 patterns, 1x1 and linear blocks, as `patdnn prune`), "
+                   "patterns (3x3 only), or both comma-separated, timed in the same rounds "
+                   "(default: defaults)")  # fmt: skip
     q.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")

@@ -221,6 +221,19 @@ def plan_layers(
     return {n: m for n, (_, m) in chosen.items()}, plans
 
 
+def layer_mask(weight: torch.Tensor, plan: LayerPlan, library: Library) -> torch.Tensor:
+    """The hard-pruning mask of one layer's ``weight`` under ``plan``: 3x3, the pattern
+    then the connectivity projection; depthwise, the pattern projection; 1x1 and linear,
+    the top blocks (:func:`block_mask`)."""
+    if plan.kind == PATTERN:
+        assert plan.ratio is not None
+        return hard_prune_mask(weight, library, plan.ratio)
+    if plan.kind == DEPTHWISE:
+        return pattern_projection_mask(weight, library)
+    assert plan.ratio is not None and plan.block is not None
+    return block_mask(weight, plan.ratio, plan.block)
+
+
 class ADMMPruner:
     """Extended ADMM for pattern + connectivity + block pruning (PatDNN Sec. 4.2).
 
@@ -321,14 +334,7 @@ class ADMMPruner:
         return None
 
     def _hard_mask(self, name: str, w: torch.Tensor) -> torch.Tensor:
-        plan = self.plans[name]
-        if plan.kind == PATTERN:
-            assert plan.ratio is not None
-            return hard_prune_mask(w, self.library, plan.ratio)
-        if plan.kind == DEPTHWISE:
-            return pattern_projection_mask(w, self.library)
-        assert plan.ratio is not None and plan.block is not None
-        return block_mask(w, plan.ratio, plan.block)
+        return layer_mask(w, self.plans[name], self.library)
 
     def _sync(self) -> None:
         """Rank 0's Z, Y, U, V on every rank (no-op without torch.distributed)."""

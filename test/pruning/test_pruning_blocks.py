@@ -1,5 +1,6 @@
 """Block sparsity of 1x1 convolutions and linear layers, depthwise patterns, per-layer
-choice, the report of every kind and checkpoints carrying the new masks."""
+choice, the report of every kind, checkpoints carrying the new masks, and the one-shot
+projection of a whole model."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from patdnn.pruning import (
     prune,
     select_sparse_layers,
 )
+from patdnn.pruning.admm import LayerPlan, layer_mask
 from patdnn.pruning.blocks import kept_blocks
 from patdnn.pruning.checkpoint import load_checkpoint
+from patdnn.pruning.project import project_model
 
 FAST = dict(admm_epochs=2, retrain_epochs=1, progress=False)
 
@@ -283,3 +286,59 @@ def test_checkpoint_resume_is_bitwise_with_block_and_depthwise_masks(
     with pytest.raises(PruningError, match="made with plans="):
         prune(block_net(), tiny_loader, checkpoint_dir=tmp_path, resume=True,
               **dict(run, linear={"fc1": 4.0}))  # fmt: skip
+
+
+# -- one-shot projection of a whole model (`project_model`, used by `patdnn bench`) ------
+
+
+def _nonzero(module: nn.Module) -> torch.Tensor:
+    return module.weight.detach() != 0
+
+
+def test_project_model_defaults_project_3x3_1x1_and_linear_keep_stem_and_classifier() -> None:
+    model = block_net(seed=3)
+    before = {n: m.weight.detach().clone() for n, m in model.named_children()}
+    lib = project_model(model, num_patterns=4)
+    modules = dict(model.named_children())
+    # 1x1 conv 6->10 (partial last block row) and linear 10->7 in (4, 1) blocks
+    check_block_sparse(_nonzero(modules["pw"]), 3.6, (4, 1))
+    check_block_sparse(_nonzero(modules["fc1"]), 10.0, (4, 1))
+    # 3x3: every kept kernel one library pattern, round(24 / 3.6) = 7 kernels kept
+    ids = mask_pattern_ids(_nonzero(modules["conv2"]), lib)
+    assert int((ids >= 0).sum()) == round(24 / 3.6)
+    # kept weights are the original ones; the stem, depthwise and classifier are untouched
+    for name, m in modules.items():
+        w = m.weight.detach()
+        assert torch.equal(w[w != 0], before[name][w != 0]), name
+    for name in ("conv1", "dw", "fc"):
+        assert torch.equal(modules[name].weight.detach(), before[name]), name
+
+
+def test_project_model_kinds_off_block_shapes_and_depthwise() -> None:
+    model = block_net(seed=4)
+    before = {n: m.weight.detach().clone() for n, m in model.named_children()}
+    project_model(model, num_patterns=4, pointwise=None, linear=2.0, block_shape=(2, 3),
+                  depthwise=True)  # fmt: skip
+    modules = dict(model.named_children())
+    assert torch.equal(modules["pw"].weight.detach(), before["pw"])  # 1x1 pruning off
+    check_block_sparse(_nonzero(modules["fc1"]), 2.0, (2, 3))
+    # depthwise: every kernel keeps exactly 4 taps (one pattern), none removed
+    assert torch.all(_nonzero(modules["dw"]).sum(dim=(2, 3)) == 4)
+
+
+def test_project_model_masks_are_those_of_hard_pruning() -> None:
+    """The projection is `layer_mask`, the mask `prune()` hard-prunes with."""
+    model = block_net(seed=5)
+    w = model.fc1.weight.detach().clone()
+    project_model(model, num_patterns=4, linear=3.0, block_shape=(4, 1))
+    expected = layer_mask(w, LayerPlan("linear", 3.0, (4, 1)), ())
+    assert torch.equal(_nonzero(model.fc1), expected & (w != 0))
+
+
+def test_project_model_bad_arguments() -> None:
+    with pytest.raises(PruningError, match="linear must be a finite number >= 1"):
+        project_model(block_net(), linear=0.5)
+    with pytest.raises(PruningError, match="block_shape must be two positive ints"):
+        project_model(block_net(), block_shape=(0, 1))
+    with pytest.raises(PruningError, match="no prunable layer"):
+        project_model(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(4, 2)))
