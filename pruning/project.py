@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from patdnn.pruning.admm import layer_mask, plan_layers
-from patdnn.pruning.blocks import DEFAULT_BLOCK
 from patdnn.pruning.distributed import unwrap
 from patdnn.pruning.errors import PruningError
 from patdnn.pruning.layers import DEPTHWISE, PATTERN
@@ -22,7 +21,7 @@ def project_model(
     connectivity: float | Mapping[str, float] = 3.6,
     pointwise: float | Mapping[str, float] | None = 3.6,
     linear: float | Mapping[str, float] | None = 10.0,
-    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] = DEFAULT_BLOCK,
+    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
     depthwise: bool = False,
     library: Iterable[Iterable[tuple[int, int]]] | None = None,
     include: Iterable[str] | str | None = None,
@@ -36,7 +35,8 @@ def project_model(
     The layers and the arguments are those of ``prune()``, with the same defaults: 3x3
     ``groups=1`` convolutions get the pattern then the connectivity projection,
     1x1 convolutions keep 1 in ``pointwise`` blocks and linear layers 1 in ``linear``
-    blocks of ``block_shape`` (``None`` keeps the kind dense), depthwise 3x3
+    blocks (``None`` keeps the kind dense) of ``block_shape`` (default ``(4, 1)`` and
+    ``(16, 1)``), depthwise 3x3
     convolutions the pattern projection with ``depthwise=True``; the first convolution
     and the last linear layer stay dense unless named in ``include``. The masks are
     :func:`patdnn.pruning.admm.layer_mask`, the ones ``prune()`` hard-prunes with.
