@@ -333,7 +333,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     # The host's sparse choice, as `patdnn compile` makes it: which layers go sparse.
     from patdnn.runtime.target import Target
 
-    sparsify = get_all_passes()["sparsify"]
+    sparsify = get_all_passes()["sparsify"]()
     sparsify(vector_width=Target.get("host").vector_width).apply(  # type: ignore[call-arg]
         ctx, imported.module
     )
