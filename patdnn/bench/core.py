@@ -4,7 +4,8 @@
 padding 1, pattern-pruned to 8 patterns of 4 taps with 1 in 3.6 kernels kept) or `dense`
 (the layers pattern pruning leaves dense in ResNet-50 and MobileNet-V2: the 7x7 and 3x3
 stems, 1x1 convolutions, depthwise 3x3, linear) or `sparse` (1x1 convolutions of ResNet-50
-and MobileNet-V2 at 72 % block sparsity, VGG-16's linear layers at 90 %, blocks of 4x1:
+and MobileNet-V2 at 72 % block sparsity, VGG-16's linear layers at 90 %, blocks of 4x1 and,
+for the linear layers, 16x1 too, the pruning default:
 patdnn's sparse kernels against the same layers compiled dense by patdnn, `patdnn dense`,
 and the peers, all on the same pruned weights). `bench models` times whole VGG-16,
 ResNet-50 and MobileNet-V2 at 224x224, projected as `patdnn.prune` prunes by default (3x3
@@ -208,8 +209,10 @@ def parse_prune(text: str) -> list[str]:
 
 # (name, cin, cout, input size, zero share): 1x1 convolutions of ResNet-50 and MobileNet-V2
 # at 72 % block sparsity (1 in 3.6 blocks kept), VGG-16's linear layers at 90 %; size 0 is
-# a linear layer. Blocks of 4 outputs x 1 input.
-SPARSE_LAYERS: tuple[tuple[str, int, int, int, float], ...] = (
+# a linear layer. Blocks of 4 outputs x 1 input unless a sixth field says otherwise.
+SPARSE_LAYERS: tuple[
+    tuple[str, int, int, int, float] | tuple[str, int, int, int, float, tuple[int, int]], ...
+] = (
     ("resnet50 1x1 64->256 @56", 64, 256, 56, 1 - 1 / 3.6),
     ("resnet50 1x1 256->64 @56", 256, 64, 56, 1 - 1 / 3.6),
     ("resnet50 1x1 1024->256 @14", 1024, 256, 14, 1 - 1 / 3.6),
@@ -218,7 +221,11 @@ SPARSE_LAYERS: tuple[tuple[str, int, int, int, float], ...] = (
     ("mobilenet 1x1 320->1280 @7", 320, 1280, 7, 1 - 1 / 3.6),
     ("vgg16 fc 4096->4096", 4096, 4096, 0, 0.9),
     ("vgg16 fc 25088->4096", 25088, 4096, 0, 0.9),
+    ("vgg16 fc 4096->4096 16x1", 4096, 4096, 0, 0.9, (16, 1)),
+    ("vgg16 fc 25088->4096 16x1", 25088, 4096, 0, 0.9, (16, 1)),
 )
+"""A sixth field is the block shape, (4, 1) otherwise: the 16x1 linear cases are what
+`patdnn.prune` makes of linear layers by default (`pruning.blocks.DEFAULT_LINEAR_BLOCK`)."""
 SPARSE_BLOCK = (4, 1)
 
 
@@ -238,19 +245,22 @@ def block_prune(weight: torch.Tensor, zeros: float, block: tuple[int, int] = SPA
         w.mul_(torch.from_numpy(mask).to(w.dtype))
 
 
-def sparse_case(spec: tuple[str, int, int, int, float]) -> Case:
-    """A block-sparse 1x1 or linear layer: patdnn's sparse kernel against the same layer
-    compiled dense by patdnn (the `patdnn dense` contender) and the peers, all on the same
-    pruned weights."""
-    name, cin, cout, size, zeros = spec
+def sparse_case(spec: tuple[object, ...]) -> Case:
+    """A block-sparse 1x1 or linear layer (a `SPARSE_LAYERS` entry): patdnn's sparse kernel
+    against the same layer compiled dense by patdnn (the `patdnn dense` contender) and the
+    peers, all on the same pruned weights."""
+    name, cin, cout, size, zeros = spec[:5]
+    block = spec[5] if len(spec) > 5 else SPARSE_BLOCK
+    assert isinstance(name, str) and isinstance(cin, int) and isinstance(cout, int)
+    assert isinstance(size, int) and isinstance(zeros, float) and isinstance(block, tuple)
     torch.manual_seed(0)
     if size:
         layer: torch.nn.Module = _conv(cin, cout, 1, 1)
-        block_prune(layer.weight, zeros)  # type: ignore[arg-type]
+        block_prune(layer.weight, zeros, block)  # type: ignore[arg-type]
         x = torch.randn(1, cin, size, size)
     else:
         layer = _Linear(cin, cout)
-        block_prune(layer.fc.weight, zeros)
+        block_prune(layer.fc.weight, zeros, block)
         x = torch.randn(1, cin, 1, 1)
     kind = f"sparse {'1x1' if size else 'linear'} {zeros:.0%}"
     return Case(name, kind, layer.eval(), layer.eval(), x)

@@ -373,3 +373,14 @@ def test_sparse_layers_show_in_the_summary_and_profile() -> None:
     assert (
         f"| 8 | sparse_linear | 40->36 | {by_name['8'].macs / 1e6:.1f}M | {share:.0f} % |" in table
     )
+
+
+def test_sparse_case_block_shape_field() -> None:
+    """A sixth field sets the block: 35 outputs in 16x1 blocks (3 block rows, the last
+    partial) x 20 inputs, 90 % of the 60 blocks zero."""
+    from patdnn.pruning.blocks import kept_blocks
+
+    case = core.sparse_case(("tiny fc 16x1", 20, 35, 0, 0.9, (16, 1)))
+    weight = case.pruned.fc.weight.detach()  # type: ignore[union-attr]
+    assert int(kept_blocks(weight != 0, (16, 1)).sum()) == round(0.1 * 60)
+    assert [spec[5] for spec in core.SPARSE_LAYERS if len(spec) > 5] == [(16, 1), (16, 1)]
