@@ -2,8 +2,8 @@
 
 Taken after `sparsify`, so block-sparse 1x1 convolutions and linear layers show as
 `sparse_conv1x1` / `sparse_linear`: their kernels are single weights (kept: the non-zero
-ones) and their MACs the stored block values the kernel multiplies. Dense linear layers
-are not listed."""
+ones) and their MACs the stored block values the kernel multiplies (a strided one shows
+its own stride and input plane, not the subsample's). Dense linear layers are not listed."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from patdnn.dialect.patdnn import Conv2dOp, PatternConv2dOp, SparseConv1x1Op, SparseLinearOp
+from patdnn.dialect.patdnn import (
+    Conv2dOp,
+    PatternConv2dOp,
+    Pool2dOp,
+    SparseConv1x1Op,
+    SparseLinearOp,
+)
 from patdnn.dialect.weights import constant_array
 
 
@@ -72,9 +78,14 @@ def _sparse_summary(op: SparseConv1x1Op | SparseLinearOp) -> LayerSummary:
     kept = int(np.count_nonzero(values))
     if isinstance(op, SparseConv1x1Op):
         n, cin, h, w = in_shape
-        _, cout, _, _ = out_shape
-        pixels, kind = n * h * w, "sparse_conv1x1"
-        shape = f"{cin}->{cout} 1x1/1 {h}x{w}->{h}x{w}"
+        _, cout, ho, wo = out_shape
+        pixels, kind, stride = n * ho * wo, "sparse_conv1x1", 1
+        source = op.input.owner
+        if isinstance(source, Pool2dOp) and source.kernel_values == (1, 1):
+            # a strided 1x1 layer: `sparsify` subsampled its input
+            _, _, h, w = source.input.type.get_shape()  # type: ignore[union-attr]
+            stride = source.stride_values[0]
+        shape = f"{cin}->{cout} 1x1/{stride} {h}x{w}->{ho}x{wo}"
     else:
         n, cin = in_shape[0], int(np.prod(in_shape[1:]))
         cout = out_shape[-1]

@@ -33,12 +33,11 @@ def project_model(
     ones too with ``depthwise=True``, unless given).
 
     The layers and the arguments are those of ``prune()``, with the same defaults: 3x3
-    ``groups=1`` convolutions get the pattern then the connectivity projection,
-    1x1 convolutions keep 1 in ``pointwise`` blocks and linear layers 1 in ``linear``
-    blocks (``None`` keeps the kind dense) of ``block_shape`` (default ``(4, 1)`` and
-    ``(16, 1)``), depthwise 3x3
-    convolutions the pattern projection with ``depthwise=True``; the first convolution
-    and the last linear layer stay dense unless named in ``include``. The masks are
+    ``groups=1`` convolutions get the pattern then the connectivity projection, 1x1
+    convolutions keep 1 in ``pointwise`` blocks and linear layers 1 in ``linear`` blocks
+    (``None`` keeps the kind dense) of ``block_shape`` (default ``(4, 1)`` and ``(16,
+    1)``), depthwise 3x3 convolutions the pattern projection with ``depthwise=True``; the
+    first convolution and the last linear layer stay dense unless named in ``include``. The masks are
     :func:`patdnn.pruning.admm.layer_mask`, the ones ``prune()`` hard-prunes with.
 
     Raises :class:`PruningError` as ``prune()`` does for bad arguments, and when no

@@ -318,6 +318,9 @@ def test_strided_1x1_compiles_sparse_and_matches_pytorch() -> None:
     assert ir.count("= patdnn.sparse_conv1x1") == 2 and ir.count("= patdnn.pool2d") == 2
     kinds = {layer.name: layer.kind for layer in compiled.layers}
     assert kinds == {"main": "conv", "down": "sparse_conv1x1", "odd": "sparse_conv1x1"}
+    shapes = {layer.name: layer.shape for layer in compiled.layers}
+    assert shapes["down"] == "6->14 1x1/2 9x11->5x6"
+    assert shapes["odd"] == "14->10 1x1/3 5x6->2x3"  # the first stride of (3, 2)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     _check(compiled, x, ref)
