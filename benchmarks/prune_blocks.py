@@ -16,14 +16,14 @@ Run through ``prune_digits.py`` / ``prune_mnist.py`` (``--blocks-only`` runs jus
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from patdnn.pruning import PruneResult, evaluate, prune, train_dense
+from patdnn.pruning import PruneResult, evaluate, prune, select_sparse_layers, train_dense
 
 
 @dataclass
@@ -39,12 +39,18 @@ class BlockComparison:
     budget: str
     with_depthwise: PruneResult | None = None
     with_depthwise_time: float = 0.0
+    linear_variants: list[tuple[tuple[int, int], PruneResult, float]] = field(
+        default_factory=list[tuple[tuple[int, int], PruneResult, float]]
+    )
+    """The defaults with the linear layers in other block shapes: (shape, result, s)."""
 
     def rows(self) -> list[tuple[str, PruneResult, float]]:
         rows = [
             ("pattern only", self.pattern_only, self.pattern_only_time),
             ("pattern + 1x1 + linear defaults", self.with_blocks, self.with_blocks_time),
         ]
+        for (bo, bi), result, secs in self.linear_variants:
+            rows.append((f"defaults, linear {bo}x{bi} blocks", result, secs))
         if self.with_depthwise is not None:
             rows.append(
                 ("defaults + depthwise patterns", self.with_depthwise, self.with_depthwise_time)
@@ -104,6 +110,7 @@ def compare_block_defaults(
     progress: bool,
     rho_growth: float = 1.5,
     with_depthwise: bool = False,
+    linear_blocks: Sequence[tuple[int, int]] = (),
 ) -> BlockComparison:
     torch.manual_seed(seed)
     dense = make_net()
@@ -134,7 +141,15 @@ def compare_block_defaults(
         t = time.perf_counter()
         depthwise = prune(dense, train, library=pattern_only.library, depthwise=True, **common)
         depthwise_time = time.perf_counter() - t
+    linear = [n for n, (kind, _) in select_sparse_layers(dense).items() if kind == "linear"]
+    variants = []
+    for shape in linear_blocks:
+        t = time.perf_counter()
+        blocks = {n: shape for n in linear}
+        result = prune(dense, train, library=pattern_only.library, block_shape=blocks, **common)
+        variants.append((tuple(shape), result, time.perf_counter() - t))
     return BlockComparison(
+        linear_variants=variants,  # type: ignore[arg-type]
         net=type(dense).__name__,
         dense_epochs=dense_epochs,
         dense_accuracy=evaluate(dense, val),

@@ -31,6 +31,11 @@ from patdnn.pruning import prune
 from patdnn.pruning.digits import DigitsBlockNet, DigitsNet, evaluate, load_digits, train_dense
 
 
+def _block(text: str) -> tuple[int, int]:
+    bo, _, bi = text.partition("x")
+    return (int(bo), int(bi))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=0)
@@ -58,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--with-depthwise", action="store_true", help="add a row with depthwise patterns too"
     )
+    ap.add_argument(
+        "--linear-block", action="append", default=[], metavar="OUTxIN",
+        help="also prune with the linear layers in these blocks (repeatable, e.g. 16x1)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -79,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         progress=args.progress,
         with_depthwise=args.with_depthwise,
+        linear_blocks=[_block(b) for b in args.linear_block],
     )
     print()
     print(blocks.with_blocks.report.table())

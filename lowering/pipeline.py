@@ -146,7 +146,7 @@ def run_pipeline(
             progress(stage)
 
     def end(stage: str) -> None:
-        if stage == ConvertTorchToPatdnnPass.name:
+        if stage == SparsifyPass.name:
             result.layers, result.library = summarize_layers(module)
         if options.keep_stages:
             result.stages[stage] = print_module(module)

@@ -1,11 +1,13 @@
 """`sparsify`: 1x1 convolutions and linear layers with enough zero weights -> block-sparse ops.
 
-A `patdnn.conv2d` with a 1x1 kernel (stride 1, no padding, one group) or a
+A `patdnn.conv2d` with a 1x1 kernel (no padding, one group) or a
 `patdnn.linear` whose weight W[out][in] has at least `threshold` zeros becomes a
 `patdnn.sparse_conv1x1` / `patdnn.sparse_linear` when the cost estimate of
 `vector.tiling` (`sparse_conv_cost`, `sparse_linear_cost` against the dense `out * in`)
 says the sparse kernel is faster. The zeros are read from the weights: any zeros give
-the right result; whole zero blocks make it fast.
+the right result; whole zero blocks make it fast. A strided 1x1 convolution (ResNet's
+downsample layers) reads its input through a `patdnn.pool2d` with a 1x1 window and its
+strides (the pixels it uses, copied once), then is a stride-1 sparse 1x1 convolution.
 
 The weight is stored by blocks of `bo` consecutive output rows (see `SparseMatmulOp`):
 for each block the input columns where any of its rows is non-zero, and their `bo`
@@ -25,13 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import Float32Type, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.transforms.dead_code_elimination import dce
 
-from patdnn.dialect.patdnn import Conv2dOp, LinearOp, SparseConv1x1Op, SparseLinearOp
+from patdnn.dialect.patdnn import Conv2dOp, LinearOp, Pool2dOp, SparseConv1x1Op, SparseLinearOp
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import LoweringError, PatdnnError
 from patdnn.lowering.convert_torch_to_patdnn import REMARK_ATTR
@@ -181,7 +183,8 @@ def _remark(layer: str, choice: SparseChoice, kind: str, rows: int, cols: int) -
 @dataclass(frozen=True)
 class SparsifyPass(ModulePass):
     """
-    Rewrites 1x1 convolutions (stride 1, no padding, one group) and linear layers whose
+    Rewrites 1x1 convolutions (no padding, one group; strided ones after a 1x1-window
+    `patdnn.pool2d` that subsamples their input) and linear layers whose
     weights have at least `threshold` zeros into `patdnn.sparse_conv1x1` /
     `patdnn.sparse_linear` when the cost estimate says they are faster than dense.
 
@@ -241,8 +244,23 @@ class SparsifyPass(ModulePass):
             constants.append(constant)
         results = [c.results[0] for c in constants]
         if isinstance(layer, Conv2dOp):
+            source = layer.input
+            if layer.stride_values != (1, 1):
+                n, cin = layer.input.type.get_shape()[:2]
+                ho, wo = layer.result.type.get_shape()[2:]
+                subsample = Pool2dOp(
+                    layer.input,
+                    TensorType(Float32Type(), [n, cin, ho, wo]),
+                    kind="max",
+                    kernel=(1, 1),
+                    strides=layer.stride_values,
+                    padding=(0, 0),
+                    layer=layer.layer.data if layer.layer is not None else None,
+                )
+                Rewriter.insert_op(subsample, InsertPoint.before(layer))
+                source = subsample.result
             new: Operation = SparseConv1x1Op(
-                layer.input,
+                source,
                 results,
                 layer.result.type,
                 bias=layer.bias,
@@ -264,5 +282,6 @@ class SparsifyPass(ModulePass):
 
 
 def _is_pointwise(op: Conv2dOp) -> bool:
+    """A 1x1, unpadded, one-group convolution (any stride)."""
     _, _, kh, kw = op.weight.type.get_shape()
-    return op.group_count == 1 and reads_in_place((kh, kw), op.stride_values, op.padding_values)
+    return op.group_count == 1 and reads_in_place((kh, kw), (1, 1), op.padding_values)

@@ -1,4 +1,9 @@
-"""Per-layer summary of a patdnn module: kind, shape, kernels kept, dense and pruned MACs."""
+"""Per-layer summary of a patdnn module: kind, shape, kernels kept, dense and pruned MACs.
+
+Taken after `sparsify`, so block-sparse 1x1 convolutions and linear layers show as
+`sparse_conv1x1` / `sparse_linear`: their kernels are single weights (kept: the non-zero
+ones) and their MACs the stored block values the kernel multiplies (a strided one shows
+its own stride and input plane, not the subsample's). Dense linear layers are not listed."""
 
 from __future__ import annotations
 
@@ -8,7 +13,14 @@ from typing import Any
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from patdnn.dialect.patdnn import Conv2dOp, FKWConv2dOp, PatternConv2dOp
+from patdnn.dialect.patdnn import (
+    Conv2dOp,
+    FKWConv2dOp,
+    PatternConv2dOp,
+    Pool2dOp,
+    SparseConv1x1Op,
+    SparseLinearOp,
+)
 from patdnn.dialect.weights import constant_array
 
 
@@ -54,10 +66,14 @@ def image_macs(op: Conv2dOp | PatternConv2dOp | FKWConv2dOp, *, dense: bool = Fa
 
 
 def summarize_layers(module: ModuleOp) -> tuple[list[LayerSummary], list[list[tuple[int, int]]]]:
-    """Summaries of the layer ops of `module` (at the patdnn stage) and its pattern library."""
+    """Summaries of the layer ops of `module` (at the patdnn or sparsify stage) and its
+    pattern library."""
     layers: list[LayerSummary] = []
     library: list[list[tuple[int, int]]] = []
     for op in module.walk():
+        if isinstance(op, SparseConv1x1Op | SparseLinearOp):
+            layers.append(_sparse_summary(op))
+            continue
         if not isinstance(op, Conv2dOp | PatternConv2dOp):
             continue
         n, cin, h, w = op.input.type.get_shape()
@@ -77,3 +93,27 @@ def summarize_layers(module: ModuleOp) -> tuple[list[LayerSummary], list[list[tu
         shape = f"{cin}->{cout} {kh}x{kw}/{stride} {h}x{w}->{ho}x{wo}"
         layers.append(LayerSummary(op.layer_name, kind, shape, kept, kernels, dense_macs, macs))
     return layers, library
+
+
+def _sparse_summary(op: SparseConv1x1Op | SparseLinearOp) -> LayerSummary:
+    in_shape = op.input.type.get_shape()
+    out_shape = op.result.type.get_shape()
+    values = constant_array(op.values)
+    kept = int(np.count_nonzero(values))
+    if isinstance(op, SparseConv1x1Op):
+        n, cin, h, w = in_shape
+        _, cout, ho, wo = out_shape
+        pixels, kind, stride = n * ho * wo, "sparse_conv1x1", 1
+        source = op.input.owner
+        if isinstance(source, Pool2dOp) and source.kernel_values == (1, 1):
+            # a strided 1x1 layer: `sparsify` subsampled its input
+            _, _, h, w = source.input.type.get_shape()
+            stride = source.stride_values[0]
+        shape = f"{cin}->{cout} 1x1/{stride} {h}x{w}->{ho}x{wo}"
+    else:
+        n, cin = in_shape[0], int(np.prod(in_shape[1:]))
+        cout = out_shape[-1]
+        pixels, kind, shape = n, "sparse_linear", f"{cin}->{cout}"
+    return LayerSummary(
+        op.layer_name, kind, shape, kept, cout * cin, pixels * cout * cin, pixels * values.size
+    )

@@ -667,7 +667,7 @@ def compile(  # noqa: A001 - the API's name
     is the default thread count of the returned model (`.num_threads` changes it), and
     the count `tune=True` times at. Any count gives bitwise-identical outputs.
 
-    A 1x1 convolution (stride 1, unpadded) or linear layer with at least
+    A 1x1 convolution (unpadded, any stride) or linear layer with at least
     `sparse_threshold` (0..1) zero weights compiles to a block-sparse kernel when the
     compiler's cost estimate says it is faster than dense (`patdnn.lowering.sparsify`);
     1.0 or more keeps every layer dense but fully zero ones."""

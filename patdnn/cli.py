@@ -4,7 +4,7 @@
     patdnn run DIR --input x.npy [--output y.npy]
     patdnn inspect MODEL_OR_DIR
     patdnn prune [--model package.module:factory] [--pointwise R|off] [--linear R|off]
-                 [--block 4x1] [--depthwise] [--include L,...] -o DIR
+                 [--block 4x1] [--linear-block 16x1] [--depthwise] [--include L,...] -o DIR
     patdnn bench layers [--repeat N]
     patdnn demo --out DIR
 
@@ -322,12 +322,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from patdnn.dialect.context import make_context
     from patdnn.frontend.importer import import_model
     from patdnn.lowering.convert_torch_to_patdnn import ConvertTorchToPatdnnPass
+    from patdnn.lowering.sparsify import SparsifyPass
     from patdnn.lowering.summary import summarize_layers
+    from patdnn.runtime.target import Target
 
     imported = import_model(spec.model, spec.example)
+    ctx = make_context()
     ConvertTorchToPatdnnPass(num_patterns=args.patterns, strict=args.strict).apply(
-        make_context(), imported.module
+        ctx, imported.module
     )
+    # The host's sparse choice, as `patdnn compile` makes it: which layers go sparse.
+    SparsifyPass(vector_width=Target.get("host").vector_width).apply(ctx, imported.module)
     layers, library = summarize_layers(imported.module)
     print(
         f"{spec.name}: input {list(imported.input_shapes[0])} -> output "
@@ -376,7 +381,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
         raise CliError(f"--patterns must be in 1..56, got {args.patterns}")
     pointwise = _prune_ratio(args.pointwise, "--pointwise")
     linear = _prune_ratio(args.linear, "--linear")
-    block = _block_shape(args.block)
+    # --block sets both kinds, --linear-block the linear layers; each kind has its default
+    block: dict[str, tuple[int, int]] = {}
+    if args.block is not None:
+        block["pointwise"] = block["linear"] = _block_shape(args.block, "--block")
+    if args.linear_block is not None:
+        block["linear"] = _block_shape(args.linear_block, "--linear-block")
     include = _layer_names(args.include)
     exclude = _layer_names(args.exclude)
     progress: StepProgress = args.progress
@@ -471,12 +481,12 @@ def _prune_ratio(text: str, option: str) -> float | None:
     return value
 
 
-def _block_shape(text: str) -> tuple[int, int]:
-    """A ``--block`` value ``OUTxIN``, e.g. ``4x1``."""
+def _block_shape(text: str, option: str) -> tuple[int, int]:
+    """A ``--block`` / ``--linear-block`` value ``OUTxIN``, e.g. ``4x1``."""
     parts = text.lower().split("x")
     if len(parts) == 2 and all(p.strip().isdigit() and int(p) >= 1 for p in parts):
         return (int(parts[0]), int(parts[1]))
-    raise CliError(f"--block must be OUTxIN with positive integers (e.g. 4x1), got {text!r}")
+    raise CliError(f"{option} must be OUTxIN with positive integers (e.g. 4x1), got {text!r}")
 
 
 def _layer_names(text: str | None) -> list[str] | None:
@@ -532,7 +542,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     bench.run_models(
         args.models, args.size, threads, args.repeat, args.peers, args.per_layer,
-        tolerance=args.tolerance, options=options,
+        tolerance=args.tolerance, options=options, prune=bench.parse_prune(args.prune),
     )  # fmt: skip
     return 0
 
@@ -647,8 +657,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1x1 convolutions: keep 1 in RATIO blocks (default 3.6; off: dense)")  # fmt: skip
     p.add_argument("--linear", default="10", metavar="RATIO|off",
                    help="linear layers but the last: keep 1 in RATIO blocks (default 10)")  # fmt: skip
-    p.add_argument("--block", default="4x1", metavar="OUTxIN",
-                   help="block shape of 1x1 and linear layers (default 4x1)")  # fmt: skip
+    p.add_argument("--block", default=None, metavar="OUTxIN",
+                   help="block shape of 1x1 and linear layers (default 4x1 for 1x1, 16x1 "
+                   "for linear)")  # fmt: skip
+    p.add_argument("--linear-block", default=None, metavar="OUTxIN",
+                   help="block shape of linear layers (default 16x1, or --block)")  # fmt: skip
     p.add_argument("--depthwise", action="store_true",
                    help="pattern-prune depthwise 3x3 convolutions too")  # fmt: skip
     p.add_argument("--include", metavar="NAME,...",
@@ -695,7 +708,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--size", type=_positive_int, default=224, help="input height and width")
     q.add_argument("--repeat", type=_positive_int, default=5, help="interleaved rounds")
     q.add_argument("--per-layer", action="store_true",
-                   help="profile each layer of the compiled model instead")  # fmt: skip
+                   help="profile each layer of the compiled model instead (first --prune mode)")  # fmt: skip
+    q.add_argument("--prune", default="defaults", metavar="MODES",
+                   help="defaults (3x3 patterns, 1x1 and linear blocks, as `patdnn prune`), "
+                   "patterns (3x3 only), or both comma-separated, timed in the same rounds "
+                   "(default: defaults)")  # fmt: skip
     q.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train, prune, compile and run the digits CNN end to end")

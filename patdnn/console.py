@@ -124,7 +124,7 @@ def layer_table(layers: Sequence[LayerSummary | Mapping[str, Any]], num_patterns
     elif pruned_total:
         lines.append(
             f"MACs: {format_count(dense_total)} dense -> {format_count(pruned_total)} after "
-            f"pattern + connectivity pruning ({dense_total / pruned_total:.2f}x fewer)"
+            f"pruning ({dense_total / pruned_total:.2f}x fewer)"
         )
     return "\n".join(lines)
 

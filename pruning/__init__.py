@@ -35,7 +35,7 @@ from __future__ import annotations
 from patdnn.dialect.library import LibraryError
 from patdnn.pruning.admm import ADMMPruner, LayerPlan, MaskApplier, plan_layers
 from patdnn.pruning.api import PruneResult, prune
-from patdnn.pruning.blocks import DEFAULT_BLOCK, block_mask, project_blocks
+from patdnn.pruning.blocks import DEFAULT_BLOCK, DEFAULT_LINEAR_BLOCK, block_mask, project_blocks
 from patdnn.pruning.errors import PruningError
 from patdnn.pruning.layers import is_prunable, layer_kind, select_layers, select_sparse_layers
 from patdnn.pruning.patterns import (
@@ -61,6 +61,7 @@ from patdnn.pruning.training import evaluate, train_dense
 __all__ = [
     "CANDIDATES",
     "DEFAULT_BLOCK",
+    "DEFAULT_LINEAR_BLOCK",
     "ADMMPruner",
     "EpochRecord",
     "LayerPlan",

@@ -24,7 +24,7 @@ Usage in a custom loop::
 
     library = extract_library(model, num_patterns=8)
     pruner = ADMMPruner(model, library, connectivity=3.6, rho=1e-3)  # 1x1: pointwise=3.6,
-    # linear: linear=10.0, both in block_shape=(4, 1) blocks; depthwise=True for depthwise
+    # linear: linear=10.0, in (4, 1) and (16, 1) blocks; depthwise=True for depthwise
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for epoch in range(admm_epochs):
         for x, y in loader:
@@ -54,7 +54,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from patdnn.pruning.blocks import DEFAULT_BLOCK, block_mask, check_block_shape, project_blocks
+from patdnn.pruning.blocks import (
+    DEFAULT_BLOCK,
+    DEFAULT_LINEAR_BLOCK,
+    block_mask,
+    check_block_shape,
+    project_blocks,
+)
 from patdnn.pruning.distributed import broadcast_tensors, unwrap
 from patdnn.pruning.errors import PruningError
 from patdnn.pruning.layers import (
@@ -171,7 +177,7 @@ def plan_layers(
     connectivity: float | Mapping[str, float] = 3.6,
     pointwise: float | Mapping[str, float] | None = 3.6,
     linear: float | Mapping[str, float] | None = 10.0,
-    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] = DEFAULT_BLOCK,
+    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
     depthwise: bool = False,
     include: Iterable[str] | str | None = None,
     exclude: Iterable[str] | str | None = None,
@@ -180,10 +186,13 @@ def plan_layers(
 
     ``pointwise=None`` / ``linear=None`` turn 1x1 / linear pruning off, ``depthwise=True``
     turns depthwise pattern pruning on. Each ratio is one number for every layer of its
-    kind or a mapping that names every pruned layer of that kind. ``block_shape`` is one
-    ``(outputs, inputs)`` shape or a mapping ``{layer: shape}`` overriding
-    :data:`DEFAULT_BLOCK` for the 1x1 / linear layers it names. Raises
-    :class:`PruningError` naming the argument and layer at fault.
+    kind or a mapping that names every pruned layer of that kind. ``block_shape`` is None
+    (the per-kind defaults: :data:`DEFAULT_BLOCK` ``(4, 1)`` for 1x1 convolutions,
+    :data:`DEFAULT_LINEAR_BLOCK` ``(16, 1)`` for linear layers), one ``(outputs,
+    inputs)`` shape for every 1x1 and linear layer, or a mapping whose keys are pruned
+    1x1 / linear layer names or the kinds ``"pointwise"`` / ``"linear"`` (a layer's own
+    entry first, then its kind's, then the default). Raises :class:`PruningError` naming
+    the argument and layer at fault.
     """
     if not isinstance(depthwise, bool):
         raise PruningError(f"depthwise must be True or False, got {depthwise!r}")
@@ -203,17 +212,23 @@ def plan_layers(
     if linear is not None:
         ratios |= layer_connectivity(linear, by_kind[LINEAR], "linear")
     block_layers = by_kind[POINTWISE] + by_kind[LINEAR]
-    if isinstance(block_shape, Mapping):
-        for n in block_shape:
-            if n not in block_layers:
+    defaults = {POINTWISE: DEFAULT_BLOCK, LINEAR: DEFAULT_LINEAR_BLOCK}
+    if block_shape is None or isinstance(block_shape, Mapping):
+        given = dict(block_shape or {})
+        for n in given:
+            if n not in block_layers and n not in defaults:
                 raise PruningError(
-                    f"block_shape names {n!r}, which is not a pruned 1x1 or linear layer "
-                    f"(pruned: {', '.join(block_layers) or 'none'})"
+                    f"block_shape names {n!r}, which is neither a pruned 1x1 or linear layer "
+                    f"(pruned: {', '.join(block_layers) or 'none'}) nor a kind "
+                    "('pointwise', 'linear')"
                 )
+        for kind in defaults:
+            if kind in given:
+                defaults[kind] = check_block_shape(given[kind], f"block_shape of {kind!r}")
         blocks = {
-            n: check_block_shape(block_shape[n], f"block_shape of layer {n!r}")
-            if n in block_shape
-            else DEFAULT_BLOCK
+            n: check_block_shape(given[n], f"block_shape of layer {n!r}")
+            if n in given
+            else defaults[chosen[n][0]]
             for n in block_layers
         }
     else:
@@ -221,6 +236,19 @@ def plan_layers(
         blocks = {n: shape for n in block_layers}
     plans = {n: LayerPlan(kind, ratios.get(n), blocks.get(n)) for n, (kind, _) in chosen.items()}
     return {n: m for n, (_, m) in chosen.items()}, plans
+
+
+def layer_mask(weight: torch.Tensor, plan: LayerPlan, library: Library) -> torch.Tensor:
+    """The hard-pruning mask of one layer's ``weight`` under ``plan``: 3x3, the pattern
+    then the connectivity projection; depthwise, the pattern projection; 1x1 and linear,
+    the top blocks (:func:`block_mask`)."""
+    if plan.kind == PATTERN:
+        assert plan.ratio is not None
+        return hard_prune_mask(weight, library, plan.ratio)
+    if plan.kind == DEPTHWISE:
+        return pattern_projection_mask(weight, library)
+    assert plan.ratio is not None and plan.block is not None
+    return block_mask(weight, plan.ratio, plan.block)
 
 
 class ADMMPruner:
@@ -251,7 +279,7 @@ class ADMMPruner:
         connectivity: float | Mapping[str, float] = 3.6,
         pointwise: float | Mapping[str, float] | None = 3.6,
         linear: float | Mapping[str, float] | None = 10.0,
-        block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] = DEFAULT_BLOCK,
+        block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
         depthwise: bool = False,
         rho: float = 1e-3,
         rho_growth: float = 1.5,
@@ -323,14 +351,7 @@ class ADMMPruner:
         return None
 
     def _hard_mask(self, name: str, w: torch.Tensor) -> torch.Tensor:
-        plan = self.plans[name]
-        if plan.kind == PATTERN:
-            assert plan.ratio is not None
-            return hard_prune_mask(w, self.library, plan.ratio)
-        if plan.kind == DEPTHWISE:
-            return pattern_projection_mask(w, self.library)
-        assert plan.ratio is not None and plan.block is not None
-        return block_mask(w, plan.ratio, plan.block)
+        return layer_mask(w, self.plans[name], self.library)
 
     def _sync(self) -> None:
         """Rank 0's Z, Y, U, V on every rank (no-op without torch.distributed)."""

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from patdnn.pruning.admm import ADMMPruner, check_positive, plan_layers
-from patdnn.pruning.blocks import DEFAULT_BLOCK
 from patdnn.pruning.checkpoint import (
     checkpoint_path,
     load_checkpoint,
@@ -133,7 +132,7 @@ def prune(
     connectivity: float | Mapping[str, float] = 3.6,
     pointwise: float | Mapping[str, float] | None = 3.6,
     linear: float | Mapping[str, float] | None = 10.0,
-    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] = DEFAULT_BLOCK,
+    block_shape: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
     depthwise: bool = False,
     admm_epochs: int = 20,
     retrain_epochs: int = 15,
@@ -173,9 +172,11 @@ def prune(
     - ``linear`` (>= 1, default 10): block sparsity of linear layers, keep 1 in
       ``linear`` blocks; a mapping must name every pruned linear layer; None keeps them
       dense.
-    - ``block_shape``: ``(outputs, inputs)`` per block of 1x1 and linear layers (default
-      ``(4, 1)``; partial last blocks when it does not divide), or a mapping
-      ``{layer: shape}`` for the layers that differ from the default.
+    - ``block_shape``: ``(outputs, inputs)`` per block; by default ``(4, 1)`` for 1x1
+      convolutions and ``(16, 1)`` for linear layers (one index per 16 values: what makes
+      a sparse GEMV fast, see :mod:`patdnn.pruning.blocks`); partial last blocks when it
+      does not divide. One shape sets every 1x1 and linear layer; a mapping sets the
+      layers it names and/or the kinds ``"pointwise"`` and ``"linear"``.
     - ``depthwise``: pattern-prune depthwise 3x3 convolutions too (each kernel keeps one
       library pattern, every kernel kept); default False.
     - ``admm_epochs``: ADMM training epochs (Z, Y, U, V updated at each epoch end; ``rho``

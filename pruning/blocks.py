@@ -7,8 +7,10 @@ into blocks of ``bo`` consecutive outputs x ``bi`` consecutive inputs; when ``bo
 block-sparse weight keeps or zeroes every block as a whole:
 :func:`block_mask` keeps the ``round(n / ratio)`` blocks (at least 1) with the largest
 L2 norms, which is the Euclidean projection onto that set (:func:`project_blocks`).
-Ties go to the earlier block (row-major over the block grid). The default shape
-``(4, 1)`` is 4 consecutive outputs x 1 input, what 4-lane sparse kernels exploit.
+Ties go to the earlier block (row-major over the block grid). The default shapes are per
+kind: ``(4, 1)`` (4 consecutive outputs x 1 input, what 4-lane sparse kernels exploit)
+for 1x1 convolutions, :data:`DEFAULT_BLOCK`, and ``(16, 1)`` for linear layers,
+:data:`DEFAULT_LINEAR_BLOCK` (a sparse GEMV pays an index and an input load per block).
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ import torch.nn.functional as F
 from patdnn.pruning.errors import PruningError
 from patdnn.pruning.patterns import kernels_to_keep
 
-#: The default block shape ``(outputs, inputs)`` of 1x1 convolutions and linear layers.
+#: The default block shape ``(outputs, inputs)`` of 1x1 convolutions.
 DEFAULT_BLOCK: tuple[int, int] = (4, 1)
+#: The default block shape of linear layers: 16 consecutive outputs x 1 input. A sparse
+#: GEMV reads one input and one index per block: 16 values per index and broadcast (a
+#: whole AVX-512 vector, two AVX2 or four NEON vectors) run VGG-16's 25088->4096 at 90 %
+#: about 4-5x faster than (4, 1) blocks do (one index per 4 values), for the same share
+#: of weights kept.
+DEFAULT_LINEAR_BLOCK: tuple[int, int] = (16, 1)
 
 
 def check_block_shape(block: object, what: str = "block_shape") -> tuple[int, int]:

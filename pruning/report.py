@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from patdnn.pruning.blocks import DEFAULT_BLOCK, kept_blocks
+from patdnn.pruning.blocks import DEFAULT_BLOCK, DEFAULT_LINEAR_BLOCK, kept_blocks
 from patdnn.pruning.layers import DEPTHWISE, KIND_LABELS, LINEAR, PATTERN, POINTWISE
 from patdnn.pruning.patterns import Library, mask_pattern_ids
 
@@ -123,7 +123,7 @@ class PruneReport:
                 kind = POINTWISE if mask.dim() == 4 and mask.shape[2:] == (1, 1) else kind
                 ratio, block = None, None
             if kind in (POINTWISE, LINEAR):
-                block = block or DEFAULT_BLOCK
+                block = block or (DEFAULT_LINEAR_BLOCK if kind == LINEAR else DEFAULT_BLOCK)
                 kept = kept_blocks(mask, block)
                 units_kept, units_total = int(kept.sum()), kept.numel()
                 hist = (0,) * len(library)

@@ -4,10 +4,14 @@
 padding 1, pattern-pruned to 8 patterns of 4 taps with 1 in 3.6 kernels kept) or `dense`
 (the layers pattern pruning leaves dense in ResNet-50 and MobileNet-V2: the 7x7 and 3x3
 stems, 1x1 convolutions, depthwise 3x3, linear) or `sparse` (1x1 convolutions of ResNet-50
-and MobileNet-V2 at 72 % block sparsity, VGG-16's linear layers at 90 %, blocks of 4x1:
+and MobileNet-V2 at 72 % block sparsity, VGG-16's linear layers at 90 %, blocks of 4x1 and,
+for the linear layers, 16x1 too, the pruning default:
 patdnn's sparse kernels against the same layers compiled dense by patdnn, `patdnn dense`,
 and the peers, all on the same pruned weights). `bench models` times whole VGG-16,
-ResNet-50 and MobileNet-V2 at 224x224, pattern-pruned on their 3x3 layers after the first.
+ResNet-50 and MobileNet-V2 at 224x224, projected as `patdnn.prune` prunes by default (3x3
+patterns, 1x1 and linear blocks; the stem and the classifier dense) or, with `--prune
+patterns`, on their 3x3 layers alone; `--prune defaults,patterns` times both in the same
+rounds against the same peers (`PRUNE_MODES`).
 
 patdnn compiles the pruned model; every peer (`patdnn.bench.peers`: PyTorch, ONNX Runtime,
 MNN, ncnn, LiteRT with XNNPACK, whichever are installed) runs the dense model with the
@@ -94,6 +98,9 @@ class Case:
     dense: torch.nn.Module
     pruned: torch.nn.Module
     x: torch.Tensor
+    variants: dict[str, torch.nn.Module] = field(default_factory=dict[str, torch.nn.Module])
+    """More pruned forms of the model (kind: model) that patdnn compiles and times in the
+    same rounds, each against the same peers."""
 
 
 def _conv(cin: int, cout: int, k: int, stride: int, groups: int = 1) -> torch.nn.Conv2d:
@@ -152,27 +159,66 @@ def dense_case(spec: tuple[str, str, int, int, int, int, int, int]) -> Case:
     return Case(name, kind, layer.eval(), layer.eval(), torch.randn(1, cin, size, size))
 
 
-def model_case(name: str, size: int = 224) -> Case:
-    """A zoo model, dense and pattern-pruned on its 3x3 layers after the first."""
-    from patdnn.frontend.zoo import get_model
+PRUNE_MODES: tuple[str, ...] = ("defaults", "patterns")
+"""How `bench models` prunes: `defaults`, as `patdnn.prune` does by default (3x3 patterns
++ connectivity 3.6, 1x1 convolutions 1 in 3.6 blocks and linear layers 1 in 10 blocks of
+4x1, the stem and the classifier dense); `patterns`, the 3x3 layers alone."""
+
+
+def prune_model(model: torch.nn.Module, mode: str = "defaults") -> None:
+    """One-shot projection of `model` in place (`patdnn.pruning.project.project_model`)
+    with the 8-pattern library, as `mode` (one of `PRUNE_MODES`) says."""
     from patdnn.pruning.errors import PruningError
     from patdnn.pruning.project import project_model
 
+    if mode not in PRUNE_MODES:
+        raise PatdnnError(f"--prune {mode!r}: expected one of {', '.join(PRUNE_MODES)}")
+    try:
+        if mode == "patterns":  # the 1x1 and linear layers stay dense
+            project_model(model, library=PATTERNS_8, connectivity=3.6, pointwise=None, linear=None)
+        else:
+            project_model(model, library=PATTERNS_8, connectivity=3.6)
+    except PruningError:  # MobileNet-V2 3x3-only: no 3x3 layer but the stem and depthwise
+        pass
+
+
+def model_case(name: str, size: int = 224, prune: Sequence[str] = ("defaults",)) -> Case:
+    """A zoo model, dense and pruned as `prune[0]` says (see `PRUNE_MODES`); each further
+    mode is a variant patdnn compiles and times in the same rounds."""
+    from patdnn.frontend.zoo import get_model
+
+    def pruned(mode: str) -> torch.nn.Module:
+        model = get_model(name).eval()
+        model.load_state_dict(dense.state_dict())
+        prune_model(model, mode)
+        return model
+
     torch.manual_seed(0)
     dense = get_model(name).eval()
-    pruned = get_model(name).eval()
-    pruned.load_state_dict(dense.state_dict())
-    try:
-        project_model(pruned, library=PATTERNS_8, connectivity=3.6)
-    except PruningError:  # MobileNet-V2: no 3x3 layer but the stem and depthwise ones
-        pass
-    return Case(f"{name} @{size}", "model", dense, pruned, torch.randn(1, 3, size, size))
+    variants = {_model_kind(mode): pruned(mode) for mode in prune[1:]}
+    return Case(f"{name} @{size}", _model_kind(prune[0]), dense, pruned(prune[0]),
+                torch.randn(1, 3, size, size), variants)  # fmt: skip
+
+
+def _model_kind(mode: str) -> str:
+    return {"defaults": "model, default pruning", "patterns": "model, 3x3 only"}[mode]
+
+
+def parse_prune(text: str) -> list[str]:
+    """`defaults,patterns` -> the modes, the first the main one; a `PatdnnError` otherwise."""
+    modes = list(dict.fromkeys(m.strip() for m in text.split(",")))
+    for mode in modes:
+        if mode not in PRUNE_MODES:
+            raise PatdnnError(f"--prune {text!r}: {mode!r} is not one of {', '.join(PRUNE_MODES)}")
+    return modes
 
 
 # (name, cin, cout, input size, zero share): 1x1 convolutions of ResNet-50 and MobileNet-V2
 # at 72 % block sparsity (1 in 3.6 blocks kept), VGG-16's linear layers at 90 %; size 0 is
-# a linear layer. Blocks of 4 outputs x 1 input.
-SPARSE_LAYERS: tuple[tuple[str, int, int, int, float], ...] = (
+# a linear layer. Blocks of 4 outputs x 1 input unless a sixth field says otherwise.
+SPARSE_LAYERS: tuple[
+    tuple[str, int, int, int, float] | tuple[str, int, int, int, float, tuple[int, int]], ...
+] = (
     ("resnet50 1x1 64->256 @56", 64, 256, 56, 1 - 1 / 3.6),
     ("resnet50 1x1 256->64 @56", 256, 64, 56, 1 - 1 / 3.6),
     ("resnet50 1x1 1024->256 @14", 1024, 256, 14, 1 - 1 / 3.6),
@@ -181,7 +227,11 @@ SPARSE_LAYERS: tuple[tuple[str, int, int, int, float], ...] = (
     ("mobilenet 1x1 320->1280 @7", 320, 1280, 7, 1 - 1 / 3.6),
     ("vgg16 fc 4096->4096", 4096, 4096, 0, 0.9),
     ("vgg16 fc 25088->4096", 25088, 4096, 0, 0.9),
+    ("vgg16 fc 4096->4096 16x1", 4096, 4096, 0, 0.9, (16, 1)),
+    ("vgg16 fc 25088->4096 16x1", 25088, 4096, 0, 0.9, (16, 1)),
 )
+"""A sixth field is the block shape, (4, 1) otherwise: the 16x1 linear cases are what
+`patdnn.prune` makes of linear layers by default (`pruning.blocks.DEFAULT_LINEAR_BLOCK`)."""
 SPARSE_BLOCK = (4, 1)
 
 
@@ -201,19 +251,22 @@ def block_prune(weight: torch.Tensor, zeros: float, block: tuple[int, int] = SPA
         w.mul_(torch.from_numpy(mask).to(w.dtype))
 
 
-def sparse_case(spec: tuple[str, int, int, int, float]) -> Case:
-    """A block-sparse 1x1 or linear layer: patdnn's sparse kernel against the same layer
-    compiled dense by patdnn (the `patdnn dense` contender) and the peers, all on the same
-    pruned weights."""
-    name, cin, cout, size, zeros = spec
+def sparse_case(spec: tuple[object, ...]) -> Case:
+    """A block-sparse 1x1 or linear layer (a `SPARSE_LAYERS` entry): patdnn's sparse kernel
+    against the same layer compiled dense by patdnn (the `patdnn dense` contender) and the
+    peers, all on the same pruned weights."""
+    name, cin, cout, size, zeros = spec[:5]
+    block = spec[5] if len(spec) > 5 else SPARSE_BLOCK
+    assert isinstance(name, str) and isinstance(cin, int) and isinstance(cout, int)
+    assert isinstance(size, int) and isinstance(zeros, float) and isinstance(block, tuple)
     torch.manual_seed(0)
     if size:
         layer: torch.nn.Module = _conv(cin, cout, 1, 1)
-        block_prune(layer.weight, zeros)
+        block_prune(layer.weight, zeros, block)
         x = torch.randn(1, cin, size, size)
     else:
         layer = _Linear(cin, cout)
-        block_prune(layer.fc.weight, zeros)
+        block_prune(layer.fc.weight, zeros, block)
         x = torch.randn(1, cin, 1, 1)
     kind = f"sparse {'1x1' if size else 'linear'} {zeros:.0%}"
     return Case(name, kind, layer.eval(), layer.eval(), x)
@@ -292,6 +345,8 @@ class CaseResult:
     patdnn: dict[int, Timing] = field(default_factory=dict[int, Timing])
     peers: dict[str, dict[int, Timing]] = field(default_factory=dict[str, dict[int, Timing]])
     notes: list[str] = field(default_factory=list[str])
+    variants: list[CaseResult] = field(default_factory=list["CaseResult"])
+    """The case's variants, timed in the same rounds against the same peers."""
 
     def fastest_peer(self, threads: int) -> tuple[str, float] | None:
         timed = [(ms, name) for name, t in self.peers.items() if (ms := t[threads].ms)]
@@ -345,9 +400,16 @@ def _kept_macs(compiled: CompiledModel, case: Case) -> tuple[int, int]:
     """(kept, dense) MACs of the compiled convolutions, plus any linear layers."""
     if case.kind.startswith("sparse"):
         return _sparse_macs(case)
+    return _model_macs(compiled, case.pruned)
+
+
+def _model_macs(compiled: CompiledModel, model: torch.nn.Module) -> tuple[int, int]:
+    """(kept, dense) MACs of the compiled layers, plus the dense linear layers (which the
+    layer summary does not list)."""
     layers = compiled.layers
-    linear = sum(m.in_features * m.out_features for m in case.pruned.modules()
-                 if isinstance(m, torch.nn.Linear))  # fmt: skip
+    listed = {x.name for x in layers}
+    linear = sum(m.in_features * m.out_features for n, m in model.named_modules()
+                 if isinstance(m, torch.nn.Linear) and n not in listed)  # fmt: skip
     return sum(x.macs for x in layers) + linear, sum(x.dense_macs for x in layers) + linear
 
 
@@ -388,22 +450,35 @@ def run_case(
     compile_s = (time.perf_counter() - start) / len(builds)
     macs, dense_macs = _kept_macs(next(iter(builds.values())), case)
     result = CaseResult(case.name, case.kind, macs, dense_macs, peak, compile_s)
+    forms = [(result, builds, ref_pruned)]
+    for kind, model in case.variants.items():
+        with torch.no_grad():
+            ref = model(xt).numpy()
+        start = time.perf_counter()
+        built = {t: _compile(model, xt, target, t if threaded else None, options)
+                 for t in (threads if threaded else threads[:1])}  # fmt: skip
+        seconds = (time.perf_counter() - start) / len(built)
+        kept, dense = _model_macs(next(iter(built.values())), model)
+        variant = CaseResult(case.name, kind, kept, dense, peak, seconds, peers=result.peers)
+        result.variants.append(variant)
+        forms.append((variant, built, ref))
     with scratch() as folder:
         for n in threads:
             calls: list[Callable[[], object]] = []
             slots: list[Timing] = []
-            compiled = builds.get(n)
-            if compiled is None:
-                result.patdnn[n] = Timing(note="n/a (single-threaded)")
-            else:
+            for form, built, ref in forms:
+                compiled = built.get(n)
+                if compiled is None:
+                    form.patdnn[n] = Timing(note="n/a (single-threaded)")
+                    continue
                 runner = _patdnn_runner(compiled, xn)
-                error = relative_error(runner(), ref_pruned)
-                result.patdnn[n] = Timing(error=error)
+                error = relative_error(runner(), ref)
+                form.patdnn[n] = Timing(error=error)
                 if error > tolerance:
-                    result.patdnn[n].note = f"wrong ({error:.0e})"
+                    form.patdnn[n].note = f"wrong ({error:.0e})"
                 else:
                     calls.append(runner)
-                    slots.append(result.patdnn[n])
+                    slots.append(form.patdnn[n])
             for peer in peers:
                 slot = result.peers.setdefault(peer.name, {})[n] = Timing()
                 work = Path(folder) / peer.name.replace(" ", "-")
@@ -490,6 +565,7 @@ class LayerTime:
     kind: str
     shape: str
     macs: int
+    dense_macs: int
     ms: float
     peak: FmaPeak
 
@@ -535,7 +611,7 @@ def profile_layers(
     inputs = _layer_inputs(case.pruned, case.x)
     modules = dict(case.pruned.named_modules())
     calls: list[Callable[[], object]] = []
-    rows: list[tuple[str, str, str, int]] = []
+    rows: list[tuple[str, str, str, int, int]] = []
     for i, (name, x) in enumerate(inputs.items()):
         progress(f"compiling layer {i + 1}/{len(inputs)}: {name}")
         module = modules[name]
@@ -554,11 +630,12 @@ def profile_layers(
         summary = compiled.layers
         if summary:
             kind, shape, macs = summary[0].kind, summary[0].shape, summary[0].macs
+            dense_macs = summary[0].dense_macs
         else:
             assert isinstance(module, torch.nn.Linear)  # the only layer with no summary
             kind, shape = "linear", f"{module.in_features}->{module.out_features}"
-            macs = module.in_features * module.out_features
-        rows.append((name, kind, shape, macs))
+            macs = dense_macs = module.in_features * module.out_features
+        rows.append((name, kind, shape, macs, dense_macs))
         calls.append(runner)
     whole = _compile(case.pruned, case.x, target, None, options)
     calls.append(_patdnn_runner(whole, case.x.numpy()))
@@ -574,17 +651,19 @@ def format_profile(name: str, layers: Sequence[LayerTime], whole_ms: float) -> s
     lines = [
         f"{name}: whole model {whole_ms:.2f} ms, its layers compiled alone {total:.2f} ms",
         "",
-        "| layer | kind | shape | MACs | ms | share of time | GFLOP/s | % of FMA peak |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| layer | kind | shape | MACs | kept | ms | share of time | GFLOP/s | % of FMA peak |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for layer in layers:
+        kept = layer.macs / layer.dense_macs if layer.dense_macs else 1.0
         lines.append(
             f"| {layer.name} | {layer.kind} | {layer.shape} | {layer.macs / 1e6:.1f}M | "
+            f"{100 * kept:.0f} % | "
             f"{layer.ms:.3f} | {100 * layer.ms / whole_ms:.1f} % | {layer.gflops:.1f} | "
             f"{100 * layer.share:.0f} % |"
         )
     lines.append(
-        f"| rest (whole - layers) | | | | {whole_ms - total:.3f} | "
+        f"| rest (whole - layers) | | | | | {whole_ms - total:.3f} | "
         f"{100 * (whole_ms - total) / whole_ms:.1f} % | | |"
     )
     return "\n".join(lines)
@@ -703,7 +782,7 @@ def run_layers(
 def _say_case(r: CaseResult, threads: int) -> None:
     best = r.fastest_peer(threads)
     _say(
-        f"{r.name}: patdnn {r.patdnn[threads].cell()} ms (compile {r.compile_s:.1f} s), "
+        f"{r.name} ({r.kind}): patdnn {r.patdnn[threads].cell()} ms (compile {r.compile_s:.1f} s), "
         f"fastest peer {f'{best[0]} {best[1]:.2f} ms' if best else 'none'} ({threads} thread(s))"
     )
 
@@ -721,8 +800,9 @@ def run_models(
     models: str = ",".join(MODELS), size: int = 224, threads: Sequence[int] = (1,),
     repeat: int = 5, peers: str = "all", per_layer: bool = False, target: str = "host",
     tolerance: float = TOLERANCE, options: dict[str, Any] | None = None,
+    prune: Sequence[str] = ("defaults",),
 ) -> list[CaseResult]:  # fmt: skip
-    """`patdnn bench models` (and `--per-layer`)."""
+    """`patdnn bench models` (and `--per-layer`, of the first `prune` mode)."""
     from patdnn.frontend.zoo import MODELS as ZOO
     from patdnn.runtime.target import Target
 
@@ -733,7 +813,7 @@ def run_models(
     _say(peak_line(peak))
     results = []
     for name in names:
-        case = model_case(name, size)
+        case = model_case(name, size, prune[:1] if per_layer else prune)
         if per_layer:
             layers, whole = profile_layers(case, repeat, peak, target, tolerance, _say, options)
             _say("")
@@ -741,8 +821,9 @@ def run_models(
             _say("")
             continue
         r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options)
-        _say_case(r, threads[0])
-        results.append(r)
+        for form in (r, *r.variants):
+            _say_case(form, threads[0])
+            results.append(form)
     _say_tables(results, threads)
     return results
 

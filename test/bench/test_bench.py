@@ -264,6 +264,7 @@ def test_mca_cycles_grow_with_the_loop() -> None:
         (["layers", "--target", "aarch64"], "--target aarch64 does not run here"),
         (["layers", "--threads", "0"], "--threads '0'"),
         (["models", "--models", "alexnet"], "'alexnet' is neither"),
+        (["models", "--prune", "dense"], "--prune 'dense': 'dense' is not one of"),
         (["layers", "--peers", "tvm"], "unknown peer 'tvm'"),
     ],
 )
@@ -310,3 +311,89 @@ def test_sparse_cases_against_dense_patdnn() -> None:
         "sparse 1x1 72%",
         "sparse linear 90%",
     }
+
+
+def _separable_net() -> torch.nn.Module:
+    """stem 3x3, 3x3, 1x1 at 12x12 (odd channel counts), linear 40->36, classifier."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 12, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(12, 40, 1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(40, 36),
+        torch.nn.ReLU(),
+        torch.nn.Linear(36, 5),
+    ).eval()
+
+
+def test_prune_modes_and_variants_in_the_same_rounds() -> None:
+    dense = _separable_net()
+    by_mode = {}
+    for mode in core.PRUNE_MODES:
+        model = _separable_net()
+        core.prune_model(model, mode)
+        by_mode[mode] = {n: float((m.weight == 0).float().mean())
+                         for n, m in model.named_modules() if hasattr(m, "weight")}  # fmt: skip
+    # defaults: 3x3, 1x1 and the hidden linear pruned; stem and classifier dense
+    assert by_mode["defaults"]["0"] == by_mode["defaults"]["10"] == 0.0
+    assert by_mode["defaults"]["2"] > 0.5 and by_mode["defaults"]["4"] > 0.5
+    assert by_mode["defaults"]["8"] > 0.8
+    # patterns: the 3x3 layer alone
+    assert by_mode["patterns"]["2"] == by_mode["defaults"]["2"]
+    assert by_mode["patterns"]["4"] == by_mode["patterns"]["8"] == 0.0
+    assert core.parse_prune("patterns, defaults") == ["patterns", "defaults"]
+    with pytest.raises(PatdnnError, match="--prune 'dense': 'dense' is not one of"):
+        core.parse_prune("dense")
+
+    main = _separable_net()
+    core.prune_model(main)
+    variant = _separable_net()
+    core.prune_model(variant, "patterns")
+    case = core.Case("net", "model, default pruning", dense, main, torch.randn(1, 3, 12, 12),
+                     {"model, 3x3 only": variant})  # fmt: skip
+    r = core.run_case(case, [1], 2, PEAK, FAKES[:1])
+    (v,) = r.variants
+    assert v.kind == "model, 3x3 only" and v.peers is r.peers
+    for form in (r, v):
+        assert form.patdnn[1].ms is not None and form.patdnn[1].error < 1e-5
+    assert r.macs < v.macs < v.dense_macs == r.dense_macs
+    table = core.format_results([r, *r.variants], [1])
+    assert "| net | model, default pruning |" in table and "| net | model, 3x3 only |" in table
+
+
+def test_sparse_layers_show_in_the_summary_and_profile() -> None:
+    model = _separable_net()
+    core.prune_model(model)
+    x = torch.randn(1, 3, 12, 12)
+    compiled = core._compile(model, x, "host", None)
+    kinds = {layer.name: layer.kind for layer in compiled.layers}  # type: ignore[attr-defined]
+    assert kinds == {"0": "conv", "2": "pattern conv", "4": "sparse_conv1x1",
+                     "8": "sparse_linear"}  # fmt: skip
+    by_name = {layer.name: layer for layer in compiled.layers}  # type: ignore[attr-defined]
+    pw = by_name["4"]
+    assert pw.kernels == 40 * 12 and pw.kernels_kept == int((model[4].weight != 0).sum())
+    assert pw.dense_macs == 40 * 12 * 144 and pw.macs < 0.5 * pw.dense_macs
+    case = core.Case("net", "model", model, model, x)
+    layers, whole = core.profile_layers(case, 2, PEAK)
+    assert {layer.name: layer.kind for layer in layers} == {**kinds, "10": "linear"}
+    table = core.format_profile("net", layers, whole)
+    share = 100 * by_name["8"].macs / by_name["8"].dense_macs
+    assert (
+        f"| 8 | sparse_linear | 40->36 | {by_name['8'].macs / 1e6:.1f}M | {share:.0f} % |" in table
+    )
+
+
+def test_sparse_case_block_shape_field() -> None:
+    """A sixth field sets the block: 35 outputs in 16x1 blocks (3 block rows, the last
+    partial) x 20 inputs, 90 % of the 60 blocks zero."""
+    from patdnn.pruning.blocks import kept_blocks
+
+    case = core.sparse_case(("tiny fc 16x1", 20, 35, 0, 0.9, (16, 1)))
+    weight = case.pruned.fc.weight.detach()  # type: ignore[union-attr]
+    assert int(kept_blocks(weight != 0, (16, 1)).sum()) == round(0.1 * 60)
+    assert [spec[5] for spec in core.SPARSE_LAYERS if len(spec) > 5] == [(16, 1), (16, 1)]

@@ -290,3 +290,37 @@ def test_cli_sparse_threshold(tmp_path: Path) -> None:
         [str(patdnn_cli), "compile", "--help"], capture_output=True, text=True, timeout=120
     )
     assert "--sparse-threshold SHARE" in helps.stdout
+
+
+class StridedNet(nn.Module):
+    """ResNet's downsample: a stride-2 1x1 conv on a 9x11 plane (odd: the last row and
+    column are read) with a residual from the main branch, and a stride-(3, 2) one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main = nn.Conv2d(6, 14, 3, stride=2, padding=1)
+        self.down = nn.Conv2d(6, 14, 1, stride=2)  # (4,1) blocks, 72 %
+        self.odd = nn.Conv2d(14, 10, 1, stride=(3, 2), bias=False)  # (4,1) blocks, 80 %
+        _prune(self.down.weight, block_mask((14, 6), (4, 1), 0.72, 11))
+        _prune(self.odd.weight, block_mask((10, 14), (4, 1), 0.8, 12))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(self.main(x) + self.down(x))
+        return self.odd(a)
+
+
+def test_strided_1x1_compiles_sparse_and_matches_pytorch() -> None:
+    torch.manual_seed(3)
+    model = StridedNet().eval()
+    x = np.random.default_rng(8).standard_normal((2, 6, 9, 11)).astype(np.float32)
+    compiled = patdnn.compile(model, torch.from_numpy(x), name="strided")
+    ir = compiled.mlir("sparsify")
+    assert ir.count("= patdnn.sparse_conv1x1") == 2 and ir.count("= patdnn.pool2d") == 2
+    kinds = {layer.name: layer.kind for layer in compiled.layers}
+    assert kinds == {"main": "conv", "down": "sparse_conv1x1", "odd": "sparse_conv1x1"}
+    shapes = {layer.name: layer.shape for layer in compiled.layers}
+    assert shapes["down"] == "6->14 1x1/2 9x11->5x6"
+    assert shapes["odd"] == "14->10 1x1/3 5x6->2x3"  # the first stride of (3, 2)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    _check(compiled, x, ref)

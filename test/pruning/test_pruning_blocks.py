@@ -1,5 +1,6 @@
 """Block sparsity of 1x1 convolutions and linear layers, depthwise patterns, per-layer
-choice, the report of every kind and checkpoints carrying the new masks."""
+choice, the report of every kind, checkpoints carrying the new masks, and the one-shot
+projection of a whole model."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from patdnn.pruning import (
     prune,
     select_sparse_layers,
 )
+from patdnn.pruning.admm import LayerPlan, layer_mask
 from patdnn.pruning.blocks import kept_blocks
 from patdnn.pruning.checkpoint import load_checkpoint
+from patdnn.pruning.project import project_model
 
 FAST = dict(admm_epochs=2, retrain_epochs=1, progress=False)
 
@@ -139,14 +142,14 @@ def test_prune_defaults_hold_exactly(tiny_loader) -> None:
     result = prune(block_net(), tiny_loader, **FAST)
     assert list(result.masks) == ["conv2", "pw", "fc1"]
     modules = dict(result.model.named_modules())
-    for name, ratio in (("pw", 3.6), ("fc1", 10.0)):
+    for name, ratio, block in (("pw", 3.6, (4, 1)), ("fc1", 10.0, (16, 1))):
         mask = result.masks[name]
         assert torch.all(modules[name].weight[~mask] == 0)
-        check_block_sparse(mask, ratio, (4, 1))
+        check_block_sparse(mask, ratio, block)
     # pw: 3 block rows (4, 4, 2 outputs) x 6 inputs = 18 blocks, round(18 / 3.6) = 5 kept
     assert int(kept_blocks(result.masks["pw"], (4, 1)).sum()) == 5
-    # fc1: 2 block rows (4, 3 outputs) x 10 inputs = 20 blocks, 1 in 10 kept
-    assert int(kept_blocks(result.masks["fc1"], (4, 1)).sum()) == 2
+    # fc1: 1 partial block row (7 of 16 outputs) x 10 inputs = 10 blocks, 1 in 10 kept
+    assert int(kept_blocks(result.masks["fc1"], (16, 1)).sum()) == 1
     # the depthwise layer, the stem and the classifier stay dense
     for name in ("conv1", "dw", "fc"):
         assert torch.all(modules[name].weight != 0), name
@@ -165,7 +168,7 @@ def test_per_layer_ratios_block_shapes_and_includes(tiny_loader) -> None:
     )
     assert list(result.masks) == ["conv2", "dw", "pw", "fc1", "fc"]
     check_block_sparse(result.masks["pw"], 2.0, (2, 3))
-    check_block_sparse(result.masks["fc1"], 4.0, (4, 1))
+    check_block_sparse(result.masks["fc1"], 4.0, (16, 1))
     check_block_sparse(result.masks["fc"], 3.0, (1, 7))  # 3 rows, keep round(3 / 3) = 1
     assert int(result.masks["fc"].sum()) == 7
     # one block shape for all, and a kind turned off
@@ -201,7 +204,7 @@ def test_report_lists_every_kind(tiny_loader, tmp_path: Path) -> None:
     assert by_name["fc1"].kept_share == pytest.approx(int(result.masks["fc1"].sum()) / 70)
     text = report.table()
     for needle in ("3x3 pattern", "depthwise pattern", "1x1 blocks", "linear blocks",
-                   "5/18 blocks", "2/20 blocks", "6/6 kernels", "4x1", "10", "kept share"):  # fmt: skip
+                   "5/18 blocks", "1/10 blocks", "6/6 kernels", "4x1", "16x1", "10", "kept share"):  # fmt: skip
         assert needle in text, needle
     png = report.save_figure(tmp_path / "kinds.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
@@ -219,7 +222,7 @@ def test_report_lists_every_kind(tiny_loader, tmp_path: Path) -> None:
         ({"block_shape": (4,)}, "block_shape must be two positive ints"),
         ({"block_shape": (4, 0)}, "block_shape must be two positive ints"),
         ({"block_shape": (4.0, 1)}, "block_shape must be two positive ints"),
-        ({"block_shape": {"conv2": (4, 1)}}, "block_shape names 'conv2', which is not a pruned 1x1"),
+        ({"block_shape": {"conv2": (4, 1)}}, "block_shape names 'conv2', which is neither a pruned 1x1"),
         ({"block_shape": {"pw": (1, -1)}}, "block_shape of layer 'pw' must be"),
         ({"depthwise": "yes"}, "depthwise must be True or False"),
         ({"include": ["dw"]}, "'dw', a depthwise 3x3 Conv2d, but depthwise pattern pruning is off"),
@@ -242,9 +245,10 @@ def test_admm_block_penalty_and_hard_prune() -> None:
     expected = 0.25 * sum(a * a + b * b for a, b in res.values())
     assert float(pruner.penalty().detach()) == pytest.approx(expected, rel=1e-5)
     w = model.fc1.weight.detach().clone()
-    assert res["fc1"][1] == pytest.approx(float((w - w * block_mask(w, 10.0)).norm()), rel=1e-6)
+    fc1 = block_mask(w, 10.0, (16, 1))  # the default linear block
+    assert res["fc1"][1] == pytest.approx(float((w - w * fc1).norm()), rel=1e-6)
     masks = pruner.hard_prune()
-    assert torch.equal(masks["fc1"], block_mask(w, 10.0))
+    assert torch.equal(masks["fc1"], fc1)
     assert torch.all(model.fc1.weight[~masks["fc1"]] == 0)
 
 
@@ -279,7 +283,87 @@ def test_checkpoint_resume_is_bitwise_with_block_and_depthwise_masks(
     a, b = resumed.model.state_dict(), whole.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in b)
     check_block_sparse(whole.masks["pw"], 3.6, (2, 1))
-    check_block_sparse(whole.masks["fc1"], 5.0, (4, 1))
+    check_block_sparse(whole.masks["fc1"], 5.0, (16, 1))
     with pytest.raises(PruningError, match="made with plans="):
         prune(block_net(), tiny_loader, checkpoint_dir=tmp_path, resume=True,
               **dict(run, linear={"fc1": 4.0}))  # fmt: skip
+
+
+# -- one-shot projection of a whole model (`project_model`, used by `patdnn bench`) ------
+
+
+def _nonzero(module: nn.Module) -> torch.Tensor:
+    return module.weight.detach() != 0
+
+
+def test_project_model_defaults_project_3x3_1x1_and_linear_keep_stem_and_classifier() -> None:
+    model = block_net(seed=3)
+    before = {n: m.weight.detach().clone() for n, m in model.named_children()}
+    lib = project_model(model, num_patterns=4)
+    modules = dict(model.named_children())
+    # 1x1 conv 6->10 in (4, 1) blocks, linear 10->7 in (16, 1) (partial last block rows)
+    check_block_sparse(_nonzero(modules["pw"]), 3.6, (4, 1))
+    check_block_sparse(_nonzero(modules["fc1"]), 10.0, (16, 1))
+    # 3x3: every kept kernel one library pattern, round(24 / 3.6) = 7 kernels kept
+    ids = mask_pattern_ids(_nonzero(modules["conv2"]), lib)
+    assert int((ids >= 0).sum()) == round(24 / 3.6)
+    # kept weights are the original ones; the stem, depthwise and classifier are untouched
+    for name, m in modules.items():
+        w = m.weight.detach()
+        assert torch.equal(w[w != 0], before[name][w != 0]), name
+    for name in ("conv1", "dw", "fc"):
+        assert torch.equal(modules[name].weight.detach(), before[name]), name
+
+
+def test_project_model_kinds_off_block_shapes_and_depthwise() -> None:
+    model = block_net(seed=4)
+    before = {n: m.weight.detach().clone() for n, m in model.named_children()}
+    project_model(model, num_patterns=4, pointwise=None, linear=2.0, block_shape=(2, 3),
+                  depthwise=True)  # fmt: skip
+    modules = dict(model.named_children())
+    assert torch.equal(modules["pw"].weight.detach(), before["pw"])  # 1x1 pruning off
+    check_block_sparse(_nonzero(modules["fc1"]), 2.0, (2, 3))
+    # depthwise: every kernel keeps exactly 4 taps (one pattern), none removed
+    assert torch.all(_nonzero(modules["dw"]).sum(dim=(2, 3)) == 4)
+
+
+def test_project_model_masks_are_those_of_hard_pruning() -> None:
+    """The projection is `layer_mask`, the mask `prune()` hard-prunes with."""
+    model = block_net(seed=5)
+    w = model.fc1.weight.detach().clone()
+    project_model(model, num_patterns=4, linear=3.0, block_shape=(4, 1))
+    expected = layer_mask(w, LayerPlan("linear", 3.0, (4, 1)), ())
+    assert torch.equal(_nonzero(model.fc1), expected & (w != 0))
+
+
+def test_project_model_bad_arguments() -> None:
+    with pytest.raises(PruningError, match="linear must be a finite number >= 1"):
+        project_model(block_net(), linear=0.5)
+    with pytest.raises(PruningError, match="block_shape must be two positive ints"):
+        project_model(block_net(), block_shape=(0, 1))
+    with pytest.raises(PruningError, match="no prunable layer"):
+        project_model(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(4, 2)))
+
+
+def test_block_shape_defaults_per_kind_and_kind_keys() -> None:
+    """1x1 convolutions default to (4, 1) blocks, linear layers to (16, 1); a mapping may
+    set a kind, a layer's own entry winning over its kind's."""
+    from patdnn.pruning import DEFAULT_BLOCK, DEFAULT_LINEAR_BLOCK
+    from patdnn.pruning.admm import plan_layers
+
+    assert (DEFAULT_BLOCK, DEFAULT_LINEAR_BLOCK) == ((4, 1), (16, 1))
+    _, plans = plan_layers(BlockNet())
+    assert (plans["pw"].block, plans["fc1"].block) == ((4, 1), (16, 1))
+    _, plans = plan_layers(BlockNet(), block_shape=(2, 2))
+    assert (plans["pw"].block, plans["fc1"].block) == ((2, 2), (2, 2))
+    _, plans = plan_layers(BlockNet(), include=["pw", "fc1", "fc"],
+                           block_shape={"linear": (8, 1), "fc": (1, 1)})  # fmt: skip
+    assert [plans[n].block for n in ("pw", "fc1", "fc")] == [(4, 1), (8, 1), (1, 1)]
+    with pytest.raises(PruningError, match="block_shape of 'linear' must be two positive"):
+        plan_layers(BlockNet(), block_shape={"linear": (0, 1)})
+    with pytest.raises(PruningError, match="nor a kind"):
+        plan_layers(BlockNet(), block_shape={"depthwise": (4, 1)})
+    # fc1 (7 outputs: one partial 16x1 block row x 10 inputs): round(10 / 10) = 1 kept
+    model = block_net(seed=6)
+    project_model(model, num_patterns=4)
+    check_block_sparse(model.fc1.weight.detach() != 0, 10.0, (16, 1))

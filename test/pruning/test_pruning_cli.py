@@ -31,8 +31,15 @@ def test_cli_block_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = tmp_path / "b"
     assert cli_main([*FAST, "--include", "conv2,fc", "-o", str(out)]) == 0
     state = torch.load(out / "digitsblocknet_pruned.pt")
-    assert int(kept_blocks(state["fc.weight"] != 0, (4, 1)).sum()) == round(3 * 128 / 10)
+    # the default linear block is 16x1: 10 outputs are one partial block row
+    assert int(kept_blocks(state["fc.weight"] != 0, (16, 1)).sum()) == round(128 / 10)
     assert torch.all(state["fc1.weight"] != 0) and torch.all(state["pw3.weight"] != 0)
+    # --linear-block sets the linear layers alone; 1x1 keeps its 4x1 default
+    out = tmp_path / "c"
+    assert cli_main([*FAST, "--linear-block", "8x1", "-o", str(out)]) == 0
+    state = torch.load(out / "digitsblocknet_pruned.pt")
+    assert int(kept_blocks(state["fc1.weight"] != 0, (8, 1)).sum()) == round(16 * 256 / 10)
+    assert int(kept_blocks(state["pw3.weight"] != 0, (4, 1)).sum()) == round(16 * 32 / 3.6)
     capsys.readouterr()
 
 
@@ -43,6 +50,7 @@ def test_cli_block_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         (["--linear", "ten"], "--linear must be a finite number >= 1 or 'off', got 'ten'"),
         (["--block", "4"], "--block must be OUTxIN with positive integers (e.g. 4x1), got '4'"),
         (["--block", "0x1"], "--block must be OUTxIN"),
+        (["--linear-block", "16"], "--linear-block must be OUTxIN"),
         (["--include", "conv2,nope"], "include names 'nope', which is not a module"),
         (["--include", "dw3"], "'dw3', a depthwise 3x3 Conv2d, but depthwise pattern pruning is off"),
     ],

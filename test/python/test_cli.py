@@ -260,3 +260,23 @@ def test_compile_tuned(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = small_conv()(torch.from_numpy(np.load(x))).numpy()
     np.testing.assert_allclose(np.load(y), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_inspect_shows_sparse_layers(tmp_path: Path) -> None:
+    """Block-sparse 1x1 and linear layers show as the sparse kinds `compile` makes."""
+    from patdnn.pruning.project import project_model
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 24, 1), torch.nn.Flatten(),
+        torch.nn.Linear(24 * 36, 40), torch.nn.Linear(40, 5),
+    ).eval()  # fmt: skip
+    project_model(model)
+    program = torch.export.export(model, (torch.randn(1, 3, 6, 6),))
+    path = tmp_path / "sparse.pt2"
+    torch.export.save(program, str(path))
+    proc = patdnn("inspect", path)
+    assert proc.returncode == 0, proc.stderr
+    kept = int((model[1].weight != 0).sum())
+    assert "sparse_conv1x1" in proc.stdout and f"{kept}/192" in proc.stdout
+    assert "sparse_linear" in proc.stdout and "864->40" in proc.stdout
