@@ -85,6 +85,22 @@ def _names(arg: Iterable[str] | str | None, what: str) -> list[str] | None:
     return names
 
 
+def _modules_and_names(
+    model: nn.Module, include: Iterable[str] | str | None, exclude: Iterable[str] | str | None
+) -> tuple[dict[str, nn.Module], list[str] | None, list[str] | None]:
+    """The model's modules by name and the checked ``include`` / ``exclude`` names."""
+    if not isinstance(model, nn.Module):
+        raise PruningError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    modules = dict(model.named_modules())
+    inc = _names(include, "include")
+    exc = _names(exclude, "exclude")
+    for what, names in (("include", inc), ("exclude", exc)):
+        for n in names or ():
+            if n not in modules:
+                raise PruningError(f"{what} names {n!r}, which is not a module of the model")
+    return modules, inc, exc
+
+
 def select_layers(
     model: nn.Module,
     include: Iterable[str] | str | None = None,
@@ -95,15 +111,7 @@ def select_layers(
     Raises :class:`PruningError` for an unknown name, an included layer that is not a
     3x3 ``groups=1`` convolution, or when no layer is left.
     """
-    if not isinstance(model, nn.Module):
-        raise PruningError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    modules = dict(model.named_modules())
-    inc = _names(include, "include")
-    exc = _names(exclude, "exclude")
-    for what, names in (("include", inc), ("exclude", exc)):
-        for n in names or ():
-            if n not in modules:
-                raise PruningError(f"{what} names {n!r}, which is not a module of the model")
+    modules, inc, exc = _modules_and_names(model, include, exclude)
 
     if inc is not None:
         chosen = set(inc)
@@ -145,15 +153,7 @@ def select_sparse_layers(
     Raises :class:`PruningError` for an unknown name, an included layer that is not
     prunable or whose kind is not enabled, or when no layer is left.
     """
-    if not isinstance(model, nn.Module):
-        raise PruningError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    modules = dict(model.named_modules())
-    inc = _names(include, "include")
-    exc = _names(exclude, "exclude")
-    for what, names in (("include", inc), ("exclude", exc)):
-        for n in names or ():
-            if n not in modules:
-                raise PruningError(f"{what} names {n!r}, which is not a module of the model")
+    modules, inc, exc = _modules_and_names(model, include, exclude)
 
     if inc is not None:
         chosen = set(inc)
