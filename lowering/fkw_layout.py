@@ -212,7 +212,9 @@ def layer_weight(op: PatternConv2dOp) -> np.ndarray:
     return weight
 
 
-def _weight_base(value: SSAValue, layer: str) -> str:
+def weight_base(value: SSAValue, layer: str) -> str:
+    """The name the arrays derived from weight `value` are stored under: its resource
+    handle without `.weight` / `.fkr`, or the layer's name for an inline constant."""
     owner = value.owner
     if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, DenseResourceAttr):
         handle = owner.value.resource_handle.data
@@ -229,7 +231,7 @@ class FKWLayoutPattern(RewritePattern):
         order = op.filter_order_values
         arrays = pack_fkw(weight, op.patterns.patterns, order, layer=op.layer_name)
         inline = is_inline_constant(op.weight)
-        base = _weight_base(op.weight, op.layer_name)
+        base = weight_base(op.weight, op.layer_name)
         constants: list[arith.ConstantOp] = []
         for name, array in arrays.named():
             constant = make_constant(

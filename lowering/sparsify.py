@@ -37,7 +37,7 @@ from patdnn.dialect.patdnn import Conv2dOp, LinearOp, Pool2dOp, SparseConv1x1Op,
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import LoweringError, PatdnnError
 from patdnn.lowering.convert_torch_to_patdnn import REMARK_ATTR
-from patdnn.lowering.fkw_layout import _weight_base
+from patdnn.lowering.fkw_layout import weight_base
 from patdnn.lowering.vector.pointwise import reads_in_place
 from patdnn.lowering.vector.tiling import (
     DEFAULT_SPARSE,
@@ -232,7 +232,7 @@ class SparsifyPass(ModulePass):
             layer.attributes[REMARK_ATTR] = remark
             return
         arrays = pack_sparse(weight, choice.bo)
-        base = _weight_base(layer.weight, layer.layer_name)
+        base = weight_base(layer.weight, layer.layer_name)
         inline = is_inline_constant(layer.weight)
         constants: list[Operation] = []
         for name, array in arrays.named():

@@ -272,6 +272,15 @@ def _i64_pair(values: Sequence[int]) -> I64Array:
     return DenseArrayBase.from_list(i64, list(values))
 
 
+def _verify_i32_tensor(value: SSAValue[IntTensor], what: str, shape: tuple[int, ...]) -> None:
+    """Checks that `value` is an i32 tensor of exactly `shape` (the index arrays of the FKW
+    and block-sparse layers); the message names the array."""
+    ty = value.type
+    if ty.element_type != i32 or tuple(ty.get_shape()) != shape:
+        dims = "x".join(str(d) for d in shape)
+        raise VerifyException(f"{what} must be tensor<{dims}xi32>, got {ty}")
+
+
 def _verify_f32_tensor(value: SSAValue[F32Tensor], what: str, rank: int) -> tuple[int, ...]:
     ty = value.type
     shape = tuple(ty.get_shape())
@@ -653,14 +662,8 @@ class FKWConv2dOp(ConvolutionOp):
         out = self._verify_output((kh, kw), None)
         cout = out[1]
 
-        def int_array(value: SSAValue[IntTensor], what: str, shape: tuple[int, ...]) -> None:
-            ty = value.type
-            if ty.element_type != i32 or tuple(ty.get_shape()) != shape:
-                dims = "x".join(str(d) for d in shape)
-                raise VerifyException(f"{what} must be tensor<{dims}xi32>, got {ty}")
-
-        int_array(self.reorder, "reorder (the original id of each filter)", (cout,))
-        int_array(self.offset, "offset (the kernel range of each filter)", (cout + 1,))
+        _verify_i32_tensor(self.reorder, "reorder (the original id of each filter)", (cout,))
+        _verify_i32_tensor(self.offset, "offset (the kernel range of each filter)", (cout + 1,))
         index_shape = self.index.type.get_shape()
         if len(index_shape) != 1:
             raise VerifyException(
@@ -668,9 +671,9 @@ class FKWConv2dOp(ConvolutionOp):
                 f"got {self.index.type}"
             )
         (nnz,) = index_shape
-        int_array(self.index, "index (the input channel of each kernel)", (nnz,))
+        _verify_i32_tensor(self.index, "index (the input channel of each kernel)", (nnz,))
         bounds_what = "pattern_bounds (the kernel range of each pattern in each filter)"
-        int_array(self.pattern_bounds, bounds_what, (cout, k + 1))
+        _verify_i32_tensor(self.pattern_bounds, bounds_what, (cout, k + 1))
         wshape = _verify_f32_tensor(self.weight, "weight", 2)
         if wshape != (nnz, taps):
             raise VerifyException(
@@ -1129,29 +1132,6 @@ class ReshapeOp(IRDLOperation):
             raise VerifyException(f"input {a} has {na} elements, result {b} has {nb}")
 
 
-def _verify_f32_or_int_len(value: SSAValue) -> tuple[int]:
-    ty = value.type
-    if not isinstance(ty, TensorType) or len(ty.get_shape()) != 1:
-        raise VerifyException(
-            f"index (the input channel of each kernel) must be a 1-D tensor, got {ty}"
-        )
-    return (ty.get_shape()[0],)
-
-
-def _verify_i32_vector(value: SSAValue, what: str, length: int | None = None) -> int:
-    """Checks a 1-D i32 tensor (of `length` elements, when given); returns its length."""
-    ty = value.type
-    if (
-        not isinstance(ty, TensorType)
-        or ty.element_type != i32
-        or len(ty.get_shape()) != 1
-        or (length is not None and ty.get_shape()[0] != length)
-    ):
-        dims = "?" if length is None else str(length)
-        raise VerifyException(f"{what} must be tensor<{dims}xi32>, got {ty}")
-    return ty.get_shape()[0]
-
-
 def _known_values(value: SSAValue) -> np.ndarray | None:
     """The numbers of a constant operand when this IR holds them (inline, or in its
     weight store); None for a value computed at run time or a handle without data."""
@@ -1235,10 +1215,10 @@ class SparseMatmulOp:
         if bo < 1:
             raise VerifyException(f"values must hold blocks of at least 1 row, got {bo}")
         blocks = -(-rows // bo)
-        _verify_i32_vector(
-            self.offset, f"offset (the stored range of each of the {blocks} blocks)", blocks + 1
+        _verify_i32_tensor(
+            self.offset, f"offset (the stored range of each of the {blocks} blocks)", (blocks + 1,)
         )
-        _verify_i32_vector(self.index, "index (the input column of each stored block)", nnz)
+        _verify_i32_tensor(self.index, "index (the input column of each stored block)", (nnz,))
         if self.bias is not None and _verify_f32_tensor(self.bias, "bias", 1) != (rows,):
             raise VerifyException(f"bias must have {rows} values, got {self.bias.type}")
         offset, index = _known_values(self.offset), _known_values(self.index)
