@@ -36,7 +36,7 @@ from patdnn.dialect.library import LibraryError
 from patdnn.pruning.admm import ADMMPruner, LayerPlan, MaskApplier, plan_layers
 from patdnn.pruning.api import PruneResult, prune
 from patdnn.pruning.blocks import DEFAULT_BLOCK, DEFAULT_LINEAR_BLOCK, block_mask, project_blocks
-from patdnn.pruning.errors import PruningError
+from patdnn.pruning.errors import NoPrunableLayerError, PruningError
 from patdnn.pruning.layers import is_prunable, layer_kind, select_layers, select_sparse_layers
 from patdnn.pruning.patterns import (
     CANDIDATES,
@@ -70,6 +70,7 @@ __all__ = [
     "Library",
     "LibraryError",
     "MaskApplier",
+    "NoPrunableLayerError",
     "Pattern",
     "PruneReport",
     "PruneResult",

@@ -28,7 +28,7 @@ from typing import TypeAlias
 
 from torch import nn
 
-from patdnn.pruning.errors import PruningError
+from patdnn.pruning.errors import NoPrunableLayerError, PruningError
 
 
 def is_prunable(module: nn.Module) -> bool:
@@ -133,7 +133,7 @@ def select_layers(
             assert isinstance(m, nn.Conv2d)
             layers[n] = m
     if not layers:
-        raise PruningError(
+        raise NoPrunableLayerError(
             "the model has no prunable layer (a 3x3 groups=1 Conv2d other than the first "
             "convolution, after include/exclude)"
         )
@@ -185,7 +185,7 @@ def select_sparse_layers(
             layers[n] = (kind, m)
     if not layers:
         enabled = ", ".join(KIND_LABELS[k] for k in KINDS if k in kinds) or "none"
-        raise PruningError(
+        raise NoPrunableLayerError(
             f"the model has no prunable layer (enabled kinds: {enabled}; the first "
             "convolution and the last Linear stay dense unless included by name; after "
             "include/exclude)"

@@ -168,7 +168,7 @@ PRUNE_MODES: tuple[str, ...] = ("defaults", "patterns")
 def prune_model(model: torch.nn.Module, mode: str = "defaults") -> None:
     """One-shot projection of `model` in place (`patdnn.pruning.project.project_model`)
     with the 8-pattern library, as `mode` (one of `PRUNE_MODES`) says."""
-    from patdnn.pruning.errors import PruningError
+    from patdnn.pruning.errors import NoPrunableLayerError
     from patdnn.pruning.project import project_model
 
     if mode not in PRUNE_MODES:
@@ -178,8 +178,8 @@ def prune_model(model: torch.nn.Module, mode: str = "defaults") -> None:
             project_model(model, library=PATTERNS_8, connectivity=3.6, pointwise=None, linear=None)
         else:
             project_model(model, library=PATTERNS_8, connectivity=3.6)
-    except PruningError:  # MobileNet-V2 3x3-only: no 3x3 layer but the stem and depthwise
-        pass
+    except NoPrunableLayerError:  # MobileNet-V2 3x3-only: its 3x3 layers are the stem and
+        pass  # depthwise ones, so it stays dense; any other pruning error is reported
 
 
 def model_case(name: str, size: int = 224, prune: Sequence[str] = ("defaults",)) -> Case:

@@ -397,3 +397,29 @@ def test_sparse_case_block_shape_field() -> None:
     weight = case.pruned.fc.weight.detach()  # type: ignore[union-attr]
     assert int(kept_blocks(weight != 0, (16, 1)).sum()) == round(0.1 * 60)
     assert [spec[5] for spec in core.SPARSE_LAYERS if len(spec) > 5] == [(16, 1), (16, 1)]
+
+
+def test_prune_model_leaves_a_model_without_its_kind_dense() -> None:
+    """3x3-only pruning of a net whose 3x3 layers are the stem and depthwise ones (as in
+    MobileNet-V2): the model stays dense. Only that error is taken: the same call with
+    an unknown layer name is still reported."""
+    from patdnn.pruning import NoPrunableLayerError, PruningError
+    from patdnn.pruning.project import project_model
+
+    def net() -> torch.nn.Module:
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1),
+            torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),
+            torch.nn.Conv2d(8, 16, 1),
+        )
+
+    model = net()
+    before = [p.detach().clone() for p in model.parameters()]
+    core.prune_model(model, "patterns")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert issubclass(NoPrunableLayerError, PruningError)
+    with pytest.raises(NoPrunableLayerError, match="no prunable layer"):
+        project_model(net(), pointwise=None, linear=None)
+    with pytest.raises(PruningError, match="not a module") as info:
+        project_model(net(), pointwise=None, linear=None, include=["nope"])
+    assert not isinstance(info.value, NoPrunableLayerError)
