@@ -329,3 +329,66 @@ def test_default_pool_runs_each_task_once_per_job(tmp_path) -> None:
     )  # fmt: skip
     result = subprocess.run([str(binary)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout
+
+
+class TallLayers(nn.Module):
+    """Stride-1 layers of enough rows that every tile task copies its own input rows
+    (`ConvGenerator.copies_in_tasks`): odd height, a width that is no multiple of the
+    vector width, padding 1 and 0, a pattern-pruned layer with an empty filter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(4, 6, 3, padding=1)
+        self.pattern = nn.Conv2d(6, 8, 3, padding=0)
+        _pattern_pruned(self.pattern)
+        with torch.no_grad():
+            self.pattern.weight[3].zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pattern(torch.relu(self.first(x)))
+
+
+def _task_phases(compiled: patdnn.CompiledModel) -> int:
+    return compiled.llvm_ir.count(".thunk(ptr %record, i64 %task) {")
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["batch1", "batch2"])
+def tall(request: pytest.FixtureRequest) -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    torch.manual_seed(4)
+    model = TallLayers().eval()
+    x = np.random.default_rng(4).standard_normal((request.param, 4, 197, 21)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    return model, x, ref
+
+
+def test_copies_in_tasks_host(
+    tall: tuple[nn.Module, np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One phase per layer and image (no copy phase), the bits of the build with the copy
+    phase, for any thread count; 16 threads run all the tasks of a phase at once, which
+    two tasks writing one scratch slice would not survive."""
+    import functools
+
+    import patdnn.lowering.pipeline as pipeline
+    from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+
+    model, x, ref = tall
+    fused = patdnn.compile(model, torch.from_numpy(x), keep_stages=False)
+    without = functools.partial(LowerPatdnnToVectorPass, fused_copy=False)
+    monkeypatch.setattr(pipeline, "LowerPatdnnToVectorPass", without)
+    separate = patdnn.compile(model, torch.from_numpy(x), keep_stages=False)
+    images = x.shape[0]
+    assert _task_phases(fused) == 2 * images and _task_phases(separate) == 4 * images
+    _check_threads(fused, x, ref)
+    expected = separate(x).tobytes()
+    fused.num_threads = 16
+    for _ in range(5):
+        assert fused(x).tobytes() == expected
+
+
+@needs_aarch64_tools
+def test_copies_in_tasks_aarch64(tall: tuple[nn.Module, np.ndarray, np.ndarray]) -> None:
+    model, x, ref = tall
+    compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64", keep_stages=False)
+    _check_threads(compiled, x, ref)
