@@ -2,20 +2,63 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["interleaved_times"]
+__all__ = ["interleaved_times", "wait_until_idle"]
+
+IDLE_WINDOW = 0.002
+"""Seconds over which `wait_until_idle` watches this process's CPU time."""
+
+IDLE_WINDOWS = 3
+"""Consecutive idle windows that `wait_until_idle` asks for (a thread that spins on a
+loaded machine may miss one)."""
+
+IDLE_LIMIT = 0.25
+"""The longest `wait_until_idle` waits, in seconds."""
 
 
-def interleaved_times(calls: Sequence[Callable[[], object]], rounds: int) -> list[list[float]]:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_until_idle(
+    window: float = IDLE_WINDOW, windows: int = IDLE_WINDOWS, limit: float = IDLE_LIMIT
+) -> None:
+    """Sleeps until the threads of this process used less than a tenth of the CPU time
+    of `windows` windows of `window` seconds in a row (or `limit` seconds have passed). Thread pools spin after a call, waiting for the next
+    one: ONNX Runtime's for about 45 ms, OpenMP's (PyTorch, ncnn) for about 10 ms, each
+    taking a core meanwhile. Timed right after one of them, another contender would run
+    its threads on the cores they spin on."""
+    end = time.perf_counter() + limit
+    idle = 0
+    while idle < windows and time.perf_counter() < end:
+        before = _cpu_seconds()
+        time.sleep(window)
+        idle = idle + 1 if _cpu_seconds() - before < window / 10 else 0
+
+
+def interleaved_times(
+    calls: Sequence[Callable[[], object]], rounds: int, settle: bool = False
+) -> list[list[float]]:
     """The times in seconds of each call over `rounds` interleaved rounds, after one
-    warm-up call each: a slow moment of a shared machine hits every contender alike."""
+    warm-up call each: a slow moment of a shared machine hits every contender alike.
+    With `settle`, for multi-threaded contenders of different thread pools: each timed
+    call starts once the threads of the one before stopped spinning
+    (`wait_until_idle`), right after an untimed call of its own, which wakes its
+    threads (on this VM an idle core takes 1.6 to 3.9 ms to run a woken thread after
+    20 ms asleep, 50 us after 2 ms): each contender is timed warm, as in a stream of
+    inferences, and alone on the machine."""
     for call in calls:
         call()
     times: list[list[float]] = [[] for _ in calls]
     for _ in range(rounds):
         for i, call in enumerate(calls):
+            if settle:
+                wait_until_idle()
+                call()
             start = time.perf_counter()
             call()
             times[i].append(time.perf_counter() - start)

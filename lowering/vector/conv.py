@@ -49,7 +49,12 @@ from patdnn.lowering.vector.tasks import (
     serial_phases,
     split_count,
 )
-from patdnn.lowering.vector.tiling import DEFAULT_TILING, ConvTiling, TilingOptions
+from patdnn.lowering.vector.tiling import (
+    DEFAULT_TILING,
+    FUSED_COPY_MIN_ROWS,
+    ConvTiling,
+    TilingOptions,
+)
 
 LOWEST_F32 = float(np.finfo(np.float32).min)
 
@@ -129,6 +134,9 @@ class ConvGenerator:
     """The buffer the taps read (the input read in place, or the scratch copy), seen as
     one dimension: a tap reads `flat[base(channel) + constant]`."""
     batch_index: Value | None = None
+    slice_at: tuple[Value, Value] | None = None
+    """A task's own scratch slice: its offset in `flat`, and the scratch row it starts
+    at (None: one scratch buffer for every task)."""
     tiling: ConvTiling = field(init=False)
     reads_input_directly: bool = field(init=False)
     streams_rows: bool = field(init=False)
@@ -161,10 +169,12 @@ class ConvGenerator:
 
     # -- the padded, phase-split input ------------------------------------------------
 
-    def allocate_scratch(self) -> None:
+    def allocate_scratch(self, slices: int = 1, slice_rows: int | None = None) -> None:
         """P[c][a][b][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
         stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
-        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors."""
+        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors.
+        With `slices`, one such buffer of `slice_rows` rows per task, one after the other
+        (`scratch_shape` is the shape of one)."""
         s = self.spec
         sh, sw = s.stride
         kh, kw = s.kernel
@@ -172,11 +182,12 @@ class ConvGenerator:
         self.row_phases = sorted({r % sh for r, _ in taps})
         self.col_phases = sorted({q % sw for _, q in taps})
         halo = (kw - 1) // sw
-        rows = s.out_h + (kh - 1) // sh
+        rows = s.out_h + (kh - 1) // sh if slice_rows is None else slice_rows
         cols = -(-(self.out_vectors * self.width + halo) // self.width) * self.width
         self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), rows, cols)
-        self.scratch = self.em.alloc(self.scratch_shape)
-        self.flat = self.em.reinterpret(self.scratch, [int(np.prod(self.scratch_shape))])
+        self.scratch = self.em.alloc((slices * s.cin, *self.scratch_shape[1:]))
+        size = slices * int(np.prod(self.scratch_shape))
+        self.flat = self.em.reinterpret(self.scratch, [size])
 
     # -- addressing: a tile reads `flat[base(channel) + constant]` ----------------------
 
@@ -203,8 +214,14 @@ class ConvGenerator:
         return (phase * rows + i + r // sh) * cols + u * v + q // sw
 
     def tile_origin(self, oh0: Value, col0: Value) -> Value:
-        """The part of a tile's base that does not depend on the channel."""
+        """The part of a tile's base that does not depend on the channel (in a task's
+        own scratch slice, `slice_at`, when it has one)."""
         em = self.em
+        if self.slice_at is not None:
+            slice_base, row0 = self.slice_at
+            oh0 = em.emit(arith.SubiOp(oh0, row0)).results[0]
+            origin = em.add(em.add(em.mul(oh0, self.row_stride), col0), slice_base)
+            return origin
         origin = em.add(em.mul(oh0, self.row_stride), col0)
         if self.reads_input_directly:
             assert self.batch_index is not None
@@ -213,17 +230,31 @@ class ConvGenerator:
         return origin
 
     def copy_rows(
-        self, n: Value, first: Value | int, count: int, channels: tuple[Value, Value] | None = None
+        self,
+        n: Value,
+        first: Value | int,
+        count: int | Value,
+        channels: tuple[Value, Value] | None = None,
+        into: tuple[Value, Value] | None = None,
     ) -> None:
         """Scratch rows `first .. first+count` of a stride-1 layer from image `n`, for the
         input channels in `channels` (default: all): input row `row - ph` between its left
         and right padding, or a padding row. Only the padding columns are filled besides
-        the copy, not the whole row."""
+        the copy, not the whole row. `into` = (first channel, first row) of a task's
+        scratch slice: row `row` goes to its row `row - first row`."""
         em, s, v = self.em, self.spec, self.width
         scratch = self.scratch
         assert scratch is not None
         cin, _, _, _, cols = self.scratch_shape
         c_lo, c_hi = channels or (em.index(0), em.index(cin))
+
+        def at(c: Value, row: Value) -> tuple[Value, Value]:
+            """The scratch channel and row of input channel `c`, scratch row `row`."""
+            if into is None:
+                return c, row
+            c0, row0 = into
+            return em.add(c, c0), em.emit(arith.SubiOp(row, row0)).results[0]
+
         ph, pw = s.padding
         fill = em.splat(s.fill, v)
         zero = em.index(0)
@@ -231,12 +262,13 @@ class ConvGenerator:
 
         def copy(row: Value) -> None:
             with em.loop(c_lo, c_hi) as c:
+                sc, sr = at(c.iv, row)
                 for m in edge:
-                    em.vstore(fill, scratch, [c.iv, zero, zero, row, em.index(m)])
+                    em.vstore(fill, scratch, [sc, zero, zero, sr, em.index(m)])
                 ih = em.add(row, -ph)
                 for m in range(0, s.width, v):
                     src = [n, c.iv, ih, em.index(m)]
-                    dst = [c.iv, zero, zero, row, em.index(pw + m)]
+                    dst = [sc, zero, zero, sr, em.index(pw + m)]
                     if s.width - m >= v:
                         em.vstore(em.vload(s.input, src, v), scratch, dst)
                     else:
@@ -245,12 +277,14 @@ class ConvGenerator:
 
         def pad(row: Value) -> None:
             with em.loop(c_lo, c_hi) as c, em.loop(0, cols, v) as j:
-                em.vstore(fill, scratch, [c.iv, zero, zero, row, j.iv])
+                sc, sr = at(c.iv, row)
+                em.vstore(fill, scratch, [sc, zero, zero, sr, j.iv])
 
-        if isinstance(first, int):
+        if isinstance(first, int) and isinstance(count, int):
             for row in range(first, first + count):
                 (copy if ph <= row < ph + s.height else pad)(em.index(row))
             return
+        first = em.index(first) if isinstance(first, int) else first
         with em.loop(first, em.add(first, count)) as i:
             with em.if_else(em.in_range(i.iv, ph, ph + s.height)) as (inside, outside):
                 with em.at(inside):
@@ -319,20 +353,54 @@ class ConvGenerator:
 
     # -- tiles ------------------------------------------------------------------------
 
+    def task_split(self) -> tuple[int, int, int]:
+        """(row blocks, row parts, filter parts) of the tiles' phase: output-row-block
+        ranges x filter-tile classes, at most `TASKS_PER_PHASE` tasks."""
+        s, t = self.spec, self.tiling
+        main_rows, tail_rows = divmod(s.out_h, t.rows)
+        row_blocks = main_rows + (1 if tail_rows else 0)
+        main, spare = divmod(s.cout, t.filters)
+        row_parts = split_count(row_blocks)
+        filter_parts = split_count(main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts))
+        return row_blocks, row_parts, filter_parts
+
+    def copies_in_tasks(self) -> bool:
+        """Whether every task of the tiles copies the input rows it reads into a scratch
+        slice of its own (a stride-1 layer whose tiles split rows only, `fused_copy`,
+        with enough rows per task, `FUSED_COPY_MIN_ROWS`): no copy phase and no barrier,
+        the copy stays in the cache of the core that reads it, and each task copies the
+        `kh - 1` halo rows of its neighbour again."""
+        row_blocks, row_parts, filter_parts = self.task_split()
+        fewest_rows = row_blocks // row_parts * self.tiling.rows
+        return (
+            self.streams_rows
+            and self.options.fused_copy
+            and filter_parts == 1
+            and fewest_rows >= FUSED_COPY_MIN_ROWS * (self.spec.kernel[0] - 1)
+        )
+
     def emit(self) -> None:
         """The layer as tasks (see `tasks.py`): when it reads a padded copy, a first phase
-        fills it (tasks: input-channel ranges) and the tiles only read it; the tiles'
-        phase splits output-row-block ranges x filter-tile classes. The scratch buffer
-        holds one image, so with a copy every image has its two phases; without one,
-        the images are one more factor of the tasks. Row ranges are contiguous; filter
-        tiles are dealt round robin (tile `f` to class `f % classes`), so after filter
-        kernel reorder, which sorts filters by their work, every class gets a share of
-        the heavy and of the light filters."""
+        fills it (tasks: input-channel ranges) and the tiles only read it, or, when
+        `copies_in_tasks`, each tile task fills its own slice first; the tiles' phase
+        splits output-row-block ranges x filter-tile classes. The scratch buffer holds
+        one image, so with a copy every image has its phases; without one, the images
+        are one more factor of the tasks. Row ranges are contiguous; filter tiles are
+        dealt round robin (tile `f` to class `f % classes`), so after filter kernel
+        reorder, which sorts filters by their work, every class gets a share of the
+        heavy and of the light filters."""
         em, s = self.em, self.spec
         phases = self.phases or serial_phases(em)
         if self.reads_input_directly:
             self.flat = em.reinterpret(s.input, [s.batch * s.cin * s.height * s.width])
             self.emit_tiles(phases, None)
+        elif self.copies_in_tasks():
+            row_blocks, row_parts, _ = self.task_split()
+            most = -(-row_blocks // row_parts)
+            rows = min(most * self.tiling.rows, s.out_h) + s.kernel[0] - 1
+            self.allocate_scratch(row_parts, rows)
+            for image in range(s.batch):
+                self.emit_tiles(phases, em.index(image), copy=True)
         else:
             self.allocate_scratch()
             parts = split_count(s.cin)
@@ -348,20 +416,20 @@ class ConvGenerator:
         if self.scratch is not None:
             em.dealloc(self.scratch)
 
-    def emit_tiles(self, phases: Phases, image: Value | None) -> None:
-        """The tiles' phase of image `image` (None: of every image, as tasks)."""
+    def emit_tiles(self, phases: Phases, image: Value | None, copy: bool = False) -> None:
+        """The tiles' phase of image `image` (None: of every image, as tasks); with
+        `copy`, each task first copies its input rows into its scratch slice."""
         em, s, t = self.em, self.spec, self.tiling
         main_rows, tail_rows = divmod(s.out_h, t.rows)
-        row_blocks = main_rows + (1 if tail_rows else 0)
-        main, spare = divmod(s.cout, t.filters)
-        row_parts = split_count(row_blocks)
-        filter_parts = split_count(main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts))
+        row_blocks, row_parts, filter_parts = self.task_split()
         images = s.batch if image is None else 1
         with phases.open(images * row_parts * filter_parts) as task:
             n, part, filter_class = decompose(em, task, [images, row_parts, filter_parts])
             n = n if image is None else image
             self.batch_index = n
             first, last = part_bounds(em, part, row_blocks, row_parts)
+            if copy:
+                self.copy_slice(n, part, first, last)
             if main_rows:
                 end = em.emit(arith.MinUIOp(last, em.index(main_rows))).results[0]
                 with em.loop(first, end) as rb:
@@ -379,6 +447,18 @@ class ConvGenerator:
                     with em.if_else(is_equal(em, part, row_parts - 1)) as (then, _):
                         with em.at(then):
                             tail_block()
+            self.slice_at = None
+
+    def copy_slice(self, n: Value, part: Value, first: Value, last: Value) -> None:
+        """Task `part`'s scratch slice: the scratch rows that output row blocks
+        `first .. last` read, and `slice_at` for their tiles."""
+        em, s, t = self.em, self.spec, self.tiling
+        row0 = em.mul(first, t.rows)
+        rows_end = em.emit(arith.MinUIOp(em.mul(last, t.rows), em.index(s.out_h))).results[0]
+        end = em.add(rows_end, s.kernel[0] - 1)
+        count = em.emit(arith.SubiOp(end, row0)).results[0]
+        self.copy_rows(n, row0, count, into=(em.mul(part, s.cin), row0))
+        self.slice_at = (em.mul(part, s.cin * self.channel_stride), row0)
 
     def kernel_ahead(self, index: Value, k: Value, distance: int) -> Value:
         """The kernel `distance` places after kernel `k`, clamped to the last one."""

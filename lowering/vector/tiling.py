@@ -34,9 +34,21 @@ class TilingOptions:
     """Only layers whose FKW weights take at least this many bytes (512 KiB: more than
     an L2 cache holds beside the input rows) prefetch their streams; measured on VGG-16's
     layers: 2-2.7x faster for 512 channels (1.2 MB of weights), 0.92x for 256 (0.3 MB)."""
+    fused_copy: bool = True
+    """A stride-1 layer whose tiles' tasks split rows only copies the padded input rows
+    of each task in the task itself, into a scratch slice of its own, instead of in a
+    phase of its own before the tiles (`ConvGenerator.copies_in_tasks`)."""
 
 
 DEFAULT_TILING = TilingOptions()
+
+FUSED_COPY_MIN_ROWS = 4
+"""A layer copies its input rows in its tiles' tasks (`TilingOptions.fused_copy`) when
+every task has at least this many output rows per halo row (`kh - 1`): measured as the
+thread CPU time in tasks (the machine was loaded, wall times moved 2x), VGG-16's
+64 @224 (12-16 rows per task) took 6-9 % less at 2 threads and the same at 1 (within
++-4 %); 128 @112 and 256 @56 (4-8 rows per task, a third more rows copied) 4-9 % less at
+2 threads but 3-6 % more at 1."""
 
 
 TUNING_KEYS = ("filters", "rows", "cols", "prefetch")

@@ -495,7 +495,8 @@ def run_case(
                     continue
                 calls.append(run)
                 slots.append(slot)
-            for slot, times in zip(slots, interleaved_times(calls, repeat), strict=True):
+            timed = interleaved_times(calls, repeat, settle=True)
+            for slot, times in zip(slots, timed, strict=True):
                 slot.ms = statistics.median(times) * 1e3
     return result
 

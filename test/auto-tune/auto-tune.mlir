@@ -1,6 +1,7 @@
 // RUN: patdnn-opt %s -p 'auto-tune{rounds=1 min-macs=0}' | filecheck %s
 // RUN: patdnn-opt %s -p 'auto-tune{rounds=1 min-macs=100000000}' | filecheck %s --check-prefix=SMALL
 // RUN: not patdnn-opt %s -p 'auto-tune{rounds=0}' 2>&1 | filecheck %s --check-prefix=ROUNDS
+// RUN: patdnn-opt %s -p 'auto-tune{rounds=1 min-macs=0 num-threads=2}' | filecheck %s
 
 // auto-tune times candidate tiles of each convolution on this machine and writes the
 // fastest into the op's `tuning` (which tile wins depends on the machine). Entries the

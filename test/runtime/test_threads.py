@@ -254,3 +254,141 @@ def test_mobile_layers_aarch64_bitwise_identical(
     model, x, ref = mobile
     compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64", keep_stages=False)
     _check_threads(compiled, x, ref)
+
+
+POOL_STRESS = r"""
+#include "patdnn_pool.h"
+#include <stdatomic.h>
+#include <stdio.h>
+
+#define JOBS 20000
+#define MOST 40
+typedef struct { int job; atomic_int hits[MOST]; } job_t;
+static job_t jobs[2];
+static atomic_int current;
+static atomic_int wrong;
+
+static void task(void *context, size_t i) {
+    job_t *j = context;
+    if (j->job != atomic_load(&current)) atomic_fetch_add(&wrong, 1);
+    volatile int spin = 0;
+    for (int k = 0; k < (int)(i * 37 % 200); k++) spin += k;
+    atomic_fetch_add(&j->hits[i], 1);
+}
+
+int main(void) {
+    patdnn_pool *pool = patdnn_pool_create(8);
+    if (pool == NULL) return 2;
+    unsigned seed = 1;
+    for (int n = 0; n < JOBS; n++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t count = 2 + (seed >> 16) % (MOST - 1);
+        job_t *j = &jobs[n % 2];
+        j->job = n;
+        for (int i = 0; i < MOST; i++) atomic_store(&j->hits[i], 0);
+        atomic_store(&current, n);
+        pool->parallel_for(pool->context, task, j, count);
+        for (size_t i = 0; i < MOST; i++) {
+            if (atomic_load(&j->hits[i]) != (i < count ? 1 : 0)) {
+                printf("job %d task %zu ran %d times\n", n, i, atomic_load(&j->hits[i]));
+                return 1;
+            }
+        }
+    }
+    patdnn_pool_destroy(pool);
+    if (atomic_load(&wrong)) {
+        printf("%d tasks ran after their job returned\n", atomic_load(&wrong));
+        return 1;
+    }
+    puts("ok");
+    return 0;
+}
+"""
+
+
+def test_default_pool_runs_each_task_once_per_job(tmp_path) -> None:
+    """8 threads on fewer cores, 20000 jobs of 2-40 uneven tasks back to back: every task
+    runs exactly once, before parallel_for returns, and a worker that arrives late
+    (each yields the CPU between reading a job and claiming its tasks) never runs a
+    task of the next job with the last job's arguments."""
+    import subprocess
+
+    from patdnn.runtime.threads import POOL_HEADER, POOL_SOURCE
+
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("needs a C compiler")
+    source = tmp_path / "stress.c"
+    source.write_text(POOL_STRESS)
+    binary = tmp_path / "stress"
+    subprocess.run(
+        [cc, "-O2", "-std=c11", "-pthread", "-D_DEFAULT_SOURCE", f"-I{POOL_HEADER.parent}",
+         "-DPATDNN_POOL_LATE()=sched_yield()", "-include", "sched.h", str(source),
+         str(POOL_SOURCE), "-o", str(binary)],
+        check=True,
+    )  # fmt: skip
+    result = subprocess.run([str(binary)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout
+
+
+class TallLayers(nn.Module):
+    """Stride-1 layers of enough rows that every tile task copies its own input rows
+    (`ConvGenerator.copies_in_tasks`): odd height, a width that is no multiple of the
+    vector width, padding 1 and 0, a pattern-pruned layer with an empty filter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(4, 6, 3, padding=1)
+        self.pattern = nn.Conv2d(6, 8, 3, padding=0)
+        _pattern_pruned(self.pattern)
+        with torch.no_grad():
+            self.pattern.weight[3].zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pattern(torch.relu(self.first(x)))
+
+
+def _task_phases(compiled: patdnn.CompiledModel) -> int:
+    return compiled.llvm_ir.count(".thunk(ptr %record, i64 %task) {")
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["batch1", "batch2"])
+def tall(request: pytest.FixtureRequest) -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    torch.manual_seed(4)
+    model = TallLayers().eval()
+    x = np.random.default_rng(4).standard_normal((request.param, 4, 197, 21)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    return model, x, ref
+
+
+def test_copies_in_tasks_host(
+    tall: tuple[nn.Module, np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One phase per layer and image (no copy phase), the bits of the build with the copy
+    phase, for any thread count; 16 threads run all the tasks of a phase at once, which
+    two tasks writing one scratch slice would not survive."""
+    import functools
+
+    import patdnn.lowering.pipeline as pipeline
+    from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+
+    model, x, ref = tall
+    fused = patdnn.compile(model, torch.from_numpy(x), keep_stages=False)
+    without = functools.partial(LowerPatdnnToVectorPass, fused_copy=False)
+    monkeypatch.setattr(pipeline, "LowerPatdnnToVectorPass", without)
+    separate = patdnn.compile(model, torch.from_numpy(x), keep_stages=False)
+    images = x.shape[0]
+    assert _task_phases(fused) == 2 * images and _task_phases(separate) == 4 * images
+    _check_threads(fused, x, ref)
+    expected = separate(x).tobytes()
+    fused.num_threads = 16
+    for _ in range(5):
+        assert fused(x).tobytes() == expected
+
+
+@needs_aarch64_tools
+def test_copies_in_tasks_aarch64(tall: tuple[nn.Module, np.ndarray, np.ndarray]) -> None:
+    model, x, ref = tall
+    compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64", keep_stages=False)
+    _check_threads(compiled, x, ref)
