@@ -397,3 +397,45 @@ def test_sparse_case_block_shape_field() -> None:
     weight = case.pruned.fc.weight.detach()  # type: ignore[union-attr]
     assert int(kept_blocks(weight != 0, (16, 1)).sum()) == round(0.1 * 60)
     assert [spec[5] for spec in core.SPARSE_LAYERS if len(spec) > 5] == [(16, 1), (16, 1)]
+
+
+def test_two_targets_in_the_same_rounds() -> None:
+    """Each target's build is a row with its own peak; a line compares their shares."""
+    if "x86-avx2" not in _runnable_targets():
+        pytest.skip("the host has no AVX2 and FMA")
+    avx2 = FmaPeak("x86-avx2", 8, 50.0)
+    r = core.run_case(tiny_case(), [1], 2, PEAK, FAKES[:1], more_targets=[avx2])
+    (v,) = r.variants
+    assert (r.target, v.target, v.peak, v.kind, v.macs) == (
+        "host",
+        "x86-avx2",
+        avx2,
+        r.kind,
+        r.macs,
+    )
+    assert v.peers is r.peers and v.patdnn[1].ms is not None and v.patdnn[1].error < 1e-5
+    table = core.format_results([r, *r.variants], [1])
+    assert "| layer / model | kind | target | kept MACs |" in table
+    assert (
+        "| tiny | pattern conv | host |" in table and "| tiny | pattern conv | x86-avx2 |" in table
+    )
+    a, b = v.share_of_peak(1), r.share_of_peak(1)
+    assert a is not None and b is not None
+    assert (
+        f"x86-avx2 against host, each as a share of its own FMA peak: tiny "
+        f"{100 * a:.0f} % / {100 * b:.0f} % = {a / b:.2f}"
+    ) in table
+    assert "target" not in core.format_results([r], [1])  # one target: the usual table
+
+
+def _runnable_targets() -> list[str]:
+    from patdnn.runtime.target import TargetError
+
+    names = []
+    for name in Target.HOST_VARIANTS:
+        try:
+            Target.get(name)
+        except TargetError:
+            continue
+        names.append(name)
+    return names
