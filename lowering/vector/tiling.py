@@ -127,7 +127,7 @@ class ConvTiling:
 
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
-    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 3, 4), (0, 7, 2)),
+    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 2, 5), (4, 3, 4), (0, 5, 2)),
     (32, 16): ((2, 4, 2), (0, 14, 1)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
@@ -142,8 +142,14 @@ spills (`patdnn bench layers --target aarch64 --estimate`).
 AVX2 (16 registers of 8 lanes), `vector-width=8` builds timed against each other per
 VGG-16 layer in one interleaved run on a Zen 4 core (1 thread, medians of 5-9 rounds,
 against 4 x 2): @224 (28 vectors)
-4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @56 4 x 2 (3 x 4 and 4 x 3 within the
-noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x). AVX-512
+4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @28 3 x 4 (1.24-1.31x). Those builds
+still let LLVM use 32 registers; for the `x86-avx2` target (16 ymm, nothing else), a
+tile of more than 10 accumulators spills in its inner loop (4 x 3: 10 stack accesses,
+3 x 4: 7, 7 x 2: 14), and the tiles timed again there (medians of 21 and 31 interleaved
+rounds, two runs on a shared machine) give @56 (7 vectors) 2 x 5 (1.08x over 4 x 2 in
+both), @14 (2 vectors) 5 x 2 (1.10-1.12x over 7 x 2); 4 x 3 @112 and 3 x 4 @28 keep
+their place (the spill-free 5 x 2, 2 x 5, 3 x 3, 2 x 4 within 0.82-1.07x of them, one
+run faster, one slower). AVX-512
 (32 registers of 16 lanes) keeps 4 x 2 where a row has two vectors or more (on a
 machine shared with other jobs, no other tile stood out of the run-to-run noise); a row
 of one vector (@14) takes 14 x 1 (clamped to the output rows): 1.33-1.44x over 4 x 1 at

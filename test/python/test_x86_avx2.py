@@ -192,3 +192,22 @@ def test_command_line(tmp_path: Path) -> None:
     assert_user_error(proc, "--target 'host,avx2': unknown target 'avx2'")
     proc = run_patdnn("bench", "layers", "--target", "x86-avx2,aarch64")
     assert_user_error(proc, "--target aarch64 does not run here")
+
+
+@pytest.mark.parametrize("width", [9, 27, 53, 113])
+def test_every_default_pattern_tile(width: int) -> None:
+    """Output rows of 2, 4, 7 and 15 vectors: each row of the AVX2 `PATTERN_TILES` entry
+    (5 x 2, 3 x 4, 2 x 5, 4 x 3), each with a partial last vector and a partial row block."""
+    from patdnn.lowering.vector.tiling import pattern_tile
+
+    torch.manual_seed(width)
+    conv = nn.Conv2d(6, 11, 3, padding=1).eval()
+    core.pattern_prune(conv)
+    x = torch.randn(1, 6, 11, width)
+    build = patdnn.compile(conv, x, target="x86-avx2", keep_stages=False)
+    assert [layer.kind for layer in build.layers] == ["pattern conv"]
+    expected_tile = {9: (5, 2), 27: (3, 4), 53: (2, 5), 113: (4, 3)}[width]
+    assert pattern_tile(16, 8, -(-width // 8)) == expected_tile
+    with torch.no_grad():
+        ref = conv(x).numpy()
+    assert float(np.abs(build(x) - ref).max()) / float(np.abs(ref).max()) < 1e-5
