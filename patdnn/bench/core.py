@@ -739,6 +739,7 @@ class EstimateResult:
     spills: int
     layer_ms: float
     model_utilisation: float = 0.0
+    pipe_pressure: float = 0.0
 
 
 def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> EstimateResult:
@@ -754,10 +755,14 @@ def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> Esti
     return EstimateResult(
         case.name, macs, loop.label, mca.fmla, mca.instructions, mca.cycles_per_iteration,
         mca.fma_utilisation, mca.spills, mca.layer_ms(macs, clock_ghz), mca.model_utilisation,
+        mca.pipe_pressure,
     )  # fmt: skip
 
 
 def format_estimates(results: Sequence[EstimateResult], clock_ghz: float, cpu: str) -> str:
+    """The estimate table; its three shares are those of `patdnn.bench.estimate`."""
+    from patdnn.bench.estimate import fp_pipes
+
     lines = [
         (
             f"aarch64 ({cpu}, llvm-mca on the hot inner loop; layer time at {clock_ghz:g} GHz, "
@@ -766,16 +771,24 @@ def format_estimates(results: Sequence[EstimateResult], clock_ghz: float, cpu: s
         "",
         (
             "| layer | kept MACs | fmla / iteration | instructions | cycles / iteration "
-            "| FMA-pipe utilisation | of the model's FMA rate | stack loads/stores | predicted ms |"
+            "| fmla per cycle of 2 (hardware) | FP-pipe pressure (llvm-mca) "
+            "| of the model's FMA rate | stack loads/stores | predicted ms |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.macs / 1e6:.0f}M | {r.fmla} | {r.instructions} | {r.cycles:.1f} "
-            f"| {100 * r.utilisation:.0f} % | {100 * r.model_utilisation:.0f} % "
-            f"| {r.spills} | {r.layer_ms:.2f} |"
+            f"| {100 * r.utilisation:.0f} % | {100 * r.pipe_pressure:.0f} % "
+            f"| {100 * r.model_utilisation:.0f} % | {r.spills} | {r.layer_ms:.2f} |"
         )
+    lines += [
+        "",
+        "fmla per cycle of 2: fmla / (2 x cycles), the hardware's two 128-bit fmla a cycle; "
+        f"FP-pipe pressure: llvm-mca's busy cycles on {' and '.join(fp_pipes(cpu))} "
+        "(its FP/ASIMD pipes) per cycle; of the model's FMA rate: fmla per cycle over the "
+        "model's rate for independent fmla",
+    ]
     return "\n".join(lines)
 
 
@@ -903,7 +916,10 @@ def run_estimate(
     results = []
     for case in suite_cases(suite, layers):
         r = estimate_case(case, clock_ghz, cpu)
-        _say(f"{r.name}: {r.cycles:.1f} cycles / iteration, {100 * r.utilisation:.0f} % FMA")
+        _say(
+            f"{r.name}: {r.cycles:.1f} cycles / iteration, fmla per cycle of 2 "
+            f"{100 * r.utilisation:.0f} %, FP-pipe pressure {100 * r.pipe_pressure:.0f} %"
+        )
         results.append(r)
     _say("")
     _say(format_estimates(results, clock_ghz, cpu))
