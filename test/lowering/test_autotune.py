@@ -75,6 +75,10 @@ def test_default_tiles_fit_the_registers() -> None:
     assert large.filters * large.rows * large.cols == 16
     pointwise = ConvTiling.default(dense=True, filters_per_group=64, taps=1, cin=64, registers=16)
     assert (pointwise.filters, pointwise.rows, pointwise.cols) == (5, 1, 2)
+    for vectors, tile in ((7, (3, 1, 4)), (8, (5, 1, 2)), (25, (5, 1, 2))):
+        short = ConvTiling.default(dense=True, filters_per_group=64, taps=1, cin=64,
+                                   registers=16, out_vectors=vectors)  # fmt: skip
+        assert (short.filters, short.rows, short.cols) == tile, vectors
     grouped = ConvTiling.default(
         dense=True, filters_per_group=64, taps=1, cin=64, registers=16, groups=2
     )

@@ -211,3 +211,16 @@ def test_every_default_pattern_tile(width: int) -> None:
     with torch.no_grad():
         ref = conv(x).numpy()
     assert float(np.abs(build(x) - ref).max()) / float(np.abs(ref).max()) < 1e-5
+
+
+@pytest.mark.parametrize(("plane", "cout"), [(7, 26), (5, 3), (9, 40)])
+def test_pointwise_on_short_rows(plane: int, cout: int) -> None:
+    """1x1 layers whose flattened rows hold fewer than 8 vectors (3 filters x 4 vectors,
+    the last partial; filters no multiple of 3) and one that holds more (5 x 2)."""
+    torch.manual_seed(plane)
+    conv = nn.Conv2d(20, cout, 1).eval()
+    x = torch.randn(1, 20, plane, plane)
+    build = patdnn.compile(conv, x, target="x86-avx2", keep_stages=False)
+    with torch.no_grad():
+        ref = conv(x).numpy()
+    assert float(np.abs(build(x) - ref).max()) / float(np.abs(ref).max()) < 1e-5
