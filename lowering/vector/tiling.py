@@ -114,8 +114,10 @@ class ConvTiling:
                 if not isinstance(value, IntegerAttr):
                     continue
                 v = value.value.data
-                fits = groups == 1 or filters_per_group % v == 0
-                if key == "filters" and dense and 1 <= v <= filters_per_group and fits:
+                if (
+                    key == "filters" and dense and 1 <= v <= filters_per_group
+                    and (groups == 1 or filters_per_group % v == 0)
+                ):  # fmt: skip
                     filters = v
                 elif key == "rows" and v >= 1:
                     rows = v

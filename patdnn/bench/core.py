@@ -547,18 +547,16 @@ def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str
     a line comparing every other target's share with the first target's, layer by layer."""
     peers = list(dict.fromkeys(p for r in results for p in r.peers))
     targets = list(dict.fromkeys(r.target for r in results))
+    labels = ["layer / model", "kind", *(["target"] if len(targets) > 1 else [])]
     out: list[str] = []
     for n in threads:
-        head = ["layer / model", "kind", *(["target"] if len(targets) > 1 else []),
-                "kept MACs", "patdnn ms", *[f"{p} ms" for p in peers],
+        head = [*labels, "kept MACs", "patdnn ms", *[f"{p} ms" for p in peers],
                 "fastest peer", "ratio", "GFLOP/s (kept)", "% of FMA peak"]  # fmt: skip
         lines = [
             f"{n} thread(s)",
             "",
             "| " + " | ".join(head) + " |",
-            "|---|---|"
-            + "---|" * (len(targets) > 1)
-            + "---:|" * (len(head) - 2 - (len(targets) > 1)),
+            "|" + "---|" * len(labels) + "---:|" * (len(head) - len(labels)),
         ]
         for r in results:
             best = r.fastest_peer(n)
@@ -568,7 +566,7 @@ def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str
             cells = [
                 r.name,
                 r.kind,
-                *([r.target] if len(targets) > 1 else []),
+                *([r.target] if len(labels) > 2 else []),
                 f"{r.macs / 1e6:.0f}M",
                 r.patdnn[n].cell(),
                 *[r.peers[p][n].cell() if p in r.peers else "n/a" for p in peers],

@@ -132,6 +132,11 @@ def test_tuning_overrides_and_clamps() -> None:
     # Several groups: a tile stays inside a group, so 5 must divide its 12 filters.
     grouped = ConvTiling(4, 1, 2).tuned(tuning, dense=True, filters_per_group=12, groups=2)
     assert grouped.filters == 4
+    # What auto-tune writes for a depthwise layer (one filter a group, no prefetch).
+    depthwise = DictionaryAttr({k: IntegerAttr(v, i64) for k, v in
+                                {"filters": 1, "rows": 5, "cols": 2, "prefetch": 0}.items()})  # fmt: skip
+    t = ConvTiling(1, 4, 2, 2).tuned(depthwise, dense=True, filters_per_group=1, groups=32)
+    assert t == ConvTiling(1, 5, 2, 0)
 
 
 @pytest.mark.parametrize("registers", [16, 32])

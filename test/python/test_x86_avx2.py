@@ -143,6 +143,13 @@ def test_tuned_build(tmp_path: Path) -> None:
     assert sorted(t.layer for t in build.tuning) == ["0", "2"]
     with torch.no_grad():
         np.testing.assert_allclose(build(x), model(x).numpy(), rtol=1e-4, atol=1e-5)
+    # A depthwise layer (one filter a group) is tuned too.
+    model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16)).eval()
+    x = torch.randn(1, 16, 120, 120)
+    build = patdnn.compile(model, x, target="x86-avx2", tune=True, keep_stages=False)
+    assert [t.layer for t in build.tuning] == ["0"]
+    with torch.no_grad():
+        np.testing.assert_allclose(build(x), model(x).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_a_host_without_avx2_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
