@@ -23,3 +23,20 @@ config.substitutions.append(
     ("PATDNN_GENERIC_ROUNDTRIP", "patdnn-opt %s --split-input-file --print-op-generic")
 )
 config.substitutions.append(("%python", "python"))
+
+
+def _cpu_flags() -> set[str]:
+    """The flags of this CPU (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# `REQUIRES: x86-avx2`: tests of the x86-avx2 target, which needs an x86-64 host with AVX2+FMA.
+if {"avx2", "fma"} <= _cpu_flags() and os.uname().machine == "x86_64":
+    config.available_features.add("x86-avx2")

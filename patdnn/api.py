@@ -33,7 +33,7 @@ from patdnn.lowering.summary import LayerSummary
 from patdnn.runtime.abi import AbiRecord, append_abi_global, find_abi_record
 from patdnn.runtime.errors import SignatureError
 from patdnn.runtime.signature import Arg, Signature
-from patdnn.runtime.target import Target
+from patdnn.runtime.target import Target, TargetError
 
 if TYPE_CHECKING:
     from patdnn.lowering.autotune import LayerTuning
@@ -527,7 +527,10 @@ def open_saved(saved: str | Path | SavedModel, num_threads: int = 1) -> Compiled
             )
         target = host
     else:
-        target = Target.get(saved.target_name)
+        try:
+            target = Target.get(saved.target_name)
+        except TargetError as e:
+            raise ArtifactError(f"{manifest_path}: field 'target.name': {e}") from None
         if saved.triple != target.triple:
             raise ArtifactError(
                 f"{manifest_path}: field 'target.triple' is {saved.triple}, patdnn's "
@@ -566,8 +569,9 @@ def open_saved(saved: str | Path | SavedModel, num_threads: int = 1) -> Compiled
 
 
 def load(directory: str | Path, *, num_threads: int = 1) -> CompiledModel:
-    """Reads a model saved for the host target back into a callable `CompiledModel`
-    that runs on `num_threads` threads (`CompiledModel.num_threads` changes it).
+    """Reads a model saved for this machine (target "host" or "x86-avx2") back into a
+    callable `CompiledModel` that runs on `num_threads` threads (`CompiledModel.num_threads`
+    changes it).
 
     The manifest (its fields and its own sha256), every file's checksum, and the shapes
     and sizes the code was compiled with (its ABI record) are checked first: any mismatch
@@ -576,7 +580,7 @@ def load(directory: str | Path, *, num_threads: int = 1) -> CompiledModel:
     manifest = read_manifest(directory)
     t = manifest["target"]
     host = Target.get("host")
-    if t["name"] != "host" or t["triple"].split("-", 1)[0] != host.arch:
+    if t["name"] not in Target.HOST_VARIANTS or t["triple"].split("-", 1)[0] != host.arch:
         raise ArtifactError(
             f"{directory} was saved for {t['name']} ({t['triple']}), this "
             f"machine is {host.arch}; run it with the C harness or under qemu: "
@@ -647,7 +651,10 @@ def compile(  # noqa: A001 - the API's name
     num_threads: int = 1,
     sparse_threshold: float = 0.5,
 ) -> CompiledModel:
-    """Compiles a PyTorch model (or `torch.export` program) for `target`.
+    """Compiles a PyTorch model (or `torch.export` program) for `target`: "host" (this
+    machine, every feature it has), "x86-avx2" (this x86-64 machine with AVX-512 off: 8
+    lanes, 16 ymm registers; runs here too) or "aarch64" (NEON, Cortex-A76; object code
+    for a C program or qemu).
 
     A `torch.export` program keeps its own input shape: `example_input` must match it
     (`InputShapeError`, a `PatdnnError`, names both shapes) or be None; only a dynamic
@@ -659,7 +666,7 @@ def compile(  # noqa: A001 - the API's name
     caps the library read from the weights (its most frequent patterns are kept; a
     layer the cap leaves dense says so in a remark).
 
-    `tune=True` (host target only) times candidate register tiles and prefetch
+    `tune=True` (targets that run here: "host", "x86-avx2") times candidate register tiles and prefetch
     distances of every convolution on this machine and keeps the fastest
     (`patdnn.lowering.autotune`); it adds seconds per distinct layer shape.
 

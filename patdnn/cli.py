@@ -200,10 +200,12 @@ def _factory_model(spec: str, shape: tuple[int, ...] | None) -> ModelSpec:
 def cmd_compile(args: argparse.Namespace) -> int:
     import patdnn
     from patdnn.files import check_writable
+    from patdnn.runtime.target import Target
 
-    if args.tune and args.target != "host":
+    if args.tune and args.target not in Target.HOST_VARIANTS:
         raise CliError(
-            f"--tune times the code on this machine: it works with --target host, not {args.target}"
+            f"--tune times the code on this machine: it works with --target "
+            f"{' or '.join(Target.HOST_VARIANTS)}, not {args.target}"
         )
     out = check_writable(args.output, directory=True)
     print(f"patdnn compile {args.model} for {args.target}")
@@ -245,6 +247,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def _print_artefacts(directory: Path) -> None:
     from patdnn.api import read_manifest
+    from patdnn.runtime.target import Target
 
     manifest = read_manifest(directory)
     files = manifest["files"]
@@ -255,7 +258,7 @@ def _print_artefacts(directory: Path) -> None:
     note = (manifest.get("shared_library") or {}).get("note")
     if note:
         print(f"  ({note})")
-    if manifest["target"]["name"] == "host":
+    if manifest["target"]["name"] in Target.HOST_VARIANTS:
         print(f"run: patdnn run {directory} --input x.npy   or   patdnn.load({str(directory)!r})")
     else:
         print(
@@ -525,24 +528,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options: dict[str, object] = {"tune": args.tune}
     if args.vector_width is not None:
         options["vector_width"] = args.vector_width
+    targets = bench.parse_targets(args.target)
     if args.suite == "layers" and args.estimate:
-        if args.target != "aarch64":
+        if targets != ["aarch64"]:
             raise CliError("--estimate predicts aarch64 code: use it with --target aarch64")
-        bench.run_estimate(args.layer_suite, args.layers, args.clock)
+        bench.run_estimate(args.layer_suite, args.layers, args.clock, args.mcpu)
         return 0
-    if args.target != "host":
+    from patdnn.runtime.target import Target
+
+    away = [t for t in targets if t not in Target.HOST_VARIANTS]
+    if away:
         raise CliError(
-            f"--target {args.target} does not run here: time the host, or add --estimate"
+            f"--target {away[0]} does not run here: time {' or '.join(Target.HOST_VARIANTS)} "
+            "(several, comma-separated, in the same rounds), or add --estimate"
         )
+    if args.suite == "models" and args.per_layer and len(targets) > 1:
+        raise CliError("--per-layer profiles one build: give one --target")
     if args.suite == "layers":
         bench.run_layers(
             args.layer_suite, args.layers, threads, args.repeat, args.peers,
-            tolerance=args.tolerance, options=options,
+            tolerance=args.tolerance, options=options, target=targets,
         )  # fmt: skip
         return 0
     bench.run_models(
         args.models, args.size, threads, args.repeat, args.peers, args.per_layer,
         tolerance=args.tolerance, options=options, prune=bench.parse_prune(args.prune),
+        target=targets,
     )  # fmt: skip
     return 0
 
@@ -595,6 +606,8 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from patdnn.runtime.target import Target
+
     parser = _Parser(
         prog=PROG,
         description="Pattern-based pruning and a pattern-aware compiler for CNNs (PatDNN).",
@@ -605,7 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="compile a model to LLVM IR, an object file and a header")
     p.add_argument("model", metavar="MODEL")
-    p.add_argument("--target", choices=("aarch64", "host"), required=True)
+    p.add_argument("--target", choices=Target.KNOWN, required=True,
+                   help="host (this machine, every feature it has), x86-avx2 (this x86-64 "
+                        "machine with AVX-512 off), aarch64 (NEON, Cortex-A76)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="artefact directory")
     p.add_argument("--input-shape", metavar="SHAPE",
                    help="e.g. 1,3,224,224 (a .pt2: optional, must match it)")  # fmt: skip
@@ -682,7 +697,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="thread counts to time, e.g. 1,2 (default 1)")  # fmt: skip
     common.add_argument("--peers", default="all",
                         help="peers to time: all (default) or names, e.g. onnxruntime,ncnn")  # fmt: skip
-    common.add_argument("--target", default="host", choices=("host", "aarch64"))
+    common.add_argument("--target", default="host", metavar="TARGET[,TARGET]",
+                        help="host (default), x86-avx2, or both comma-separated: each "
+                             "patdnn build a row, timed in the same rounds, against its own "
+                             "target's FMA peak; aarch64 with --estimate")  # fmt: skip
     common.add_argument("--tolerance", type=float, default=1e-2,
                         help="largest relative error against PyTorch (default 1e-2)")  # fmt: skip
     common.add_argument("--vector-width", type=_positive_int)
@@ -700,6 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --target aarch64: llvm-mca on the compiled inner loops")  # fmt: skip
     q.add_argument("--clock", type=float, default=2.8, metavar="GHZ",
                    help="clock of the --estimate layer times (default 2.8)")  # fmt: skip
+    q.add_argument("--mcpu", default="cortex-a76", choices=("cortex-a76", "neoverse-n1"),
+                   help="llvm-mca scheduling model of --estimate (default cortex-a76)")  # fmt: skip
     q.set_defaults(func=cmd_bench)
     q = suites.add_parser("models", parents=[common],
                           help="whole pruned VGG-16, ResNet-50, MobileNet-V2 against dense peers")  # fmt: skip

@@ -45,15 +45,21 @@ class Target:
     vector_width: int
     vector_registers: int = 32
 
-    KNOWN: ClassVar[tuple[str, ...]] = ("host", "aarch64")
+    KNOWN: ClassVar[tuple[str, ...]] = ("host", "x86-avx2", "aarch64")
+    HOST_VARIANTS: ClassVar[tuple[str, ...]] = ("host", "x86-avx2")
+    """The targets that compile for this machine's own triple and run in this process."""
 
     @staticmethod
     def get(name: str) -> Target:
-        """The target called `name`: "host" (this machine) or "aarch64" (NEON, Cortex-A76)."""
+        """The target called `name`: "host" (this machine, every feature it has),
+        "x86-avx2" (this x86-64 machine with AVX-512 off: 8 lanes, 16 ymm registers) or
+        "aarch64" (NEON, Cortex-A76)."""
         if name == "aarch64":
             return _aarch64()
         if name == "host":
             return _host()
+        if name == "x86-avx2":
+            return _x86_avx2()
         raise TargetError(f"unknown target {name!r}; known targets: {', '.join(Target.KNOWN)}")
 
     @property
@@ -104,17 +110,32 @@ def _aarch64() -> Target:
 
 
 @cache
+def _host_features() -> dict[str, bool]:
+    """This CPU's LLVM features, each on or off (empty if LLVM cannot tell)."""
+    import llvmlite.binding as llvm
+
+    initialize_llvm()
+    try:
+        feature_map = llvm.get_host_cpu_features()
+    except RuntimeError:
+        return {}
+    return dict(feature_map.items())
+
+
+def _flatten(features: dict[str, bool]) -> str:
+    """LLVM's feature string: `+name` or `-name`, sorted by name (as `FeatureMap.flatten`)."""
+    return ",".join(f"{'+' if on else '-'}{name}" for name, on in sorted(features.items()))
+
+
+@cache
 def _host() -> Target:
     import llvmlite.binding as llvm
 
     initialize_llvm()
     triple = llvm.get_process_triple()
-    try:
-        feature_map = llvm.get_host_cpu_features()
-    except RuntimeError:
-        feature_map = None
-    features = feature_map.flatten() if feature_map else ""
-    enabled = {k for k, v in feature_map.items() if v} if feature_map else set()
+    feature_map = _host_features()
+    features = _flatten(feature_map)
+    enabled = {k for k, v in feature_map.items() if v}
     if triple.startswith(("x86_64", "i386", "i686")):
         width = 16 if "avx512f" in enabled else 8 if "avx2" in enabled else 4
         registers = 32 if "avx512f" in enabled else 16
@@ -127,6 +148,33 @@ def _host() -> Target:
         features=features,
         vector_width=width,
         vector_registers=registers,
+    )
+
+
+_NO_512_BIT = ("avx512", "avx10", "amx", "evex512")
+"""Prefixes of the x86 features that give LLVM zmm registers, 512-bit operations or the
+k mask registers (AVX-512 and its extensions, AVX10, AMX): all off for "x86-avx2"."""
+
+
+@cache
+def _x86_avx2() -> Target:
+    """The host with every AVX-512 feature off: the same CPU (and scheduling model), the
+    same triple, 8 f32 lanes in 16 ymm registers."""
+    host = _host()
+    feature_map = _host_features()
+    if host.arch != "x86_64" or not (feature_map.get("avx2") and feature_map.get("fma")):
+        raise TargetError(
+            f"target 'x86-avx2' needs an x86-64 host with AVX2 and FMA; this machine is "
+            f"{host.triple} ({host.cpu}) without them: use target 'host'"
+        )
+    features = {name: on and not name.startswith(_NO_512_BIT) for name, on in feature_map.items()}
+    return Target(
+        name="x86-avx2",
+        triple=host.triple,
+        cpu=host.cpu,
+        features=_flatten(features),
+        vector_width=8,
+        vector_registers=16,
     )
 
 

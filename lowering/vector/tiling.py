@@ -80,12 +80,22 @@ class ConvTiling:
     ) -> ConvTiling:
         """The tile used without tuning. The accumulators, the weights of one input
         channel and one input vector must fit the `registers` vector registers. With 16
-        (AVX2): a pointwise layer 5 filters x 2 vectors, another dense layer 4 filters x
-        1 row x 2 vectors. With 32 (AVX-512, NEON): dense tiles of 16 accumulators. A
-        pattern layer's tile comes from `PATTERN_TILES` by register count, vector width
-        and the output row's vectors (`out_vectors`)."""
+        (AVX2): a pointwise layer 5 filters x 2 vectors, or 3 filters x 4 vectors where
+        its (flattened) output row has fewer than 8 vectors, another dense layer 4
+        filters x 1 row x 2 vectors. With 32 (AVX-512, NEON): dense tiles of 16
+        accumulators. A pattern layer's tile comes from `PATTERN_TILES` by register
+        count, vector width and the output row's vectors (`out_vectors`).
+
+        The short pointwise rows are the 7 x 7 planes of ResNet-50 and MobileNet-V2 (49
+        lanes: 6 vectors and 1 lane on AVX2): with 2 vectors a tile the last lane gets a
+        tile of its own, 5 accumulators of one live lane; 3 x 4 takes it with two full
+        vectors. `x86-avx2` builds timed in one interleaved run (medians of 15-25
+        rounds): 512->2048 @7 1.19-1.35x, 320->1280 @7 1.11-1.18x; on rows of 25 vectors
+        or more 3 x 4 is 0.91-1.06x of 5 x 2."""
         if dense and filters_per_group > 1:
             if taps == 1 and groups == 1 and registers < 32:
+                if 0 < out_vectors < 8:
+                    return ConvTiling(min(3, filters_per_group), 1, 4)
                 return ConvTiling(min(5, filters_per_group), 1, 2)
             filters = next(f for f in (4, 2, 1) if filters_per_group % f == 0)
             if registers >= 32:
@@ -116,8 +126,10 @@ class ConvTiling:
                 if not isinstance(value, IntegerAttr):
                     continue
                 v = value.value.data
-                fits = groups == 1 or filters_per_group % v == 0
-                if key == "filters" and dense and 1 <= v <= filters_per_group and fits:
+                if (
+                    key == "filters" and dense and 1 <= v <= filters_per_group
+                    and (groups == 1 or filters_per_group % v == 0)
+                ):  # fmt: skip
                     filters = v
                 elif key == "rows" and v >= 1:
                     rows = v
@@ -139,7 +151,7 @@ class ConvTiling:
 
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
-    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 3, 4), (0, 7, 2)),
+    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 2, 5), (4, 3, 4), (0, 5, 2)),
     (32, 16): ((2, 4, 2), (0, 14, 1)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
@@ -154,8 +166,14 @@ spills (`patdnn bench layers --target aarch64 --estimate`).
 AVX2 (16 registers of 8 lanes), `vector-width=8` builds timed against each other per
 VGG-16 layer in one interleaved run on a Zen 4 core (1 thread, medians of 5-9 rounds,
 against 4 x 2): @224 (28 vectors)
-4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @56 4 x 2 (3 x 4 and 4 x 3 within the
-noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x). AVX-512
+4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @28 3 x 4 (1.24-1.31x). Those builds
+still let LLVM use 32 registers; for the `x86-avx2` target (16 ymm, nothing else), a
+tile of more than 10 accumulators spills in its inner loop (4 x 3: 10 stack accesses,
+3 x 4: 7, 7 x 2: 14), and the tiles timed again there (medians of 21 and 31 interleaved
+rounds, two runs on a shared machine) give @56 (7 vectors) 2 x 5 (1.08x over 4 x 2 in
+both), @14 (2 vectors) 5 x 2 (1.10-1.12x over 7 x 2); 4 x 3 @112 and 3 x 4 @28 keep
+their place (the spill-free 5 x 2, 2 x 5, 3 x 3, 2 x 4 within 0.82-1.07x of them, one
+run faster, one slower). AVX-512
 (32 registers of 16 lanes) keeps 4 x 2 where a row has two vectors or more (on a
 machine shared with other jobs, no other tile stood out of the run-to-run noise); a row
 of one vector (@14) takes 14 x 1 (clamped to the output rows): 1.33-1.44x over 4 x 1 at

@@ -204,6 +204,25 @@ def _model_kind(mode: str) -> str:
     return {"defaults": "model, default pruning", "patterns": "model, 3x3 only"}[mode]
 
 
+def parse_targets(text: str) -> list[str]:
+    """`host,x86-avx2` -> the target names, the first the main one; a `PatdnnError` on a
+    name `patdnn.runtime.target.Target` does not know."""
+    from patdnn.runtime.target import Target
+
+    names = list(dict.fromkeys(t.strip() for t in text.split(",")))
+    for name in names:
+        if name not in Target.KNOWN:
+            raise PatdnnError(
+                f"--target {text!r}: unknown target {name!r}; known targets: "
+                f"{', '.join(Target.KNOWN)}"
+            )
+    return names
+
+
+def _target_list(target: str | Sequence[str]) -> list[str]:
+    return parse_targets(target) if isinstance(target, str) else list(target)
+
+
 def parse_prune(text: str) -> list[str]:
     """`defaults,patterns` -> the modes, the first the main one; a `PatdnnError` otherwise."""
     modes = list(dict.fromkeys(m.strip() for m in text.split(",")))
@@ -347,6 +366,8 @@ class CaseResult:
     notes: list[str] = field(default_factory=list[str])
     variants: list[CaseResult] = field(default_factory=list["CaseResult"])
     """The case's variants, timed in the same rounds against the same peers."""
+    target: str = "host"
+    """The target patdnn compiled this form for (`peak` is that target's)."""
 
     def fastest_peer(self, threads: int) -> tuple[str, float] | None:
         timed = [(ms, name) for name, t in self.peers.items() if (ms := t[threads].ms)]
@@ -435,9 +456,13 @@ def run_case(
     tolerance: float = TOLERANCE,
     log: Callable[[str], None] = lambda s: None,
     options: dict[str, Any] | None = None,
+    more_targets: Sequence[FmaPeak] = (),
 ) -> CaseResult:
     """Compiles `case` with patdnn, prepares every peer, checks all against PyTorch, and
-    times them in interleaved rounds at each thread count."""
+    times them in interleaved rounds at each thread count. `more_targets` are the peaks
+    of more targets (each names its target) that patdnn compiles `case` and its variants
+    for too: each build is one more variant, against its own target's peak, next to the
+    same form's build for `target`."""
     xt = case.x
     xn = xt.numpy()
     with torch.no_grad():
@@ -449,19 +474,27 @@ def run_case(
               for t in (threads if threaded else threads[:1])}  # fmt: skip
     compile_s = (time.perf_counter() - start) / len(builds)
     macs, dense_macs = _kept_macs(next(iter(builds.values())), case)
-    result = CaseResult(case.name, case.kind, macs, dense_macs, peak, compile_s)
+    result = CaseResult(case.name, case.kind, macs, dense_macs, peak, compile_s, target=target)
     forms = [(result, builds, ref_pruned)]
+    pruned_forms = [(case.kind, case.pruned, ref_pruned)]
     for kind, model in case.variants.items():
         with torch.no_grad():
-            ref = model(xt).numpy()
-        start = time.perf_counter()
-        built = {t: _compile(model, xt, target, t if threaded else None, options)
-                 for t in (threads if threaded else threads[:1])}  # fmt: skip
-        seconds = (time.perf_counter() - start) / len(built)
-        kept, dense = _model_macs(next(iter(built.values())), model)
-        variant = CaseResult(case.name, kind, kept, dense, peak, seconds, peers=result.peers)
-        result.variants.append(variant)
-        forms.append((variant, built, ref))
+            pruned_forms.append((kind, model, model(xt).numpy()))
+    for i, (kind, model, ref) in enumerate(pruned_forms):
+        for j, form_peak in enumerate([peak, *more_targets]):
+            if i == j == 0:
+                continue  # the case itself, built above
+            start = time.perf_counter()
+            built = {t: _compile(model, xt, form_peak.target, t if threaded else None, options)
+                     for t in (threads if threaded else threads[:1])}  # fmt: skip
+            seconds = (time.perf_counter() - start) / len(built)
+            kept, dense = (
+                (macs, dense_macs) if i == 0 else _model_macs(next(iter(built.values())), model)
+            )
+            variant = CaseResult(case.name, kind, kept, dense, form_peak, seconds,
+                                 peers=result.peers, target=form_peak.target)  # fmt: skip
+            result.variants.append(variant)
+            forms.append((variant, built, ref))
     with scratch() as folder:
         for n in threads:
             calls: list[Callable[[], object]] = []
@@ -510,17 +543,21 @@ def _pct(x: float | None) -> str:
 
 def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str:
     """One markdown table per thread count: patdnn, each peer, the fastest peer and the
-    ratio, GFLOP/s on kept MACs and the share of the FMA peak."""
+    ratio, GFLOP/s on kept MACs and the share of the FMA peak. Builds for several targets
+    get a `target` column (each share is of its own target's peak) and, under each table,
+    a line comparing every other target's share with the first target's, layer by layer."""
     peers = list(dict.fromkeys(p for r in results for p in r.peers))
+    targets = list(dict.fromkeys(r.target for r in results))
+    labels = ["layer / model", "kind", *(["target"] if len(targets) > 1 else [])]
     out: list[str] = []
     for n in threads:
-        head = ["layer / model", "kind", "kept MACs", "patdnn ms", *[f"{p} ms" for p in peers],
+        head = [*labels, "kept MACs", "patdnn ms", *[f"{p} ms" for p in peers],
                 "fastest peer", "ratio", "GFLOP/s (kept)", "% of FMA peak"]  # fmt: skip
         lines = [
             f"{n} thread(s)",
             "",
             "| " + " | ".join(head) + " |",
-            "|---|---|" + "---:|" * (len(head) - 2),
+            "|" + "---|" * len(labels) + "---:|" * (len(head) - len(labels)),
         ]
         for r in results:
             best = r.fastest_peer(n)
@@ -530,6 +567,7 @@ def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str
             cells = [
                 r.name,
                 r.kind,
+                *([r.target] if len(labels) > 2 else []),
                 f"{r.macs / 1e6:.0f}M",
                 r.patdnn[n].cell(),
                 *[r.peers[p][n].cell() if p in r.peers else "n/a" for p in peers],
@@ -539,8 +577,23 @@ def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str
                 _pct(r.share_of_peak(n)),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += [_share_line(results, targets[0], other, n) for other in targets[1:]]
         out.append("\n".join(lines))
     return "\n\n".join(out)
+
+
+def _share_line(results: Sequence[CaseResult], main: str, other: str, threads: int) -> str:
+    """`other`'s share of its FMA peak against `main`'s, per layer (same name and kind)."""
+    ours = {(r.name, r.kind): r for r in results if r.target == main}
+    parts = []
+    for r in results:
+        base = ours.get((r.name, r.kind))
+        if r.target != other or base is None:
+            continue
+        a, b = r.share_of_peak(threads), base.share_of_peak(threads)
+        ratio = f"{a / b:.2f}" if a is not None and b else "n/a"
+        parts.append(f"{r.name} {_pct(a)} / {_pct(b)} = {ratio}")
+    return f"\n{other} against {main}, each as a share of its own FMA peak: " + "; ".join(parts)
 
 
 def format_notes(results: Sequence[CaseResult]) -> str:
@@ -685,6 +738,7 @@ class EstimateResult:
     spills: int
     layer_ms: float
     model_utilisation: float = 0.0
+    pipe_pressure: float = 0.0
 
 
 def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> EstimateResult:
@@ -700,10 +754,14 @@ def estimate_case(case: Case, clock_ghz: float, cpu: str = "cortex-a76") -> Esti
     return EstimateResult(
         case.name, macs, loop.label, mca.fmla, mca.instructions, mca.cycles_per_iteration,
         mca.fma_utilisation, mca.spills, mca.layer_ms(macs, clock_ghz), mca.model_utilisation,
+        mca.pipe_pressure,
     )  # fmt: skip
 
 
 def format_estimates(results: Sequence[EstimateResult], clock_ghz: float, cpu: str) -> str:
+    """The estimate table; its three shares are those of `patdnn.bench.estimate`."""
+    from patdnn.bench.estimate import fp_pipes
+
     lines = [
         (
             f"aarch64 ({cpu}, llvm-mca on the hot inner loop; layer time at {clock_ghz:g} GHz, "
@@ -712,16 +770,24 @@ def format_estimates(results: Sequence[EstimateResult], clock_ghz: float, cpu: s
         "",
         (
             "| layer | kept MACs | fmla / iteration | instructions | cycles / iteration "
-            "| FMA-pipe utilisation | of the model's FMA rate | stack loads/stores | predicted ms |"
+            "| fmla per cycle of 2 (hardware) | FP-pipe pressure (llvm-mca) "
+            "| of the model's FMA rate | stack loads/stores | predicted ms |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.macs / 1e6:.0f}M | {r.fmla} | {r.instructions} | {r.cycles:.1f} "
-            f"| {100 * r.utilisation:.0f} % | {100 * r.model_utilisation:.0f} % "
-            f"| {r.spills} | {r.layer_ms:.2f} |"
+            f"| {100 * r.utilisation:.0f} % | {100 * r.pipe_pressure:.0f} % "
+            f"| {100 * r.model_utilisation:.0f} % | {r.spills} | {r.layer_ms:.2f} |"
         )
+    lines += [
+        "",
+        "fmla per cycle of 2: fmla / (2 x cycles), the hardware's two 128-bit fmla a cycle; "
+        f"FP-pipe pressure: llvm-mca's busy cycles on {' and '.join(fp_pipes(cpu))} "
+        "(its FP/ASIMD pipes) per cycle; of the model's FMA rate: fmla per cycle over the "
+        "model's rate for independent fmla",
+    ]
     return "\n".join(lines)
 
 
@@ -760,30 +826,41 @@ def parse_threads(text: str) -> list[int]:
 
 def run_layers(
     suite: str = "vgg", layers: str = "all", threads: Sequence[int] = (1,), repeat: int = 10,
-    peers: str = "all", target: str = "host", tolerance: float = TOLERANCE,
+    peers: str = "all", target: str | Sequence[str] = "host", tolerance: float = TOLERANCE,
     options: dict[str, Any] | None = None,
 ) -> list[CaseResult]:  # fmt: skip
-    """`patdnn bench layers`: prints progress, the tables and the skipped peers."""
-    from patdnn.runtime.target import Target
-
+    """`patdnn bench layers`: prints progress, the tables and the skipped peers. `target`
+    may name several targets (`host,x86-avx2`): each build is timed in the same rounds."""
     cases, chosen = suite_cases(suite, layers), _peers(peers)
     if suite == "sparse":
         chosen.insert(0, PATDNN_DENSE)
-    peak = measure_fma_peak(Target.get(target))
-    _say(peak_line(peak))
+    peak, *more = _measure_peaks(_target_list(target))
     results = []
     for case in cases:
-        r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options)
-        _say_case(r, threads[0])
-        results.append(r)
+        r = run_case(case, threads, repeat, peak, chosen, peak.target, tolerance, _say,
+                     options, more)  # fmt: skip
+        for form in (r, *r.variants):
+            _say_case(form, threads[0])
+            results.append(form)
     _say_tables(results, threads)
     return results
 
 
+def _measure_peaks(targets: Sequence[str]) -> list[FmaPeak]:
+    """The FMA peak of each target, printed."""
+    from patdnn.runtime.target import Target
+
+    peaks = [measure_fma_peak(Target.get(t)) for t in targets]
+    for peak in peaks:
+        _say(peak_line(peak))
+    return peaks
+
+
 def _say_case(r: CaseResult, threads: int) -> None:
     best = r.fastest_peer(threads)
+    where = f", {r.target}" if r.target != "host" else ""
     _say(
-        f"{r.name} ({r.kind}): patdnn {r.patdnn[threads].cell()} ms (compile {r.compile_s:.1f} s), "
+        f"{r.name} ({r.kind}{where}): patdnn {r.patdnn[threads].cell()} ms (compile {r.compile_s:.1f} s), "
         f"fastest peer {f'{best[0]} {best[1]:.2f} ms' if best else 'none'} ({threads} thread(s))"
     )
 
@@ -799,19 +876,21 @@ def _say_tables(results: Sequence[CaseResult], threads: Sequence[int]) -> None:
 
 def run_models(
     models: str = ",".join(MODELS), size: int = 224, threads: Sequence[int] = (1,),
-    repeat: int = 5, peers: str = "all", per_layer: bool = False, target: str = "host",
-    tolerance: float = TOLERANCE, options: dict[str, Any] | None = None,
-    prune: Sequence[str] = ("defaults",),
+    repeat: int = 5, peers: str = "all", per_layer: bool = False,
+    target: str | Sequence[str] = "host", tolerance: float = TOLERANCE,
+    options: dict[str, Any] | None = None, prune: Sequence[str] = ("defaults",),
 ) -> list[CaseResult]:  # fmt: skip
-    """`patdnn bench models` (and `--per-layer`, of the first `prune` mode)."""
+    """`patdnn bench models` (and `--per-layer`, of the first `prune` mode and target).
+    `target` may name several targets (`host,x86-avx2`): each build is timed in the same
+    rounds."""
     from patdnn.frontend.zoo import MODELS as ZOO
-    from patdnn.runtime.target import Target
 
     zoo = list(ZOO)
     names = list(MODELS) if models == "all" else [zoo[i] for i in select(models, zoo, "--models")]
     chosen = _peers(peers)
-    peak = measure_fma_peak(Target.get(target))
-    _say(peak_line(peak))
+    targets = _target_list(target)
+    peak, *more = _measure_peaks(targets[:1] if per_layer else targets)
+    target = peak.target
     results = []
     for name in names:
         case = model_case(name, size, prune[:1] if per_layer else prune)
@@ -821,7 +900,7 @@ def run_models(
             _say(format_profile(case.name, layers, whole))
             _say("")
             continue
-        r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options)
+        r = run_case(case, threads, repeat, peak, chosen, target, tolerance, _say, options, more)
         for form in (r, *r.variants):
             _say_case(form, threads[0])
             results.append(form)
@@ -836,7 +915,10 @@ def run_estimate(
     results = []
     for case in suite_cases(suite, layers):
         r = estimate_case(case, clock_ghz, cpu)
-        _say(f"{r.name}: {r.cycles:.1f} cycles / iteration, {100 * r.utilisation:.0f} % FMA")
+        _say(
+            f"{r.name}: {r.cycles:.1f} cycles / iteration, fmla per cycle of 2 "
+            f"{100 * r.utilisation:.0f} %, FP-pipe pressure {100 * r.pipe_pressure:.0f} %"
+        )
         results.append(r)
     _say("")
     _say(format_estimates(results, clock_ghz, cpu))

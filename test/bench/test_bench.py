@@ -14,7 +14,9 @@ import torch
 
 from patdnn.bench import core
 from patdnn.bench.estimate import (
+    Loop,
     find_loops,
+    fp_pipes,
     hot_loop,
     mca_estimate,
     model_fmla_rate,
@@ -237,17 +239,42 @@ def test_estimate_on_a_small_aarch64_build() -> None:
     assert r.fmla > 0 and r.cycles > 0 and r.spills == 0
     # of the model's rate: at most 1, up to llvm-mca's rounding of the cycle counts
     assert 0 < r.utilisation <= r.model_utilisation <= 1.01
+    # llvm-mca's pressure on the A57 tables' FP pipes: at least the hardware share
+    assert r.utilisation <= r.pipe_pressure <= 1.01
     # the kept MACs, 4 lanes an fmla, at the predicted cycles per iteration and 2 GHz
     expected = r.macs / (4 * r.fmla) * r.cycles / 2e9 * 1e3
     assert r.layer_ms == pytest.approx(expected)
     table = core.format_estimates([r], 2.0, "cortex-a76")
     assert "at 2 GHz" in table and "| tiny |" in table
+    assert "| fmla per cycle of 2 (hardware) | FP-pipe pressure (llvm-mca) |" in table
+    assert f"| {100 * r.utilisation:.0f} % | {100 * r.pipe_pressure:.0f} % |" in table
+    assert "A57UnitW and A57UnitX" in table
 
 
 def test_model_fmla_rate_is_the_cpu_model_s() -> None:
     # LLVM's cortex-a76 model is the A57's: one 128-bit fmla a cycle; neoverse-n1 two
     assert model_fmla_rate("cortex-a76") == pytest.approx(1.0, abs=0.05)
     assert model_fmla_rate("neoverse-n1") == pytest.approx(2.0, abs=0.1)
+
+
+def test_fp_pipe_pressure_is_llvm_mca_s() -> None:
+    """llvm-mca's resource pressure: the A57 tables behind `cortex-a76` hold W or X 2 cycles
+    for a q-form fmla, so a loop of independent ones keeps both pipes busy at one fmla a
+    cycle (pressure 100 %, half the hardware's 2 a cycle); `neoverse-n1` runs 2 a cycle."""
+    assert fp_pipes("cortex-a76") == ("A57UnitW", "A57UnitX")
+    assert fp_pipes("neoverse-n1") == ("N1UnitV0", "N1UnitV1")
+    fmla = "".join(f"\tfmla v{8 + i}.4s, v0.4s, v1.4s\n" for i in range(16))
+    halves = "".join(f"\tfmla v{8 + i}.2s, v0.2s, v1.2s\n" for i in range(16))
+    for cpu, pressure, hardware in (("cortex-a76", 1.0, 0.5), ("neoverse-n1", 1.0, 1.0)):
+        loop = Loop(".L", 0, 0, (*fmla.split("\n")[:-1], "b .L"))
+        r = mca_estimate(loop, cpu)
+        assert r.pipe_pressure == pytest.approx(pressure, abs=0.1), cpu
+        assert r.fma_utilisation == pytest.approx(hardware, abs=0.06), cpu
+    # d-form fmla: 1 cycle of a pipe on the A57 tables, so half the pressure per fmla
+    d = mca_estimate(Loop(".L", 0, 0, (*halves.split("\n")[:-1], "b .L")), "cortex-a76")
+    assert d.cycles_per_iteration == pytest.approx(8, abs=1)
+    with pytest.raises(PatdnnError):
+        mca_estimate(Loop(".L", 0, 0, ("b .L",)), "no-such-cpu")
 
 
 def test_mca_cycles_grow_with_the_loop() -> None:
@@ -423,3 +450,45 @@ def test_prune_model_leaves_a_model_without_its_kind_dense() -> None:
     with pytest.raises(PruningError, match="not a module") as info:
         project_model(net(), pointwise=None, linear=None, include=["nope"])
     assert not isinstance(info.value, NoPrunableLayerError)
+
+
+def test_two_targets_in_the_same_rounds() -> None:
+    """Each target's build is a row with its own peak; a line compares their shares."""
+    if "x86-avx2" not in _runnable_targets():
+        pytest.skip("the host has no AVX2 and FMA")
+    avx2 = FmaPeak("x86-avx2", 8, 50.0)
+    r = core.run_case(tiny_case(), [1], 2, PEAK, FAKES[:1], more_targets=[avx2])
+    (v,) = r.variants
+    assert (r.target, v.target, v.peak, v.kind, v.macs) == (
+        "host",
+        "x86-avx2",
+        avx2,
+        r.kind,
+        r.macs,
+    )
+    assert v.peers is r.peers and v.patdnn[1].ms is not None and v.patdnn[1].error < 1e-5
+    table = core.format_results([r, *r.variants], [1])
+    assert "| layer / model | kind | target | kept MACs |" in table
+    assert (
+        "| tiny | pattern conv | host |" in table and "| tiny | pattern conv | x86-avx2 |" in table
+    )
+    a, b = v.share_of_peak(1), r.share_of_peak(1)
+    assert a is not None and b is not None
+    assert (
+        f"x86-avx2 against host, each as a share of its own FMA peak: tiny "
+        f"{100 * a:.0f} % / {100 * b:.0f} % = {a / b:.2f}"
+    ) in table
+    assert "target" not in core.format_results([r], [1])  # one target: the usual table
+
+
+def _runnable_targets() -> list[str]:
+    from patdnn.runtime.target import TargetError
+
+    names = []
+    for name in Target.HOST_VARIANTS:
+        try:
+            Target.get(name)
+        except TargetError:
+            continue
+        names.append(name)
+    return names

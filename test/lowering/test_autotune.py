@@ -75,6 +75,10 @@ def test_default_tiles_fit_the_registers() -> None:
     assert large.filters * large.rows * large.cols == 16
     pointwise = ConvTiling.default(dense=True, filters_per_group=64, taps=1, cin=64, registers=16)
     assert (pointwise.filters, pointwise.rows, pointwise.cols) == (5, 1, 2)
+    for vectors, tile in ((7, (3, 1, 4)), (8, (5, 1, 2)), (25, (5, 1, 2))):
+        short = ConvTiling.default(dense=True, filters_per_group=64, taps=1, cin=64,
+                                   registers=16, out_vectors=vectors)  # fmt: skip
+        assert (short.filters, short.rows, short.cols) == tile, vectors
     grouped = ConvTiling.default(
         dense=True, filters_per_group=64, taps=1, cin=64, registers=16, groups=2
     )
@@ -90,9 +94,9 @@ def test_default_tiles_fit_the_registers() -> None:
     [
         (16, 8, 224, (4, 2)),
         (16, 8, 112, (4, 3)),
-        (16, 8, 56, (4, 2)),
+        (16, 8, 56, (2, 5)),
         (16, 8, 28, (3, 4)),
-        (16, 8, 14, (7, 2)),
+        (16, 8, 14, (5, 2)),
         (32, 4, 224, (6, 4)),
         (32, 4, 14, (6, 4)),
         (32, 16, 56, (4, 2)),
@@ -128,6 +132,11 @@ def test_tuning_overrides_and_clamps() -> None:
     # Several groups: a tile stays inside a group, so 5 must divide its 12 filters.
     grouped = ConvTiling(4, 1, 2).tuned(tuning, dense=True, filters_per_group=12, groups=2)
     assert grouped.filters == 4
+    # What auto-tune writes for a depthwise layer (one filter a group, no prefetch).
+    depthwise = DictionaryAttr({k: IntegerAttr(v, i64) for k, v in
+                                {"filters": 1, "rows": 5, "cols": 2, "prefetch": 0}.items()})  # fmt: skip
+    t = ConvTiling(1, 4, 2, 2).tuned(depthwise, dense=True, filters_per_group=1, groups=32)
+    assert t == ConvTiling(1, 5, 2, 0)
 
 
 @pytest.mark.parametrize("registers", [16, 32])
