@@ -402,9 +402,11 @@ class ConvGenerator:
         sh, sw = s.stride
         span_rows = rows + max(r for pattern in s.patterns for r, _ in pattern) // sh
         span = vectors * v + max(q for pattern in s.patterns for _, q in pattern) // sw
-        # One prefetch per 64-byte line: every 16 floats, and the last one.
+        # One prefetch per 64-byte line: every 16 floats, and the last one unless the
+        # rows start on a line (then the last float is on the last of those lines).
         line = 16
-        columns = sorted({*range(0, span, line), span - 1})
+        aligned = all(x % line == 0 for x in (v, self.row_stride, self.channel_stride))
+        columns = sorted({*range(0, span, line), *([] if aligned else [span - 1])})
         for i in range(span_rows):
             for m in columns:
                 em.prefetch(self.flat, [em.add(base, i * self.row_stride + m)])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from xdsl.dialects import scf
+from xdsl.dialects import arith, scf
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, i64
 
 import patdnn
@@ -434,3 +434,38 @@ def test_prefetch_keeps_results(case: Case) -> None:
     }
     assert hints == {0, 3}
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+def _prefetch_offsets(loop: scf.ForOp) -> list[int]:
+    """The constant offsets (from the kernel's base) of the input-line prefetches in the
+    body of `loop`."""
+    offsets = []
+    for op in loop.body.block.ops:
+        if op.name != "memref.prefetch" or op.properties["localityHint"].value.data != 3:  # type: ignore[union-attr]
+            continue
+        index = op.operands[1].owner
+        if isinstance(index, arith.AddiOp) and isinstance(index.rhs.owner, arith.ConstantOp):
+            offsets.append(index.rhs.owner.value.value.data)  # type: ignore[union-attr]
+        else:
+            offsets.append(0)
+    return offsets
+
+
+@pytest.mark.parametrize(("vector_width", "rows", "lines"), [(16, 9, 2), (4, 9, 2)])
+def test_prefetch_one_per_line(vector_width: int, rows: int, lines: int) -> None:
+    """A kernel's prefetches touch each 64-byte input line once: with 16 lanes a
+    scratch row starts on a line, so a 16-float vector and its 2-column halo are 2
+    lines, over the tile's 9 rows and 2 halo rows; with 4 lanes a row may start inside
+    a line: the first and the last float of its 10 (two vectors and the halo)."""
+    case = PREFETCH_CASES[0]
+    built = build(case)
+    _, _, _, module = compile_with_tuning(
+        built, {"rows": rows}, vector_width, prefetch_min_channels=1
+    )
+    loops = [op for op in module.walk() if isinstance(op, scf.ForOp) and _prefetch_offsets(op)]
+    assert loops
+    for loop in loops:
+        offsets = _prefetch_offsets(loop)
+        assert len(offsets) == (rows + 2) * lines
+        if vector_width == 16:
+            assert len({o // 16 for o in offsets}) == len(offsets)
