@@ -128,7 +128,7 @@ class ConvTiling:
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
     (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 3, 4), (0, 7, 2)),
-    (32, 16): ((2, 4, 2), (0, 14, 1)),
+    (32, 16): ((3, 6, 4), (2, 10, 2), (0, 14, 1)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
 `(fewest output vectors, rows, cols)`, the first whose output row has at least that many
@@ -143,11 +143,18 @@ AVX2 (16 registers of 8 lanes), `vector-width=8` builds timed against each other
 VGG-16 layer in one interleaved run on a Zen 4 core (1 thread, medians of 5-9 rounds,
 against 4 x 2): @224 (28 vectors)
 4 x 2 (4 x 3: 0.80x); @112 4 x 3 (1.05-1.06x); @56 4 x 2 (3 x 4 and 4 x 3 within the
-noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x). AVX-512
-(32 registers of 16 lanes) keeps 4 x 2 where a row has two vectors or more (on a
-machine shared with other jobs, no other tile stood out of the run-to-run noise); a row
-of one vector (@14) takes 14 x 1 (clamped to the output rows): 1.33-1.44x over 4 x 1 at
-1 thread, 1.33x at 2 (minimum of 9-13 interleaved rounds), 7 x 1 1.21-1.30x."""
+noise, 0.96-1.12x); @28 3 x 4 (1.24-1.31x); @14 (2 vectors) 7 x 2 (1.05x).
+
+AVX-512 (32 registers of 16 lanes): 6 x 4 (24 accumulators, clamped to 6 x 3 for rows
+of 3 vectors) from 3 vectors a row, 10 x 2 for 2, 14 x 1 for 1 (clamped to the output
+rows). Each kernel reads (rows + 2) x (cols + 1) input lines, mostly from the L2 cache
+(a row block's input over all channels does not fit L1), for 4 x rows x cols FMAs: 0.42
+lines per FMA for 6 x 4 against 0.56 for 4 x 2, and the loop overhead of a kernel (its
+channel, 4 weight broadcasts, the prefetches) spreads over 3x the FMAs. Timed against
+4 x 2 per VGG-16 layer in interleaved runs on a Zen 4 core (1 thread, 11-15 rounds, the
+thread's CPU time, shared machine): @224 1.17-1.20x (3 x 7 and 5 x 4 the same), @112
+1.17-1.19x (3 x 7 1.17x, 8 x 3 1.14x), @56 1.15x, @28 10 x 2 1.10-1.15x (12 x 2
+1.08x, 14 x 2 1.03x); @14, 14 x 1 against 4 x 1: 1.33-1.44x, 7 x 1 1.21-1.30x."""
 
 
 def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:
@@ -164,7 +171,20 @@ def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int
 
 PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
     16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (7, 2)),
-    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2), (12, 2)),
+    32: (
+        (4, 2),
+        (4, 4),
+        (3, 4),
+        (6, 2),
+        (2, 8),
+        (4, 6),
+        (6, 4),
+        (5, 4),
+        (3, 7),
+        (8, 2),
+        (10, 2),
+        (12, 2),
+    ),
 }
 """(rows, cols) tiles tried for a pattern layer."""
 

@@ -145,6 +145,11 @@ PATTERN_CASES = [
     Case("3to4-6x5-all-pruned", (P(3, 4, 8, keep=0.0),), 6, 5),
     Case("5to6-5x7-all-pruned-nobias", (P(5, 6, 6, keep=0.0, bias=False),), 5, 7),
     Case("2to3-7x7-batch2", (P(2, 3, keep=0.5, act="relu"),), 7, 7, batch=2),
+    # Rows of 2 and 4 vectors of 16 lanes with a tail, and row counts no tile divides:
+    # the AVX-512 default tiles (6 x 4 and 10 x 2) with their tail blocks.
+    Case("9to11-13x53-keep0.3-empty", (P(9, 11, keep=0.3, empty_filters=2, act="relu"),), 13, 53),
+    Case("6to9-15x57-s2", (P(6, 9, stride=2, keep=0.4),), 15, 57),
+    Case("7to5-23x22-pad0-k6", (P(7, 5, 6, padding=0, keep=0.5),), 23, 22),
     Case(
         "stem-dense-then-patterns",
         (
@@ -369,6 +374,11 @@ TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int, int]] = [
     ("pattern-rows3-cols3", CASES["8to12-13x11-s2"], {"rows": 3, "cols": 3}, 4, 3 * 2),
     ("pattern-rows8-cols4-clamped", CASES["3to5-7x9-k8-relu"], {"rows": 8, "cols": 4}, 4, 7 * 3),
     ("pattern-filters2", CASES["8to12-13x11-s2"], {"rows": 2, "cols": 1, "filters": 2}, 8, 2),
+    # the AVX-512 defaults: 6 x 4 (4 vectors, 13 rows), 10 x 2 clamped (8 x 29 outputs),
+    # 10 x 2 with a tail row block (21 x 20 outputs)
+    ("pattern-avx512-6x4", CASES["9to11-13x53-keep0.3-empty"], {}, 16, 6 * 4),
+    ("pattern-avx512-10x2-clamped", CASES["6to9-15x57-s2"], {}, 16, 8 * 2),
+    ("pattern-avx512-10x2-pad0", CASES["7to5-23x22-pad0-k6"], {}, 16, 10 * 2),
     # the default pattern tile at 4 lanes (6 x 4), clamped: 9 columns are 3 vectors
     ("pattern-filters5", CASES["3to5-7x9-k8-relu"], {"filters": 5, "rows": 1}, 4, 3),
     ("pattern-filters3-pad0", CASES["8to12-7x9-pad0-k6"], {"filters": 3}, 4, 5 * 2),
