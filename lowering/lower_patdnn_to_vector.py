@@ -38,7 +38,8 @@ class LowerPatdnnToVectorPass(ModulePass):
     Options: `vector-width` (f32 lanes: 4 for NEON, 8 for AVX2, 16 for AVX-512),
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
-    `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`: see `vector.tiling.TilingOptions`); a layer's `tuning`
+    `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`,
+    `row-prefetch`: see `vector.tiling.TilingOptions`); a layer's `tuning`
     dictionary overrides the default tile.
     """
 
@@ -50,6 +51,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     prefetch_min_channels: int = DEFAULT_TILING.prefetch_min_channels
     stream_prefetch: int = DEFAULT_TILING.stream_prefetch
     stream_prefetch_min_bytes: int = DEFAULT_TILING.stream_prefetch_min_bytes
+    row_prefetch: int = DEFAULT_TILING.row_prefetch
     parallel: bool = False
     """Each phase of tasks as a function of its own, for an entry point that runs them on
     a thread pool (see `vector.tasks`); without it, one function loops over them."""
@@ -64,6 +66,7 @@ class LowerPatdnnToVectorPass(ModulePass):
             self.prefetch_min_channels,
             self.stream_prefetch,
             self.stream_prefetch_min_bytes,
+            self.row_prefetch,
         )
         for name, value in vars(options).items():
             if value < 0:

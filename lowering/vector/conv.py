@@ -386,30 +386,66 @@ class ConvGenerator:
         em = self.em
         return em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
 
+    def input_span(self, vectors: int) -> tuple[int, list[int]]:
+        """The input rows a tile's kernel reads beyond its output rows, and the column
+        offsets (from a row's start) of one prefetch per 64-byte line of a row of
+        `vectors` output vectors and its halo: every 16 floats, and the last one unless
+        the rows start on a line (then the last float is on the last of those lines)."""
+        s, v = self.spec, self.width
+        sh, sw = s.stride
+        halo_rows = max(r for pattern in s.patterns for r, _ in pattern) // sh
+        span = vectors * v + max(q for pattern in s.patterns for _, q in pattern) // sw
+        line = 16
+        aligned = all(x % line == 0 for x in (v, self.row_stride, self.channel_stride))
+        return halo_rows, sorted({*range(0, span, line), *([] if aligned else [span - 1])})
+
     def prefetch_kernel(
-        self, index: Value, k: Value, origin: Value, rows: int, vectors: int
+        self, index: Value, k: Value, origin: Value, rows: int, lanes: Sequence[int]
     ) -> None:
         """Prefetches the input lines of the kernel `tiling.prefetch` places ahead: the
         channels of an FKW filter jump across the input, which the hardware cannot
         predict."""
-        em, s, v = self.em, self.spec, self.width
+        em = self.em
         distance = self.tiling.prefetch
         if self.reads_input_directly or distance <= 0:
             return
         assert self.flat is not None
         ahead = self.kernel_ahead(index, k, distance)
         base = em.add(em.mul(em.load_index(index, [ahead]), self.channel_stride), origin)
-        sh, sw = s.stride
-        span_rows = rows + max(r for pattern in s.patterns for r, _ in pattern) // sh
-        span = vectors * v + max(q for pattern in s.patterns for _, q in pattern) // sw
-        # One prefetch per 64-byte line: every 16 floats, and the last one unless the
-        # rows start on a line (then the last float is on the last of those lines).
-        line = 16
-        aligned = all(x % line == 0 for x in (v, self.row_stride, self.channel_stride))
-        columns = sorted({*range(0, span, line), *([] if aligned else [span - 1])})
-        for i in range(span_rows):
+        halo_rows, columns = self.input_span(len(lanes))
+        for i in range(rows + halo_rows):
             for m in columns:
                 em.prefetch(self.flat, [em.add(base, i * self.row_stride + m)])
+
+    def prefetch_next_rows(
+        self, j: Value, oh0: Value, col0: Value, rows: int, lanes: Sequence[int]
+    ) -> None:
+        """Prefetches into the L2 cache the input rows that the next row block reads and
+        this one does not, under this column tile, of channel `j mod cin`: each filter
+        tile one channel, so the filters of a column tile bring the next block's rows of
+        (up to) every channel. Only pattern layers that read a stride-1 copy and do not
+        prefetch kernels ahead (`tiling.prefetch`): the rows of a row block start in
+        every channel's plane at once, more streams than the hardware prefetchers
+        follow, so they would otherwise come from L3 or memory at their first kernel."""
+        em, s = self.em, self.spec
+        if (
+            not self.options.row_prefetch
+            or s.fkw is None
+            or not self.streams_rows
+            or self.tiling.prefetch > 0
+        ):
+            return
+        assert self.flat is not None
+        halo_rows, columns = self.input_span(len(lanes))
+        channel = em.emit(arith.RemUIOp(j, em.index(s.cin))).results[0]
+        first = em.mul(em.add(oh0, rows + halo_rows), self.row_stride)
+        base = em.add(em.add(em.mul(channel, self.channel_stride), first), col0)
+        last = em.index(int(np.prod(self.scratch_shape)) - 1)
+        for i in range(rows):
+            for m in columns:
+                at = em.add(base, i * self.row_stride + m)
+                at = em.emit(arith.MinUIOp(at, last)).results[0]  # inside the buffer
+                em.prefetch(self.flat, [at], locality=2)
 
     def prefetch_streams(self, index: Value, weight: Value, k: Value) -> None:
         """Prefetches the FKW index and weights of the kernel `stream_prefetch` places
@@ -461,6 +497,7 @@ class ConvGenerator:
             origin = self.tile_origin(oh0, col0)
             start = em.mul(filter_class, t.filters)
             with em.loop(start, main * t.filters, classes * t.filters) as j:
+                self.prefetch_next_rows(j.iv, oh0, col0, rows, lanes)
                 self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters)
             if spare:
                 first = em.index(main * t.filters)
@@ -562,7 +599,7 @@ class ConvGenerator:
                 with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
                     channel = em.load_index(index, [k.iv])
                     self.prefetch_streams(index, weight, k.iv)
-                    self.prefetch_kernel(index, k.iv, origin, rows, len(lanes))
+                    self.prefetch_kernel(index, k.iv, origin, rows, lanes)
                     w = self.kernel_weights(weight, k.iv, len(s.patterns[p]))
                     k.yield_(accumulate(k.carried, channel, p, [w]))
                 acc = k.results

@@ -479,3 +479,43 @@ def test_prefetch_one_per_line(vector_width: int, rows: int, lines: int) -> None
         assert len(offsets) == (rows + 2) * lines
         if vector_width == 16:
             assert len({o // 16 for o in offsets}) == len(offsets)
+
+
+def _prefetch_hints(module: ModuleOp) -> list[int]:
+    return [
+        op.properties["localityHint"].value.data  # type: ignore[union-attr]
+        for op in module.walk()
+        if op.name == "memref.prefetch"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "rows", "counts"),
+    [
+        # stride 1, 9 rows: blocks of 4, 4 and 1 rows; a vector and its halo: 2 lines
+        (CASES["17to33-9x7-k12-keep0.25-empty"], 4, {4 * 2, 1 * 2}),
+        # 13 rows: 6, 6 and 1; 53 columns: one tile of 4 vectors and the halo, 5 lines
+        (CASES["9to11-13x53-keep0.3-empty"], 6, {6 * 5, 1 * 5}),
+        (CASES["8to12-13x11-s2"], 4, set()),  # strided: no row copy to stream
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_row_prefetch(case: Case, rows: int, counts: set[int]) -> None:
+    """A pattern layer that does not prefetch kernels ahead (fewer than
+    `prefetch-min-channels` inputs) prefetches the next row block's rows into L2
+    (locality 2): in each filter loop, one prefetch per line of its column tile for
+    each output row of the block; the numbers stay the same, and `row-prefetch=0`
+    turns it off."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, {"rows": rows}, 16)
+    assert set(_prefetch_hints(module)) == ({2} if counts else set())
+    found = set()
+    for loop in module.walk():
+        if isinstance(loop, scf.ForOp):
+            count = sum(1 for o in loop.body.block.ops if o.name == "memref.prefetch")
+            if count:
+                found.add(count)
+    assert found == counts
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+    _, _, _, off = compile_with_tuning(built, {"rows": rows}, 16, row_prefetch=0)
+    assert _prefetch_hints(off) == []
