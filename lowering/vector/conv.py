@@ -164,8 +164,15 @@ class ConvGenerator:
     def allocate_scratch(self) -> None:
         """P[c][a][b][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
         stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
-        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors."""
-        s = self.spec
+        P[c][r % sh][q % sw][i + r // sh][j + q // sw].
+
+        A row holds the columns that the output's valid lanes read (`out_w` and the
+        halo), padded to whole vectors. The lanes of the last vector past `out_w` read
+        on into the next row (or past the buffer's end, into one vector of slack): values
+        that no stored lane uses. Rows no longer than that keep a tile's rows on fewer
+        lines: 16 floats for 14 outputs (@14, one line a row instead of two), 32 for 28
+        (two instead of three)."""
+        s, v = self.spec, self.width
         sh, sw = s.stride
         kh, kw = s.kernel
         taps = {tap for pattern in s.patterns for tap in pattern}
@@ -173,10 +180,11 @@ class ConvGenerator:
         self.col_phases = sorted({q % sw for _, q in taps})
         halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh
-        cols = -(-(self.out_vectors * self.width + halo) // self.width) * self.width
+        cols = -(-(s.out_w + halo) // v) * v
         self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), rows, cols)
-        self.scratch = self.em.alloc(self.scratch_shape)
-        self.flat = self.em.reinterpret(self.scratch, [int(np.prod(self.scratch_shape))])
+        size = int(np.prod(self.scratch_shape))
+        self.flat = self.em.alloc([size + v])
+        self.scratch = self.em.reinterpret(self.flat, list(self.scratch_shape))
 
     # -- addressing: a tile reads `flat[base(channel) + constant]` ----------------------
 
@@ -346,7 +354,8 @@ class ConvGenerator:
                         self.gather_scratch(n, channels)
                 self.emit_tiles(phases, n)
         if self.scratch is not None:
-            em.dealloc(self.scratch)
+            assert self.flat is not None
+            em.dealloc(self.flat)
 
     def emit_tiles(self, phases: Phases, image: Value | None) -> None:
         """The tiles' phase of image `image` (None: of every image, as tasks)."""
@@ -386,15 +395,17 @@ class ConvGenerator:
         em = self.em
         return em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
 
-    def input_span(self, vectors: int) -> tuple[int, list[int]]:
+    def input_span(self, lanes: Sequence[int]) -> tuple[int, list[int]]:
         """The input rows a tile's kernel reads beyond its output rows, and the column
-        offsets (from a row's start) of one prefetch per 64-byte line of a row of
-        `vectors` output vectors and its halo: every 16 floats, and the last one unless
-        the rows start on a line (then the last float is on the last of those lines)."""
+        offsets (from a row's start) of one prefetch per 64-byte line that the tile's
+        valid lanes (`lanes` a vector) and their halo read: every 16 floats, and the last
+        one unless the rows start on a line (then the last float is on the last of
+        those lines)."""
         s, v = self.spec, self.width
         sh, sw = s.stride
         halo_rows = max(r for pattern in s.patterns for r, _ in pattern) // sh
-        span = vectors * v + max(q for pattern in s.patterns for _, q in pattern) // sw
+        last = (len(lanes) - 1) * v + lanes[-1]
+        span = last + max(q for pattern in s.patterns for _, q in pattern) // sw
         line = 16
         aligned = all(x % line == 0 for x in (v, self.row_stride, self.channel_stride))
         return halo_rows, sorted({*range(0, span, line), *([] if aligned else [span - 1])})
@@ -412,7 +423,7 @@ class ConvGenerator:
         assert self.flat is not None
         ahead = self.kernel_ahead(index, k, distance)
         base = em.add(em.mul(em.load_index(index, [ahead]), self.channel_stride), origin)
-        halo_rows, columns = self.input_span(len(lanes))
+        halo_rows, columns = self.input_span(lanes)
         for i in range(rows + halo_rows):
             for m in columns:
                 em.prefetch(self.flat, [em.add(base, i * self.row_stride + m)])
@@ -436,7 +447,7 @@ class ConvGenerator:
         ):
             return
         assert self.flat is not None
-        halo_rows, columns = self.input_span(len(lanes))
+        halo_rows, columns = self.input_span(lanes)
         channel = em.emit(arith.RemUIOp(j, em.index(s.cin))).results[0]
         first = em.mul(em.add(oh0, rows + halo_rows), self.row_stride)
         base = em.add(em.add(em.mul(channel, self.channel_stride), first), col0)

@@ -150,6 +150,10 @@ PATTERN_CASES = [
     Case("9to11-13x53-keep0.3-empty", (P(9, 11, keep=0.3, empty_filters=2, act="relu"),), 13, 53),
     Case("6to9-15x57-s2", (P(6, 9, stride=2, keep=0.4),), 15, 57),
     Case("7to5-23x22-pad0-k6", (P(7, 5, 6, padding=0, keep=0.5),), 23, 22),
+    # 14 and 28 outputs a row: with the halo, 16 and 32 floats, the rows of the copy
+    # have no spare vector and the last lanes of a row read the next row
+    Case("8to6-14x14-keep0.4", (P(8, 6, keep=0.4, act="relu"),), 14, 14),
+    Case("5to7-28x28-keep0.3-empty", (P(5, 7, keep=0.3, empty_filters=1),), 28, 28),
     Case(
         "stem-dense-then-patterns",
         (
@@ -461,12 +465,12 @@ def _prefetch_offsets(loop: scf.ForOp) -> list[int]:
     return offsets
 
 
-@pytest.mark.parametrize(("vector_width", "rows", "lines"), [(16, 9, 2), (4, 9, 2)])
+@pytest.mark.parametrize(("vector_width", "rows", "lines"), [(16, 9, 1), (4, 9, 2)])
 def test_prefetch_one_per_line(vector_width: int, rows: int, lines: int) -> None:
-    """A kernel's prefetches touch each 64-byte input line once: with 16 lanes a
-    scratch row starts on a line, so a 16-float vector and its 2-column halo are 2
-    lines, over the tile's 9 rows and 2 halo rows; with 4 lanes a row may start inside
-    a line: the first and the last float of its 10 (two vectors and the halo)."""
+    """A kernel's prefetches touch each 64-byte input line that its valid lanes read,
+    once: with 16 lanes a scratch row starts on a line, and the 7 outputs and their
+    2-column halo are one line, over the tile's 9 rows and 2 halo rows; with 4 lanes a
+    row may start inside a line: the first and the last float of its 9."""
     case = PREFETCH_CASES[0]
     built = build(case)
     _, _, _, module = compile_with_tuning(
@@ -492,10 +496,10 @@ def _prefetch_hints(module: ModuleOp) -> list[int]:
 @pytest.mark.parametrize(
     ("case", "rows", "counts"),
     [
-        # stride 1, 9 rows: blocks of 4, 4 and 1 rows; a vector and its halo: 2 lines
-        (CASES["17to33-9x7-k12-keep0.25-empty"], 4, {4 * 2, 1 * 2}),
-        # 13 rows: 6, 6 and 1; 53 columns: one tile of 4 vectors and the halo, 5 lines
-        (CASES["9to11-13x53-keep0.3-empty"], 6, {6 * 5, 1 * 5}),
+        # stride 1, 9 rows: blocks of 4, 4 and 1 rows; 7 outputs and the halo: 1 line
+        (CASES["17to33-9x7-k12-keep0.25-empty"], 4, {4 * 1, 1 * 1}),
+        # 13 rows: 6, 6 and 1; 53 columns and the halo (one tile of 4 vectors): 4 lines
+        (CASES["9to11-13x53-keep0.3-empty"], 6, {6 * 4, 1 * 4}),
         (CASES["8to12-13x11-s2"], 4, set()),  # strided: no row copy to stream
     ],
     ids=lambda x: getattr(x, "id", str(x)),
@@ -519,3 +523,29 @@ def test_row_prefetch(case: Case, rows: int, counts: set[int]) -> None:
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
     _, _, _, off = compile_with_tuning(built, {"rows": rows}, 16, row_prefetch=0)
     assert _prefetch_hints(off) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "vector_width", "row"),
+    [
+        (CASES["8to6-14x14-keep0.4"], 16, 16),  # 14 + 2 halo columns: one vector
+        (CASES["5to7-28x28-keep0.3-empty"], 16, 32),
+        (CASES["5to7-28x28-keep0.3-empty"], 8, 32),
+        (CASES["9to11-13x53-keep0.3-empty"], 16, 64),  # 55 floats: 4 vectors
+        (CASES["8to12-13x11-s2"], 4, 8),  # 6 outputs and a halo column a phase row
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_scratch_rows_fit_the_output(case: Case, vector_width: int, row: int) -> None:
+    """A row of the padded copy holds the output's columns and the halo, rounded up to
+    a vector, not a vector more; the last output vector's spare lanes read on into the
+    next row (or the slack after the buffer) and are never stored."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, {}, vector_width)
+    views = [
+        op.results[0].type.get_shape()  # type: ignore[union-attr]
+        for op in module.walk()
+        if op.name == "memref.reinterpret_cast" and len(op.results[0].type.get_shape()) == 5  # type: ignore[union-attr]
+    ]
+    assert views and all(shape[-1] == row for shape in views)
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
