@@ -38,8 +38,8 @@ class LowerPatdnnToVectorPass(ModulePass):
     Options: `vector-width` (f32 lanes: 4 for NEON, 8 for AVX2, 16 for AVX-512),
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
-    `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`, `fused-copy`: see
-    `vector.tiling.TilingOptions`); a layer's `tuning`
+    `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`, `fused-copy`,
+    `row-prefetch`: see `vector.tiling.TilingOptions`); a layer's `tuning`
     dictionary overrides the default tile.
     """
 
@@ -52,6 +52,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     stream_prefetch: int = DEFAULT_TILING.stream_prefetch
     stream_prefetch_min_bytes: int = DEFAULT_TILING.stream_prefetch_min_bytes
     fused_copy: bool = DEFAULT_TILING.fused_copy
+    row_prefetch: int = DEFAULT_TILING.row_prefetch
     parallel: bool = False
     """Each phase of tasks as a function of its own, for an entry point that runs them on
     a thread pool (see `vector.tasks`); without it, one function loops over them."""
@@ -62,11 +63,12 @@ class LowerPatdnnToVectorPass(ModulePass):
         if self.vector_registers < 8:
             raise LoweringError(f"vector-registers must be at least 8, got {self.vector_registers}")
         options = TilingOptions(
-            self.prefetch_distance,
-            self.prefetch_min_channels,
-            self.stream_prefetch,
-            self.stream_prefetch_min_bytes,
-            self.fused_copy,
+            prefetch_distance=self.prefetch_distance,
+            prefetch_min_channels=self.prefetch_min_channels,
+            stream_prefetch=self.stream_prefetch,
+            stream_prefetch_min_bytes=self.stream_prefetch_min_bytes,
+            fused_copy=self.fused_copy,
+            row_prefetch=self.row_prefetch,
         )
         for name, value in vars(options).items():
             if value < 0:

@@ -172,10 +172,16 @@ class ConvGenerator:
     def allocate_scratch(self, slices: int = 1, slice_rows: int | None = None) -> None:
         """P[c][a][b][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
         stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
-        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors.
-        With `slices`, one such buffer of `slice_rows` rows per task, one after the other
-        (`scratch_shape` is the shape of one)."""
-        s = self.spec
+        P[c][r % sh][q % sw][i + r // sh][j + q // sw].
+
+        A row holds the columns that the output's valid lanes read (`out_w` and the
+        halo), padded to whole vectors. The lanes of the last vector past `out_w` read
+        on into the next row (or past the buffer's end, into one vector of slack): values
+        that no stored lane uses. Rows no longer than that keep a tile's rows on fewer
+        lines: 16 floats for 14 outputs (@14, one line a row instead of two), 32 for 28
+        (two instead of three). With `slices`, one such buffer of `slice_rows` rows per
+        task, one after the other (`scratch_shape` is the shape of one)."""
+        s, v = self.spec, self.width
         sh, sw = s.stride
         kh, kw = s.kernel
         taps = {tap for pattern in s.patterns for tap in pattern}
@@ -183,11 +189,11 @@ class ConvGenerator:
         self.col_phases = sorted({q % sw for _, q in taps})
         halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh if slice_rows is None else slice_rows
-        cols = -(-(self.out_vectors * self.width + halo) // self.width) * self.width
+        cols = -(-(s.out_w + halo) // v) * v
         self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), rows, cols)
-        self.scratch = self.em.alloc((slices * s.cin, *self.scratch_shape[1:]))
         size = slices * int(np.prod(self.scratch_shape))
-        self.flat = self.em.reinterpret(self.scratch, [size])
+        self.flat = self.em.alloc([size + v])
+        self.scratch = self.em.reinterpret(self.flat, [slices * s.cin, *self.scratch_shape[1:]])
 
     # -- addressing: a tile reads `flat[base(channel) + constant]` ----------------------
 
@@ -414,7 +420,8 @@ class ConvGenerator:
                         self.gather_scratch(n, channels)
                 self.emit_tiles(phases, n)
         if self.scratch is not None:
-            em.dealloc(self.scratch)
+            assert self.flat is not None
+            em.dealloc(self.flat)
 
     def emit_tiles(self, phases: Phases, image: Value | None, copy: bool = False) -> None:
         """The tiles' phase of image `image` (None: of every image, as tasks); with
@@ -466,28 +473,70 @@ class ConvGenerator:
         em = self.em
         return em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
 
+    def input_span(self, lanes: Sequence[int]) -> tuple[int, list[int]]:
+        """The input rows a tile's kernel reads beyond its output rows, and the column
+        offsets (from a row's start) of one prefetch per 64-byte line that the tile's
+        valid lanes (`lanes` a vector) and their halo read: every 16 floats, and the last
+        one unless the rows start on a line (then the last float is on the last of
+        those lines)."""
+        s, v = self.spec, self.width
+        sh, sw = s.stride
+        halo_rows = max(r for pattern in s.patterns for r, _ in pattern) // sh
+        last = (len(lanes) - 1) * v + lanes[-1]
+        span = last + max(q for pattern in s.patterns for _, q in pattern) // sw
+        line = 16
+        aligned = all(x % line == 0 for x in (v, self.row_stride, self.channel_stride))
+        return halo_rows, sorted({*range(0, span, line), *([] if aligned else [span - 1])})
+
     def prefetch_kernel(
-        self, index: Value, k: Value, origin: Value, rows: int, vectors: int
+        self, index: Value, k: Value, origin: Value, rows: int, lanes: Sequence[int]
     ) -> None:
         """Prefetches the input lines of the kernel `tiling.prefetch` places ahead: the
         channels of an FKW filter jump across the input, which the hardware cannot
         predict."""
-        em, s, v = self.em, self.spec, self.width
+        em = self.em
         distance = self.tiling.prefetch
         if self.reads_input_directly or distance <= 0:
             return
         assert self.flat is not None
         ahead = self.kernel_ahead(index, k, distance)
         base = em.add(em.mul(em.load_index(index, [ahead]), self.channel_stride), origin)
-        sh, sw = s.stride
-        span_rows = rows + max(r for pattern in s.patterns for r, _ in pattern) // sh
-        span = vectors * v + max(q for pattern in s.patterns for _, q in pattern) // sw
-        # One prefetch per 64-byte line: every 16 floats, and the last one.
-        line = 16
-        columns = sorted({*range(0, span, line), span - 1})
-        for i in range(span_rows):
+        halo_rows, columns = self.input_span(lanes)
+        for i in range(rows + halo_rows):
             for m in columns:
                 em.prefetch(self.flat, [em.add(base, i * self.row_stride + m)])
+
+    def prefetch_next_rows(
+        self, j: Value, oh0: Value, col0: Value, rows: int, lanes: Sequence[int]
+    ) -> None:
+        """Prefetches into the L2 cache the input rows that the next row block reads and
+        this one does not, under this column tile, of channel `j mod cin`: each filter
+        tile one channel, so the filters of a column tile bring the next block's rows of
+        (up to) every channel. Only pattern layers that read a stride-1 copy and do not
+        prefetch kernels ahead (`tiling.prefetch`): the rows of a row block start in
+        every channel's plane at once, more streams than the hardware prefetchers
+        follow, so they would otherwise come from L3 or memory at their first kernel."""
+        em, s = self.em, self.spec
+        if (
+            not self.options.row_prefetch
+            or s.fkw is None
+            or not self.streams_rows
+            or self.tiling.prefetch > 0
+        ):
+            return
+        assert self.flat is not None
+        halo_rows, columns = self.input_span(lanes)
+        channel = em.emit(arith.RemUIOp(j, em.index(s.cin))).results[0]
+        # The rows below this block's, in the task's own slice when it copies its rows.
+        below = em.add(self.tile_origin(oh0, col0), (rows + halo_rows) * self.row_stride)
+        base = em.add(em.mul(channel, self.channel_stride), below)
+        (size,) = shape_of(self.flat)
+        last = em.index(size - 1)
+        for i in range(rows):
+            for m in columns:
+                at = em.add(base, i * self.row_stride + m)
+                at = em.emit(arith.MinUIOp(at, last)).results[0]  # inside the buffer
+                em.prefetch(self.flat, [at], locality=2)
 
     def prefetch_streams(self, index: Value, weight: Value, k: Value) -> None:
         """Prefetches the FKW index and weights of the kernel `stream_prefetch` places
@@ -539,6 +588,7 @@ class ConvGenerator:
             origin = self.tile_origin(oh0, col0)
             start = em.mul(filter_class, t.filters)
             with em.loop(start, main * t.filters, classes * t.filters) as j:
+                self.prefetch_next_rows(j.iv, oh0, col0, rows, lanes)
                 self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters)
             if spare:
                 first = em.index(main * t.filters)
@@ -640,7 +690,7 @@ class ConvGenerator:
                 with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
                     channel = em.load_index(index, [k.iv])
                     self.prefetch_streams(index, weight, k.iv)
-                    self.prefetch_kernel(index, k.iv, origin, rows, len(lanes))
+                    self.prefetch_kernel(index, k.iv, origin, rows, lanes)
                     w = self.kernel_weights(weight, k.iv, len(s.patterns[p]))
                     k.yield_(accumulate(k.carried, channel, p, [w]))
                 acc = k.results

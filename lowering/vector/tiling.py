@@ -38,6 +38,11 @@ class TilingOptions:
     """A stride-1 layer whose tiles' tasks split rows only copies the padded input rows
     of each task in the task itself, into a scratch slice of its own, instead of in a
     phase of its own before the tiles (`ConvGenerator.copies_in_tasks`)."""
+    row_prefetch: int = 1
+    """Whether a pattern layer that does not prefetch kernels ahead prefetches the next
+    row block's input rows into the L2 cache, a channel per filter tile (0: not at all;
+    `ConvGenerator.prefetch_next_rows`). VGG-16 @224 (64 channels) 1.10x, @112 1.03x
+    (interleaved, 1 thread, Zen 4); the wider layers prefetch kernels ahead instead."""
 
 
 DEFAULT_TILING = TilingOptions()
@@ -152,7 +157,7 @@ class ConvTiling:
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
     (16, 8): ((28, 4, 2), (14, 4, 3), (7, 2, 5), (4, 3, 4), (0, 5, 2)),
-    (32, 16): ((2, 4, 2), (0, 14, 1)),
+    (32, 16): ((3, 6, 4), (2, 10, 2), (0, 14, 1)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
 `(fewest output vectors, rows, cols)`, the first whose output row has at least that many
@@ -173,11 +178,18 @@ tile of more than 10 accumulators spills in its inner loop (4 x 3: 10 stack acce
 rounds, two runs on a shared machine) give @56 (7 vectors) 2 x 5 (1.08x over 4 x 2 in
 both), @14 (2 vectors) 5 x 2 (1.10-1.12x over 7 x 2); 4 x 3 @112 and 3 x 4 @28 keep
 their place (the spill-free 5 x 2, 2 x 5, 3 x 3, 2 x 4 within 0.82-1.07x of them, one
-run faster, one slower). AVX-512
-(32 registers of 16 lanes) keeps 4 x 2 where a row has two vectors or more (on a
-machine shared with other jobs, no other tile stood out of the run-to-run noise); a row
-of one vector (@14) takes 14 x 1 (clamped to the output rows): 1.33-1.44x over 4 x 1 at
-1 thread, 1.33x at 2 (minimum of 9-13 interleaved rounds), 7 x 1 1.21-1.30x."""
+run faster, one slower).
+
+AVX-512 (32 registers of 16 lanes): 6 x 4 (24 accumulators, clamped to 6 x 3 for rows
+of 3 vectors) from 3 vectors a row, 10 x 2 for 2, 14 x 1 for 1 (clamped to the output
+rows). Each kernel reads (rows + 2) x (cols + 1) input lines, mostly from the L2 cache
+(a row block's input over all channels does not fit L1), for 4 x rows x cols FMAs: 0.42
+lines per FMA for 6 x 4 against 0.56 for 4 x 2, and the loop overhead of a kernel (its
+channel, 4 weight broadcasts, the prefetches) spreads over 3x the FMAs. Timed against
+4 x 2 per VGG-16 layer in interleaved runs on a Zen 4 core (1 thread, 11-15 rounds, the
+thread's CPU time, shared machine): @224 1.17-1.20x (3 x 7 and 5 x 4 the same), @112
+1.17-1.19x (3 x 7 1.17x, 8 x 3 1.14x), @56 1.15x, @28 10 x 2 1.10-1.15x (12 x 2
+1.08x, 14 x 2 1.03x); @14, 14 x 1 against 4 x 1: 1.33-1.44x, 7 x 1 1.21-1.30x."""
 
 
 def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:
@@ -194,7 +206,20 @@ def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int
 
 PATTERN_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
     16: ((4, 2), (3, 4), (2, 4), (4, 3), (2, 6), (6, 2), (7, 2)),
-    32: ((4, 2), (4, 4), (3, 4), (6, 2), (2, 8), (4, 6), (6, 4), (8, 2), (12, 2)),
+    32: (
+        (4, 2),
+        (4, 4),
+        (3, 4),
+        (6, 2),
+        (2, 8),
+        (4, 6),
+        (6, 4),
+        (5, 4),
+        (3, 7),
+        (8, 2),
+        (10, 2),
+        (12, 2),
+    ),
 }
 """(rows, cols) tiles tried for a pattern layer."""
 

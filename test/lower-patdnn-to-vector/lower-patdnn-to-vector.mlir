@@ -16,23 +16,25 @@
 // CHECK-SAME:    [dense_resource<{{.*}}> : tensor<2xf32>, 320 : i64]]}
 
 // CHECK-LABEL: func.func @fkw
-// CHECK-SAME:    (%[[X:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<328xi8> {llvm.noalias}, %[[WS:.*]]: memref<896xi8> {llvm.noalias})
+// CHECK-SAME:    (%[[X:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x2x5x10xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<328xi8> {llvm.noalias}, %[[WS:.*]]: memref<704xi8> {llvm.noalias})
 // CHECK-NOT:     tensor<
 // CHECK-NOT:     memref.alloc
 // CHECK-DAG:     %[[TWO:.*]] = arith.constant 2 : index
 // CHECK-DAG:     %[[MASK:.*]] = vector.create_mask %[[TWO]] : vector<4xi1>
-// CHECK-DAG:     %[[PLANE:.*]] = arith.constant 112 : index
+// CHECK-DAG:     %[[PLANE:.*]] = arith.constant 84 : index
 // CHECK:         %[[REORDER:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2xi32>
 // CHECK-NEXT:    %[[OFFSET:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3xi32>
 // CHECK-NEXT:    %[[INDEX:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3xi32>
 // CHECK-NEXT:    %[[STRIDE:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2x3xi32>
 // CHECK-NEXT:    %[[WEIGHT:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<3x4xf32>
 // CHECK-NEXT:    %[[BIAS:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<328xi8> to memref<2xf32>
-// The padded input: 5 + 2 rows of 3 vectors + 2 columns, rounded up to 16 (896 bytes),
-// placed in the caller's workspace; the taps read it through a flat view.
+// The padded input: 5 + 2 rows of the 10 output columns + 2, rounded up to 12, and one
+// vector of slack for the lanes past the output (172 floats, 704 bytes), placed in the
+// caller's workspace; the taps read it through the flat view, the copy writes it
+// through a 5-d view of the same buffer.
 // CHECK-NEXT:    %[[AT:.*]] = arith.constant 0 : index
-// CHECK-NEXT:    %[[P:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<896xi8> to memref<2x1x1x7x16xf32>
-// CHECK-NEXT:    %[[FLAT:.*]] = memref.reinterpret_cast %[[P]] to offset: [0], sizes: [224], strides: [1]
+// CHECK-NEXT:    %[[FLAT:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<704xi8> to memref<172xf32>
+// CHECK-NEXT:    %[[P:.*]] = memref.reinterpret_cast %[[FLAT]] to offset: [0], sizes: [2, 1, 1, 7, 12], strides: [84, 84, 84, 12, 1]
 // The first phase: the padded copy, two tasks (one input channel range each); every
 // scratch row is an input row between its padding columns (two full vectors and a
 // masked tail), or a padding row.
@@ -42,7 +44,7 @@
 // CHECK-NEXT:        scf.if %[[INSIDE]] {
 // CHECK-NEXT:          scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK:                 vector.load %[[X]][%{{.*}}] : memref<1x2x5x10xf32>, vector<4xf32>
-// CHECK-NEXT:            vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x7x16xf32>, vector<4xf32>
+// CHECK-NEXT:            vector.store %{{.*}}, %[[P]][%{{.*}}] : memref<2x1x1x7x12xf32>, vector<4xf32>
 // CHECK-NEXT:            vector.load %[[X]]
 // CHECK-NEXT:            vector.store %{{.*}}, %[[P]]
 // CHECK-NEXT:            vector.maskedload %[[X]][%{{.*}}], %[[MASK]]
@@ -81,7 +83,7 @@
 // CHECK:                   %[[CH:.*]] = arith.muli %[[C]], %[[PLANE]] : index
 // CHECK-NEXT:              %[[BASE:.*]] = arith.addi %[[CH]], %[[ORIGIN]] : index
 // CHECK-NEXT:              %[[AT:.*]] = arith.addi %[[BASE]], %{{.*}} : index
-// CHECK-NEXT:              vector.load %[[FLAT]][%[[AT]]] : memref<224xf32>, vector<4xf32>
+// CHECK-NEXT:              vector.load %[[FLAT]][%[[AT]]] : memref<172xf32>, vector<4xf32>
 // CHECK-NEXT:              vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
 // CHECK:                   scf.yield
 // CHECK-NEXT:            }
@@ -126,13 +128,14 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-SAME:    [dense_resource<{{.*}}> : tensor<4xf32>, 320 : i64]]}
 
 // CHECK-LABEL: func.func @dense
-// CHECK-SAME:    (%[[X:.*]]: memref<1x2x7x9xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x4x4x5xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<336xi8> {llvm.noalias}, %[[WS:.*]]: memref<1920xi8> {llvm.noalias})
+// CHECK-SAME:    (%[[X:.*]]: memref<1x2x7x9xf32> {llvm.noalias}, %[[Y:.*]]: memref<1x4x4x5xf32> {llvm.noalias}, %[[BLOB:.*]]: memref<336xi8> {llvm.noalias}, %[[WS:.*]]: memref<1344xi8> {llvm.noalias})
 // CHECK-DAG:     %[[ONE:.*]] = arith.constant 1 : index
 // CHECK-DAG:     %[[MASK:.*]] = vector.create_mask %[[ONE]] : vector<4xi1>
 // CHECK:         %[[W:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4x2x3x3xf32>
 // CHECK-NEXT:    %[[B:.*]] = memref.view %[[BLOB]][%{{.*}}][] : memref<336xi8> to memref<4xf32>
 // CHECK-NEXT:    %[[AT:.*]] = arith.constant 0 : index
-// CHECK-NEXT:    %[[P:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<1920xi8> to memref<2x2x2x5x12xf32>
+// CHECK-NEXT:    %[[FLAT:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<1344xi8> to memref<324xf32>
+// CHECK-NEXT:    %[[P:.*]] = memref.reinterpret_cast %[[FLAT]] to offset: [0], sizes: [2, 2, 2, 5, 8]
 // CHECK:         %[[PIXEL:.*]] = memref.load %[[X]]
 // CHECK-NEXT:    memref.store %[[PIXEL]], %[[P]]
 // CHECK:         %[[EVEN:.*]] = vector.load %[[X]]
@@ -141,7 +144,7 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-NEXT:    vector.store %[[PHASE]], %[[P]]
 // CHECK:         %[[ACC:[^,]+]], {{.*}} = scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> ({{(vector<4xf32>, ){15}vector<4xf32>}}) {
 // CHECK:           memref.load %[[W]][%{{.*}}, %[[C]], %{{.*}}, %{{.*}}] : memref<4x2x3x3xf32>
-// CHECK:           vector.load %{{.*}}[%{{.*}}] : memref<480xf32>, vector<4xf32>
+// CHECK:           vector.load %[[FLAT]][%{{.*}}] : memref<324xf32>, vector<4xf32>
 // CHECK-NEXT:      vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
 // CHECK:           scf.yield
 // Epilogue: relu6 on the registers, then one store per output vector.

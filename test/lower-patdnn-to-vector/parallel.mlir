@@ -6,15 +6,17 @@
 // A padded 3x3 layer is two phases: its scratch copy (2 tasks: one per input-channel
 // range), then its tiles (one 4-row block x 2 filter classes); the residual add reads
 // the conv's output and the input: one phase of 16 ranges of whole vectors. The
-// workspace holds the scratch copy (576 bytes) and the conv's output (256).
+// workspace holds the scratch copy (576 bytes and a vector of slack, 640) and the conv's
+// output (256).
 
-// CHECK:       builtin.module attributes {patdnn.entries = {chain = [832 : i64, [["chain_task0", 2 : i64], ["chain_task1", 2 : i64], ["chain_task2", 16 : i64]]]}
+// CHECK:       builtin.module attributes {patdnn.entries = {chain = [896 : i64, [["chain_task0", 2 : i64], ["chain_task1", 2 : i64], ["chain_task2", 16 : i64]]]}
 
 // The copy task: it reads only the input and the scratch view it recreates.
 // CHECK-LABEL: func.func @chain_task0
-// CHECK-SAME:    (%[[X:.*]]: memref<1x2x4x8xf32> {llvm.noalias}, %{{.*}}: memref<1x2x4x8xf32> {llvm.noalias}, %{{.*}}: memref<144xi8> {llvm.noalias}, %[[WS:.*]]: memref<832xi8> {llvm.noalias}, %[[TASK:.*]]: index)
+// CHECK-SAME:    (%[[X:.*]]: memref<1x2x4x8xf32> {llvm.noalias}, %{{.*}}: memref<1x2x4x8xf32> {llvm.noalias}, %{{.*}}: memref<144xi8> {llvm.noalias}, %[[WS:.*]]: memref<896xi8> {llvm.noalias}, %[[TASK:.*]]: index)
 // CHECK-NOT:     memref.view %{{.*}} : memref<144xi8>
-// CHECK:         %[[P:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<832xi8> to memref<2x1x1x6x12xf32>
+// CHECK:         %[[FLAT:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<896xi8> to memref<148xf32>
+// CHECK-NEXT:    %[[P:.*]] = memref.reinterpret_cast %[[FLAT]] {{.*}} to memref<2x1x1x6x12xf32>
 // CHECK:         arith.muli %[[TASK]]
 // CHECK:         vector.load %[[X]]
 // CHECK:         vector.store %{{.*}}, %[[P]]

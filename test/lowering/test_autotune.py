@@ -99,7 +99,10 @@ def test_default_tiles_fit_the_registers() -> None:
         (16, 8, 14, (5, 2)),
         (32, 4, 224, (6, 4)),
         (32, 4, 14, (6, 4)),
-        (32, 16, 56, (4, 2)),
+        (32, 16, 224, (6, 4)),
+        (32, 16, 56, (6, 4)),
+        (32, 16, 40, (6, 4)),  # clamped to 6 x 3 by the lowering
+        (32, 16, 28, (10, 2)),
         (32, 16, 14, (14, 1)),  # AVX-512, one vector a row: tall tiles
     ],
 )

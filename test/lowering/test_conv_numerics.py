@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from xdsl.dialects import scf
+from xdsl.dialects import arith, scf
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, i64
 
 import patdnn
@@ -145,6 +145,15 @@ PATTERN_CASES = [
     Case("3to4-6x5-all-pruned", (P(3, 4, 8, keep=0.0),), 6, 5),
     Case("5to6-5x7-all-pruned-nobias", (P(5, 6, 6, keep=0.0, bias=False),), 5, 7),
     Case("2to3-7x7-batch2", (P(2, 3, keep=0.5, act="relu"),), 7, 7, batch=2),
+    # Rows of 2 and 4 vectors of 16 lanes with a tail, and row counts no tile divides:
+    # the AVX-512 default tiles (6 x 4 and 10 x 2) with their tail blocks.
+    Case("9to11-13x53-keep0.3-empty", (P(9, 11, keep=0.3, empty_filters=2, act="relu"),), 13, 53),
+    Case("6to9-15x57-s2", (P(6, 9, stride=2, keep=0.4),), 15, 57),
+    Case("7to5-23x22-pad0-k6", (P(7, 5, 6, padding=0, keep=0.5),), 23, 22),
+    # 14 and 28 outputs a row: with the halo, 16 and 32 floats, the rows of the copy
+    # have no spare vector and the last lanes of a row read the next row
+    Case("8to6-14x14-keep0.4", (P(8, 6, keep=0.4, act="relu"),), 14, 14),
+    Case("5to7-28x28-keep0.3-empty", (P(5, 7, keep=0.3, empty_filters=1),), 28, 28),
     Case(
         "stem-dense-then-patterns",
         (
@@ -369,6 +378,11 @@ TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int, int]] = [
     ("pattern-rows3-cols3", CASES["8to12-13x11-s2"], {"rows": 3, "cols": 3}, 4, 3 * 2),
     ("pattern-rows8-cols4-clamped", CASES["3to5-7x9-k8-relu"], {"rows": 8, "cols": 4}, 4, 7 * 3),
     ("pattern-filters2", CASES["8to12-13x11-s2"], {"rows": 2, "cols": 1, "filters": 2}, 8, 2),
+    # the AVX-512 defaults: 6 x 4 (4 vectors, 13 rows), 10 x 2 clamped (8 x 29 outputs),
+    # 10 x 2 with a tail row block (21 x 20 outputs)
+    ("pattern-avx512-6x4", CASES["9to11-13x53-keep0.3-empty"], {}, 16, 6 * 4),
+    ("pattern-avx512-10x2-clamped", CASES["6to9-15x57-s2"], {}, 16, 8 * 2),
+    ("pattern-avx512-10x2-pad0", CASES["7to5-23x22-pad0-k6"], {}, 16, 10 * 2),
     # the default pattern tile at 4 lanes (6 x 4), clamped: 9 columns are 3 vectors
     ("pattern-filters5", CASES["3to5-7x9-k8-relu"], {"filters": 5, "rows": 1}, 4, 3),
     ("pattern-filters3-pad0", CASES["8to12-7x9-pad0-k6"], {"filters": 3}, 4, 5 * 2),
@@ -433,4 +447,105 @@ def test_prefetch_keeps_results(case: Case) -> None:
         if op.name == "memref.prefetch"
     }
     assert hints == {0, 3}
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+def _prefetch_offsets(loop: scf.ForOp) -> list[int]:
+    """The constant offsets (from the kernel's base) of the input-line prefetches in the
+    body of `loop`."""
+    offsets = []
+    for op in loop.body.block.ops:
+        if op.name != "memref.prefetch" or op.properties["localityHint"].value.data != 3:  # type: ignore[union-attr]
+            continue
+        index = op.operands[1].owner
+        if isinstance(index, arith.AddiOp) and isinstance(index.rhs.owner, arith.ConstantOp):
+            offsets.append(index.rhs.owner.value.value.data)  # type: ignore[union-attr]
+        else:
+            offsets.append(0)
+    return offsets
+
+
+@pytest.mark.parametrize(("vector_width", "rows", "lines"), [(16, 9, 1), (4, 9, 2)])
+def test_prefetch_one_per_line(vector_width: int, rows: int, lines: int) -> None:
+    """A kernel's prefetches touch each 64-byte input line that its valid lanes read,
+    once: with 16 lanes a scratch row starts on a line, and the 7 outputs and their
+    2-column halo are one line, over the tile's 9 rows and 2 halo rows; with 4 lanes a
+    row may start inside a line: the first and the last float of its 9."""
+    case = PREFETCH_CASES[0]
+    built = build(case)
+    _, _, _, module = compile_with_tuning(
+        built, {"rows": rows}, vector_width, prefetch_min_channels=1
+    )
+    loops = [op for op in module.walk() if isinstance(op, scf.ForOp) and _prefetch_offsets(op)]
+    assert loops
+    for loop in loops:
+        offsets = _prefetch_offsets(loop)
+        assert len(offsets) == (rows + 2) * lines
+        if vector_width == 16:
+            assert len({o // 16 for o in offsets}) == len(offsets)
+
+
+def _prefetch_hints(module: ModuleOp) -> list[int]:
+    return [
+        op.properties["localityHint"].value.data  # type: ignore[union-attr]
+        for op in module.walk()
+        if op.name == "memref.prefetch"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "rows", "counts"),
+    [
+        # stride 1, 9 rows: blocks of 4, 4 and 1 rows; 7 outputs and the halo: 1 line
+        (CASES["17to33-9x7-k12-keep0.25-empty"], 4, {4 * 1, 1 * 1}),
+        # 13 rows: 6, 6 and 1; 53 columns and the halo (one tile of 4 vectors): 4 lines
+        (CASES["9to11-13x53-keep0.3-empty"], 6, {6 * 4, 1 * 4}),
+        (CASES["8to12-13x11-s2"], 4, set()),  # strided: no row copy to stream
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_row_prefetch(case: Case, rows: int, counts: set[int]) -> None:
+    """A pattern layer that does not prefetch kernels ahead (fewer than
+    `prefetch-min-channels` inputs) prefetches the next row block's rows into L2
+    (locality 2): in each filter loop, one prefetch per line of its column tile for
+    each output row of the block; the numbers stay the same, and `row-prefetch=0`
+    turns it off."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, {"rows": rows}, 16)
+    assert set(_prefetch_hints(module)) == ({2} if counts else set())
+    found = set()
+    for loop in module.walk():
+        if isinstance(loop, scf.ForOp):
+            count = sum(1 for o in loop.body.block.ops if o.name == "memref.prefetch")
+            if count:
+                found.add(count)
+    assert found == counts
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+    _, _, _, off = compile_with_tuning(built, {"rows": rows}, 16, row_prefetch=0)
+    assert _prefetch_hints(off) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "vector_width", "row"),
+    [
+        (CASES["8to6-14x14-keep0.4"], 16, 16),  # 14 + 2 halo columns: one vector
+        (CASES["5to7-28x28-keep0.3-empty"], 16, 32),
+        (CASES["5to7-28x28-keep0.3-empty"], 8, 32),
+        (CASES["9to11-13x53-keep0.3-empty"], 16, 64),  # 55 floats: 4 vectors
+        (CASES["8to12-13x11-s2"], 4, 8),  # 6 outputs and a halo column a phase row
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_scratch_rows_fit_the_output(case: Case, vector_width: int, row: int) -> None:
+    """A row of the padded copy holds the output's columns and the halo, rounded up to
+    a vector, not a vector more; the last output vector's spare lanes read on into the
+    next row (or the slack after the buffer) and are never stored."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, {}, vector_width)
+    views = [
+        op.results[0].type.get_shape()  # type: ignore[union-attr]
+        for op in module.walk()
+        if op.name == "memref.reinterpret_cast" and len(op.results[0].type.get_shape()) == 5  # type: ignore[union-attr]
+    ]
+    assert views and all(shape[-1] == row for shape in views)
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
