@@ -35,8 +35,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, VectorType, f32, i64
+from xdsl.dialects import arith, memref
+from xdsl.dialects.builtin import DictionaryAttr
 
 from patdnn.lowering.vector.emitter import Emitter, Value, shape_of
 from patdnn.lowering.vector.pointwise import reads_in_place, runs_flat
@@ -161,10 +161,11 @@ class ConvGenerator:
 
     # -- the padded, phase-split input ------------------------------------------------
 
-    def allocate_scratch(self) -> None:
+    def allocate_scratch(self, channels: int | None = None) -> None:
         """P[c][a][b][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
         stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
-        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors."""
+        P[c][r % sh][q % sw][i + r // sh][j + q // sw]. Rows are padded to whole vectors.
+        The buffer holds `channels` planes (default: every input channel)."""
         s = self.spec
         sh, sw = s.stride
         kh, kw = s.kernel
@@ -174,7 +175,8 @@ class ConvGenerator:
         halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh
         cols = -(-(self.out_vectors * self.width + halo) // self.width) * self.width
-        self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), rows, cols)
+        planes = s.cin if channels is None else channels
+        self.scratch_shape = (planes, len(self.row_phases), len(self.col_phases), rows, cols)
         self.scratch = self.em.alloc(self.scratch_shape)
         self.flat = self.em.reinterpret(self.scratch, [int(np.prod(self.scratch_shape))])
 
@@ -201,6 +203,19 @@ class ConvGenerator:
         _, na, nb, rows, cols = self.scratch_shape
         phase = self.row_phases.index(r % sh) * nb + self.col_phases.index(q % sw)
         return (phase * rows + i + r // sh) * cols + u * v + q // sw
+
+    def input_uses(
+        self, pattern: int, rows: int, vectors: int
+    ) -> list[tuple[int, list[tuple[int, int, int]]]]:
+        """The input vectors a kernel of `pattern` reads in a tile of `rows x vectors`
+        outputs, in address order (offsets from the tile's base), each with the
+        (tap, row, vector) products it feeds."""
+        by_offset: dict[int, list[tuple[int, int, int]]] = {}
+        for t, (r, q) in enumerate(self.spec.patterns[pattern]):
+            for i in range(rows):
+                for u in range(vectors):
+                    by_offset.setdefault(self.tap_offset(r, q, i, u), []).append((t, i, u))
+        return sorted(by_offset.items())
 
     def tile_origin(self, oh0: Value, col0: Value) -> Value:
         """The part of a tile's base that does not depend on the channel."""
@@ -262,8 +277,8 @@ class ConvGenerator:
         """Strided layers: the padding everywhere, then each phase row gathered from its
         input row, for the input channels in `channels` (default: all). For a column
         stride of 2, a vector of the phase is the even (or odd) lanes of two contiguous
-        input vectors (one shuffle); the chunks that straddle the padding, and other
-        strides, go lane by lane."""
+        input vectors (`even_columns`: one shuffle, masked loads at the edges); for other
+        strides the chunks that straddle the padding go lane by lane."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
         cin, na, nb, rows, cols = self.scratch_shape
@@ -273,7 +288,6 @@ class ConvGenerator:
         with em.loop(c_lo, c_hi) as c, em.loop(0, na) as ai, em.loop(0, nb) as bi:
             with em.loop(0, rows) as i, em.loop(0, cols, v) as j:
                 em.vstore(fill, self.scratch, [c.iv, ai.iv, bi.iv, i.iv, j.iv])
-        deinterleave = DenseArrayBase.from_list(i64, list(range(0, 2 * v, 2)))
         for ai, a in enumerate(self.row_phases):
             # Phase rows i whose input row i*sh + a - ph exists.
             first = max(0, -(-(ph - a) // sh))
@@ -290,25 +304,12 @@ class ConvGenerator:
                         if not any(inside):
                             continue
                         dst = [c.iv, em.index(ai), em.index(bi), i.iv]
-                        if all(inside) and sw <= 2:
-                            start = sources[0]
-                            src = [n, c.iv, ih, em.index(start)]
-                            value = em.vload(s.input, src, v)
-                            if sw == 2:
-                                rest = min(v, s.width - start - v)
-                                src2 = [n, c.iv, ih, em.index(start + v)]
-                                high = (
-                                    em.vload(s.input, src2, v)
-                                    if rest == v
-                                    else em.vload_masked(s.input, src2, rest, v)
-                                )
-                                shuffle = vector.ShuffleOp(
-                                    value,
-                                    high,
-                                    deinterleave,
-                                    result_type=VectorType(f32, [v]),
-                                )
-                                value = em.emit(shuffle).results[0]
+                        if sw == 2 or (sw == 1 and all(inside)):
+                            value = (
+                                self.even_columns(n, c.iv, ih, sources[0])
+                                if sw == 2
+                                else em.vload(s.input, [n, c.iv, ih, em.index(sources[0])], v)
+                            )
                             em.vstore(value, self.scratch, [*dst, em.index(m)])
                             continue
                         for lane, x in enumerate(sources):
@@ -316,6 +317,29 @@ class ConvGenerator:
                                 pixel = em.load(s.input, [n, c.iv, ih, em.index(x)])
                                 idx = [*dst, em.index(m + lane)]
                                 em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
+
+    def even_columns(self, n: Value, c: Value, ih: Value, start: int) -> Value:
+        """Input pixels `X[n][c][ih][start + 2l]` for the lanes l of a vector, the padding
+        value where a column is outside the row: two loads (masked at the right edge)
+        and one shuffle, plus one shift where the first columns are left of the row."""
+        em, s, v = self.em, self.spec, self.width
+        fill = em.splat(s.fill, v)
+        before = max(0, -(start // 2))  # lanes left of the row
+        first = start + 2 * before
+        if before >= v or first >= s.width:
+            return fill
+
+        def part(at: int) -> Value:
+            active = min(v, s.width - at)
+            if active <= 0:
+                return fill
+            src = [n, c, ih, em.index(at)]
+            if active == v:
+                return em.vload(s.input, src, v)
+            return em.vload_masked(s.input, src, active, v, s.fill)
+
+        value = em.even_lanes(part(first), part(first + v))
+        return em.shift_lanes(value, fill, before) if before else value
 
     # -- tiles ------------------------------------------------------------------------
 
@@ -508,14 +532,7 @@ class ConvGenerator:
             acc0 += [init] * (rows * len(lanes))
 
         def uses(pattern: int) -> list[tuple[int, list[tuple[int, int, int]]]]:
-            """The input vectors a kernel of `pattern` reads, in address order, each with
-            the (tap, row, vector) products it feeds."""
-            by_offset: dict[int, list[tuple[int, int, int]]] = {}
-            for t, (r, q) in enumerate(s.patterns[pattern]):
-                for i in range(rows):
-                    for u in range(len(lanes)):
-                        by_offset.setdefault(self.tap_offset(r, q, i, u), []).append((t, i, u))
-            return sorted(by_offset.items())
+            return self.input_uses(pattern, rows, len(lanes))
 
         def accumulate(
             acc: list[Value], channel: Value, pattern: int, weights: list[list[Value]]
@@ -582,7 +599,22 @@ class ConvGenerator:
                 ]
                 c.yield_(accumulate(c.carried, channel, 0, w))
             acc = c.results
+        self.store_tile(n, channels, oh0, col0, rows, lanes, acc)
 
+    def store_tile(
+        self,
+        n: Value,
+        channels: Sequence[Value],
+        oh0: Value,
+        col0: Value,
+        rows: int,
+        lanes: Sequence[int],
+        acc: Sequence[Value],
+    ) -> None:
+        """The epilogue of a tile: bias already in `acc[(f * rows + i) * len(lanes) + u]`,
+        the residual added, the activation applied, one store per output vector (masked
+        where fewer lanes are active)."""
+        em, s, v = self.em, self.spec, self.width
         for f, co in enumerate(channels):
             for i in range(rows):
                 row = em.add(oh0, i)

@@ -171,6 +171,23 @@ DENSE_CASES = [
     ),
     Case("depthwise-8-7x9-relu6", (D(8, 8, groups=8, act="relu6"),), 7, 9),
     Case("depthwise-6-9x7-s2-bn", (D(6, 6, groups=6, stride=2, bias=False, bn=True),), 9, 7),
+    # Depthwise (`vector.depthwise`): widths no multiple of 16 or 4, rows that straddle
+    # both paddings, no padding, 5x5, channel multipliers, more groups than tasks, batch 2.
+    Case("depthwise-5-13x21-s2", (D(5, 5, groups=5, stride=2, act="relu"),), 13, 21),
+    Case("depthwise-7-11x37-pad0", (D(7, 7, groups=7, padding=0),), 11, 37),
+    Case("depthwise-4-9x19-s2-pad0", (D(4, 4, groups=4, stride=2, padding=0),), 9, 19),
+    Case("depthwise-3-6x1-s2", (D(3, 3, groups=3, stride=2),), 6, 1),
+    Case("depthwise-3-5x2", (D(3, 3, groups=3, act="relu6"),), 5, 2),
+    Case(
+        "depthwise5x5-6-12x35-s2-pad2",
+        (D(6, 6, kernel=5, groups=6, stride=2, padding=2, bias=False),),
+        12,
+        35,
+    ),
+    Case("depthwise-mult2-3to6-9x11", (D(3, 6, groups=3, act="relu"),), 9, 11),
+    Case("depthwise-mult3-4to12-10x18-s2", (D(4, 12, groups=4, stride=2),), 10, 18),
+    Case("depthwise-20-7x33-s2-batch2", (D(20, 20, groups=20, stride=2, bn=True),), 7, 33, 2),
+    Case("depthwise-19-8x17-batch2", (D(19, 19, groups=19, act="relu6"),), 8, 17, 2),
     Case("grouped2-6to10-9x9-s2", (D(6, 10, groups=2, stride=2, act="relu"),), 9, 9),
     Case("grouped2-8to8-5x13", (D(8, 8, groups=2),), 5, 13),
 ]
