@@ -15,9 +15,12 @@ across all kernels; its size comes from `tiling.ConvTiling`:
   constants, so the group's body is specialised code without any per-tap indexing:
   every tap reads the scratch buffer at the kernel's channel base plus a constant.
   Wide layers prefetch the input lines of the kernels a few places ahead.
-- `patdnn.conv2d` (dense, grouped or depthwise) is the same code with one pattern,
-  all Kh x Kw taps, and the input channels of the filter's group as the kernels.
+- `patdnn.conv2d` (dense or grouped) is the same code with one pattern, all Kh x Kw
+  taps, and the input channels of the filter's group as the kernels. A depthwise layer
+  (one input channel per group) copies channel by channel instead (`depthwise.py`).
 - A pointwise layer (see `pointwise.py`) reads its input in place, without a copy.
+  Over its flat plane, the few pixels past the last whole vector (`DOT_TAIL_SHARE`)
+  are dot products over the input channels rather than a vector of mostly idle lanes.
 - Pooling windows are a depthwise "convolution" whose reduction is max or mean.
 
 The products of a kernel are emitted input vector by input vector, each load followed
@@ -52,6 +55,11 @@ from patdnn.lowering.vector.tasks import (
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, ConvTiling, TilingOptions
 
 LOWEST_F32 = float(np.finfo(np.float32).min)
+
+DOT_TAIL_SHARE = 4
+"""A flat pointwise layer computes its last pixels as dot products when they fill at most
+1 / DOT_TAIL_SHARE of a vector: a 7 x 7 plane is 3 vectors and 1 pixel on 16 lanes,
+whose fourth vector would do 16 lanes of multiply-adds for one."""
 
 
 @dataclass
@@ -129,7 +137,13 @@ class ConvGenerator:
     """The buffer the taps read (the input read in place, or the scratch copy), seen as
     one dimension: a tap reads `flat[base(channel) + constant]`."""
     batch_index: Value | None = None
+    tail_slot: Value | None = None
+    """The task's slot of `tail_columns` (flat pointwise layers with `dot_pixels`)."""
+    tail_columns: Value | None = None
+    """`[task][pixel][channel]`: the input of the last `dot_pixels` pixels, contiguous
+    over the channels, gathered by each task (`gather_tail`)."""
     tiling: ConvTiling = field(init=False)
+    dot_pixels: int = field(init=False)
     reads_input_directly: bool = field(init=False)
     streams_rows: bool = field(init=False)
 
@@ -158,6 +172,18 @@ class ConvGenerator:
         self.tiling = default.tuned(
             s.tuning, dense=dense, filters_per_group=filters_per_group, groups=s.groups
         ).clamped(s.out_h, self.out_vectors)
+        self.dot_pixels = (
+            self.tail_lanes
+            if dense
+            and self.reads_input_directly
+            and s.groups == 1
+            and s.out_h == 1
+            and self.tail_lanes <= self.width // DOT_TAIL_SHARE
+            and s.cin % self.width == 0
+            else 0
+        )
+        """A flat pointwise layer whose last vector would hold this few pixels computes
+        them as dot products over the input channels instead (`emit_tail_dots`)."""
 
     # -- the padded, phase-split input ------------------------------------------------
 
@@ -381,10 +407,15 @@ class ConvGenerator:
         row_parts = split_count(row_blocks)
         filter_parts = split_count(main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts))
         images = s.batch if image is None else 1
-        with phases.open(images * row_parts * filter_parts) as task:
+        tasks = images * row_parts * filter_parts
+        if self.dot_pixels:
+            self.tail_columns = em.alloc((tasks, self.dot_pixels, s.cin))
+        with phases.open(tasks) as task:
             n, part, filter_class = decompose(em, task, [images, row_parts, filter_parts])
             n = n if image is None else image
             self.batch_index = n
+            if self.dot_pixels:
+                self.gather_tail(n, task)
             first, last = part_bounds(em, part, row_blocks, row_parts)
             if main_rows:
                 end = em.emit(arith.MinUIOp(last, em.index(main_rows))).results[0]
@@ -403,6 +434,51 @@ class ConvGenerator:
                     with em.if_else(is_equal(em, part, row_parts - 1)) as (then, _):
                         with em.at(then):
                             tail_block()
+        if self.tail_columns is not None:
+            em.dealloc(self.tail_columns)
+
+    def gather_tail(self, n: Value, slot: Value) -> None:
+        """The input of the last `dot_pixels` pixels of image `n`, channel after channel,
+        into the task's slot of `tail_columns`."""
+        em, s = self.em, self.spec
+        assert self.tail_columns is not None
+        self.tail_slot = slot
+        zero, first = em.index(0), self.full_vectors * self.width
+        with em.loop(0, s.cin) as c:
+            for p in range(self.dot_pixels):
+                pixel = em.load(s.input, [n, c.iv, zero, em.index(first + p)])
+                at = [slot, em.index(p), c.iv]
+                em.emit(memref.StoreOp.get(pixel, self.tail_columns, at))
+
+    def emit_tail_dots(self, n: Value, channels: Sequence[Value]) -> None:
+        """The last `dot_pixels` pixels of the filters `channels`: one dot product each of
+        the filter's weights and the gathered input, `v` channels a multiply-add, all of
+        them in one loop over the channels; then the epilogue of each pixel."""
+        em, s, v = self.em, self.spec, self.width
+        assert s.dense_weight is not None and self.tail_columns is not None
+        assert self.tail_slot is not None
+        weights = em.reinterpret(s.dense_weight, [s.cout, s.cin])
+        pixels = self.dot_pixels
+        zero = em.splat(0.0, v)
+        with em.loop(0, s.cin, v, [zero] * (len(channels) * pixels)) as c:
+            xs = [
+                em.vload(self.tail_columns, [self.tail_slot, em.index(p), c.iv], v)
+                for p in range(pixels)
+            ]
+            out = list(c.carried)
+            for f, co in enumerate(channels):
+                w = em.vload(weights, [co, c.iv], v)
+                for p in range(pixels):
+                    out[f * pixels + p] = em.fma(w, xs[p], out[f * pixels + p])
+            c.yield_(out)
+        first = self.full_vectors * self.width
+        for f, co in enumerate(channels):
+            for p in range(pixels):
+                total = em.reduce_add(c.results[f * pixels + p])
+                if s.bias is not None:
+                    total = em.addf(total, em.load(s.bias, [co]))
+                value = em.broadcast(total, v)
+                self.store_tile(n, [co], em.index(0), em.index(first + p), 1, [1], [value])
 
     def kernel_ahead(self, index: Value, k: Value, distance: int) -> Value:
         """The kernel `distance` places after kernel `k`, clamped to the last one."""
@@ -479,16 +555,16 @@ class ConvGenerator:
         # of one group whose filter count the tile does not divide).
         main, spare = divmod(s.cout, t.filters)
 
-        def filters(col0: Value, lanes: Sequence[int]) -> None:
+        def filters(col0: Value, lanes: Sequence[int], dots: bool = False) -> None:
             origin = self.tile_origin(oh0, col0)
             start = em.mul(filter_class, t.filters)
             with em.loop(start, main * t.filters, classes * t.filters) as j:
-                self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters)
+                self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters, dots)
             if spare:
                 first = em.index(main * t.filters)
 
                 def spare_tile() -> None:
-                    self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare)
+                    self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare, dots)
 
                 if classes == 1:
                     spare_tile()
@@ -500,9 +576,10 @@ class ConvGenerator:
         if blocks:
             with em.loop(0, blocks) as cb:
                 filters(em.mul(cb.iv, t.cols * self.width), [self.width] * t.cols)
-        lanes = [self.width] * rest + ([self.tail_lanes] if self.tail_lanes else [])
-        if lanes:
-            filters(em.index(blocks * t.cols * self.width), lanes)
+        tail = [self.tail_lanes] if self.tail_lanes and not self.dot_pixels else []
+        lanes = [self.width] * rest + tail
+        if lanes or self.dot_pixels:
+            filters(em.index(blocks * t.cols * self.width), lanes, self.dot_pixels > 0)
 
     def emit_tile(
         self,
@@ -514,9 +591,11 @@ class ConvGenerator:
         rows: int,
         lanes: Sequence[int],
         nf: int,
+        dots: bool = False,
     ) -> None:
         """One register tile: nf filters x rows x len(lanes) accumulators, then the
-        epilogue. `origin` is `tile_origin(oh0, col0)`."""
+        epilogue. `origin` is `tile_origin(oh0, col0)`. `dots`: then the filters' last
+        pixels as dot products (`emit_tail_dots`)."""
         em, s, v = self.em, self.spec, self.width
         if s.fkw is not None:
             reorder, *_ = s.fkw
@@ -581,6 +660,8 @@ class ConvGenerator:
                     w = self.kernel_weights(weight, k.iv, len(s.patterns[p]))
                     k.yield_(accumulate(k.carried, channel, p, [w]))
                 acc = k.results
+        elif not lanes:
+            acc = []
         else:
             assert s.dense_weight is not None
             cin_g = s.cin // s.groups
@@ -600,6 +681,8 @@ class ConvGenerator:
                 c.yield_(accumulate(c.carried, channel, 0, w))
             acc = c.results
         self.store_tile(n, channels, oh0, col0, rows, lanes, acc)
+        if dots:
+            self.emit_tail_dots(n, channels)
 
     def store_tile(
         self,

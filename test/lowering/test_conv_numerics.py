@@ -162,6 +162,11 @@ DENSE_CASES = [
     Case("dense3x3-4to6-7x9-pad0-nobias", (D(4, 6, padding=0, bias=False),), 7, 9),
     Case("dense1x1-16to24-5x7", (D(16, 24, kernel=1, padding=0),), 5, 7),
     Case("dense1x1-3to5-4x3-s2", (D(3, 5, kernel=1, padding=0, stride=2),), 4, 3),
+    # The last pixels of the flat plane as dot products: 1 pixel past whole vectors on 16
+    # and on 4 lanes (7 x 7), 4 on 16 lanes (14 x 14), 1 on 4 lanes (5 x 5), batch 2.
+    Case("dense1x1-32to20-7x7-relu", (D(32, 20, kernel=1, padding=0, act="relu"),), 7, 7),
+    Case("dense1x1-48to9-14x14-nobias", (D(48, 9, kernel=1, padding=0, bias=False),), 14, 14),
+    Case("dense1x1-16to6-5x5-bn-batch2", (D(16, 6, kernel=1, padding=0, bn=True),), 5, 5, 2),
     Case("dense5x5-4to6-11x9-pad2-relu6", (D(4, 6, kernel=5, padding=2, act="relu6"),), 11, 9),
     Case(
         "dense7x7-3to8-13x11-s2-pad3-bn",
