@@ -15,9 +15,12 @@ across all kernels; its size comes from `tiling.ConvTiling`:
   constants, so the group's body is specialised code without any per-tap indexing:
   every tap reads the scratch buffer at the kernel's channel base plus a constant.
   Wide layers prefetch the input lines of the kernels a few places ahead.
-- `patdnn.conv2d` (dense, grouped or depthwise) is the same code with one pattern,
-  all Kh x Kw taps, and the input channels of the filter's group as the kernels.
+- `patdnn.conv2d` (dense or grouped) is the same code with one pattern, all Kh x Kw
+  taps, and the input channels of the filter's group as the kernels. A depthwise layer
+  (one input channel per group) copies channel by channel instead (`depthwise.py`).
 - A pointwise layer (see `pointwise.py`) reads its input in place, without a copy.
+  Over its flat plane, the few pixels past the last whole vector (`DOT_TAIL_SHARE`)
+  are dot products over the input channels rather than a vector of mostly idle lanes.
 - Pooling windows are a depthwise "convolution" whose reduction is max or mean.
 
 The products of a kernel are emitted input vector by input vector, each load followed
@@ -35,8 +38,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, VectorType, f32, i64
+from xdsl.dialects import arith, memref
+from xdsl.dialects.builtin import DictionaryAttr
 
 from patdnn.lowering.vector.emitter import Emitter, Value, shape_of
 from patdnn.lowering.vector.pointwise import reads_in_place, runs_flat
@@ -57,6 +60,11 @@ from patdnn.lowering.vector.tiling import (
 )
 
 LOWEST_F32 = float(np.finfo(np.float32).min)
+
+DOT_TAIL_SHARE = 4
+"""A flat pointwise layer computes its last pixels as dot products when they fill at most
+1 / DOT_TAIL_SHARE of a vector: a 7 x 7 plane is 3 vectors and 1 pixel on 16 lanes,
+whose fourth vector would do 16 lanes of multiply-adds for one."""
 
 
 @dataclass
@@ -137,7 +145,13 @@ class ConvGenerator:
     slice_at: tuple[Value, Value] | None = None
     """A task's own scratch slice: its offset in `flat`, and the scratch row it starts
     at (None: one scratch buffer for every task)."""
+    tail_slot: Value | None = None
+    """The task's slot of `tail_columns` (flat pointwise layers with `dot_pixels`)."""
+    tail_columns: Value | None = None
+    """`[task][pixel][channel]`: the input of the last `dot_pixels` pixels, contiguous
+    over the channels, gathered by each task (`gather_tail`)."""
     tiling: ConvTiling = field(init=False)
+    dot_pixels: int = field(init=False)
     reads_input_directly: bool = field(init=False)
     streams_rows: bool = field(init=False)
 
@@ -166,10 +180,24 @@ class ConvGenerator:
         self.tiling = default.tuned(
             s.tuning, dense=dense, filters_per_group=filters_per_group, groups=s.groups
         ).clamped(s.out_h, self.out_vectors)
+        self.dot_pixels = (
+            self.tail_lanes
+            if dense
+            and self.reads_input_directly
+            and s.groups == 1
+            and s.out_h == 1
+            and self.tail_lanes <= self.width // DOT_TAIL_SHARE
+            and s.cin % self.width == 0
+            else 0
+        )
+        """A flat pointwise layer whose last vector would hold this few pixels computes
+        them as dot products over the input channels instead (`emit_tail_dots`)."""
 
     # -- the padded, phase-split input ------------------------------------------------
 
-    def allocate_scratch(self, slices: int = 1, slice_rows: int | None = None) -> None:
+    def allocate_scratch(
+        self, slices: int = 1, slice_rows: int | None = None, channels: int | None = None
+    ) -> None:
         """P[c][a][b][i][j] = Xpad[i*sh + a][j*sw + b]: the padded input split into the
         stride phases (a, b) that some tap reads; tap (r, q) of output (i, j) reads
         P[c][r % sh][q % sw][i + r // sh][j + q // sw].
@@ -179,8 +207,9 @@ class ConvGenerator:
         on into the next row (or past the buffer's end, into one vector of slack): values
         that no stored lane uses. Rows no longer than that keep a tile's rows on fewer
         lines: 16 floats for 14 outputs (@14, one line a row instead of two), 32 for 28
-        (two instead of three). With `slices`, one such buffer of `slice_rows` rows per
-        task, one after the other (`scratch_shape` is the shape of one)."""
+        (two instead of three). A buffer holds `channels` planes (default: every input
+        channel); with `slices`, one such buffer of `slice_rows` rows per task, one after
+        the other (`scratch_shape` is the shape of one)."""
         s, v = self.spec, self.width
         sh, sw = s.stride
         kh, kw = s.kernel
@@ -190,10 +219,11 @@ class ConvGenerator:
         halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh if slice_rows is None else slice_rows
         cols = -(-(s.out_w + halo) // v) * v
-        self.scratch_shape = (s.cin, len(self.row_phases), len(self.col_phases), rows, cols)
+        planes = s.cin if channels is None else channels
+        self.scratch_shape = (planes, len(self.row_phases), len(self.col_phases), rows, cols)
         size = slices * int(np.prod(self.scratch_shape))
         self.flat = self.em.alloc([size + v])
-        self.scratch = self.em.reinterpret(self.flat, [slices * s.cin, *self.scratch_shape[1:]])
+        self.scratch = self.em.reinterpret(self.flat, [slices * planes, *self.scratch_shape[1:]])
 
     # -- addressing: a tile reads `flat[base(channel) + constant]` ----------------------
 
@@ -218,6 +248,19 @@ class ConvGenerator:
         _, na, nb, rows, cols = self.scratch_shape
         phase = self.row_phases.index(r % sh) * nb + self.col_phases.index(q % sw)
         return (phase * rows + i + r // sh) * cols + u * v + q // sw
+
+    def input_uses(
+        self, pattern: int, rows: int, vectors: int
+    ) -> list[tuple[int, list[tuple[int, int, int]]]]:
+        """The input vectors a kernel of `pattern` reads in a tile of `rows x vectors`
+        outputs, in address order (offsets from the tile's base), each with the
+        (tap, row, vector) products it feeds."""
+        by_offset: dict[int, list[tuple[int, int, int]]] = {}
+        for t, (r, q) in enumerate(self.spec.patterns[pattern]):
+            for i in range(rows):
+                for u in range(vectors):
+                    by_offset.setdefault(self.tap_offset(r, q, i, u), []).append((t, i, u))
+        return sorted(by_offset.items())
 
     def tile_origin(self, oh0: Value, col0: Value) -> Value:
         """The part of a tile's base that does not depend on the channel (in a task's
@@ -302,8 +345,8 @@ class ConvGenerator:
         """Strided layers: the padding everywhere, then each phase row gathered from its
         input row, for the input channels in `channels` (default: all). For a column
         stride of 2, a vector of the phase is the even (or odd) lanes of two contiguous
-        input vectors (one shuffle); the chunks that straddle the padding, and other
-        strides, go lane by lane."""
+        input vectors (`even_columns`: one shuffle, masked loads at the edges); for other
+        strides the chunks that straddle the padding go lane by lane."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
         cin, na, nb, rows, cols = self.scratch_shape
@@ -313,7 +356,6 @@ class ConvGenerator:
         with em.loop(c_lo, c_hi) as c, em.loop(0, na) as ai, em.loop(0, nb) as bi:
             with em.loop(0, rows) as i, em.loop(0, cols, v) as j:
                 em.vstore(fill, self.scratch, [c.iv, ai.iv, bi.iv, i.iv, j.iv])
-        deinterleave = DenseArrayBase.from_list(i64, list(range(0, 2 * v, 2)))
         for ai, a in enumerate(self.row_phases):
             # Phase rows i whose input row i*sh + a - ph exists.
             first = max(0, -(-(ph - a) // sh))
@@ -330,25 +372,12 @@ class ConvGenerator:
                         if not any(inside):
                             continue
                         dst = [c.iv, em.index(ai), em.index(bi), i.iv]
-                        if all(inside) and sw <= 2:
-                            start = sources[0]
-                            src = [n, c.iv, ih, em.index(start)]
-                            value = em.vload(s.input, src, v)
-                            if sw == 2:
-                                rest = min(v, s.width - start - v)
-                                src2 = [n, c.iv, ih, em.index(start + v)]
-                                high = (
-                                    em.vload(s.input, src2, v)
-                                    if rest == v
-                                    else em.vload_masked(s.input, src2, rest, v)
-                                )
-                                shuffle = vector.ShuffleOp(
-                                    value,
-                                    high,
-                                    deinterleave,
-                                    result_type=VectorType(f32, [v]),
-                                )
-                                value = em.emit(shuffle).results[0]
+                        if sw == 2 or (sw == 1 and all(inside)):
+                            value = (
+                                self.even_columns(n, c.iv, ih, sources[0])
+                                if sw == 2
+                                else em.vload(s.input, [n, c.iv, ih, em.index(sources[0])], v)
+                            )
                             em.vstore(value, self.scratch, [*dst, em.index(m)])
                             continue
                         for lane, x in enumerate(sources):
@@ -356,6 +385,29 @@ class ConvGenerator:
                                 pixel = em.load(s.input, [n, c.iv, ih, em.index(x)])
                                 idx = [*dst, em.index(m + lane)]
                                 em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
+
+    def even_columns(self, n: Value, c: Value, ih: Value, start: int) -> Value:
+        """Input pixels `X[n][c][ih][start + 2l]` for the lanes l of a vector, the padding
+        value where a column is outside the row: two loads (masked at the right edge)
+        and one shuffle, plus one shift where the first columns are left of the row."""
+        em, s, v = self.em, self.spec, self.width
+        fill = em.splat(s.fill, v)
+        before = max(0, -(start // 2))  # lanes left of the row
+        first = start + 2 * before
+        if before >= v or first >= s.width:
+            return fill
+
+        def part(at: int) -> Value:
+            active = min(v, s.width - at)
+            if active <= 0:
+                return fill
+            src = [n, c, ih, em.index(at)]
+            if active == v:
+                return em.vload(s.input, src, v)
+            return em.vload_masked(s.input, src, active, v, s.fill)
+
+        value = em.even_lanes(part(first), part(first + v))
+        return em.shift_lanes(value, fill, before) if before else value
 
     # -- tiles ------------------------------------------------------------------------
 
@@ -430,10 +482,15 @@ class ConvGenerator:
         main_rows, tail_rows = divmod(s.out_h, t.rows)
         row_blocks, row_parts, filter_parts = self.task_split()
         images = s.batch if image is None else 1
-        with phases.open(images * row_parts * filter_parts) as task:
+        tasks = images * row_parts * filter_parts
+        if self.dot_pixels:
+            self.tail_columns = em.alloc((tasks, self.dot_pixels, s.cin))
+        with phases.open(tasks) as task:
             n, part, filter_class = decompose(em, task, [images, row_parts, filter_parts])
             n = n if image is None else image
             self.batch_index = n
+            if self.dot_pixels:
+                self.gather_tail(n, task)
             first, last = part_bounds(em, part, row_blocks, row_parts)
             if copy:
                 self.copy_slice(n, part, first, last)
@@ -455,6 +512,8 @@ class ConvGenerator:
                         with em.at(then):
                             tail_block()
             self.slice_at = None
+        if self.tail_columns is not None:
+            em.dealloc(self.tail_columns)
 
     def copy_slice(self, n: Value, part: Value, first: Value, last: Value) -> None:
         """Task `part`'s scratch slice: the scratch rows that output row blocks
@@ -466,6 +525,49 @@ class ConvGenerator:
         count = em.emit(arith.SubiOp(end, row0)).results[0]
         self.copy_rows(n, row0, count, into=(em.mul(part, s.cin), row0))
         self.slice_at = (em.mul(part, s.cin * self.channel_stride), row0)
+
+    def gather_tail(self, n: Value, slot: Value) -> None:
+        """The input of the last `dot_pixels` pixels of image `n`, channel after channel,
+        into the task's slot of `tail_columns`."""
+        em, s = self.em, self.spec
+        assert self.tail_columns is not None
+        self.tail_slot = slot
+        zero, first = em.index(0), self.full_vectors * self.width
+        with em.loop(0, s.cin) as c:
+            for p in range(self.dot_pixels):
+                pixel = em.load(s.input, [n, c.iv, zero, em.index(first + p)])
+                at = [slot, em.index(p), c.iv]
+                em.emit(memref.StoreOp.get(pixel, self.tail_columns, at))
+
+    def emit_tail_dots(self, n: Value, channels: Sequence[Value]) -> None:
+        """The last `dot_pixels` pixels of the filters `channels`: one dot product each of
+        the filter's weights and the gathered input, `v` channels a multiply-add, all of
+        them in one loop over the channels; then the epilogue of each pixel."""
+        em, s, v = self.em, self.spec, self.width
+        assert s.dense_weight is not None and self.tail_columns is not None
+        assert self.tail_slot is not None
+        weights = em.reinterpret(s.dense_weight, [s.cout, s.cin])
+        pixels = self.dot_pixels
+        zero = em.splat(0.0, v)
+        with em.loop(0, s.cin, v, [zero] * (len(channels) * pixels)) as c:
+            xs = [
+                em.vload(self.tail_columns, [self.tail_slot, em.index(p), c.iv], v)
+                for p in range(pixels)
+            ]
+            out = list(c.carried)
+            for f, co in enumerate(channels):
+                w = em.vload(weights, [co, c.iv], v)
+                for p in range(pixels):
+                    out[f * pixels + p] = em.fma(w, xs[p], out[f * pixels + p])
+            c.yield_(out)
+        first = self.full_vectors * self.width
+        for f, co in enumerate(channels):
+            for p in range(pixels):
+                total = em.reduce_add(c.results[f * pixels + p])
+                if s.bias is not None:
+                    total = em.addf(total, em.load(s.bias, [co]))
+                value = em.broadcast(total, v)
+                self.store_tile(n, [co], em.index(0), em.index(first + p), 1, [1], [value])
 
     def kernel_ahead(self, index: Value, k: Value, distance: int) -> Value:
         """The kernel `distance` places after kernel `k`, clamped to the last one."""
@@ -584,17 +686,17 @@ class ConvGenerator:
         # of one group whose filter count the tile does not divide).
         main, spare = divmod(s.cout, t.filters)
 
-        def filters(col0: Value, lanes: Sequence[int]) -> None:
+        def filters(col0: Value, lanes: Sequence[int], dots: bool = False) -> None:
             origin = self.tile_origin(oh0, col0)
             start = em.mul(filter_class, t.filters)
             with em.loop(start, main * t.filters, classes * t.filters) as j:
                 self.prefetch_next_rows(j.iv, oh0, col0, rows, lanes)
-                self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters)
+                self.emit_tile(n, j.iv, oh0, col0, origin, rows, lanes, t.filters, dots)
             if spare:
                 first = em.index(main * t.filters)
 
                 def spare_tile() -> None:
-                    self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare)
+                    self.emit_tile(n, first, oh0, col0, origin, rows, lanes, spare, dots)
 
                 if classes == 1:
                     spare_tile()
@@ -606,9 +708,10 @@ class ConvGenerator:
         if blocks:
             with em.loop(0, blocks) as cb:
                 filters(em.mul(cb.iv, t.cols * self.width), [self.width] * t.cols)
-        lanes = [self.width] * rest + ([self.tail_lanes] if self.tail_lanes else [])
-        if lanes:
-            filters(em.index(blocks * t.cols * self.width), lanes)
+        tail = [self.tail_lanes] if self.tail_lanes and not self.dot_pixels else []
+        lanes = [self.width] * rest + tail
+        if lanes or self.dot_pixels:
+            filters(em.index(blocks * t.cols * self.width), lanes, self.dot_pixels > 0)
 
     def emit_tile(
         self,
@@ -620,9 +723,11 @@ class ConvGenerator:
         rows: int,
         lanes: Sequence[int],
         nf: int,
+        dots: bool = False,
     ) -> None:
         """One register tile: nf filters x rows x len(lanes) accumulators, then the
-        epilogue. `origin` is `tile_origin(oh0, col0)`."""
+        epilogue. `origin` is `tile_origin(oh0, col0)`. `dots`: then the filters' last
+        pixels as dot products (`emit_tail_dots`)."""
         em, s, v = self.em, self.spec, self.width
         if s.fkw is not None:
             reorder, *_ = s.fkw
@@ -638,14 +743,7 @@ class ConvGenerator:
             acc0 += [init] * (rows * len(lanes))
 
         def uses(pattern: int) -> list[tuple[int, list[tuple[int, int, int]]]]:
-            """The input vectors a kernel of `pattern` reads, in address order, each with
-            the (tap, row, vector) products it feeds."""
-            by_offset: dict[int, list[tuple[int, int, int]]] = {}
-            for t, (r, q) in enumerate(s.patterns[pattern]):
-                for i in range(rows):
-                    for u in range(len(lanes)):
-                        by_offset.setdefault(self.tap_offset(r, q, i, u), []).append((t, i, u))
-            return sorted(by_offset.items())
+            return self.input_uses(pattern, rows, len(lanes))
 
         def accumulate(
             acc: list[Value], channel: Value, pattern: int, weights: list[list[Value]]
@@ -694,6 +792,8 @@ class ConvGenerator:
                     w = self.kernel_weights(weight, k.iv, len(s.patterns[p]))
                     k.yield_(accumulate(k.carried, channel, p, [w]))
                 acc = k.results
+        elif not lanes:
+            acc = []
         else:
             assert s.dense_weight is not None
             cin_g = s.cin // s.groups
@@ -712,7 +812,24 @@ class ConvGenerator:
                 ]
                 c.yield_(accumulate(c.carried, channel, 0, w))
             acc = c.results
+        self.store_tile(n, channels, oh0, col0, rows, lanes, acc)
+        if dots:
+            self.emit_tail_dots(n, channels)
 
+    def store_tile(
+        self,
+        n: Value,
+        channels: Sequence[Value],
+        oh0: Value,
+        col0: Value,
+        rows: int,
+        lanes: Sequence[int],
+        acc: Sequence[Value],
+    ) -> None:
+        """The epilogue of a tile: bias already in `acc[(f * rows + i) * len(lanes) + u]`,
+        the residual added, the activation applied, one store per output vector (masked
+        where fewer lanes are active)."""
+        em, s, v = self.em, self.spec, self.width
         for f, co in enumerate(channels):
             for i in range(rows):
                 row = em.add(oh0, i)

@@ -179,6 +179,22 @@ class Emitter:
         op = vector.ShuffleOp(value, value, mask, result_type=ty)
         return self.emit(op).results[0]
 
+    def even_lanes(self, low: Value, high: Value) -> Value:
+        """Lanes 0, 2, 4, ... of `low` followed by `high`: the stride-2 deinterleave of
+        two contiguous vectors (one shuffle)."""
+        ty = low.type
+        assert isinstance(ty, VectorType), f"even_lanes takes vectors, got {ty}"
+        mask = DenseArrayBase.from_list(i64, list(range(0, 2 * ty.get_shape()[0], 2)))
+        return self.emit(vector.ShuffleOp(low, high, mask, result_type=ty)).results[0]
+
+    def shift_lanes(self, value: Value, fill: Value, lanes: int) -> Value:
+        """`value` moved up by `lanes` lanes, the first `lanes` lanes from `fill`."""
+        ty = value.type
+        assert isinstance(ty, VectorType), f"shift_lanes takes vectors, got {ty}"
+        v = ty.get_shape()[0]
+        mask = DenseArrayBase.from_list(i64, [*range(lanes), *range(v, 2 * v - lanes)])
+        return self.emit(vector.ShuffleOp(fill, value, mask, result_type=ty)).results[0]
+
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
         return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]
 
@@ -188,10 +204,13 @@ class Emitter:
     def vstore(self, value: Value, ref: Value, indices: Sequence[Value]) -> None:
         self.emit(vector.StoreOp(value, ref, list(indices)))
 
-    def vload_masked(self, ref: Value, indices: Sequence[Value], active: int, width: int) -> Value:
+    def vload_masked(
+        self, ref: Value, indices: Sequence[Value], active: int, width: int, fill: float = 0.0
+    ) -> Value:
+        """The first `active` lanes from memory, `fill` in the others."""
         ty = VectorType(f32, [width])
         op = vector.MaskedLoadOp.create(
-            operands=[ref, *indices, self.mask(active, width), self.splat(0.0, width)],
+            operands=[ref, *indices, self.mask(active, width), self.splat(fill, width)],
             result_types=[ty],
         )
         return self.emit(op).results[0]

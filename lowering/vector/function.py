@@ -55,6 +55,7 @@ from patdnn.dialect.patdnn import (
 )
 from patdnn.errors import LoweringError
 from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
+from patdnn.lowering.vector.depthwise import DepthwiseGenerator, is_depthwise
 from patdnn.lowering.vector.elementwise import (
     emit_activation,
     emit_add,
@@ -401,9 +402,8 @@ class FunctionLowering:
         self.generator(spec).emit()
 
     def generator(self, spec: ConvSpec) -> ConvGenerator:
-        return ConvGenerator(
-            self.em, spec, self.width, self.registers, self.options, phases=self.phases
-        )
+        kind = DepthwiseGenerator if is_depthwise(spec) else ConvGenerator
+        return kind(self.em, spec, self.width, self.registers, self.options, phases=self.phases)
 
 
 def concat_slices(

@@ -119,9 +119,11 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 
 // -----
 
-// A dense stride-2 layer: the scratch copy is split into 2 x 2 phases: the chunks
-// next to the padding lane by lane, the others as the even lanes of two input vectors; tiles of 4 filters x 2 rows x 2 vectors loop over the input channels with
-// all 9 taps. The output row is 5 wide: a full vector and a 1-lane tail.
+// A dense stride-2 layer: the scratch copy is split into 2 x 2 phases, each vector the
+// even lanes of two input vectors; next to the left padding moved up a lane (a shuffle
+// with the padding), next to the right one a masked load. Tiles of 4 filters x 2 rows x
+// 2 vectors loop over the input channels with all 9 taps. The output row is 5 wide: a
+// full vector and a 1-lane tail.
 
 // CHECK:       builtin.module attributes {patdnn.weights = [
 // CHECK-SAME:    [dense_resource<{{.*}}> : tensor<4x2x3x3xf32>, 0 : i64],
@@ -136,12 +138,16 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK-NEXT:    %[[AT:.*]] = arith.constant 0 : index
 // CHECK-NEXT:    %[[FLAT:.*]] = memref.view %[[WS]][%[[AT]]][] : memref<1344xi8> to memref<324xf32>
 // CHECK-NEXT:    %[[P:.*]] = memref.reinterpret_cast %[[FLAT]] to offset: [0], sizes: [2, 2, 2, 5, 8]
-// CHECK:         %[[PIXEL:.*]] = memref.load %[[X]]
-// CHECK-NEXT:    memref.store %[[PIXEL]], %[[P]]
-// CHECK:         %[[EVEN:.*]] = vector.load %[[X]]
-// CHECK-NEXT:    %[[ODD:.*]] = vector.load %[[X]]
-// CHECK-NEXT:    %[[PHASE:.*]] = vector.shuffle %[[EVEN]], %[[ODD]] [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
+// CHECK-NOT:     memref.load %[[X]]
+// CHECK:         %[[LOW:.*]] = vector.load %[[X]]
+// CHECK-NEXT:    %[[HIGH:.*]] = vector.load %[[X]]
+// CHECK-NEXT:    %[[ODD:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
+// CHECK-NEXT:    %[[PHASE:.*]] = vector.shuffle %[[ZERO:.*]], %[[ODD]] [0, 4, 5, 6] : vector<4xf32>, vector<4xf32>
 // CHECK-NEXT:    vector.store %[[PHASE]], %[[P]]
+// CHECK-NEXT:    %[[EDGE:.*]] = vector.maskedload %[[X]]
+// CHECK-NEXT:    %[[LAST:.*]] = vector.shuffle %[[EDGE]], %[[ZERO]] [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
+// CHECK-NEXT:    vector.store %[[LAST]], %[[P]]
+// CHECK-NOT:     memref.store {{.*}}, %[[P]]
 // CHECK:         %[[ACC:[^,]+]], {{.*}} = scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> ({{(vector<4xf32>, ){15}vector<4xf32>}}) {
 // CHECK:           memref.load %[[W]][%{{.*}}, %[[C]], %{{.*}}, %{{.*}}] : memref<4x2x3x3xf32>
 // CHECK:           vector.load %[[FLAT]][%{{.*}}] : memref<324xf32>, vector<4xf32>

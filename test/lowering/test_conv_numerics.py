@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from xdsl.dialects import arith, scf
+from xdsl.dialects import arith, scf, vector
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, i64
+from xdsl.ir import Block
 
 import patdnn
 from patdnn.dialect.context import make_context, print_module
@@ -171,6 +172,11 @@ DENSE_CASES = [
     Case("dense3x3-4to6-7x9-pad0-nobias", (D(4, 6, padding=0, bias=False),), 7, 9),
     Case("dense1x1-16to24-5x7", (D(16, 24, kernel=1, padding=0),), 5, 7),
     Case("dense1x1-3to5-4x3-s2", (D(3, 5, kernel=1, padding=0, stride=2),), 4, 3),
+    # The last pixels of the flat plane as dot products: 1 pixel past whole vectors on 16
+    # and on 4 lanes (7 x 7), 4 on 16 lanes (14 x 14), 1 on 4 lanes (5 x 5), batch 2.
+    Case("dense1x1-32to20-7x7-relu", (D(32, 20, kernel=1, padding=0, act="relu"),), 7, 7),
+    Case("dense1x1-48to9-14x14-nobias", (D(48, 9, kernel=1, padding=0, bias=False),), 14, 14),
+    Case("dense1x1-16to6-5x5-bn-batch2", (D(16, 6, kernel=1, padding=0, bn=True),), 5, 5, 2),
     Case("dense5x5-4to6-11x9-pad2-relu6", (D(4, 6, kernel=5, padding=2, act="relu6"),), 11, 9),
     Case(
         "dense7x7-3to8-13x11-s2-pad3-bn",
@@ -180,6 +186,23 @@ DENSE_CASES = [
     ),
     Case("depthwise-8-7x9-relu6", (D(8, 8, groups=8, act="relu6"),), 7, 9),
     Case("depthwise-6-9x7-s2-bn", (D(6, 6, groups=6, stride=2, bias=False, bn=True),), 9, 7),
+    # Depthwise (`vector.depthwise`): widths no multiple of 16 or 4, rows that straddle
+    # both paddings, no padding, 5x5, channel multipliers, more groups than tasks, batch 2.
+    Case("depthwise-5-13x21-s2", (D(5, 5, groups=5, stride=2, act="relu"),), 13, 21),
+    Case("depthwise-7-11x37-pad0", (D(7, 7, groups=7, padding=0),), 11, 37),
+    Case("depthwise-4-9x19-s2-pad0", (D(4, 4, groups=4, stride=2, padding=0),), 9, 19),
+    Case("depthwise-3-6x1-s2", (D(3, 3, groups=3, stride=2),), 6, 1),
+    Case("depthwise-3-5x2", (D(3, 3, groups=3, act="relu6"),), 5, 2),
+    Case(
+        "depthwise5x5-6-12x35-s2-pad2",
+        (D(6, 6, kernel=5, groups=6, stride=2, padding=2, bias=False),),
+        12,
+        35,
+    ),
+    Case("depthwise-mult2-3to6-9x11", (D(3, 6, groups=3, act="relu"),), 9, 11),
+    Case("depthwise-mult3-4to12-10x18-s2", (D(4, 12, groups=4, stride=2),), 10, 18),
+    Case("depthwise-20-7x33-s2-batch2", (D(20, 20, groups=20, stride=2, bn=True),), 7, 33, 2),
+    Case("depthwise-19-8x17-batch2", (D(19, 19, groups=19, act="relu6"),), 8, 17, 2),
     Case("grouped2-6to10-9x9-s2", (D(6, 10, groups=2, stride=2, act="relu"),), 9, 9),
     Case("grouped2-8to8-5x13", (D(8, 8, groups=2),), 5, 13),
 ]
@@ -357,7 +380,11 @@ def compile_with_tuning(
     LowerPatdnnToVectorPass(vector_width=vector_width, **lowering).apply(ctx, module)
     LoadRedundancyEliminationPass().apply(ctx, module)
     module.verify()
-    tile = max(len(op.results) for op in module.walk() if isinstance(op, scf.ForOp))
+    tile = max([len(op.results) for op in module.walk() if isinstance(op, scf.ForOp)])
+    if tile == 0:  # a tile unrolled over its taps (depthwise): its chains of FMAs
+        tile = max(
+            _fma_chains(block) for op in module.walk() for r in op.regions for block in r.blocks
+        )
     weights = pack_weight_blob(module) or b"\0"
     target = Target.get("host")
     llvm_ir = mlir_to_llvm_ir(print_module(module, generic=True), target)
@@ -368,6 +395,12 @@ def compile_with_tuning(
         workspace_size=workspace_bytes(module, "forward"),
     )
     return HostModule(llvm_ir, "forward", signature, target=target), weights, tile, module
+
+
+def _fma_chains(block: Block) -> int:
+    """The FMA chains that start in `block`: FMAs whose accumulator is not an FMA's."""
+    fmas = [op for op in block.ops if isinstance(op, vector.FMAOp)]
+    return sum(1 for op in fmas if not isinstance(op.acc.owner, vector.FMAOp))
 
 
 # (id, case, tuning, vector width, accumulators of the largest tile). Rows and columns
