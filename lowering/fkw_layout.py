@@ -16,6 +16,15 @@ replaced by the five FKW arrays (see `FKWConv2dOp`):
 Inside a filter, kernels are grouped by pattern (pattern id, then input channel), so
 the generated code runs one specialised loop per pattern group.
 
+*Filter groups*: when the stored filters `G*g .. G*g+G-1` share, at every input
+channel, whether the kernel is kept and its pattern (pruned with `filter_group=G`,
+see `patdnn.pruning.patterns`; `filter_group_size` detects it from the weights), the
+layout is per group instead of per filter: `offset[groups+1]`,
+`pattern_bounds[groups][K+1]`, `index` the group's kernels, and `weight[nnz][G*T]` the
+values of the group's G filters at each kernel (`[kernel][filter][tap]`; zeros for the
+missing filters of a smaller last group). One load of a kernel's input then feeds the G
+filters.
+
 `pack_fkw` and `unpack_fkw` are the pure numpy halves of the layout, usable alone.
 """
 
@@ -40,7 +49,13 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import dce
 
-from patdnn.dialect.library import LibraryError, Pattern, kernel_pattern_ids, misfit_message
+from patdnn.dialect.library import (
+    MISFIT,
+    LibraryError,
+    Pattern,
+    kernel_pattern_ids,
+    misfit_message,
+)
 from patdnn.dialect.patdnn import FKWConv2dOp, PatternConv2dOp
 from patdnn.dialect.weights import constant_array, is_inline_constant, make_constant, weights_of
 from patdnn.errors import PatdnnError
@@ -75,6 +90,51 @@ def kernel_patterns(
     return ids
 
 
+GROUP_SIZES = (8, 4, 2)
+"""The filter group sizes `filter_group_size` looks for, largest first."""
+
+GROUP_WASTE = 1 / 16
+"""The share of extra (all-zero) kernels a group layout may compute over the layer's
+non-empty kernels (kernels trained to zero inside a kept group position)."""
+
+
+def group_patterns(weight: np.ndarray, group: int, library: Sequence[Pattern]) -> np.ndarray:
+    """The pattern of every (filter group, input channel) position of a [Cout, Cin, Kh,
+    Kw] weight in stored order, int64 [groups, Cin]: the first pattern covering the
+    non-zero taps of every kernel of the group at that channel (-1: all empty, `MISFIT`:
+    no pattern covers them)."""
+    starts = np.arange(0, weight.shape[0], group)
+    union = np.add.reduceat(np.abs(weight), starts, axis=0) if starts.size else weight
+    return kernel_pattern_ids(union, library)
+
+
+def filter_group_size(
+    weight: np.ndarray, library: Sequence[Pattern], sizes: Sequence[int] = GROUP_SIZES
+) -> int:
+    """The largest G of `sizes` such that the stored filters of a [Cout, Cin, Kh, Kw]
+    weight, in groups of G (the last one smaller), share their kernel positions and
+    patterns: every group position fits one pattern and the group layout computes at
+    most `GROUP_WASTE` more kernels than are non-empty; 1 when none does."""
+    cout = weight.shape[0]
+    kept = int(np.count_nonzero(np.any(weight != 0, axis=(2, 3))))
+    if kept == 0:
+        return 1
+    for group in sizes:
+        if group < 2 or cout < 2 * group:
+            continue
+        try:
+            ids = group_patterns(weight, group, library)
+        except LibraryError:
+            return 1
+        if np.any(ids == MISFIT):
+            continue
+        members = np.diff(np.append(np.arange(0, cout, group), cout)).astype(np.int64)
+        work = int(np.where(ids >= 0, members[:, None], 0).sum())
+        if work <= kept * (1 + GROUP_WASTE):
+            return group
+    return 1
+
+
 def _tap_arrays(library: Sequence[Pattern]) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of the taps, [K, T] each, in library order."""
     counts = {len(p) for p in library}
@@ -101,7 +161,10 @@ class FKWArrays:
     pattern_bounds: np.ndarray
     """int32 [Cout][K+1]: cumulative kernel count per pattern inside each filter."""
     weight: np.ndarray
-    """float32 [nnz][T]: the kept values of each kernel, in its pattern's tap order."""
+    """float32 [nnz][G*T]: the kept values of each kernel (of each of the group's G
+    filters), in its pattern's tap order."""
+    filter_group: int = 1
+    """G: filters sharing each kernel (1: the per-filter layout)."""
 
     @property
     def nnz(self) -> int:
@@ -130,12 +193,17 @@ def pack_fkw(
     filter_order: Sequence[int] | None = None,
     *,
     layer: str = "?",
+    filter_group: int = 1,
 ) -> FKWArrays:
     """
     FKW storage of a pattern-pruned [Cout, Cin, Kh, Kw] weight given in the original
     filter order. Stored filter `j` is original filter `filter_order[j]` (identity when
-    None); its kernels are ordered by pattern id, then input channel.
+    None); its kernels are ordered by pattern id, then input channel. With
+    `filter_group` G > 1 the units are the groups of G stored filters (see the module
+    docstring), which must share their kernel positions and patterns.
     """
+    if filter_group > 1:
+        return _pack_groups(weight, library, filter_order, filter_group, layer)
     patterns = kernel_patterns(weight, library, layer=layer)
     cout, cin = patterns.shape
     k = len(library)
@@ -163,6 +231,58 @@ def pack_fkw(
     )
 
 
+def _pack_groups(
+    weight: np.ndarray,
+    library: Sequence[Pattern],
+    filter_order: Sequence[int] | None,
+    group: int,
+    layer: str,
+) -> FKWArrays:
+    """`pack_fkw` in groups of `group` stored filters."""
+    cout, cin, kh, kw = weight.shape
+    k = len(library)
+    rows, cols = _tap_arrays(library)
+    order = _check_order(filter_order, cout)
+    stored = weight[order]
+    try:
+        ids = group_patterns(stored, group, library)
+    except LibraryError as e:
+        raise FKWLayoutError(f"layer '{layer}': {e}") from None
+    if np.any(ids == MISFIT):
+        g, c = (int(x) for x in np.argwhere(ids == MISFIT)[0])
+        raise PatternMismatchError(
+            f"layer '{layer}': the kernels of filters {g * group}..{g * group + group - 1} "
+            f"(stored order) at channel {c} share no pattern of the library"
+        )
+    groups = ids.shape[0]
+    j, c = np.nonzero(ids >= 0)
+    p = ids[j, c]
+    sort = np.lexsort((c, p, j))
+    j, c, p = j[sort], c[sort], p[sort]
+    counts = np.zeros((groups, k), dtype=np.int64)
+    np.add.at(counts, (j, p), 1)
+    bounds = np.zeros((groups, k + 1), dtype=np.int32)
+    bounds[:, 1:] = np.cumsum(counts, axis=1)
+    offset = np.zeros(groups + 1, dtype=np.int32)
+    offset[1:] = np.cumsum(counts.sum(axis=1))
+    padded = np.zeros((groups * group, cin, kh, kw), dtype=np.float32)
+    padded[:cout] = stored
+    # [group][channel][row][col][filter of the group]
+    by_group = padded.reshape(groups, group, cin, kh, kw).transpose(0, 2, 3, 4, 1)
+    values = by_group[j[:, None], c[:, None], rows[p], cols[p]]  # [nnz][T][G]
+    taps = rows.shape[1]
+    return FKWArrays(
+        reorder=order.astype(np.int32),
+        offset=offset,
+        index=c.astype(np.int32),
+        pattern_bounds=bounds,
+        weight=np.ascontiguousarray(values.transpose(0, 2, 1), dtype=np.float32).reshape(
+            len(j), group * taps
+        ),
+        filter_group=group,
+    )
+
+
 def unpack_fkw(arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[int]) -> np.ndarray:
     """The dense float32 [Cout, Cin, Kh, Kw] weight, in the original filter order."""
     cout, cin, kh, kw = (int(d) for d in shape)
@@ -172,10 +292,14 @@ def unpack_fkw(arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[in
     offset = arrays.offset.astype(np.int64)
     bounds = arrays.pattern_bounds.astype(np.int64)
     nnz = arrays.nnz
+    group = arrays.filter_group
+    units = -(-cout // group)
+    taps = rows.shape[1]
     if (
-        offset.shape != (cout + 1,)
-        or bounds.shape != (cout, k + 1)
-        or arrays.weight.shape != (nnz, rows.shape[1])
+        group < 1
+        or offset.shape != (units + 1,)
+        or bounds.shape != (units, k + 1)
+        or arrays.weight.shape != (nnz, group * taps)
         or offset[0] != 0
         or offset[-1] != nnz
         or np.any(np.diff(offset) < 0)
@@ -186,17 +310,23 @@ def unpack_fkw(arrays: FKWArrays, library: Sequence[Pattern], shape: Sequence[in
         raise FKWLayoutError(
             f"FKW arrays (offset {offset.shape}, pattern_bounds {bounds.shape}, "
             f"weight {arrays.weight.shape}, {nnz} kernels) do not describe a layer of "
-            f"{cout} filters and {k} patterns"
+            f"{cout} filters in groups of {group} and {k} patterns"
         )
     index = arrays.index.astype(np.int64)
     if nnz and (index.min() < 0 or index.max() >= cin):
         raise FKWLayoutError(f"FKW index holds channels outside 0..{cin - 1}")
     if np.any(rows >= kh) or np.any(cols >= kw):
         raise FKWLayoutError(f"a pattern tap lies outside the {kh}x{kw} kernel")
-    filters = np.repeat(order, np.diff(offset))
-    pattern = np.repeat(np.tile(np.arange(k), cout), np.diff(bounds, axis=1).reshape(-1))
+    units_of = np.repeat(np.arange(units), np.diff(offset))
+    pattern = np.repeat(np.tile(np.arange(k), units), np.diff(bounds, axis=1).reshape(-1))
     dense = np.zeros((cout, cin, kh, kw), dtype=np.float32)
-    dense[filters[:, None], index[:, None], rows[pattern], cols[pattern]] = arrays.weight
+    for f in range(group):
+        stored = units_of * group + f
+        valid = stored < cout
+        p = pattern[valid]
+        dense[order[stored[valid]][:, None], index[valid][:, None], rows[p], cols[p]] = (
+            arrays.weight[valid, f * taps : (f + 1) * taps]
+        )
     return dense
 
 
@@ -229,7 +359,10 @@ class FKWLayoutPattern(RewritePattern):
     def match_and_rewrite(self, op: PatternConv2dOp, rewriter: PatternRewriter, /) -> None:
         weight = layer_weight(op)
         order = op.filter_order_values
-        arrays = pack_fkw(weight, op.patterns.patterns, order, layer=op.layer_name)
+        library = op.patterns.patterns
+        stored = weight if order is None else weight[list(order)]
+        group = filter_group_size(stored, library)
+        arrays = pack_fkw(weight, library, order, layer=op.layer_name, filter_group=group)
         inline = is_inline_constant(op.weight)
         base = weight_base(op.weight, op.layer_name)
         constants: list[arith.ConstantOp] = []
@@ -253,6 +386,7 @@ class FKWLayoutPattern(RewritePattern):
             residual=op.residual,
             layer=op.layer,
             tuning=op.tuning,
+            filter_group=group,
         )
         rewriter.replace(op, fkw)
 
@@ -262,7 +396,9 @@ class FKWLayoutPass(ModulePass):
     """
     Stores every pattern convolution's weights in FKW format (PatDNN Section 5.3):
     `patdnn.pattern_conv2d` -> `patdnn.fkw_conv2d` with reorder, offset, index,
-    pattern_bounds and weight arrays; kernels grouped by pattern inside each filter.
+    pattern_bounds and weight arrays; kernels grouped by pattern inside each filter
+    (inside each filter group when the filters share their kernels, see
+    `filter_group_size`).
     """
 
     name = "fkw-layout"

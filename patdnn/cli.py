@@ -4,7 +4,8 @@
     patdnn run DIR --input x.npy [--output y.npy]
     patdnn inspect MODEL_OR_DIR
     patdnn prune [--model package.module:factory] [--pointwise R|off] [--linear R|off]
-                 [--block 4x1] [--linear-block 16x1] [--depthwise] [--include L,...] -o DIR
+                 [--block 4x1] [--linear-block 16x1] [--depthwise] [--filter-group G]
+                 [--include L,...] -o DIR
     patdnn bench layers [--repeat N]
     patdnn demo --out DIR
 
@@ -434,6 +435,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             linear=linear,
             block_shape=block,
             depthwise=args.depthwise,
+            filter_group=args.filter_group,
             include=include,
             exclude=exclude,
             admm_epochs=args.admm_epochs,
@@ -679,6 +681,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="block shape of linear layers (default 16x1, or --block)")  # fmt: skip
     p.add_argument("--depthwise", action="store_true",
                    help="pattern-prune depthwise 3x3 convolutions too")  # fmt: skip
+    p.add_argument("--filter-group", type=_positive_int, default=1, metavar="G",
+                   help="3x3 convolutions: groups of G neighbouring filters share kernel "
+                        "positions and patterns (default 1: per filter)")  # fmt: skip
     p.add_argument("--include", metavar="NAME,...",
                    help="prune exactly these layers (may name the first conv or last linear)")  # fmt: skip
     p.add_argument("--exclude", metavar="NAME,...", help="keep these layers dense")

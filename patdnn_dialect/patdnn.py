@@ -581,6 +581,11 @@ class FKWConv2dOp(ConvolutionOp):
       (no per-kernel pattern id);
     - `weight[nnz][T]`: the T kept values of each kernel, in the pattern's tap order.
 
+    With `filter_group = G` (filters `G*g .. G*g+G-1` share their kernels), `offset`,
+    `pattern_bounds` and `index` describe the kernels of each group of G stored filters
+    (`offset[groups+1]`, `pattern_bounds[groups][K+1]`, `groups = ceil(Cout / G)`) and
+    `weight[nnz][G*T]` holds, per kernel, the T values of each of the group's filters.
+
     The generic form lists the four index arrays first, then the convolution's operands.
 
     ```
@@ -601,6 +606,7 @@ class FKWConv2dOp(ConvolutionOp):
 
     kernel = _i64_pair_prop("kernel")
     patterns = prop_def(PatternLibraryAttr)
+    filter_group = opt_prop_def(IntegerAttr)
 
     assembly_format = (
         "$input `,` $reorder `,` $offset `,` $index `,` $pattern_bounds `,` $weight "
@@ -625,6 +631,7 @@ class FKWConv2dOp(ConvolutionOp):
         residual: SSAValue | Operation | None = None,
         layer: StringAttr | None = None,
         tuning: DictionaryAttr | None = None,
+        filter_group: int = 1,
     ):
         reorder, offset, index, pattern_bounds, weight = arrays
         properties: dict[str, Attribute] = {
@@ -638,6 +645,8 @@ class FKWConv2dOp(ConvolutionOp):
             properties["layer"] = layer
         if tuning is not None:
             properties["tuning"] = tuning
+        if filter_group != 1:
+            properties["filter_group"] = IntegerAttr(filter_group, i64)
         IRDLOperation.__init__(
             self,
             operands=[reorder, offset, index, pattern_bounds, input, weight, bias, residual],
@@ -649,6 +658,11 @@ class FKWConv2dOp(ConvolutionOp):
     def kernel_values(self) -> tuple[int, int]:
         return _pair_values(self.kernel, "kernel")
 
+    @property
+    def filter_group_value(self) -> int:
+        """G: the stored filters sharing each kernel (1 without `filter_group`)."""
+        return 1 if self.filter_group is None else self.filter_group.value.data
+
     def verify_(self) -> None:
         kh, kw = self.kernel_values
         if kh < 1 or kw < 1:
@@ -656,14 +670,19 @@ class FKWConv2dOp(ConvolutionOp):
         _verify_window(self.strides, self.padding)
         if self.group_count != 1:
             raise VerifyException(f"fkw_conv2d supports groups = 1 only, got {self.group_count}")
+        group = self.filter_group_value
+        if group < 1:
+            raise VerifyException(f"filter_group must be positive, got {group}")
         self.patterns.verify_for_kernel(kh, kw, equal_tap_counts=True)
         k = len(self.patterns.patterns)
         taps = len(self.patterns.patterns[0])
         out = self._verify_output((kh, kw), None)
         cout = out[1]
 
+        units = -(-cout // group)
+        unit = "filter" if group == 1 else "filter group"
         _verify_i32_tensor(self.reorder, "reorder (the original id of each filter)", (cout,))
-        _verify_i32_tensor(self.offset, "offset (the kernel range of each filter)", (cout + 1,))
+        _verify_i32_tensor(self.offset, f"offset (the kernel range of each {unit})", (units + 1,))
         index_shape = self.index.type.get_shape()
         if len(index_shape) != 1:
             raise VerifyException(
@@ -672,12 +691,13 @@ class FKWConv2dOp(ConvolutionOp):
             )
         (nnz,) = index_shape
         _verify_i32_tensor(self.index, "index (the input channel of each kernel)", (nnz,))
-        bounds_what = "pattern_bounds (the kernel range of each pattern in each filter)"
-        _verify_i32_tensor(self.pattern_bounds, bounds_what, (cout, k + 1))
+        bounds_what = f"pattern_bounds (the kernel range of each pattern in each {unit})"
+        _verify_i32_tensor(self.pattern_bounds, bounds_what, (units, k + 1))
         wshape = _verify_f32_tensor(self.weight, "weight", 2)
-        if wshape != (nnz, taps):
+        if wshape != (nnz, group * taps):
+            of = f"{taps} taps" if group == 1 else f"{group} filters x {taps} taps"
             raise VerifyException(
-                f"weight must be tensor<{nnz}x{taps}xf32> ({nnz} kernels of {taps} taps), "
+                f"weight must be tensor<{nnz}x{group * taps}xf32> ({nnz} kernels of {of}), "
                 f"got {self.weight.type}"
             )
         self._verify_epilogue(out)

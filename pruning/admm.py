@@ -75,6 +75,7 @@ from patdnn.pruning.layers import (
 from patdnn.pruning.patterns import (
     Library,
     check_connectivity,
+    check_filter_group,
     hard_prune_mask,
     normalize_library,
     pattern_projection_mask,
@@ -161,14 +162,18 @@ class _LayerState:
 class LayerPlan:
     """How one layer is pruned: its kind (see :mod:`patdnn.pruning.layers`), its ratio
     (connectivity for 3x3 and 1x1 convolutions, block ratio for linear layers; None for
-    depthwise layers, which keep every kernel) and its block shape (1x1 and linear)."""
+    depthwise layers, which keep every kernel), its block shape (1x1 and linear) and its
+    filter group (3x3: filters sharing kernel positions and patterns, see
+    :mod:`patdnn.pruning.patterns`; 1 for every other kind)."""
 
     kind: str
     ratio: float | None
     block: tuple[int, int] | None
+    group: int = 1
 
     def as_list(self) -> list[object]:
-        return [self.kind, self.ratio, list(self.block) if self.block else None]
+        out: list[object] = [self.kind, self.ratio, list(self.block) if self.block else None]
+        return out + [self.group] if self.group != 1 else out
 
 
 def plan_layers(
@@ -181,6 +186,7 @@ def plan_layers(
     depthwise: bool = False,
     include: Iterable[str] | str | None = None,
     exclude: Iterable[str] | str | None = None,
+    filter_group: int = 1,
 ) -> tuple[dict[str, PrunedLayer], dict[str, LayerPlan]]:
     """The layers to prune (``{name: module}``) and how (``{name: LayerPlan}``).
 
@@ -191,9 +197,11 @@ def plan_layers(
     :data:`DEFAULT_LINEAR_BLOCK` ``(16, 1)`` for linear layers), one ``(outputs,
     inputs)`` shape for every 1x1 and linear layer, or a mapping whose keys are pruned
     1x1 / linear layer names or the kinds ``"pointwise"`` / ``"linear"`` (a layer's own
-    entry first, then its kind's, then the default). Raises :class:`PruningError` naming
-    the argument and layer at fault.
+    entry first, then its kind's, then the default). ``filter_group`` (an int >= 1)
+    is the filter group of every 3x3 layer. Raises :class:`PruningError` naming the
+    argument and layer at fault.
     """
+    group = check_filter_group(filter_group)
     if not isinstance(depthwise, bool):
         raise PruningError(f"depthwise must be True or False, got {depthwise!r}")
     for what, value in (("pointwise", pointwise), ("linear", linear)):
@@ -234,17 +242,20 @@ def plan_layers(
     else:
         shape = check_block_shape(block_shape)
         blocks = {n: shape for n in block_layers}
-    plans = {n: LayerPlan(kind, ratios.get(n), blocks.get(n)) for n, (kind, _) in chosen.items()}
+    plans = {
+        n: LayerPlan(kind, ratios.get(n), blocks.get(n), group if kind == PATTERN else 1)
+        for n, (kind, _) in chosen.items()
+    }
     return {n: m for n, (_, m) in chosen.items()}, plans
 
 
 def layer_mask(weight: torch.Tensor, plan: LayerPlan, library: Library) -> torch.Tensor:
     """The hard-pruning mask of one layer's ``weight`` under ``plan``: 3x3, the pattern
-    then the connectivity projection; depthwise, the pattern projection; 1x1 and linear,
-    the top blocks (:func:`block_mask`)."""
+    then the connectivity projection (of the plan's filter groups); depthwise, the
+    pattern projection; 1x1 and linear, the top blocks (:func:`block_mask`)."""
     if plan.kind == PATTERN:
         assert plan.ratio is not None
-        return hard_prune_mask(weight, library, plan.ratio)
+        return hard_prune_mask(weight, library, plan.ratio, plan.group)
     if plan.kind == DEPTHWISE:
         return pattern_projection_mask(weight, library)
     assert plan.ratio is not None and plan.block is not None
@@ -262,7 +273,9 @@ class ADMMPruner:
     blocks), ``linear`` (linear layers, block ratio), ``block_shape`` and ``depthwise``.
     3x3 layers have the pattern set and the connectivity set, depthwise layers the
     pattern set alone, 1x1 and linear layers the block-sparse set alone (projection:
-    the top blocks by L2 norm, :func:`project_blocks`). ``rho`` is the initial penalty,
+    the top blocks by L2 norm, :func:`project_blocks`). ``filter_group`` > 1 makes the
+    filters of each group of a 3x3 layer share their kernel positions and patterns, in
+    Z, Y and the hard-pruning mask alike. ``rho`` is the initial penalty,
     multiplied by ``rho_growth`` every ``rho_every`` calls of :meth:`epoch_end`, never
     beyond ``rho_max``.
 
@@ -287,6 +300,7 @@ class ADMMPruner:
         rho_max: float = 1.0,
         include: Iterable[str] | str | None = None,
         exclude: Iterable[str] | str | None = None,
+        filter_group: int = 1,
     ) -> None:
         self.library: Library = normalize_library(library)
         check_positive("rho", rho)
@@ -310,6 +324,7 @@ class ADMMPruner:
             depthwise=depthwise,
             include=include,
             exclude=exclude,
+            filter_group=filter_group,
         )
         #: ``{3x3 layer name: connectivity ratio}``
         self.connectivity: dict[str, float] = {
@@ -335,8 +350,9 @@ class ADMMPruner:
 
     def _project_z(self, name: str, w: torch.Tensor) -> torch.Tensor | None:
         """Projection onto the pattern set (3x3 and depthwise layers)."""
-        if self.plans[name].kind in (PATTERN, DEPTHWISE):
-            return project_patterns(w, self.library)
+        plan = self.plans[name]
+        if plan.kind in (PATTERN, DEPTHWISE):
+            return project_patterns(w, self.library, plan.group)
         return None
 
     def _project_y(self, name: str, w: torch.Tensor) -> torch.Tensor | None:
@@ -344,7 +360,7 @@ class ADMMPruner:
         plan = self.plans[name]
         if plan.kind == PATTERN:
             assert plan.ratio is not None
-            return project_connectivity(w, plan.ratio)
+            return project_connectivity(w, plan.ratio, plan.group)
         if plan.kind in (POINTWISE, LINEAR):
             assert plan.ratio is not None and plan.block is not None
             return project_blocks(w, plan.ratio, plan.block)

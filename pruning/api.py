@@ -152,6 +152,7 @@ def prune(
     library: Iterable[Iterable[tuple[int, int]]] | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    filter_group: int = 1,
 ) -> PruneResult:
     """Pattern + connectivity + block pruning of ``model`` with the extended ADMM.
 
@@ -177,6 +178,11 @@ def prune(
       a sparse GEMV fast, see :mod:`patdnn.pruning.blocks`); partial last blocks when it
       does not divide. One shape sets every 1x1 and linear layer; a mapping sets the
       layers it names and/or the kinds ``"pointwise"`` and ``"linear"``.
+    - ``filter_group`` (int >= 1, default 1): in every 3x3 layer the filters ``G*g ..
+      G*g+G-1`` share, per input channel, whether the kernel is kept and its pattern
+      (chosen on the group's summed scores; the last group is smaller when G does not
+      divide the filter count), each filter keeping its own weights; 1 is PatDNN's
+      per-kernel choice (see :mod:`patdnn.pruning.patterns`).
     - ``depthwise``: pattern-prune depthwise 3x3 convolutions too (each kernel keeps one
       library pattern, every kernel kept); default False.
     - ``admm_epochs``: ADMM training epochs (Z, Y, U, V updated at each epoch end; ``rho``
@@ -225,6 +231,7 @@ def prune(
         depthwise=depthwise,
         include=include,
         exclude=exclude,
+        filter_group=filter_group,
     )
     conn = {n: p.ratio for n, p in plans.items() if p.kind == PATTERN}
     kernel_layers = [n for n, p in plans.items() if p.kind in (PATTERN, DEPTHWISE)]
@@ -291,6 +298,7 @@ def prune(
             rho_max=rho_max,
             include=include,
             exclude=exclude,
+            filter_group=filter_group,
         )
         phase, done = "admm", 0
         if ckpt is not None:

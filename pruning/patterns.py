@@ -16,6 +16,15 @@ live in :mod:`patdnn.dialect.library`; this module applies them to torch tensors
   with the largest L2 norms and zeroes the rest (connectivity pruning, Sec. 3 and 4.2).
 - :func:`hard_prune_mask` composes both: pattern projection, then connectivity projection.
 
+With ``group=G > 1`` (filter groups, :func:`check_filter_group`) the filters ``G*g ..
+G*g+G-1`` of a layer share, per input channel, whether the kernel is kept and which
+pattern it has (the last group is smaller when G does not divide the filter count): the
+pattern projection picks, per group and input channel, the pattern keeping the most
+energy summed over the group's kernels, and the connectivity projection keeps the
+``round(groups * inputs / connectivity)`` (group, input channel) positions with the
+largest summed L2 norms. Each filter keeps its own weight values; one set of input loads
+then feeds the G filters of a group. ``group=1`` is PatDNN's per-kernel choice.
+
 Every function is deterministic: ties go to the earlier library entry, the earlier kernel
 (row-major over ``(out, in)``) or the earlier tap (row-major over the 3x3 grid).
 """
@@ -60,6 +69,8 @@ __all__ = [
     "normalize_pattern",
     "assign_patterns",
     "check_connectivity",
+    "check_filter_group",
+    "filter_groups",
     "connectivity_mask",
     "extract_library",
     "hard_prune_mask",
@@ -105,6 +116,28 @@ def check_connectivity(connectivity: object) -> float:
     if not math.isfinite(c) or c < 1.0:
         raise PruningError(f"connectivity must be a finite number >= 1, got {connectivity!r}")
     return c
+
+
+def check_filter_group(filter_group: object) -> int:
+    """Validate a filter group size: an int >= 1 (1: every filter on its own)."""
+    if isinstance(filter_group, bool) or not isinstance(filter_group, numbers.Integral):
+        raise PruningError(f"filter_group must be an int >= 1, got {filter_group!r}")
+    if filter_group < 1:
+        raise PruningError(f"filter_group must be an int >= 1, got {filter_group!r}")
+    return int(filter_group)
+
+
+def filter_groups(num_filters: int, group: int, device: torch.device | None = None) -> torch.Tensor:
+    """Group index of each of ``num_filters`` filters in groups of ``group`` (the last
+    group smaller when ``group`` does not divide ``num_filters``)."""
+    return torch.arange(num_filters, device=device) // group
+
+
+def _group_sum(scores: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores`` (filters first) summed over each filter group, and each filter's group."""
+    ids = filter_groups(scores.shape[0], group, scores.device)
+    total = scores.new_zeros((-(-scores.shape[0] // group), *scores.shape[1:]))
+    return total.index_add_(0, ids, scores), ids
 
 
 def _check_kernels(weight: torch.Tensor, what: str = "weight") -> None:
@@ -182,27 +215,34 @@ def extract_library(
     return design_library(_kernel_arrays(source, include, exclude), k)
 
 
-def assign_patterns(weight: torch.Tensor, library: Library) -> torch.Tensor:
-    """Library index of the pattern keeping the most L2 energy, per kernel.
+def assign_patterns(weight: torch.Tensor, library: Library, group: int = 1) -> torch.Tensor:
+    """Library index of the pattern keeping the most L2 energy, per kernel (with
+    ``group > 1``: summed over the kernels of a filter group at one input channel).
 
     Returns a long tensor of shape ``weight.shape[:-2]``; ties go to the earlier pattern.
     """
     _check_kernels(weight)
     masks = library_masks(library, dtype=weight.dtype).to(weight.device).reshape(len(library), 9)
     energy = weight.detach().reshape(-1, 9).square() @ masks.T
-    return energy.argmax(dim=1).reshape(weight.shape[:-2])
+    if check_filter_group(group) == 1:
+        return energy.argmax(dim=1).reshape(weight.shape[:-2])
+    energy = energy.reshape(*weight.shape[:-2], len(library))
+    total, ids = _group_sum(energy, group)
+    return total.argmax(dim=-1)[ids]
 
 
-def pattern_projection_mask(weight: torch.Tensor, library: Library) -> torch.Tensor:
-    """Boolean mask (shape of ``weight``) of the best library pattern of every kernel."""
-    ids = assign_patterns(weight, library)
+def pattern_projection_mask(weight: torch.Tensor, library: Library, group: int = 1) -> torch.Tensor:
+    """Boolean mask (shape of ``weight``) of the best library pattern of every kernel
+    (shared by each filter group's kernels at one input channel, see :func:`assign_patterns`)."""
+    ids = assign_patterns(weight, library, group)
     masks = library_masks(library, dtype=torch.bool).to(weight.device)
     return masks[ids]
 
 
-def project_patterns(weight: torch.Tensor, library: Library) -> torch.Tensor:
-    """Euclidean projection of ``weight`` onto the pattern set (PatDNN Sec. 4.2)."""
-    return weight * pattern_projection_mask(weight, library).to(weight.dtype)
+def project_patterns(weight: torch.Tensor, library: Library, group: int = 1) -> torch.Tensor:
+    """Euclidean projection of ``weight`` onto the pattern set (PatDNN Sec. 4.2), of
+    filter groups of ``group`` sharing their patterns."""
+    return weight * pattern_projection_mask(weight, library, group).to(weight.dtype)
 
 
 def kernels_to_keep(num_kernels: int, connectivity: float) -> int:
@@ -211,38 +251,55 @@ def kernels_to_keep(num_kernels: int, connectivity: float) -> int:
     return min(num_kernels, max(1, round(num_kernels / c)))
 
 
-def connectivity_mask(weight: torch.Tensor, connectivity: float) -> torch.Tensor:
+def connectivity_mask(weight: torch.Tensor, connectivity: float, group: int = 1) -> torch.Tensor:
     """Kernel-level boolean mask, shape ``weight.shape[:-2]``: the kernels with the
-    largest L2 norms, ``round(n / connectivity)`` of them (at least 1; ties: earlier kernel)."""
+    largest L2 norms, ``round(n / connectivity)`` of them (at least 1; ties: earlier kernel).
+
+    With ``group > 1`` the units are (filter group, input channel) positions scored by
+    the summed norms of their kernels: ``round(groups * inputs / connectivity)`` of
+    them are kept, each for every filter of its group."""
     _check_kernels(weight)
     norms = weight.detach().reshape(-1, 9).square().sum(dim=1)
+    ids = None
+    if check_filter_group(group) > 1:
+        norms, ids = _group_sum(norms.reshape(weight.shape[:-2]), group)
+    shape = norms.shape
+    norms = norms.reshape(-1)
     n = norms.numel()
     keep = kernels_to_keep(n, connectivity)
     order = torch.sort(norms, descending=True, stable=True).indices[:keep]
     mask = torch.zeros(n, dtype=torch.bool, device=weight.device)
     mask[order] = True
+    if ids is not None:
+        return mask.reshape(shape)[ids]
     return mask.reshape(weight.shape[:-2])
 
 
-def project_connectivity(weight: torch.Tensor, connectivity: float) -> torch.Tensor:
-    """Euclidean projection of ``weight`` onto the connectivity set (PatDNN Sec. 4.2)."""
-    keep = connectivity_mask(weight, connectivity)
+def project_connectivity(weight: torch.Tensor, connectivity: float, group: int = 1) -> torch.Tensor:
+    """Euclidean projection of ``weight`` onto the connectivity set (PatDNN Sec. 4.2),
+    of filter groups of ``group`` sharing their kept kernel positions."""
+    keep = connectivity_mask(weight, connectivity, group)
     return weight * keep[..., None, None].to(weight.dtype)
 
 
-def hard_prune_mask(weight: torch.Tensor, library: Library, connectivity: float) -> torch.Tensor:
+def hard_prune_mask(
+    weight: torch.Tensor, library: Library, connectivity: float, group: int = 1
+) -> torch.Tensor:
     """Mask of the intersection of both sets: pattern projection, then connectivity
     projection on the pattern-projected weights. Every kernel of the mask is all-False
     or exactly one library pattern, and exactly ``kernels_to_keep(n, connectivity)``
-    kernels are non-empty."""
-    pmask = pattern_projection_mask(weight, library)
-    kmask = connectivity_mask(weight * pmask.to(weight.dtype), connectivity)
+    kernels are non-empty (``group > 1``: positions of filter groups, see
+    :func:`connectivity_mask`; the group's filters share kept positions and patterns)."""
+    pmask = pattern_projection_mask(weight, library, group)
+    kmask = connectivity_mask(weight * pmask.to(weight.dtype), connectivity, group)
     return pmask & kmask[..., None, None]
 
 
-def project_both(weight: torch.Tensor, library: Library, connectivity: float) -> torch.Tensor:
+def project_both(
+    weight: torch.Tensor, library: Library, connectivity: float, group: int = 1
+) -> torch.Tensor:
     """``weight`` with :func:`hard_prune_mask` applied."""
-    return weight * hard_prune_mask(weight, library, connectivity).to(weight.dtype)
+    return weight * hard_prune_mask(weight, library, connectivity, group).to(weight.dtype)
 
 
 def mask_pattern_ids(mask: torch.Tensor, library: Library) -> torch.Tensor:

@@ -26,6 +26,7 @@ def project_model(
     library: Iterable[Iterable[tuple[int, int]]] | None = None,
     include: Iterable[str] | str | None = None,
     exclude: Iterable[str] | str | None = None,
+    filter_group: int = 1,
 ) -> Library:
     """Projects the layers :func:`patdnn.pruning.prune` would prune, in place, onto their
     sets with no ADMM and no retraining (PatDNN Sec. 4: the projections alone) and
@@ -37,7 +38,8 @@ def project_model(
     convolutions keep 1 in ``pointwise`` blocks and linear layers 1 in ``linear`` blocks
     (``None`` keeps the kind dense) of ``block_shape`` (default ``(4, 1)`` and ``(16,
     1)``), depthwise 3x3 convolutions the pattern projection with ``depthwise=True``; the
-    first convolution and the last linear layer stay dense unless named in ``include``. The masks are
+    first convolution and the last linear layer stay dense unless named in ``include``;
+    ``filter_group`` groups the filters of 3x3 layers as in ``prune()``. The masks are
     :func:`patdnn.pruning.admm.layer_mask`, the ones ``prune()`` hard-prunes with.
 
     Raises :class:`PruningError` as ``prune()`` does for bad arguments, and when no
@@ -55,6 +57,7 @@ def project_model(
         depthwise=depthwise,
         include=include,
         exclude=exclude,
+        filter_group=filter_group,
     )
     if library is None:
         kernel_layers = [n for n, p in plans.items() if p.kind in (PATTERN, DEPTHWISE)]

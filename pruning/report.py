@@ -36,7 +36,8 @@ class LayerReport:
     ``kernels_kept``/``kernels_total`` count 3x3 kernels; for 1x1 and linear layers
     they count blocks of shape ``block`` (and the pattern histogram is all zeros).
     ``ratio`` is the connectivity or block ratio asked for (None for depthwise layers
-    and when unknown).
+    and when unknown); ``group`` the filter group of a 3x3 layer (filters sharing kernel
+    positions and patterns, 1: none).
     """
 
     name: str
@@ -49,6 +50,7 @@ class LayerReport:
     kind: str = PATTERN
     ratio: float | None = None
     block: tuple[int, int] | None = None
+    group: int = 1
 
     @property
     def units(self) -> str:
@@ -117,11 +119,11 @@ class PruneReport:
         for name, mask in masks.items():
             plan = plans.get(name) if plans is not None else None
             if plan is not None:
-                kind, ratio, block = plan.kind, plan.ratio, plan.block
+                kind, ratio, block, group = plan.kind, plan.ratio, plan.block, plan.group
             else:
                 kind = LINEAR if mask.dim() == 2 else PATTERN
                 kind = POINTWISE if mask.dim() == 4 and mask.shape[2:] == (1, 1) else kind
-                ratio, block = None, None
+                ratio, block, group = None, None, 1
             if kind in (POINTWISE, LINEAR):
                 block = block or (DEFAULT_LINEAR_BLOCK if kind == LINEAR else DEFAULT_BLOCK)
                 kept = kept_blocks(mask, block)
@@ -144,6 +146,7 @@ class PruneReport:
                     kind=kind,
                     ratio=ratio,
                     block=block,
+                    group=group,
                 )
             )
         return cls(library=library, layers=tuple(layers), **kwargs)
@@ -256,6 +259,13 @@ class PruneReport:
             f"pruned layers: {self.weights_kept}/{self.weights_total} weights kept, "
             f"{self.compression:.1f}x fewer"
         )
+        groups = sorted({layer.group for layer in self.layers if layer.group > 1})
+        if groups:
+            lines.append(
+                "filter groups: 3x3 filters in groups of "
+                + ", ".join(map(str, groups))
+                + " share kernel positions and patterns"
+            )
 
         admm = [h for h in self.history if h.phase == "admm"]
         if admm and admm[0].pattern_residual is not None:

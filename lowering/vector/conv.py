@@ -57,6 +57,7 @@ from patdnn.lowering.vector.tiling import (
     FUSED_COPY_MIN_ROWS,
     ConvTiling,
     TilingOptions,
+    group_tile,
 )
 
 LOWEST_F32 = float(np.finfo(np.float32).min)
@@ -96,6 +97,8 @@ class ConvSpec:
     fkw: tuple[Value, Value, Value, Value, Value] | None = None
     # Pooling ("max" or "avg") instead of a convolution: channel j reads channel j.
     pool: str | None = None
+    # FKW in groups of this many filters sharing their kernels (`fkw_group.py`).
+    filter_group: int = 1
 
     @property
     def fill(self) -> float:
@@ -177,6 +180,9 @@ class ConvGenerator:
             width=self.width,
             out_vectors=self.out_vectors,
         )
+        if s.filter_group > 1:
+            rows, cols = group_tile(self.registers, s.filter_group, self.out_vectors)
+            default = replace(default, filters=s.filter_group, rows=rows, cols=cols)
         self.tiling = default.tuned(
             s.tuning, dense=dense, filters_per_group=filters_per_group, groups=s.groups
         ).clamped(s.out_h, self.out_vectors)
@@ -652,17 +658,18 @@ class ConvGenerator:
         em.prefetch(weight, [ahead, em.index(0)], locality=0)
         em.prefetch(index, [ahead], locality=0)
 
-    def kernel_weights(self, weight: Value, k: Value, taps: int) -> list[Value]:
+    def kernel_weights(self, weight: Value, k: Value, taps: int, first: int = 0) -> list[Value]:
         """The weights of FKW kernel `k`, each splat over a vector. With 4-lane vectors
         (NEON) the kernel's taps are one vector load and each splat is a lane, which the
         by-element `fmla` reads directly: one load per kernel instead of one per tap.
         Wider vectors broadcast each weight from memory (x86 has no by-element FMA, and
-        its broadcast load costs no shuffle)."""
+        its broadcast load costs no shuffle). `first`: the column of the first tap (a
+        filter of a group layout, `fkw_group`)."""
         em, v = self.em, self.width
         if taps == v == 4:
-            row = em.vload(weight, [k, em.index(0)], v)
+            row = em.vload(weight, [k, em.index(first)], v)
             return [em.splat_lane(row, t) for t in range(taps)]
-        return [em.broadcast(em.load(weight, [k, em.index(t)]), v) for t in range(taps)]
+        return [em.broadcast(em.load(weight, [k, em.index(first + t)]), v) for t in range(taps)]
 
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and
@@ -727,8 +734,14 @@ class ConvGenerator:
     ) -> None:
         """One register tile: nf filters x rows x len(lanes) accumulators, then the
         epilogue. `origin` is `tile_origin(oh0, col0)`. `dots`: then the filters' last
-        pixels as dot products (`emit_tail_dots`)."""
+        pixels as dot products (`emit_tail_dots`). A layer in filter groups has its own
+        tile (`fkw_group.emit_group_tile`)."""
         em, s, v = self.em, self.spec, self.width
+        if s.filter_group > 1:
+            from patdnn.lowering.vector.fkw_group import emit_group_tile
+
+            emit_group_tile(self, n, j, oh0, col0, origin, rows, lanes, nf)
+            return
         if s.fkw is not None:
             reorder, *_ = s.fkw
             channels = [em.load_index(reorder, [j])]
@@ -826,9 +839,9 @@ class ConvGenerator:
         lanes: Sequence[int],
         acc: Sequence[Value],
     ) -> None:
-        """The epilogue of a tile: bias already in `acc[(f * rows + i) * len(lanes) + u]`,
-        the residual added, the activation applied, one store per output vector (masked
-        where fewer lanes are active)."""
+        """The epilogue of a tile: `acc[(f * rows + i) * len(lanes) + u]` (bias already
+        in) plus the residual, through the activation, stored to output channel
+        `channels[f]`, row `oh0 + i`, vector `u` (masked to its active lanes)."""
         em, s, v = self.em, self.spec, self.width
         for f, co in enumerate(channels):
             for i in range(rows):

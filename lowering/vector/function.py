@@ -387,6 +387,7 @@ class FunctionLowering:
                     self.values[op.pattern_bounds],
                     self.values[op.weight],
                 ),
+                filter_group=op.filter_group_value,
                 **common,
             )
         else:

@@ -1,0 +1,81 @@
+"""The register tile of a pattern convolution in filter groups (FKW group layout).
+
+When the filters `G*g .. G*g+G-1` of a layer share their kernel positions and patterns
+(`fkw_layout.filter_group_size`), `fkw-layout` stores one kernel list per group and the
+G filters' weights of each kernel side by side (`weight[kernel][G*T]`). A tile then
+computes the G filters of a group over `rows x cols` output vectors: per kernel, each
+input vector is loaded once and feeds the FMAs of all G filters (filter-level load
+reuse, which per-filter pattern tiles cannot have), against the group's `G x T`
+broadcast weights. A smaller last group is the spare tile of `emit_filters`: its
+padding filters (zero weights) are not computed.
+
+The rest is `ConvGenerator`'s: the scratch copy and its addressing (`tile_origin`,
+`tap_offset`, `load_at`), the prefetching of the inputs and the FKW streams, the
+weights (`kernel_weights`) and the epilogue (`store_tile`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from xdsl.dialects import arith
+
+from patdnn.lowering.vector.emitter import Value
+
+if TYPE_CHECKING:
+    from patdnn.lowering.vector.conv import ConvGenerator
+
+
+def emit_group_tile(
+    gen: ConvGenerator,
+    n: Value,
+    j: Value,
+    oh0: Value,
+    col0: Value,
+    origin: Value,
+    rows: int,
+    lanes: Sequence[int],
+    nf: int,
+) -> None:
+    """The tile of the `nf` stored filters `j .. j+nf-1` (`j` the first of a group)
+    over output rows `oh0 .. oh0+rows` and the vectors `lanes` from `col0`: the group's
+    kernels pattern by pattern, then the epilogue."""
+    em, s = gen.em, gen.spec
+    assert s.fkw is not None
+    group = s.filter_group
+    reorder, offset, index, pattern_bounds, weight = s.fkw
+    channels = [em.load_index(reorder, [em.add(j, f)]) for f in range(nf)]
+    acc0: list[Value] = []
+    for co in channels:
+        if s.bias is not None:
+            init = em.broadcast(em.load(s.bias, [co]), gen.width)
+        else:
+            init = em.splat(s.fill, gen.width)
+        acc0 += [init] * (rows * len(lanes))
+    unit = em.emit(arith.DivUIOp(j, em.index(group))).results[0]
+    first = em.load_index(offset, [unit])
+    bounds = [
+        em.add(first, em.load_index(pattern_bounds, [unit, em.index(p)]))
+        for p in range(len(s.patterns) + 1)
+    ]
+    acc = acc0
+    for p, pattern in enumerate(s.patterns):
+        taps = len(pattern)
+        reads = gen.input_uses(p, rows, len(lanes))
+        with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
+            channel = em.load_index(index, [k.iv])
+            gen.prefetch_streams(index, weight, k.iv)
+            gen.prefetch_kernel(index, k.iv, origin, rows, lanes)
+            w = [gen.kernel_weights(weight, k.iv, taps, f * taps) for f in range(nf)]
+            base = em.add(em.mul(channel, gen.channel_stride), origin)
+            out = list(k.carried)
+            for at, products in reads:
+                x = gen.load_at(base, at, lanes[products[0][2]])
+                for f in range(nf):
+                    for t, i, u in products:
+                        a = (f * rows + i) * len(lanes) + u
+                        out[a] = em.fma(x, w[f][t], out[a])
+            k.yield_(out)
+        acc = k.results
+    gen.store_tile(n, channels, oh0, col0, rows, lanes, acc)
