@@ -735,13 +735,8 @@ class ConvGenerator:
         """One register tile: nf filters x rows x len(lanes) accumulators, then the
         epilogue. `origin` is `tile_origin(oh0, col0)`. `dots`: then the filters' last
         pixels as dot products (`emit_tail_dots`). A layer in filter groups has its own
-        tile (`fkw_group.emit_group_tile`)."""
+        tile (`fkw_group.GroupGenerator`)."""
         em, s, v = self.em, self.spec, self.width
-        if s.filter_group > 1:
-            from patdnn.lowering.vector.fkw_group import emit_group_tile
-
-            emit_group_tile(self, n, j, oh0, col0, origin, rows, lanes, nf)
-            return
         if s.fkw is not None:
             reorder, *_ = s.fkw
             channels = [em.load_index(reorder, [j])]

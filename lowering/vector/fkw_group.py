@@ -17,14 +17,36 @@ weights (`kernel_weights`) and the epilogue (`store_tile`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from xdsl.dialects import arith
 
+from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
 from patdnn.lowering.vector.emitter import Value
 
-if TYPE_CHECKING:
-    from patdnn.lowering.vector.conv import ConvGenerator
+
+def is_grouped(spec: ConvSpec) -> bool:
+    """Whether a layer is a pattern convolution stored in filter groups."""
+    return spec.fkw is not None and spec.filter_group > 1
+
+
+@dataclass
+class GroupGenerator(ConvGenerator):
+    """A pattern convolution in filter groups: `ConvGenerator` with the group tile."""
+
+    def emit_tile(
+        self,
+        n: Value,
+        j: Value,
+        oh0: Value,
+        col0: Value,
+        origin: Value,
+        rows: int,
+        lanes: Sequence[int],
+        nf: int,
+        dots: bool = False,
+    ) -> None:
+        emit_group_tile(self, n, j, oh0, col0, origin, rows, lanes, nf)
 
 
 def emit_group_tile(

@@ -63,6 +63,7 @@ from patdnn.lowering.vector.elementwise import (
     emit_mul,
 )
 from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.fkw_group import GroupGenerator, is_grouped
 from patdnn.lowering.vector.linear import emit_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
 from patdnn.lowering.vector.movement import emit_concat, emit_upsample
@@ -403,7 +404,13 @@ class FunctionLowering:
         self.generator(spec).emit()
 
     def generator(self, spec: ConvSpec) -> ConvGenerator:
-        kind = DepthwiseGenerator if is_depthwise(spec) else ConvGenerator
+        kind = (
+            DepthwiseGenerator
+            if is_depthwise(spec)
+            else GroupGenerator
+            if is_grouped(spec)
+            else ConvGenerator
+        )
         return kind(self.em, spec, self.width, self.registers, self.options, phases=self.phases)
 
 
