@@ -28,10 +28,11 @@ def wait_until_idle(
     window: float = IDLE_WINDOW, windows: int = IDLE_WINDOWS, limit: float = IDLE_LIMIT
 ) -> None:
     """Sleeps until the threads of this process used less than a tenth of the CPU time
-    of `windows` windows of `window` seconds in a row (or `limit` seconds have passed). Thread pools spin after a call, waiting for the next
-    one: ONNX Runtime's for about 45 ms, OpenMP's (PyTorch, ncnn) for about 10 ms, each
-    taking a core meanwhile. Timed right after one of them, another contender would run
-    its threads on the cores they spin on."""
+    of `windows` windows of `window` seconds in a row (or `limit` seconds have passed).
+    Thread pools spin after a call, waiting for the next one: ONNX Runtime's for about
+    45 ms, OpenMP's (PyTorch, ncnn) for about 10 ms, each taking a core meanwhile.
+    Timed right after one of them, another contender would run its threads on the cores
+    they spin on."""
     end = time.perf_counter() + limit
     idle = 0
     while idle < windows and time.perf_counter() < end:

@@ -46,58 +46,44 @@ class GroupGenerator(ConvGenerator):
         nf: int,
         dots: bool = False,
     ) -> None:
-        emit_group_tile(self, n, j, oh0, col0, origin, rows, lanes, nf)
-
-
-def emit_group_tile(
-    gen: ConvGenerator,
-    n: Value,
-    j: Value,
-    oh0: Value,
-    col0: Value,
-    origin: Value,
-    rows: int,
-    lanes: Sequence[int],
-    nf: int,
-) -> None:
-    """The tile of the `nf` stored filters `j .. j+nf-1` (`j` the first of a group)
-    over output rows `oh0 .. oh0+rows` and the vectors `lanes` from `col0`: the group's
-    kernels pattern by pattern, then the epilogue."""
-    em, s = gen.em, gen.spec
-    assert s.fkw is not None
-    group = s.filter_group
-    reorder, offset, index, pattern_bounds, weight = s.fkw
-    channels = [em.load_index(reorder, [em.add(j, f)]) for f in range(nf)]
-    acc0: list[Value] = []
-    for co in channels:
-        if s.bias is not None:
-            init = em.broadcast(em.load(s.bias, [co]), gen.width)
-        else:
-            init = em.splat(s.fill, gen.width)
-        acc0 += [init] * (rows * len(lanes))
-    unit = em.emit(arith.DivUIOp(j, em.index(group))).results[0]
-    first = em.load_index(offset, [unit])
-    bounds = [
-        em.add(first, em.load_index(pattern_bounds, [unit, em.index(p)]))
-        for p in range(len(s.patterns) + 1)
-    ]
-    acc = acc0
-    for p, pattern in enumerate(s.patterns):
-        taps = len(pattern)
-        reads = gen.input_uses(p, rows, len(lanes))
-        with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
-            channel = em.load_index(index, [k.iv])
-            gen.prefetch_streams(index, weight, k.iv)
-            gen.prefetch_kernel(index, k.iv, origin, rows, lanes)
-            w = [gen.kernel_weights(weight, k.iv, taps, f * taps) for f in range(nf)]
-            base = em.add(em.mul(channel, gen.channel_stride), origin)
-            out = list(k.carried)
-            for at, products in reads:
-                x = gen.load_at(base, at, lanes[products[0][2]])
-                for f in range(nf):
-                    for t, i, u in products:
-                        a = (f * rows + i) * len(lanes) + u
-                        out[a] = em.fma(x, w[f][t], out[a])
-            k.yield_(out)
-        acc = k.results
-    gen.store_tile(n, channels, oh0, col0, rows, lanes, acc)
+        """The tile of the `nf` stored filters `j .. j+nf-1` (`j` the first of a group)
+        over output rows `oh0 .. oh0+rows` and the vectors `lanes` from `col0`: the
+        group's kernels pattern by pattern, then the epilogue."""
+        em, s = self.em, self.spec
+        assert s.fkw is not None
+        group = s.filter_group
+        reorder, offset, index, pattern_bounds, weight = s.fkw
+        channels = [em.load_index(reorder, [em.add(j, f)]) for f in range(nf)]
+        acc0: list[Value] = []
+        for co in channels:
+            if s.bias is not None:
+                init = em.broadcast(em.load(s.bias, [co]), self.width)
+            else:
+                init = em.splat(s.fill, self.width)
+            acc0 += [init] * (rows * len(lanes))
+        unit = em.emit(arith.DivUIOp(j, em.index(group))).results[0]
+        first = em.load_index(offset, [unit])
+        bounds = [
+            em.add(first, em.load_index(pattern_bounds, [unit, em.index(p)]))
+            for p in range(len(s.patterns) + 1)
+        ]
+        acc = acc0
+        for p, pattern in enumerate(s.patterns):
+            taps = len(pattern)
+            reads = self.input_uses(p, rows, len(lanes))
+            with em.loop(bounds[p], bounds[p + 1], 1, acc) as k:
+                channel = em.load_index(index, [k.iv])
+                self.prefetch_streams(index, weight, k.iv)
+                self.prefetch_kernel(index, k.iv, origin, rows, lanes)
+                w = [self.kernel_weights(weight, k.iv, taps, f * taps) for f in range(nf)]
+                base = em.add(em.mul(channel, self.channel_stride), origin)
+                out = list(k.carried)
+                for at, products in reads:
+                    x = self.load_at(base, at, lanes[products[0][2]])
+                    for f in range(nf):
+                        for t, i, u in products:
+                            a = (f * rows + i) * len(lanes) + u
+                            out[a] = em.fma(x, w[f][t], out[a])
+                k.yield_(out)
+            acc = k.results
+        self.store_tile(n, channels, oh0, col0, rows, lanes, acc)
