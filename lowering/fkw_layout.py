@@ -211,16 +211,7 @@ def pack_fkw(
     order = _check_order(filter_order, cout)
     stored = patterns[order]
     # Kernels sorted by (stored filter, pattern, channel).
-    j, c = np.nonzero(stored >= 0)
-    p = stored[j, c]
-    sort = np.lexsort((c, p, j))
-    j, c, p = j[sort], c[sort], p[sort]
-    counts = np.zeros((cout, k), dtype=np.int64)
-    np.add.at(counts, (j, p), 1)
-    bounds = np.zeros((cout, k + 1), dtype=np.int32)
-    bounds[:, 1:] = np.cumsum(counts, axis=1)
-    offset = np.zeros(cout + 1, dtype=np.int32)
-    offset[1:] = np.cumsum(counts.sum(axis=1))
+    j, c, p, bounds, offset = _kernel_lists(stored, k)
     values = weight[order[j][:, None], c[:, None], rows[p], cols[p]]
     return FKWArrays(
         reorder=order.astype(np.int32),
@@ -229,6 +220,26 @@ def pack_fkw(
         pattern_bounds=bounds,
         weight=np.ascontiguousarray(values, dtype=np.float32).reshape(len(j), rows.shape[1]),
     )
+
+
+def _kernel_lists(
+    ids: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel lists of `ids[unit][channel]` (pattern id, -1 for a pruned kernel) over
+    `k` patterns: the kept kernels' unit, channel and pattern sorted by (unit, pattern,
+    channel), the `pattern_bounds` of each unit and the `offset` of its first kernel."""
+    units = ids.shape[0]
+    j, c = np.nonzero(ids >= 0)
+    p = ids[j, c]
+    sort = np.lexsort((c, p, j))
+    j, c, p = j[sort], c[sort], p[sort]
+    counts = np.zeros((units, k), dtype=np.int64)
+    np.add.at(counts, (j, p), 1)
+    bounds = np.zeros((units, k + 1), dtype=np.int32)
+    bounds[:, 1:] = np.cumsum(counts, axis=1)
+    offset = np.zeros(units + 1, dtype=np.int32)
+    offset[1:] = np.cumsum(counts.sum(axis=1))
+    return j, c, p, bounds, offset
 
 
 def _pack_groups(
@@ -255,16 +266,7 @@ def _pack_groups(
             f"(stored order) at channel {c} share no pattern of the library"
         )
     groups = ids.shape[0]
-    j, c = np.nonzero(ids >= 0)
-    p = ids[j, c]
-    sort = np.lexsort((c, p, j))
-    j, c, p = j[sort], c[sort], p[sort]
-    counts = np.zeros((groups, k), dtype=np.int64)
-    np.add.at(counts, (j, p), 1)
-    bounds = np.zeros((groups, k + 1), dtype=np.int32)
-    bounds[:, 1:] = np.cumsum(counts, axis=1)
-    offset = np.zeros(groups + 1, dtype=np.int32)
-    offset[1:] = np.cumsum(counts.sum(axis=1))
+    j, c, p, bounds, offset = _kernel_lists(ids, k)
     padded = np.zeros((groups * group, cin, kh, kw), dtype=np.float32)
     padded[:cout] = stored
     # [group][channel][row][col][filter of the group]

@@ -742,13 +742,7 @@ class ConvGenerator:
             channels = [em.load_index(reorder, [j])]
         else:
             channels = [em.add(j, f) for f in range(nf)]
-        acc0: list[Value] = []
-        for co in channels:
-            if s.bias is not None:
-                init = em.broadcast(em.load(s.bias, [co]), v)
-            else:
-                init = em.splat(s.fill, v)
-            acc0 += [init] * (rows * len(lanes))
+        acc0 = self.initial_accumulators(channels, rows * len(lanes))
 
         def uses(pattern: int) -> list[tuple[int, list[tuple[int, int, int]]]]:
             return self.input_uses(pattern, rows, len(lanes))
@@ -823,6 +817,19 @@ class ConvGenerator:
         self.store_tile(n, channels, oh0, col0, rows, lanes, acc)
         if dots:
             self.emit_tail_dots(n, channels)
+
+    def initial_accumulators(self, channels: Sequence[Value], per_filter: int) -> list[Value]:
+        """`per_filter` accumulators for each filter of `channels`: its bias splat, or the
+        padding value (the reduction's identity) without a bias."""
+        em, s, v = self.em, self.spec, self.width
+        acc: list[Value] = []
+        for co in channels:
+            if s.bias is not None:
+                init = em.broadcast(em.load(s.bias, [co]), v)
+            else:
+                init = em.splat(s.fill, v)
+            acc += [init] * per_filter
+        return acc
 
     def store_tile(
         self,

@@ -54,13 +54,7 @@ class GroupGenerator(ConvGenerator):
         group = s.filter_group
         reorder, offset, index, pattern_bounds, weight = s.fkw
         channels = [em.load_index(reorder, [em.add(j, f)]) for f in range(nf)]
-        acc0: list[Value] = []
-        for co in channels:
-            if s.bias is not None:
-                init = em.broadcast(em.load(s.bias, [co]), self.width)
-            else:
-                init = em.splat(s.fill, self.width)
-            acc0 += [init] * (rows * len(lanes))
+        acc0 = self.initial_accumulators(channels, rows * len(lanes))
         unit = em.emit(arith.DivUIOp(j, em.index(group))).results[0]
         first = em.load_index(offset, [unit])
         bounds = [
