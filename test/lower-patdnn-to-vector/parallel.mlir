@@ -17,7 +17,7 @@
 // CHECK-NOT:     memref.view %{{.*}} : memref<144xi8>
 // CHECK:         %[[FLAT:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<896xi8> to memref<148xf32>
 // CHECK-NEXT:    %[[P:.*]] = memref.reinterpret_cast %[[FLAT]] {{.*}} to memref<2x1x1x6x12xf32>
-// CHECK:         arith.muli %[[TASK]]
+// CHECK:         arith.addi %[[TASK]]
 // CHECK:         vector.load %[[X]]
 // CHECK:         vector.store %{{.*}}, %[[P]]
 // CHECK:         func.return

@@ -58,12 +58,11 @@ func.func @conv(%x: tensor<1x8x3x5xf32>, %r: tensor<1x6x3x5xf32>) -> tensor<1x6x
 
 // CHECK-LABEL: func.func @conv_wide
 // CHECK-DAG:   %[[SIX:.*]] = arith.constant 6 : index
-// CHECK-DAG:   %[[THREE:.*]] = arith.constant 3 : index
 // CHECK:       scf.for %[[TASK:.*]] = %{{.*}} to %[[SIX]] step
 // CHECK-NEXT:    %[[SPART:.*]] = arith.divui %[[TASK]], %{{.*}} : index
 // CHECK:         scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step
 // CHECK-NEXT:      arith.muli %[[SPART]], %{{.*}} : index
-// CHECK-NEXT:      arith.divui %{{.*}}, %[[THREE]] : index
+// CHECK-NEXT:      arith.minui %[[SPART]], %{{.*}} : index
 // CHECK:           scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
 // CHECK-NEXT:        arith.muli %[[T]], %{{.*}} : index
 // CHECK-NEXT:        memref.load %{{.*}}[%[[B]]] : memref<3xi32>
