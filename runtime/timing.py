@@ -8,15 +8,23 @@ from collections.abc import Callable, Sequence
 
 __all__ = ["interleaved_times", "wait_until_idle"]
 
-IDLE_WINDOW = 0.002
-"""Seconds over which `wait_until_idle` watches this process's CPU time."""
+IDLE_WINDOW = 0.01
+"""Seconds over which `wait_until_idle` watches this process's CPU time. The CPU time of
+a thread spinning on another core reaches `getrusage` in steps (at scheduler ticks, and
+when a spinning pool yields or blocks in between): in 2 ms windows the pools of ONNX
+Runtime, PyTorch and ncnn, spinning after a call of MobileNet-V2 at 2 threads, showed
+one busy window in 3 to 8, so three idle 2 ms windows in a row came while they still
+spun (in the 100 ms after such a wait they used a median 33 ms of CPU, ONNX Runtime, and
+4-6 ms, PyTorch and ncnn, in 4 to 8 of 8 trials); after three idle 10 ms windows, none
+but one trial of ONNX Runtime in 8."""
 
 IDLE_WINDOWS = 3
 """Consecutive idle windows that `wait_until_idle` asks for (a thread that spins on a
 loaded machine may miss one)."""
 
-IDLE_LIMIT = 0.25
-"""The longest `wait_until_idle` waits, in seconds."""
+IDLE_LIMIT = 1.0
+"""The longest `wait_until_idle` waits, in seconds (ONNX Runtime's pool spins 100-200 ms
+after a call on a loaded machine)."""
 
 
 def _cpu_seconds() -> float:
@@ -29,8 +37,9 @@ def wait_until_idle(
 ) -> None:
     """Sleeps until the threads of this process used less than a tenth of the CPU time
     of `windows` windows of `window` seconds in a row (or `limit` seconds have passed).
-    Thread pools spin after a call, waiting for the next one: ONNX Runtime's for about
-    45 ms, OpenMP's (PyTorch, ncnn) for about 10 ms, each taking a core meanwhile.
+    Thread pools spin after a call, waiting for the next one: ONNX Runtime's for 45 ms
+    (quiet machine) to 200 ms (loaded), OpenMP's (PyTorch, ncnn) for 10-30 ms, each
+    taking a core meanwhile.
     Timed right after one of them, another contender would run its threads on the cores
     they spin on."""
     end = time.perf_counter() + limit

@@ -29,6 +29,27 @@ def test_waits_for_a_spinning_thread() -> None:
     assert waited >= 0.05
 
 
+def test_waits_for_a_thread_that_spins_in_bursts() -> None:
+    """A pool that spins in bursts with short sleeps between them (as spinning pools show
+    in a process's CPU time on a loaded machine) for 100 ms: the wait outlasts it."""
+
+    def bursts() -> None:
+        end = time.perf_counter() + 0.1
+        while time.perf_counter() < end:
+            burst = time.perf_counter() + 0.003
+            while time.perf_counter() < burst:
+                pass
+            time.sleep(0.008)
+
+    start = time.perf_counter()
+    thread = threading.Thread(target=bursts)
+    thread.start()
+    wait_until_idle()
+    waited = time.perf_counter() - start
+    thread.join()
+    assert waited >= 0.09
+
+
 def test_idle_process_and_limit() -> None:
     start = time.perf_counter()
     wait_until_idle()
