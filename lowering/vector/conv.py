@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import product
 
 import numpy as np
 from xdsl.dialects import arith, memref
@@ -66,6 +67,17 @@ DOT_TAIL_SHARE = 4
 """A flat pointwise layer computes its last pixels as dot products when they fill at most
 1 / DOT_TAIL_SHARE of a vector: a 7 x 7 plane is 3 vectors and 1 pixel on 16 lanes,
 whose fourth vector would do 16 lanes of multiply-adds for one."""
+
+
+LINE_FLOATS = 16
+"""f32 values in a 64-byte cache line."""
+
+
+def line_columns(span: int, aligned: bool) -> list[int]:
+    """The offsets of one prefetch per cache line of `span` floats from a row's start:
+    every 16 floats, and the last one unless rows start on a line (`aligned`; then the
+    last float is on the last of those lines)."""
+    return sorted({*range(0, span, LINE_FLOATS), *([] if aligned else [span - 1])})
 
 
 @dataclass
@@ -584,17 +596,14 @@ class ConvGenerator:
     def input_span(self, lanes: Sequence[int]) -> tuple[int, list[int]]:
         """The input rows a tile's kernel reads beyond its output rows, and the column
         offsets (from a row's start) of one prefetch per 64-byte line that the tile's
-        valid lanes (`lanes` a vector) and their halo read: every 16 floats, and the last
-        one unless the rows start on a line (then the last float is on the last of
-        those lines)."""
+        valid lanes (`lanes` a vector) and their halo read (`line_columns`)."""
         s, v = self.spec, self.width
         sh, sw = s.stride
         halo_rows = max(r for pattern in s.patterns for r, _ in pattern) // sh
         last = (len(lanes) - 1) * v + lanes[-1]
         span = last + max(q for pattern in s.patterns for _, q in pattern) // sw
-        line = 16
-        aligned = all(x % line == 0 for x in (v, self.row_stride, self.channel_stride))
-        return halo_rows, sorted({*range(0, span, line), *([] if aligned else [span - 1])})
+        aligned = all(x % LINE_FLOATS == 0 for x in (v, self.row_stride, self.channel_stride))
+        return halo_rows, line_columns(span, aligned)
 
     def prefetch_kernel(
         self, index: Value, k: Value, origin: Value, rows: int, lanes: Sequence[int]
@@ -743,6 +752,15 @@ class ConvGenerator:
         else:
             channels = [em.add(j, f) for f in range(nf)]
         acc0 = self.initial_accumulators(channels, rows * len(lanes))
+        if self.options.output_prefetch and s.fkw is not None:
+            # The output lines the epilogue stores, prefetched for writing before the
+            # kernels: each filter tile stores into another channel's plane, lines in no
+            # cache by then, whose reads for ownership would otherwise stall the stores.
+            # The output may be the caller's buffer: a row may start anywhere in a line.
+            columns = line_columns((len(lanes) - 1) * v + lanes[-1], aligned=False)
+            for co, i, m in product(channels, range(rows), columns):
+                at = [n, co, em.add(oh0, i), em.add(col0, m)]
+                em.prefetch(s.output, at, locality=3, write=True)
 
         def uses(pattern: int) -> list[tuple[int, list[tuple[int, int, int]]]]:
             return self.input_uses(pattern, rows, len(lanes))

@@ -72,11 +72,13 @@ class PrefetchOp(IRDLOperation):
     localityHint = prop_def(IntegerAttr)
     isDataCache = prop_def(BoolAttr)
 
-    def __init__(self, ref: Value, indices: Sequence[Value], locality: int = 3):
+    def __init__(
+        self, ref: Value, indices: Sequence[Value], locality: int = 3, write: bool = False
+    ):
         super().__init__(
             operands=[ref, list(indices)],
             properties={
-                "isWrite": BoolAttr.from_bool(False),
+                "isWrite": BoolAttr.from_bool(write),
                 "localityHint": IntegerAttr(locality, i32),
                 "isDataCache": BoolAttr.from_bool(True),
             },
@@ -198,8 +200,10 @@ class Emitter:
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
         return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]
 
-    def prefetch(self, ref: Value, indices: Sequence[Value], locality: int = 3) -> None:
-        self.emit(PrefetchOp(ref, indices, locality))
+    def prefetch(
+        self, ref: Value, indices: Sequence[Value], locality: int = 3, write: bool = False
+    ) -> None:
+        self.emit(PrefetchOp(ref, indices, locality, write))
 
     def vstore(self, value: Value, ref: Value, indices: Sequence[Value]) -> None:
         self.emit(vector.StoreOp(value, ref, list(indices)))

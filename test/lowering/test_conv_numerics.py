@@ -20,8 +20,8 @@ import pytest
 import torch
 from torch import nn
 from xdsl.dialects import arith, scf, vector
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, i64
-from xdsl.ir import Block
+from xdsl.dialects.builtin import BoolAttr, DictionaryAttr, IntegerAttr, ModuleOp, i64
+from xdsl.ir import Block, Operation
 
 import patdnn
 from patdnn.dialect.context import make_context, print_module
@@ -483,12 +483,22 @@ def test_prefetch_keeps_results(case: Case) -> None:
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
 
 
+def _reads(op: Operation) -> bool:
+    """Whether `op` is a prefetch for reading."""
+    return op.name == "memref.prefetch" and not _writes(op)
+
+
+def _writes(op: Operation) -> bool:
+    """Whether `op` is a prefetch for writing."""
+    return op.name == "memref.prefetch" and op.properties["isWrite"] == BoolAttr.from_bool(True)
+
+
 def _prefetch_offsets(loop: scf.ForOp) -> list[int]:
     """The constant offsets (from the kernel's base) of the input-line prefetches in the
     body of `loop`."""
     offsets = []
     for op in loop.body.block.ops:
-        if op.name != "memref.prefetch" or op.properties["localityHint"].value.data != 3:  # type: ignore[union-attr]
+        if not _reads(op) or op.properties["localityHint"].value.data != 3:  # type: ignore[union-attr]
             continue
         index = op.operands[1].owner
         if isinstance(index, arith.AddiOp) and isinstance(index.rhs.owner, arith.ConstantOp):
@@ -519,10 +529,11 @@ def test_prefetch_one_per_line(vector_width: int, rows: int, lines: int) -> None
 
 
 def _prefetch_hints(module: ModuleOp) -> list[int]:
+    """The locality hints of the input prefetches (not those of the output's lines)."""
     return [
         op.properties["localityHint"].value.data  # type: ignore[union-attr]
         for op in module.walk()
-        if op.name == "memref.prefetch"
+        if _reads(op)
     ]
 
 
@@ -549,13 +560,43 @@ def test_row_prefetch(case: Case, rows: int, counts: set[int]) -> None:
     found = set()
     for loop in module.walk():
         if isinstance(loop, scf.ForOp):
-            count = sum(1 for o in loop.body.block.ops if o.name == "memref.prefetch")
+            count = sum(1 for o in loop.body.block.ops if _reads(o))
             if count:
                 found.add(count)
     assert found == counts
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
     _, _, _, off = compile_with_tuning(built, {"rows": rows}, 16, row_prefetch=0)
     assert _prefetch_hints(off) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "rows", "vector_width", "lines"),
+    [
+        # 7 outputs a row: one vector of 16 lanes, its first and last float
+        (CASES["17to33-9x7-k12-keep0.25-empty"], 4, 16, 2),
+        # 53 outputs: one tile of 4 vectors (53 floats: 4 lines and the last float)
+        (CASES["9to11-13x53-keep0.3-empty"], 6, 16, 5),
+        (CASES["8to12-13x11-s2"], 4, 4, 2),  # strided, a tile of 2 x 4 lanes
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_output_prefetch(case: Case, rows: int, vector_width: int, lines: int) -> None:
+    """Every tile of a pattern layer prefetches for writing the output lines it stores
+    (locality 3), one per line of each of its rows before its kernels; the numbers stay
+    the same, and `output-prefetch=0` turns it off."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, {"rows": rows}, vector_width)
+    writes = [op for op in module.walk() if _writes(op)]
+    assert writes
+    assert {op.properties["localityHint"].value.data for op in writes} == {3}  # type: ignore[union-attr]
+    outputs = {op.operands[0] for op in writes}
+    assert len(outputs) == 1  # the layer's output, nothing else
+    per_block = {len([o for o in block.ops if _writes(o)]) for op in module.walk()
+                 for r in op.regions for block in r.blocks} - {0}  # fmt: skip
+    assert max(per_block) == rows * lines
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+    _, _, _, off = compile_with_tuning(built, {"rows": rows}, vector_width, output_prefetch=0)
+    assert not any(_writes(op) for op in off.walk())
 
 
 @pytest.mark.parametrize(
