@@ -34,7 +34,7 @@ epilogue, on the registers, before the one store of each output vector.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -825,7 +825,8 @@ class ConvGenerator:
             cin_g = s.cin // s.groups
             cout_g = s.cout // s.groups
             if self.chunk is not None:
-                partial = self.tile_values(s.output, n, channels, oh0, col0, rows, lanes)
+                places = self.tile_places(n, channels, oh0, col0, rows, lanes)
+                partial = [self.load_place(s.output, idx, active) for idx, active in places]
                 acc0 = [em.select(self.chunk[2], a, p) for a, p in zip(acc0, partial, strict=True)]
             group_base = em.mul(em.emit(arith.DivUIOp(j, em.index(cout_g))).results[0], cin_g)
             lo, hi = (0, cin_g) if self.chunk is None else self.chunk[:2]
@@ -862,30 +863,31 @@ class ConvGenerator:
             acc += [init] * per_filter
         return acc
 
-    def tile_values(
+    def tile_places(
         self,
-        ref: Value,
         n: Value,
         channels: Sequence[Value],
         oh0: Value,
         col0: Value,
         rows: int,
         lanes: Sequence[int],
-    ) -> list[Value]:
-        """The vectors of `ref` (an output-shaped buffer) at a tile's places, in the order
-        of its accumulators (`store_tile`); masked to the active lanes."""
+    ) -> Iterator[tuple[list[Value], int]]:
+        """The output index and active lanes of each vector of a tile, in the order of
+        its accumulators: `(f * rows + i) * len(lanes) + u` is output channel
+        `channels[f]`, row `oh0 + i`, vector `u`. Its index ops are emitted as it is
+        consumed."""
         em, v = self.em, self.width
-        values: list[Value] = []
         for co in channels:
             for i in range(rows):
                 row = em.add(oh0, i)
                 for u, active in enumerate(lanes):
-                    idx = [n, co, row, em.add(col0, u * v)]
-                    if active == v:
-                        values.append(em.vload(ref, idx, v))
-                    else:
-                        values.append(em.vload_masked(ref, idx, active, v))
-        return values
+                    yield [n, co, row, em.add(col0, u * v)], active
+
+    def load_place(self, ref: Value, idx: Sequence[Value], active: int) -> Value:
+        """The vector of `ref` (an output-shaped buffer) at `idx`, masked to `active`
+        lanes."""
+        em, v = self.em, self.width
+        return em.vload(ref, idx, v) if active == v else em.vload_masked(ref, idx, active, v)
 
     def store_tile(
         self,
@@ -899,26 +901,18 @@ class ConvGenerator:
     ) -> None:
         """The epilogue of a tile: `acc[(f * rows + i) * len(lanes) + u]` (bias already
         in) plus the residual, through the activation, stored to output channel
-        `channels[f]`, row `oh0 + i`, vector `u` (masked to its active lanes)."""
+        `channels[f]`, row `oh0 + i`, vector `u` (masked to its active lanes). Over a
+        chunk of the input channels (`chunk`) all but the last store the sums alone."""
         em, s, v = self.em, self.spec, self.width
-        residual = (
-            self.tile_values(s.residual, n, channels, oh0, col0, rows, lanes)
-            if s.residual is not None
-            else None
-        )
-        for f, co in enumerate(channels):
-            for i in range(rows):
-                row = em.add(oh0, i)
-                for u, active in enumerate(lanes):
-                    k = (f * rows + i) * len(lanes) + u
-                    value = acc[k]
-                    idx = [n, co, row, em.add(col0, u * v)]
-                    if residual is not None:
-                        value = em.addf(value, residual[k])
-                    value = em.activation(value, s.activation)
-                    if self.chunk is not None:  # a partial sum until the last chunk
-                        value = em.select(self.chunk[3], value, acc[k])
-                    if active == v:
-                        em.vstore(value, s.output, idx)
-                    else:
-                        em.vstore_masked(value, s.output, idx, active)
+        places = self.tile_places(n, channels, oh0, col0, rows, lanes)
+        for k, (idx, active) in enumerate(places):
+            value = acc[k]
+            if s.residual is not None:
+                value = em.addf(value, self.load_place(s.residual, idx, active))
+            value = em.activation(value, s.activation)
+            if self.chunk is not None:  # a partial sum until the last chunk
+                value = em.select(self.chunk[3], value, acc[k])
+            if active == v:
+                em.vstore(value, s.output, idx)
+            else:
+                em.vstore_masked(value, s.output, idx, active)
