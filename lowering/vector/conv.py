@@ -34,7 +34,7 @@ epilogue, on the registers, before the one store of each output vector.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import product
 
@@ -43,7 +43,7 @@ from xdsl.dialects import arith, memref
 from xdsl.dialects.builtin import DictionaryAttr
 
 from patdnn.lowering.vector.emitter import Emitter, Value, shape_of
-from patdnn.lowering.vector.pointwise import reads_in_place, runs_flat
+from patdnn.lowering.vector.pointwise import pointwise_chunk, reads_in_place, runs_flat
 from patdnn.lowering.vector.tasks import (
     TASKS_PER_PHASE,
     Phases,
@@ -165,8 +165,12 @@ class ConvGenerator:
     tail_columns: Value | None = None
     """`[task][pixel][channel]`: the input of the last `dot_pixels` pixels, contiguous
     over the channels, gathered by each task (`gather_tail`)."""
+    chunk: tuple[Value, Value, Value, Value] | None = None
+    """While a tile runs over one chunk of the input channels (`channel_chunk`): its
+    first and end channel, and whether it is the first and the last chunk (i1)."""
     tiling: ConvTiling = field(init=False)
     dot_pixels: int = field(init=False)
+    channel_chunk: int = field(init=False)
     reads_input_directly: bool = field(init=False)
     streams_rows: bool = field(init=False)
 
@@ -210,6 +214,13 @@ class ConvGenerator:
         )
         """A flat pointwise layer whose last vector would hold this few pixels computes
         them as dot products over the input channels instead (`emit_tail_dots`)."""
+        self.channel_chunk = (
+            pointwise_chunk(s.cin, self.tiling.cols * self.width)
+            if dense and self.reads_input_directly and s.groups == 1 and s.out_h == 1
+            else s.cin
+        )
+        """A flat pointwise layer whose column tile over every input channel overflows
+        the L1 cache runs its tiles chunk of input channels by chunk (`pointwise_chunk`)."""
 
     # -- the padded, phase-split input ------------------------------------------------
 
@@ -703,6 +714,19 @@ class ConvGenerator:
         main, spare = divmod(s.cout, t.filters)
 
         def filters(col0: Value, lanes: Sequence[int], dots: bool = False) -> None:
+            chunks = -(-s.cin // self.channel_chunk)
+            if chunks > 1 and lanes:
+                with em.loop(0, chunks) as ch:
+                    lo = em.mul(ch.iv, self.channel_chunk)
+                    hi = em.emit(arith.MinUIOp(em.add(lo, self.channel_chunk), em.index(s.cin)))
+                    first, last = is_equal(em, ch.iv, 0), is_equal(em, ch.iv, chunks - 1)
+                    self.chunk = (lo, hi.results[0], first, last)
+                    filter_tiles(col0, lanes, dots)
+                self.chunk = None
+            else:
+                filter_tiles(col0, lanes, dots)
+
+        def filter_tiles(col0: Value, lanes: Sequence[int], dots: bool) -> None:
             origin = self.tile_origin(oh0, col0)
             start = em.mul(filter_class, t.filters)
             with em.loop(start, main * t.filters, classes * t.filters) as j:
@@ -818,8 +842,13 @@ class ConvGenerator:
             assert s.dense_weight is not None
             cin_g = s.cin // s.groups
             cout_g = s.cout // s.groups
+            if self.chunk is not None:
+                places = self.tile_places(n, channels, oh0, col0, rows, lanes)
+                partial = [self.load_place(s.output, idx, active) for idx, active in places]
+                acc0 = [em.select(self.chunk[2], a, p) for a, p in zip(acc0, partial, strict=True)]
             group_base = em.mul(em.emit(arith.DivUIOp(j, em.index(cout_g))).results[0], cin_g)
-            with em.loop(0, cin_g, 1, acc0) as c:
+            lo, hi = (0, cin_g) if self.chunk is None else self.chunk[:2]
+            with em.loop(lo, hi, 1, acc0) as c:
                 channel = em.add(group_base, c.iv) if s.groups > 1 else c.iv
                 w = [
                     [
@@ -833,7 +862,10 @@ class ConvGenerator:
                 c.yield_(accumulate(c.carried, channel, 0, w))
             acc = c.results
         self.store_tile(n, channels, oh0, col0, rows, lanes, acc)
-        if dots:
+        if dots and self.chunk is not None:
+            with em.if_else(self.chunk[3]) as (then, _), em.at(then):
+                self.emit_tail_dots(n, channels)
+        elif dots:
             self.emit_tail_dots(n, channels)
 
     def initial_accumulators(self, channels: Sequence[Value], per_filter: int) -> list[Value]:
@@ -849,6 +881,32 @@ class ConvGenerator:
             acc += [init] * per_filter
         return acc
 
+    def tile_places(
+        self,
+        n: Value,
+        channels: Sequence[Value],
+        oh0: Value,
+        col0: Value,
+        rows: int,
+        lanes: Sequence[int],
+    ) -> Iterator[tuple[list[Value], int]]:
+        """The output index and active lanes of each vector of a tile, in the order of
+        its accumulators: `(f * rows + i) * len(lanes) + u` is output channel
+        `channels[f]`, row `oh0 + i`, vector `u`. Its index ops are emitted as it is
+        consumed."""
+        em, v = self.em, self.width
+        for co in channels:
+            for i in range(rows):
+                row = em.add(oh0, i)
+                for u, active in enumerate(lanes):
+                    yield [n, co, row, em.add(col0, u * v)], active
+
+    def load_place(self, ref: Value, idx: Sequence[Value], active: int) -> Value:
+        """The vector of `ref` (an output-shaped buffer) at `idx`, masked to `active`
+        lanes."""
+        em, v = self.em, self.width
+        return em.vload(ref, idx, v) if active == v else em.vload_masked(ref, idx, active, v)
+
     def store_tile(
         self,
         n: Value,
@@ -861,23 +919,18 @@ class ConvGenerator:
     ) -> None:
         """The epilogue of a tile: `acc[(f * rows + i) * len(lanes) + u]` (bias already
         in) plus the residual, through the activation, stored to output channel
-        `channels[f]`, row `oh0 + i`, vector `u` (masked to its active lanes)."""
+        `channels[f]`, row `oh0 + i`, vector `u` (masked to its active lanes). Over a
+        chunk of the input channels (`chunk`) all but the last store the sums alone."""
         em, s, v = self.em, self.spec, self.width
-        for f, co in enumerate(channels):
-            for i in range(rows):
-                row = em.add(oh0, i)
-                for u, active in enumerate(lanes):
-                    value = acc[(f * rows + i) * len(lanes) + u]
-                    idx = [n, co, row, em.add(col0, u * v)]
-                    if s.residual is not None:
-                        res = (
-                            em.vload(s.residual, idx, v)
-                            if active == v
-                            else em.vload_masked(s.residual, idx, active, v)
-                        )
-                        value = em.addf(value, res)
-                    value = em.activation(value, s.activation)
-                    if active == v:
-                        em.vstore(value, s.output, idx)
-                    else:
-                        em.vstore_masked(value, s.output, idx, active)
+        places = self.tile_places(n, channels, oh0, col0, rows, lanes)
+        for k, (idx, active) in enumerate(places):
+            value = acc[k]
+            if s.residual is not None:
+                value = em.addf(value, self.load_place(s.residual, idx, active))
+            value = em.activation(value, s.activation)
+            if self.chunk is not None:  # a partial sum until the last chunk
+                value = em.select(self.chunk[3], value, acc[k])
+            if active == v:
+                em.vstore(value, s.output, idx)
+            else:
+                em.vstore_masked(value, s.output, idx, active)

@@ -225,6 +225,10 @@ class Emitter:
         (width,) = shape_of(value)
         self.emit(vector.MaskedStoreOp(ref, list(indices), self.mask(active, width), value))
 
+    def select(self, condition: Value, a: Value, b: Value) -> Value:
+        """`a` where the i1 `condition` holds, else `b`."""
+        return self.emit(arith.SelectOp(condition, a, b)).results[0]
+
     def fma(self, a: Value, b: Value, acc: Value) -> Value:
         return self.emit(vector.FMAOp(a, b, acc)).results[0]
 

@@ -35,3 +35,23 @@ def output_plane(
     if runs_flat(kernel, stride, padding, out_h):
         return 1, out_h * out_w
     return out_h, out_w
+
+
+POINTWISE_CHUNK_BYTES = 24576
+"""The input bytes a flat pointwise tile reads per chunk of input channels: a column
+tile over the chunk stays in the L1 cache while every filter tile reads it."""
+
+
+def pointwise_chunk(cin: int, tile_floats: int) -> int:
+    """The input channels of a chunk of a flat pointwise layer whose column tiles read
+    `tile_floats` floats a channel (the whole `cin` when they fit
+    `POINTWISE_CHUNK_BYTES`): its tiles run chunk by chunk, the accumulators of a chunk
+    start from the partial sums the one before stored in the output. A column tile
+    touches one cache line more than it reads (a channel's plane starts anywhere on a
+    line); the chunks split `cin` evenly."""
+    per_channel = tile_floats * 4 + 64
+    most = max(1, POINTWISE_CHUNK_BYTES // per_channel)
+    if cin <= most:
+        return cin
+    chunks = -(-cin // most)
+    return -(-cin // chunks)

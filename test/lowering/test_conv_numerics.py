@@ -177,6 +177,12 @@ DENSE_CASES = [
     Case("dense1x1-32to20-7x7-relu", (D(32, 20, kernel=1, padding=0, act="relu"),), 7, 7),
     Case("dense1x1-48to9-14x14-nobias", (D(48, 9, kernel=1, padding=0, bias=False),), 14, 14),
     Case("dense1x1-16to6-5x5-bn-batch2", (D(16, 6, kernel=1, padding=0, bn=True),), 5, 5, 2),
+    # Input channels in chunks (`pointwise_chunk`): 2 to 4 chunks on 4 and 8 lanes, the
+    # last one shorter; with the dot-product pixels (7 x 7), a masked last vector and a
+    # channel count no vector divides (14 x 14), batch 2.
+    Case("dense1x1-400to20-7x7-relu6", (D(400, 20, kernel=1, padding=0, act="relu6"),), 7, 7),
+    Case("dense1x1-260to13-14x14-nobias", (D(260, 13, kernel=1, padding=0, bias=False),), 14, 14),
+    Case("dense1x1-392to7-5x9-bn-batch2", (D(392, 7, kernel=1, padding=0, bn=True),), 5, 9, 2),
     Case("dense5x5-4to6-11x9-pad2-relu6", (D(4, 6, kernel=5, padding=2, act="relu6"),), 11, 9),
     Case(
         "dense7x7-3to8-13x11-s2-pad3-bn",
@@ -340,6 +346,7 @@ WIDTH_CASES = [
         "17to33-9x7-k12-keep0.25-empty",
         "dense5x5-4to6-11x9-pad2-relu6",
         "grouped2-6to10-9x9-s2",
+        "dense1x1-400to20-7x7-relu6",
     )
 ]
 
@@ -350,6 +357,32 @@ def test_host_vector_widths(case: Case, vector_width: int) -> None:
     built, compiled = compile_case(case, "host", vector_width=vector_width)
     assert f"<{vector_width} x float>" in compiled.llvm_ir
     check_close(compiled(built.input), built.reference)
+
+
+class ChunkedResidual(nn.Module):
+    """relu(conv1x1(x) + x) over enough input channels to run in chunks: the residual
+    and the activation apply once, after the last chunk."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x) + x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("plane", [(7, 7), (6, 11)])
+def test_pointwise_chunks_with_residual(target: str, plane: tuple[int, int]) -> None:
+    torch.manual_seed(7)
+    model = ChunkedResidual(264).eval()
+    x = torch.randn(1, 264, *plane)
+    with torch.no_grad():
+        reference = model(x).numpy()
+    compiled = patdnn.compile(model, x, target=target, keep_stages=False)
+    (summary,) = compiled.layers
+    assert summary.kind == "conv"
+    check_close(compiled(x), reference)
 
 
 # ---------------------------------------------------------------------------
