@@ -586,14 +586,18 @@ class ConvGenerator:
         offsets (from a row's start) of one prefetch per 64-byte line that the tile's
         valid lanes (`lanes` a vector) and their halo read: every 16 floats, and the last
         one unless the rows start on a line (then the last float is on the last of
-        those lines)."""
+        those lines). Rows start on a line when the buffers' row and channel strides and
+        the column step of the tiles (`cols` vectors) are whole lines: with 8 lanes, a
+        tile of an even number of vectors (VGG-16 @28 and @14 on AVX2: a third and a half
+        of the prefetches were a second one into the row's last line)."""
         s, v = self.spec, self.width
         sh, sw = s.stride
         halo_rows = max(r for pattern in s.patterns for r, _ in pattern) // sh
         last = (len(lanes) - 1) * v + lanes[-1]
         span = last + max(q for pattern in s.patterns for _, q in pattern) // sw
         line = 16
-        aligned = all(x % line == 0 for x in (v, self.row_stride, self.channel_stride))
+        step = self.tiling.cols * v
+        aligned = all(x % line == 0 for x in (step, self.row_stride, self.channel_stride))
         return halo_rows, sorted({*range(0, span, line), *([] if aligned else [span - 1])})
 
     def prefetch_kernel(
