@@ -184,6 +184,9 @@ time, medians of 7-11 interleaved rounds, 3 runs, load 6-7 on 2 cores): @56 4 x 
 1.26-1.34x over 2 x 5 (5 x 2 1.13-1.32x, 3 x 2 1.21x, 6 x 2 1.16x, 2 x 4 1.07x, 3 x 3
 1.00x, 1 x 7 0.87x, 2 x 7 0.81x); @28 the spill-free 2 x 4 1.02-1.07x over 3 x 4 (12
 accumulators, 4 weights: 8 stack accesses a kernel), 5 x 2 0.73-0.77x, 4 x 2 0.81-0.90x.
+On the same core unloaded (load 0.2, 9 rounds): @56 4 x 2 and 2 x 5 the same (1.00x),
+@28 2 x 4 1.12x over 3 x 4; the gain of 4 x 2 @56 is that of a core that shares its
+caches.
 
 AVX-512 (32 registers of 16 lanes): 6 x 4 (24 accumulators, clamped to 6 x 3 for rows
 of 3 vectors) from 3 vectors a row, 10 x 2 for 2, 14 x 1 for 1 (clamped to the output
