@@ -607,13 +607,18 @@ class ConvGenerator:
     def input_span(self, lanes: Sequence[int]) -> tuple[int, list[int]]:
         """The input rows a tile's kernel reads beyond its output rows, and the column
         offsets (from a row's start) of one prefetch per 64-byte line that the tile's
-        valid lanes (`lanes` a vector) and their halo read (`line_columns`)."""
+        valid lanes (`lanes` a vector) and their halo read (`line_columns`). Rows start on
+        a line when the buffers' row and channel strides and the column step of the tiles
+        (`cols` vectors) are whole lines: with 8 lanes, a tile of an even number of vectors
+        (VGG-16 @28 and @14 on AVX2: a third and a half of the prefetches were a second
+        one into the row's last line)."""
         s, v = self.spec, self.width
         sh, sw = s.stride
         halo_rows = max(r for pattern in s.patterns for r, _ in pattern) // sh
         last = (len(lanes) - 1) * v + lanes[-1]
         span = last + max(q for pattern in s.patterns for _, q in pattern) // sw
-        aligned = all(x % LINE_FLOATS == 0 for x in (v, self.row_stride, self.channel_stride))
+        step = self.tiling.cols * v
+        aligned = all(x % LINE_FLOATS == 0 for x in (step, self.row_stride, self.channel_stride))
         return halo_rows, line_columns(span, aligned)
 
     def prefetch_kernel(

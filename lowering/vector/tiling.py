@@ -164,7 +164,7 @@ class ConvTiling:
 
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
-    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 2, 5), (4, 3, 4), (0, 5, 2)),
+    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 2, 4), (0, 5, 2)),
     (32, 16): ((3, 6, 4), (2, 10, 2), (0, 14, 1)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
@@ -184,9 +184,17 @@ still let LLVM use 32 registers; for the `x86-avx2` target (16 ymm, nothing else
 tile of more than 10 accumulators spills in its inner loop (4 x 3: 10 stack accesses,
 3 x 4: 7, 7 x 2: 14), and the tiles timed again there (medians of 21 and 31 interleaved
 rounds, two runs on a shared machine) give @56 (7 vectors) 2 x 5 (1.08x over 4 x 2 in
-both), @14 (2 vectors) 5 x 2 (1.10-1.12x over 7 x 2); 4 x 3 @112 and 3 x 4 @28 keep
-their place (the spill-free 5 x 2, 2 x 5, 3 x 3, 2 x 4 within 0.82-1.07x of them, one
-run faster, one slower).
+both), @14 (2 vectors) 5 x 2 (1.10-1.12x over 7 x 2); 4 x 3 @112 and 3 x 4 @28 kept
+their place then (the spill-free 5 x 2, 2 x 5, 3 x 3, 2 x 4 within 0.82-1.07x of them,
+one run faster, one slower). Once tiles of an even number of vectors prefetch each input line once
+(`ConvGenerator.input_span`), timed again on a Zen 3 core (`x86-avx2`, the thread's CPU
+time, medians of 7-11 interleaved rounds, 3 runs, load 6-7 on 2 cores): @56 4 x 2
+1.26-1.34x over 2 x 5 (5 x 2 1.13-1.32x, 3 x 2 1.21x, 6 x 2 1.16x, 2 x 4 1.07x, 3 x 3
+1.00x, 1 x 7 0.87x, 2 x 7 0.81x); @28 the spill-free 2 x 4 1.02-1.07x over 3 x 4 (12
+accumulators, 4 weights: 8 stack accesses a kernel), 5 x 2 0.73-0.77x, 4 x 2 0.81-0.90x.
+On the same core unloaded (load 0.2, 9 rounds): @56 4 x 2 and 2 x 5 the same (1.00x),
+@28 2 x 4 1.12x over 3 x 4; the gain of 4 x 2 @56 is that of a core that shares its
+caches.
 
 AVX-512 (32 registers of 16 lanes): 6 x 4 (24 accumulators, clamped to 6 x 3 for rows
 of 3 vectors) from 3 vectors a row, 10 x 2 for 2, 14 x 1 for 1 (clamped to the output

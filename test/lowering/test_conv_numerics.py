@@ -493,6 +493,7 @@ def test_tile_overrides(case: Case, tuning: dict[str, int], vector_width: int, t
 PREFETCH_CASES = [
     Case("17to33-9x7-k12-keep0.25-empty", (P(17, 33, 12, keep=0.25, empty_filters=3),), 9, 7),
     Case("8to12-13x11-s2", (P(8, 12, stride=2, keep=0.5, empty_filters=2),), 13, 11),
+    Case("9to13-12x30-k8-keep0.4-empty", (P(9, 13, keep=0.4, empty_filters=2),), 12, 30),
 ]
 
 
@@ -541,24 +542,43 @@ def _prefetch_offsets(loop: scf.ForOp) -> list[int]:
     return offsets
 
 
-@pytest.mark.parametrize(("vector_width", "rows", "lines"), [(16, 9, 1), (4, 9, 2)])
-def test_prefetch_one_per_line(vector_width: int, rows: int, lines: int) -> None:
+@pytest.mark.parametrize(
+    ("case", "vector_width", "tuning", "lines"),
+    [
+        (PREFETCH_CASES[0], 16, {"rows": 9}, {1}),
+        (PREFETCH_CASES[0], 4, {"rows": 9}, {2}),
+        (PREFETCH_CASES[2], 8, {"rows": 3, "cols": 4}, {2}),
+        (PREFETCH_CASES[2], 8, {"rows": 3, "cols": 2}, {2, 1}),
+        (PREFETCH_CASES[2], 8, {"rows": 3, "cols": 3}, {3, 2}),
+    ],
+    ids=["16-lanes", "4-lanes", "8-lanes-4-vectors", "8-lanes-2-vectors", "8-lanes-3-vectors"],
+)
+def test_prefetch_one_per_line(
+    case: Case, vector_width: int, tuning: dict[str, int], lines: set[int]
+) -> None:
     """A kernel's prefetches touch each 64-byte input line that its valid lanes read,
-    once: with 16 lanes a scratch row starts on a line, and the 7 outputs and their
-    2-column halo are one line, over the tile's 9 rows and 2 halo rows; with 4 lanes a
-    row may start inside a line: the first and the last float of its 9."""
-    case = PREFETCH_CASES[0]
+    once (`lines` a row, by column tile): with 16 lanes a scratch row starts on a line,
+    and the 7 outputs and their 2-column halo are one line, over the tile's 9 rows and 2
+    halo rows; with 4 lanes a row may start inside a line: the first and the last float
+    of its 9. With 8 lanes the 30 outputs and their halo are scratch rows of 32 floats:
+    tiles of 4 or 2 vectors start on a line (2 lines; the first 2 vectors and their halo
+    2, the last 2 one); tiles of 3 do not (the second starts inside a line), so each row
+    also prefetches its last float. The numbers stay the same."""
     built = build(case)
-    _, _, _, module = compile_with_tuning(
-        built, {"rows": rows}, vector_width, prefetch_min_channels=1
+    runner, weights, _, module = compile_with_tuning(
+        built, tuning, vector_width, prefetch_min_channels=1
     )
     loops = [op for op in module.walk() if isinstance(op, scf.ForOp) and _prefetch_offsets(op)]
-    assert loops
+    found = set()
     for loop in loops:
         offsets = _prefetch_offsets(loop)
-        assert len(offsets) == (rows + 2) * lines
-        if vector_width == 16:
+        per_row, rest = divmod(len(offsets), tuning["rows"] + 2)
+        assert rest == 0
+        found.add(per_row)
+        if vector_width == 16 or tuning.get("cols", 1) % 2 == 0:
             assert len({o // 16 for o in offsets}) == len(offsets)
+    assert found == lines
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
 
 
 def _prefetch_hints(module: ModuleOp) -> list[int]:

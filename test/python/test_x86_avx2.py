@@ -201,20 +201,37 @@ def test_command_line(tmp_path: Path) -> None:
     assert_user_error(proc, "--target aarch64 does not run here")
 
 
-@pytest.mark.parametrize("width", [9, 27, 53, 113])
-def test_every_default_pattern_tile(width: int) -> None:
+@pytest.mark.parametrize(
+    ("width", "stride", "padding", "tile"),
+    [
+        (9, 1, 1, (5, 2)),
+        (27, 1, 1, (2, 4)),
+        (53, 1, 1, (4, 2)),
+        (113, 1, 1, (4, 3)),
+        (30, 1, 0, (2, 4)),  # 28 outputs: VGG-16 @28's 4 vectors, the last half empty
+        (58, 1, 0, (4, 2)),  # 56 outputs: 7 whole vectors, a tail tile of one
+        (59, 2, 1, (2, 4)),  # 30 outputs
+        (112, 2, 0, (4, 2)),  # 55 outputs
+    ],
+)
+def test_every_default_pattern_tile(
+    width: int, stride: int, padding: int, tile: tuple[int, int]
+) -> None:
     """Output rows of 2, 4, 7 and 15 vectors: each row of the AVX2 `PATTERN_TILES` entry
-    (5 x 2, 3 x 4, 2 x 5, 4 x 3), each with a partial last vector and a partial row block."""
+    (5 x 2, 2 x 4, 4 x 2, 4 x 3), each with a partial last vector and a partial row block,
+    with padding 0 and stride 2 too, and a filter with no kernel left."""
     from patdnn.lowering.vector.tiling import pattern_tile
 
     torch.manual_seed(width)
-    conv = nn.Conv2d(6, 11, 3, padding=1).eval()
+    conv = nn.Conv2d(6, 11, 3, stride, padding).eval()
     core.pattern_prune(conv)
-    x = torch.randn(1, 6, 11, width)
+    with torch.no_grad():
+        conv.weight[3].zero_()
+    x = torch.randn(1, 6, 11 * stride, width)
     build = patdnn.compile(conv, x, target="x86-avx2", keep_stages=False)
     assert [layer.kind for layer in build.layers] == ["pattern conv"]
-    expected_tile = {9: (5, 2), 27: (3, 4), 53: (2, 5), 113: (4, 3)}[width]
-    assert pattern_tile(16, 8, -(-width // 8)) == expected_tile
+    out_w = (width + 2 * padding - 3) // stride + 1
+    assert pattern_tile(16, 8, -(-out_w // 8)) == tile
     with torch.no_grad():
         ref = conv(x).numpy()
     assert float(np.abs(build(x) - ref).max()) / float(np.abs(ref).max()) < 1e-5
