@@ -94,6 +94,26 @@ class BlockComparison:
         return "\n".join(lines)
 
 
+def filter_group_list(text: str) -> list[int]:
+    """``--filter-group 2,4,8`` of ``prune_digits.py`` / ``prune_mnist.py``: the groups
+    (empty: none)."""
+    return [int(g) for g in text.split(",") if g]
+
+
+def prune_in_filter_groups(
+    dense: nn.Module, train: Iterable[Any], groups: Sequence[int], **settings: Any
+) -> list[tuple[int, PruneResult, float]]:
+    """ADMM-prunes ``dense`` once per filter group of ``groups`` (``prune(...,
+    filter_group=G)``), each with the same ``settings`` (``prune``'s other keyword
+    arguments, the library among them): ``(G, result, seconds)`` per group, in order."""
+    runs = []
+    for group in groups:
+        t = time.perf_counter()
+        result = prune(dense, train, filter_group=group, **settings)
+        runs.append((group, result, time.perf_counter() - t))
+    return runs
+
+
 def compare_block_defaults(
     make_net: Callable[[], nn.Module],
     train: Iterable[Any],

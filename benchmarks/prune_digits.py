@@ -30,7 +30,7 @@ import sys
 import time
 
 import torch
-from prune_blocks import compare_block_defaults
+from prune_blocks import compare_block_defaults, filter_group_list, prune_in_filter_groups
 
 from patdnn.pruning import prune
 from patdnn.pruning.digits import DigitsBlockNet, DigitsNet, evaluate, load_digits, train_dense
@@ -39,10 +39,6 @@ from patdnn.pruning.digits import DigitsBlockNet, DigitsNet, evaluate, load_digi
 def _block(text: str) -> tuple[int, int]:
     bo, _, bi = text.partition("x")
     return (int(bo), int(bi))
-
-
-def _groups(text: str) -> list[int]:
-    return [int(g) for g in text.split(",") if g]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "--patterns-only", action="store_true", help="skip the DigitsBlockNet comparison"
     )
     ap.add_argument(
-        "--filter-group", type=_groups, default=[], metavar="G,...",
+        "--filter-group", type=filter_group_list, default=[], metavar="G,...",
         help="also ADMM-prune with 3x3 filters in groups of G sharing kernel positions "
         "and patterns (e.g. 2,4,8)",
     )  # fmt: skip
@@ -167,20 +163,10 @@ def patterns_section(args: argparse.Namespace, train, val) -> int:
         dense, train, admm_epochs=0, retrain_epochs=total_epochs, library=admm.library, **common
     )
     oneshot_long_time = time.perf_counter() - t
-    grouped = []
-    for group in args.filter_group:
-        t = time.perf_counter()
-        result = prune(
-            dense,
-            train,
-            library=admm.library,
-            admm_epochs=args.admm_epochs,
-            retrain_epochs=args.retrain_epochs,
-            rho=args.rho,
-            filter_group=group,
-            **common,
-        )
-        grouped.append((group, result, time.perf_counter() - t))
+    grouped = prune_in_filter_groups(
+        dense, train, args.filter_group, library=admm.library, admm_epochs=args.admm_epochs,
+        retrain_epochs=args.retrain_epochs, rho=args.rho, **common,
+    )  # fmt: skip
     total = time.perf_counter() - start
 
     print(admm.report.table())

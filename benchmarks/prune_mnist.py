@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import torch
-from prune_blocks import compare_block_defaults
+from prune_blocks import compare_block_defaults, filter_group_list, prune_in_filter_groups
 
 from patdnn.pruning import MaskApplier, evaluate, prune, train_dense
 from patdnn.pruning.mnist import MnistBlockNet, MnistVGG, load_mnist
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "--with-depthwise", action="store_true", help="add a row with depthwise patterns too"
     )
     ap.add_argument(
-        "--filter-group", default="", metavar="G,...",
+        "--filter-group", type=filter_group_list, default=[], metavar="G,...",
         help="also ADMM-prune each setting with 3x3 filters in groups of G (e.g. 2,4,8)",
     )  # fmt: skip
     ap.add_argument(
@@ -97,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the sensitivity table and the MnistBlockNet comparison",
     )  # fmt: skip
     args = ap.parse_args(argv)
-    args.filter_group = [int(g) for g in args.filter_group.split(",") if g]
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -181,19 +180,13 @@ def patterns_section(args: argparse.Namespace, train, val, out: Path) -> int:
             dense, train, val, keep, args.retrain_epochs, args.lr, args.seed
         )
         admm.report.save_figure(out / f"patterns_{k}x{conn:g}.png")
-        for group in args.filter_group:
-            g = prune(
-                dense,
-                train,
-                library=admm.library,
-                connectivity=conn,
-                admm_epochs=args.admm_epochs,
-                retrain_epochs=args.retrain_epochs,
-                rho=args.rho,
-                rho_growth=args.rho_growth,
-                filter_group=group,
-                **budget,
-            ).report
+        runs = prune_in_filter_groups(
+            dense, train, args.filter_group, library=admm.library, connectivity=conn,
+            admm_epochs=args.admm_epochs, retrain_epochs=args.retrain_epochs, rho=args.rho,
+            rho_growth=args.rho_growth, **budget,
+        )  # fmt: skip
+        for group, result, _secs in runs:
+            g = result.report
             grouped.append((k, conn, group, g.accuracy_hard_pruned, g.accuracy_after))
             print(f"{k} patterns x {conn:g}, filter group {group}: ADMM "
                   f"{100 * (g.accuracy_after or 0):.2f}%", flush=True)  # fmt: skip

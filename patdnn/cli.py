@@ -531,9 +531,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.vector_width is not None:
         options["vector_width"] = args.vector_width
     targets = bench.parse_targets(args.target)
+    groups = bench.parse_filter_groups(args.filter_group)
     if args.suite == "layers" and args.estimate:
         if targets != ["aarch64"]:
             raise CliError("--estimate predicts aarch64 code: use it with --target aarch64")
+        if groups != [1]:
+            raise CliError("--estimate reads the per-filter tiles: drop --filter-group")
         bench.run_estimate(args.layer_suite, args.layers, args.clock, args.mcpu)
         return 0
     from patdnn.runtime.target import Target
@@ -549,13 +552,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "layers":
         bench.run_layers(
             args.layer_suite, args.layers, threads, args.repeat, args.peers,
-            tolerance=args.tolerance, options=options, target=targets,
+            tolerance=args.tolerance, options=options, target=targets, filter_group=groups,
         )  # fmt: skip
         return 0
     bench.run_models(
         args.models, args.size, threads, args.repeat, args.peers, args.per_layer,
         tolerance=args.tolerance, options=options, prune=bench.parse_prune(args.prune),
-        target=targets,
+        target=targets, filter_group=groups,
     )  # fmt: skip
     return 0
 
@@ -706,6 +709,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="host (default), x86-avx2, or both comma-separated: each "
                              "patdnn build a row, timed in the same rounds, against its own "
                              "target's FMA peak; aarch64 with --estimate")  # fmt: skip
+    common.add_argument("--filter-group", default="1", metavar="G[,G]",
+                        help="3x3 pattern layers pruned in filter groups of G (as `patdnn "
+                             "prune --filter-group`; 1: per filter, the default), or several "
+                             "comma-separated: each pruned form a row, timed in the same "
+                             "rounds; G divides every pattern layer's filters and is 1, 2, 4 "
+                             "or 8 (compiled to the group tiles)")  # fmt: skip
     common.add_argument("--tolerance", type=float, default=1e-2,
                         help="largest relative error against PyTorch (default 1e-2)")  # fmt: skip
     common.add_argument("--vector-width", type=_positive_int)

@@ -343,15 +343,7 @@ class ConvGenerator:
                 sc, sr = at(c.iv, row)
                 for m in edge:
                     em.vstore(fill, scratch, [sc, zero, zero, sr, em.index(m)])
-                ih = em.add(row, -ph)
-                for m in range(0, s.width, v):
-                    src = [n, c.iv, ih, em.index(m)]
-                    dst = [sc, zero, zero, sr, em.index(pw + m)]
-                    if s.width - m >= v:
-                        em.vstore(em.vload(s.input, src, v), scratch, dst)
-                    else:
-                        value = em.vload_masked(s.input, src, s.width - m, v)
-                        em.vstore_masked(value, scratch, dst, s.width - m)
+                self.copy_input_row(n, c.iv, em.add(row, -ph), sc, sr)
 
         def pad(row: Value) -> None:
             with em.loop(c_lo, c_hi) as c, em.loop(0, cols, v) as j:
@@ -369,6 +361,22 @@ class ConvGenerator:
                     copy(i.iv)
                 with em.at(outside):
                     pad(i.iv)
+
+    def copy_input_row(self, n: Value, c: Value, ih: Value, sc: Value, sr: Value) -> None:
+        """Input row `ih` of channel `c` of image `n` into scratch row `sr` of scratch
+        channel `sc` (stride 1: one phase), between its padding columns: whole vectors,
+        the last one masked to the row's end."""
+        em, s, v = self.em, self.spec, self.width
+        assert self.scratch is not None
+        zero, pw = em.index(0), s.padding[1]
+        for m in range(0, s.width, v):
+            src = [n, c, ih, em.index(m)]
+            dst = [sc, zero, zero, sr, em.index(pw + m)]
+            if s.width - m >= v:
+                em.vstore(em.vload(s.input, src, v), self.scratch, dst)
+            else:
+                value = em.vload_masked(s.input, src, s.width - m, v)
+                em.vstore_masked(value, self.scratch, dst, s.width - m)
 
     def gather_scratch(self, n: Value, channels: tuple[Value, Value] | None = None) -> None:
         """Strided layers: the padding everywhere, then each phase row gathered from its

@@ -109,18 +109,9 @@ class DepthwiseGenerator(ConvGenerator):
         assert self.scratch is not None
         (sh, _), (ph, pw) = s.stride, s.padding
         cols = self.scratch_shape[-1]
-        zero = em.index(0)
         if s.stride == (1, 1):
             with em.loop(0, s.height) as ih:
-                row = em.add(ih.iv, ph)
-                for m in range(0, s.width, v):
-                    src = [n, g, ih.iv, em.index(m)]
-                    dst = [slot, zero, zero, row, em.index(pw + m)]
-                    if s.width - m >= v:
-                        em.vstore(em.vload(s.input, src, v), self.scratch, dst)
-                    else:
-                        value = em.vload_masked(s.input, src, s.width - m, v)
-                        em.vstore_masked(value, self.scratch, dst, s.width - m)
+                self.copy_input_row(n, g, ih.iv, slot, em.add(ih.iv, ph))
             return
         for ai, a in enumerate(self.row_phases):
             first, last = self.phase_rows(a)
@@ -146,7 +137,7 @@ class DepthwiseGenerator(ConvGenerator):
             em.broadcast(em.load(s.dense_weight, [co, zero, em.index(r), em.index(q)]), v)
             for r, q in s.patterns[0]
         ]
-        init = em.broadcast(em.load(s.bias, [co]), v) if s.bias is not None else em.splat(0.0, v)
+        (init,) = self.initial_accumulators([co], 1)
         base = em.mul(slot, self.channel_stride)
 
         def tile(oh0: Value, col0: Value, rows: int, lanes: Sequence[int]) -> None:

@@ -222,7 +222,20 @@ def group_tile(registers: int, group: int, out_vectors: int) -> tuple[int, int]:
     rest for the group's G x 4 weights and the inputs), at most 2 vectors wide. AVX-512,
     G = 4, VGG-16 conv 256 @56 / 512 @28 (connectivity 3.6, 8 patterns, 1 thread, minima
     of 5 interleaved rounds): 2 x 2 is 1.60x / 1.67x the per-filter 4 x 2 tile, 3 x 2
-    1.27x / 1.06x."""
+    1.27x / 1.06x.
+
+    16 registers (AVX2): `group x rows x cols` accumulators within half the registers
+    (the weights are broadcast from memory at each use), one vector wide unless that
+    covers the whole output row. Zen 3, G = 4, one thread, medians of 5-7 interleaved
+    rounds on a shared machine, against the 1 x 1 tile that `registers - 16` gives:
+    2 x 1 @224 1.31x, @112 1.23x, @56 1.77x, @28 1.43x (1 x 2: 1.10x, 1.14x, 1.31x,
+    1.32x; 2 x 2 and 3 x 1 in between or slower); @14 (2 vectors a row) 1 x 2 1.12x
+    and 1.82x in two runs, 2 x 1 0.92x and 1.03x."""
+    if register_class(registers) == 16:
+        per_filter = max(1, registers // 2 // group)
+        if out_vectors <= per_filter:
+            return max(1, per_filter // out_vectors), out_vectors
+        return per_filter, 1
     per_filter = max(1, (registers - 16) // group)
     cols = max(1, min(out_vectors, 2, per_filter))
     return max(1, per_filter // cols), cols

@@ -11,7 +11,10 @@ and the peers, all on the same pruned weights). `bench models` times whole VGG-1
 ResNet-50 and MobileNet-V2 at 224x224, projected as `patdnn.prune` prunes by default (3x3
 patterns, 1x1 and linear blocks; the stem and the classifier dense) or, with `--prune
 patterns`, on their 3x3 layers alone; `--prune defaults,patterns` times both in the same
-rounds against the same peers (`PRUNE_MODES`).
+rounds against the same peers (`PRUNE_MODES`). `--filter-group 1,4` prunes the 3x3
+pattern layers per filter and in filter groups of 4 (`patdnn.prune(filter_group=G)`:
+neighbouring filters share kernel positions and patterns, compiled to the group tiles of
+`lowering/vector/fkw_group.py`), each a pruned form timed in the same rounds.
 
 patdnn compiles the pruned model; every peer (`patdnn.bench.peers`: PyTorch, ONNX Runtime,
 MNN, ncnn, LiteRT with XNNPACK, whichever are installed) runs the dense model with the
@@ -78,12 +81,15 @@ def pattern_prune(
     conv: torch.nn.Conv2d,
     library: Sequence[Sequence[tuple[int, int]]] = PATTERNS_8,
     connectivity: float = 3.6,
+    filter_group: int = 1,
 ) -> None:
-    """Projects `conv`'s weights in place onto `library` and 1 in `connectivity` kernels."""
+    """Projects `conv`'s weights in place onto `library` and 1 in `connectivity` kernels
+    (positions of filter groups of `filter_group`, see `patdnn.pruning.patterns`)."""
     from patdnn.pruning import project_both
 
+    patterns = tuple(map(tuple, library))
     with torch.no_grad():
-        conv.weight.copy_(project_both(conv.weight, tuple(map(tuple, library)), connectivity))
+        conv.weight.copy_(project_both(conv.weight, patterns, connectivity, filter_group))
 
 
 # -- cases -----------------------------------------------------------------------------------
@@ -101,21 +107,47 @@ class Case:
     variants: dict[str, torch.nn.Module] = field(default_factory=dict[str, torch.nn.Module])
     """More pruned forms of the model (kind: model) that patdnn compiles and times in the
     same rounds, each against the same peers."""
+    filter_groups: dict[str, int] = field(default_factory=dict[str, int])
+    """The filter group of each form pruned in groups (kind: G); the others are per filter."""
+
+
+def group_kind(kind: str, filter_group: int) -> str:
+    """The kind of a form pruned in filter groups of `filter_group` (1: `kind` itself)."""
+    return kind if filter_group == 1 else f"{kind}, groups of {filter_group}"
+
+
+def _case_of_forms(
+    name: str, dense: torch.nn.Module, x: torch.Tensor,
+    forms: dict[str, tuple[int, torch.nn.Module]],
+) -> Case:  # fmt: skip
+    """A case of pruned forms (`{kind: (filter group, model)}`): the first is the case's
+    own, the others its variants."""
+    (kind, (_, pruned)), *rest = forms.items()
+    groups = {k: g for k, (g, _) in forms.items() if g > 1}
+    return Case(name, kind, dense, pruned, x, {k: m for k, (_, m) in rest}, groups)
 
 
 def _conv(cin: int, cout: int, k: int, stride: int, groups: int = 1) -> torch.nn.Conv2d:
     return torch.nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=True).eval()
 
 
-def vgg_case(channels: int, size: int) -> Case:
-    """A VGG-16 3x3 layer, dense and pattern-pruned (8 patterns, connectivity 3.6)."""
+def vgg_case(channels: int, size: int, groups: Sequence[int] = (1,)) -> Case:
+    """A VGG-16 3x3 layer, dense and pattern-pruned (8 patterns, connectivity 3.6) per
+    filter group of `groups` (the first the case itself, the others its variants)."""
+    name = f"conv {channels} @{size}"
+    check_filter_groups(groups, {name: channels})
     torch.manual_seed(0)
     dense = _conv(channels, channels, 3, 1)
-    pruned = _conv(channels, channels, 3, 1)
-    pruned.load_state_dict(dense.state_dict())
-    pattern_prune(pruned)
+
+    def pruned(group: int) -> torch.nn.Module:
+        conv = _conv(channels, channels, 3, 1)
+        conv.load_state_dict(dense.state_dict())
+        pattern_prune(conv, filter_group=group)
+        return conv
+
     x = torch.randn(1, channels, size, size)
-    return Case(f"conv {channels} @{size}", "pattern conv", dense, pruned, x)
+    forms = {group_kind("pattern conv", g): (g, pruned(g)) for g in groups}
+    return _case_of_forms(name, dense, x, forms)
 
 
 class _Linear(torch.nn.Module):
@@ -165,9 +197,10 @@ PRUNE_MODES: tuple[str, ...] = ("defaults", "patterns")
 4x1, the stem and the classifier dense); `patterns`, the 3x3 layers alone."""
 
 
-def prune_model(model: torch.nn.Module, mode: str = "defaults") -> None:
+def prune_model(model: torch.nn.Module, mode: str = "defaults", filter_group: int = 1) -> None:
     """One-shot projection of `model` in place (`patdnn.pruning.project.project_model`)
-    with the 8-pattern library, as `mode` (one of `PRUNE_MODES`) says."""
+    with the 8-pattern library, as `mode` (one of `PRUNE_MODES`) says, the 3x3 layers in
+    filter groups of `filter_group`."""
     from patdnn.pruning.errors import NoPrunableLayerError
     from patdnn.pruning.project import project_model
 
@@ -175,29 +208,44 @@ def prune_model(model: torch.nn.Module, mode: str = "defaults") -> None:
         raise PatdnnError(f"--prune {mode!r}: expected one of {', '.join(PRUNE_MODES)}")
     try:
         if mode == "patterns":  # the 1x1 and linear layers stay dense
-            project_model(model, library=PATTERNS_8, connectivity=3.6, pointwise=None, linear=None)
+            project_model(model, library=PATTERNS_8, connectivity=3.6, pointwise=None,
+                          linear=None, filter_group=filter_group)  # fmt: skip
         else:
-            project_model(model, library=PATTERNS_8, connectivity=3.6)
+            project_model(model, library=PATTERNS_8, connectivity=3.6, filter_group=filter_group)
     except NoPrunableLayerError:  # MobileNet-V2 3x3-only: its 3x3 layers are the stem and
         pass  # depthwise ones, so it stays dense; any other pruning error is reported
 
 
-def model_case(name: str, size: int = 224, prune: Sequence[str] = ("defaults",)) -> Case:
-    """A zoo model, dense and pruned as `prune[0]` says (see `PRUNE_MODES`); each further
-    mode is a variant patdnn compiles and times in the same rounds."""
+def model_case(
+    name: str, size: int = 224, prune: Sequence[str] = ("defaults",), groups: Sequence[int] = (1,)
+) -> Case:
+    """A zoo model, dense and pruned as `prune[0]` says (see `PRUNE_MODES`) with the
+    filter group `groups[0]`; each further mode and group is a variant patdnn compiles and
+    times in the same rounds."""
     from patdnn.frontend.zoo import get_model
 
-    def pruned(mode: str) -> torch.nn.Module:
+    def pruned(mode: str, group: int) -> torch.nn.Module:
         model = get_model(name).eval()
         model.load_state_dict(dense.state_dict())
-        prune_model(model, mode)
+        prune_model(model, mode, group)
         return model
 
     torch.manual_seed(0)
     dense = get_model(name).eval()
-    variants = {_model_kind(mode): pruned(mode) for mode in prune[1:]}
-    return Case(f"{name} @{size}", _model_kind(prune[0]), dense, pruned(prune[0]),
-                torch.randn(1, 3, size, size), variants)  # fmt: skip
+    forms = {group_kind(_model_kind(m), g): (g, pruned(m, g)) for m in prune for g in groups}
+    return _case_of_forms(f"{name} @{size}", dense, torch.randn(1, 3, size, size), forms)
+
+
+def pattern_filters(model: torch.nn.Module) -> dict[str, int]:
+    """`{layer: filters}` of the 3x3 layers `patdnn.prune` pattern-prunes in `model`."""
+    from patdnn.pruning.errors import NoPrunableLayerError
+    from patdnn.pruning.layers import PATTERN, select_sparse_layers
+
+    try:
+        chosen = select_sparse_layers(model, kinds=(PATTERN,))
+    except NoPrunableLayerError:
+        return {}
+    return {name: int(module.weight.shape[0]) for name, (_, module) in chosen.items()}
 
 
 def _model_kind(mode: str) -> str:
@@ -221,6 +269,42 @@ def parse_targets(text: str) -> list[str]:
 
 def _target_list(target: str | Sequence[str]) -> list[str]:
     return parse_targets(target) if isinstance(target, str) else list(target)
+
+
+def parse_filter_groups(text: str) -> list[int]:
+    """`1,4` -> the filter groups, the first the main one; a `PatdnnError` unless each is
+    a filter group `patdnn.prune` takes (`check_filter_group`)."""
+    from patdnn.pruning.errors import PruningError
+    from patdnn.pruning.patterns import check_filter_group
+
+    groups: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            groups.append(check_filter_group(int(part)))
+        except (ValueError, PruningError):
+            raise PatdnnError(
+                f"--filter-group {text!r}: {part!r} is not a positive integer"
+            ) from None
+    return list(dict.fromkeys(groups))
+
+
+def check_filter_groups(groups: Sequence[int], filters: dict[str, int]) -> None:
+    """A `PatdnnError` unless every filter group divides the filters of every pattern
+    layer (`{layer: filters}`), so that each group is whole, and is one that the FKW
+    layout stores as such (1, or `fkw_layout.GROUP_SIZES`)."""
+    from patdnn.lowering.fkw_layout import GROUP_SIZES
+
+    for group in groups:
+        for layer, count in filters.items():
+            if count % group:
+                raise PatdnnError(
+                    f"--filter-group {group} does not divide the {count} filters of {layer}"
+                )
+        if group != 1 and group not in GROUP_SIZES:
+            raise PatdnnError(
+                f"--filter-group {group}: patdnn compiles filter groups of "
+                f"{', '.join(map(str, sorted(GROUP_SIZES)))} (or 1, per filter)"
+            )
 
 
 def parse_prune(text: str) -> list[str]:
@@ -324,10 +408,16 @@ def select_shapes(spec: str) -> list[tuple[int, int]]:
     return [VGG_LAYERS[i] for i in select(spec, names, "--layers")]
 
 
-def suite_cases(suite: str, layers: str = "all") -> list[Case]:
-    """The cases of `bench layers --suite`: `vgg` or `dense`, filtered by `layers`."""
+def suite_cases(suite: str, layers: str = "all", groups: Sequence[int] = (1,)) -> list[Case]:
+    """The cases of `bench layers --suite`: `vgg`, `dense` or `sparse`, filtered by
+    `layers`; the `vgg` layers pruned in each filter group of `groups`."""
     if suite == "vgg":
-        return [vgg_case(c, h) for c, h in select_shapes(layers)]
+        shapes = select_shapes(layers)
+        for c, h in shapes:  # every argument checked before a case is built
+            check_filter_groups(groups, {f"conv {c} @{h}": c})
+        return [vgg_case(c, h, groups) for c, h in shapes]
+    if list(groups) != [1]:
+        raise PatdnnError(f"--filter-group prunes 3x3 pattern layers: the {suite} suite has none")
     if suite == "dense":
         names = [spec[0] for spec in DENSE_LAYERS]
         return [dense_case(DENSE_LAYERS[i]) for i in select(layers, names, "--layers")]
@@ -368,6 +458,8 @@ class CaseResult:
     """The case's variants, timed in the same rounds against the same peers."""
     target: str = "host"
     """The target patdnn compiled this form for (`peak` is that target's)."""
+    filter_group: int = 1
+    """The filter group this form was pruned in (1: per filter)."""
 
     def fastest_peer(self, threads: int) -> tuple[str, float] | None:
         timed = [(ms, name) for name, t in self.peers.items() if (ms := t[threads].ms)]
@@ -474,7 +566,8 @@ def run_case(
               for t in (threads if threaded else threads[:1])}  # fmt: skip
     compile_s = (time.perf_counter() - start) / len(builds)
     macs, dense_macs = _kept_macs(next(iter(builds.values())), case)
-    result = CaseResult(case.name, case.kind, macs, dense_macs, peak, compile_s, target=target)
+    result = CaseResult(case.name, case.kind, macs, dense_macs, peak, compile_s, target=target,
+                        filter_group=case.filter_groups.get(case.kind, 1))  # fmt: skip
     forms = [(result, builds, ref_pruned)]
     pruned_forms = [(case.kind, case.pruned, ref_pruned)]
     for kind, model in case.variants.items():
@@ -492,7 +585,8 @@ def run_case(
                 (macs, dense_macs) if i == 0 else _model_macs(next(iter(built.values())), model)
             )
             variant = CaseResult(case.name, kind, kept, dense, form_peak, seconds,
-                                 peers=result.peers, target=form_peak.target)  # fmt: skip
+                                 peers=result.peers, target=form_peak.target,
+                                 filter_group=case.filter_groups.get(kind, 1))  # fmt: skip
             result.variants.append(variant)
             forms.append((variant, built, ref))
     with scratch() as folder:
@@ -545,7 +639,9 @@ def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str
     """One markdown table per thread count: patdnn, each peer, the fastest peer and the
     ratio, GFLOP/s on kept MACs and the share of the FMA peak. Builds for several targets
     get a `target` column (each share is of its own target's peak) and, under each table,
-    a line comparing every other target's share with the first target's, layer by layer."""
+    a line comparing every other target's share with the first target's, layer by layer;
+    forms pruned in filter groups, a line comparing their time with the same form's per
+    filter."""
     peers = list(dict.fromkeys(p for r in results for p in r.peers))
     targets = list(dict.fromkeys(r.target for r in results))
     labels = ["layer / model", "kind", *(["target"] if len(targets) > 1 else [])]
@@ -578,6 +674,7 @@ def format_results(results: Sequence[CaseResult], threads: Sequence[int]) -> str
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines += [_share_line(results, targets[0], other, n) for other in targets[1:]]
+        lines += _group_lines(results, n)
         out.append("\n".join(lines))
     return "\n\n".join(out)
 
@@ -594,6 +691,29 @@ def _share_line(results: Sequence[CaseResult], main: str, other: str, threads: i
         ratio = f"{a / b:.2f}" if a is not None and b else "n/a"
         parts.append(f"{r.name} {_pct(a)} / {_pct(b)} = {ratio}")
     return f"\n{other} against {main}, each as a share of its own FMA peak: " + "; ".join(parts)
+
+
+def _group_lines(results: Sequence[CaseResult], threads: int) -> list[str]:
+    """Per filter group, the speed-up of its forms over the same form pruned per filter
+    (same layer, kind and target): the per-filter time over the grouped one."""
+    single = {(r.name, r.kind, r.target): r for r in results if r.filter_group == 1}
+    groups = sorted({r.filter_group for r in results} - {1})
+    lines = []
+    for group in groups:
+        parts = []
+        for r in results:
+            suffix = group_kind("", group)
+            base = single.get((r.name, r.kind.removesuffix(suffix), r.target))
+            if r.filter_group != group or base is None:
+                continue
+            a, b = r.patdnn[threads].ms, base.patdnn[threads].ms
+            ratio = f"{b / a:.2f}x" if a and b else "n/a"
+            where = f" ({r.target})" if len({x.target for x in results}) > 1 else ""
+            parts.append(f"{r.name}{where} {ratio}")
+        if parts:
+            lines.append(f"\nfilter groups of {group} against per filter (per-filter time / "
+                         "grouped time): " + "; ".join(parts))  # fmt: skip
+    return lines
 
 
 def format_notes(results: Sequence[CaseResult]) -> str:
@@ -827,11 +947,13 @@ def parse_threads(text: str) -> list[int]:
 def run_layers(
     suite: str = "vgg", layers: str = "all", threads: Sequence[int] = (1,), repeat: int = 10,
     peers: str = "all", target: str | Sequence[str] = "host", tolerance: float = TOLERANCE,
-    options: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None, filter_group: Sequence[int] = (1,),
 ) -> list[CaseResult]:  # fmt: skip
     """`patdnn bench layers`: prints progress, the tables and the skipped peers. `target`
-    may name several targets (`host,x86-avx2`): each build is timed in the same rounds."""
-    cases, chosen = suite_cases(suite, layers), _peers(peers)
+    may name several targets (`host,x86-avx2`) and `filter_group` several filter groups
+    (`1,4`, the `vgg` suite): each build is timed in the same rounds."""
+    chosen = _peers(peers)
+    cases = suite_cases(suite, layers, filter_group)
     if suite == "sparse":
         chosen.insert(0, PATDNN_DENSE)
     peak, *more = _measure_peaks(_target_list(target))
@@ -879,21 +1001,28 @@ def run_models(
     repeat: int = 5, peers: str = "all", per_layer: bool = False,
     target: str | Sequence[str] = "host", tolerance: float = TOLERANCE,
     options: dict[str, Any] | None = None, prune: Sequence[str] = ("defaults",),
+    filter_group: Sequence[int] = (1,),
 ) -> list[CaseResult]:  # fmt: skip
-    """`patdnn bench models` (and `--per-layer`, of the first `prune` mode and target).
-    `target` may name several targets (`host,x86-avx2`): each build is timed in the same
+    """`patdnn bench models` (and `--per-layer`, of the first `prune` mode, filter group
+    and target). `target` may name several targets (`host,x86-avx2`), `prune` several
+    modes and `filter_group` several filter groups: each build is timed in the same
     rounds."""
     from patdnn.frontend.zoo import MODELS as ZOO
+    from patdnn.frontend.zoo import get_model
 
     zoo = list(ZOO)
     names = list(MODELS) if models == "all" else [zoo[i] for i in select(models, zoo, "--models")]
     chosen = _peers(peers)
+    groups = filter_group[:1] if per_layer else filter_group
+    for name in names:  # every argument checked before anything is timed
+        with torch.device("meta"):
+            check_filter_groups(groups, pattern_filters(get_model(name)))
     targets = _target_list(target)
     peak, *more = _measure_peaks(targets[:1] if per_layer else targets)
     target = peak.target
     results = []
     for name in names:
-        case = model_case(name, size, prune[:1] if per_layer else prune)
+        case = model_case(name, size, prune[:1] if per_layer else prune, groups)
         if per_layer:
             layers, whole = profile_layers(case, repeat, peak, target, tolerance, _say, options)
             _say("")

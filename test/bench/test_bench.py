@@ -293,6 +293,16 @@ def test_mca_cycles_grow_with_the_loop() -> None:
         (["models", "--models", "alexnet"], "'alexnet' is neither"),
         (["models", "--prune", "dense"], "--prune 'dense': 'dense' is not one of"),
         (["layers", "--peers", "tvm"], "unknown peer 'tvm'"),
+        (["layers", "--filter-group", "0"], "--filter-group '0': '0' is not a positive integer"),
+        (["layers", "--filter-group=-4"], "--filter-group '-4': '-4' is not a positive"),
+        (["layers", "--filter-group", "1,x"], "--filter-group '1,x': 'x' is not a positive"),
+        (["layers", "--filter-group", "1,3"], "--filter-group 3 does not divide the 64 filters"),
+        (
+            ["models", "--models", "resnet50", "--filter-group", "6"],
+            "--filter-group 6 does not divide the 64 filters of layer1.0.conv2",
+        ),  # fmt: skip
+        (["layers", "--filter-group", "16"], "patdnn compiles filter groups of 2, 4, 8"),
+        (["layers", "--suite", "dense", "--filter-group", "4"], "the dense suite has none"),
     ],
 )
 def test_cli_errors_are_one_line(
@@ -492,3 +502,48 @@ def _runnable_targets() -> list[str]:
             continue
         names.append(name)
     return names
+
+
+def test_filter_groups_in_the_same_rounds() -> None:
+    """`--filter-group 1,4`: the layer pruned per filter and in groups of 4 (which the FKW
+    layout detects, so the group tiles compute it), each a row against the same peers,
+    both right; a line compares the grouped time with the per-filter one."""
+    from patdnn.lowering.fkw_layout import filter_group_size
+
+    assert core.parse_filter_groups("1, 4,1") == [1, 4]
+    case = core.vgg_case(8, 9, (1, 4))
+    assert (case.kind, list(case.variants), case.filter_groups) == (
+        "pattern conv",
+        ["pattern conv, groups of 4"],
+        {"pattern conv, groups of 4": 4},
+    )
+    grouped = case.variants["pattern conv, groups of 4"]
+    weight = grouped.weight.detach().numpy()  # type: ignore[union-attr]
+    assert filter_group_size(weight, core.PATTERNS_8) == 4
+    per_filter = case.pruned.weight.detach().numpy()  # type: ignore[union-attr]
+    assert filter_group_size(per_filter, core.PATTERNS_8) == 1
+    r = core.run_case(case, [1], 2, PEAK, FAKES[:1])
+    (v,) = r.variants
+    assert (r.filter_group, v.filter_group, v.peers is r.peers) == (1, 4, True)
+    for form in (r, v):
+        assert form.patdnn[1].ms is not None and form.patdnn[1].error < 1e-5
+    table = core.format_results([r, v], [1])
+    assert "| conv 8 @9 | pattern conv, groups of 4 |" in table
+    ms_1, ms_4 = r.patdnn[1].ms, v.patdnn[1].ms
+    assert ms_1 is not None and ms_4 is not None
+    line = "filter groups of 4 against per filter (per-filter time / grouped time): conv 8 @9"
+    assert f"{line} {ms_1 / ms_4:.2f}x" in table
+    assert "filter groups" not in core.format_results([r], [1])  # per filter alone: as before
+
+
+def test_models_pruned_in_filter_groups() -> None:
+    """Every prune mode in every filter group, in that order; the 3x3 layer's filters
+    share kernel positions in groups of 4; a group that does not divide them is refused."""
+    model = _separable_net()
+    assert core.pattern_filters(model) == {"2": 12}
+    core.prune_model(model, "patterns", 4)
+    kept = (model[2].weight.detach() != 0).any(dim=(2, 3)).reshape(3, 4, 8)
+    assert bool((kept == kept[:, :1]).all()) and 0 < int(kept.sum()) < 96
+    with pytest.raises(PatdnnError, match="--filter-group 8 does not divide the 12 filters of 2"):
+        core.check_filter_groups([1, 8], core.pattern_filters(_separable_net()))
+    core.check_filter_groups([1, 2, 4], {"2": 12})

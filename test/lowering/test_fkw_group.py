@@ -142,14 +142,40 @@ def check_close(result: np.ndarray, reference: np.ndarray) -> None:
     assert float(np.abs(result - reference).max(initial=0.0)) < TOLERANCE * scale
 
 
-@pytest.mark.parametrize("target", ["host", "aarch64"])
+def _runs_here(target: str) -> bool:
+    from patdnn.runtime.target import Target, TargetError
+
+    try:
+        Target.get(target)
+    except TargetError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("target", ["host", "x86-avx2", "aarch64"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
 def test_group_tile_matches_pytorch(case: tuple[int, ...], target: str) -> None:
+    """aarch64 and an AVX-512 host: the 32-register tiles; x86-avx2 (and an AVX2 host):
+    the 16-register ones (`group_tile`)."""
+    if target == "x86-avx2" and not _runs_here(target):
+        pytest.skip("the host has no AVX2 and FMA")
     model, x, reference = build(case)
     compiled = patdnn.compile(model, x, target=target, library=LIBRARY)
     layout = compiled.mlir("fkw-layout")
     assert re.search(rf"filter_group = {case[6]} : i64", layout), layout
     check_close(compiled(x), reference)
+
+
+def test_default_group_tiles() -> None:
+    """32 registers: G x rows x cols within 16 accumulators, at most 2 vectors wide; 16
+    registers: G x rows x cols within 8, one vector wide unless that is the whole row."""
+    from patdnn.lowering.vector.tiling import group_tile
+
+    assert [group_tile(32, g, 8) for g in (2, 4, 8)] == [(4, 2), (2, 2), (1, 2)]
+    assert group_tile(32, 4, 1) == (4, 1)
+    assert [group_tile(16, g, 8) for g in (2, 4, 8)] == [(4, 1), (2, 1), (1, 1)]
+    assert [group_tile(16, 4, n) for n in (1, 2)] == [(2, 1), (1, 2)]
+    assert [group_tile(16, 2, n) for n in (1, 2, 3, 4)] == [(4, 1), (2, 2), (1, 3), (1, 4)]
 
 
 @pytest.mark.parametrize("vector_width", [4, 8])

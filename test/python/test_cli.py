@@ -233,6 +233,19 @@ def test_bench_models_small() -> None:
     assert cells["% of FMA peak"].endswith("%") and float(cells["GFLOP/s (kept)"]) > 0
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "--filter-group '0': '0' is not a positive integer"),
+        ("-2", "--filter-group '-2': '-2' is not a positive integer"),
+        ("1,5", "--filter-group 5 does not divide the 64 filters of conv 64 @224"),
+    ],
+)
+def test_bench_filter_group_errors(value: str, message: str) -> None:
+    proc = patdnn("bench", "layers", f"--filter-group={value}", "--peers", "pytorch")
+    assert_user_error(proc, message)
+
+
 def test_tune_needs_the_host(tmp_path: Path) -> None:
     proc = patdnn("compile", "cli_models:small_conv", "--target", "aarch64", "--tune",
                   "-o", tmp_path / "out", "--input-shape", SHAPE)  # fmt: skip
