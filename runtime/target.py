@@ -62,6 +62,16 @@ class Target:
             return _x86_avx2()
         raise TargetError(f"unknown target {name!r}; known targets: {', '.join(Target.KNOWN)}")
 
+    @staticmethod
+    def available(name: str) -> bool:
+        """Whether this machine can build for and run the target called `name` (for
+        example "x86-avx2" needs an x86-64 host with AVX2 and FMA)."""
+        try:
+            Target.get(name)
+        except TargetError:
+            return False
+        return True
+
     @property
     def arch(self) -> str:
         """The architecture part of the triple (e.g. "x86_64", "aarch64")."""

@@ -532,7 +532,7 @@ class ConvGenerator:
             if copy:
                 self.copy_slice(n, part, first, last)
             if main_rows:
-                end = em.emit(arith.MinUIOp(last, em.index(main_rows))).results[0]
+                end = em.minui(last, main_rows)
                 with em.loop(first, end) as rb:
                     oh0 = em.mul(rb.iv, t.rows)
                     self.emit_filters(n, oh0, t.rows, filter_class, filter_parts)
@@ -557,7 +557,7 @@ class ConvGenerator:
         `first .. last` read, and `slice_at` for their tiles."""
         em, s, t = self.em, self.spec, self.tiling
         row0 = em.mul(first, t.rows)
-        rows_end = em.emit(arith.MinUIOp(em.mul(last, t.rows), em.index(s.out_h))).results[0]
+        rows_end = em.minui(em.mul(last, t.rows), s.out_h)
         end = em.add(rows_end, s.kernel[0] - 1)
         count = em.emit(arith.SubiOp(end, row0)).results[0]
         self.copy_rows(n, row0, count, into=(em.mul(part, s.cin), row0))
@@ -610,7 +610,7 @@ class ConvGenerator:
         """The kernel `distance` places after kernel `k`, clamped to the last one."""
         (nnz,) = shape_of(index)
         em = self.em
-        return em.emit(arith.MinUIOp(em.add(k, distance), em.index(nnz - 1))).results[0]
+        return em.minui(em.add(k, distance), nnz - 1)
 
     def input_span(self, lanes: Sequence[int]) -> tuple[int, list[int]]:
         """The input rows a tile's kernel reads beyond its output rows, and the column
@@ -676,7 +676,7 @@ class ConvGenerator:
         for i in range(rows):
             for m in columns:
                 at = em.add(base, i * self.row_stride + m)
-                at = em.emit(arith.MinUIOp(at, last)).results[0]  # inside the buffer
+                at = em.minui(at, last)  # inside the buffer
                 em.prefetch(self.flat, [at], locality=2)
 
     def prefetch_streams(self, index: Value, weight: Value, k: Value) -> None:
@@ -731,9 +731,9 @@ class ConvGenerator:
             if chunks > 1 and lanes:
                 with em.loop(0, chunks) as ch:
                     lo = em.mul(ch.iv, self.channel_chunk)
-                    hi = em.emit(arith.MinUIOp(em.add(lo, self.channel_chunk), em.index(s.cin)))
+                    hi = em.minui(em.add(lo, self.channel_chunk), s.cin)
                     first, last = is_equal(em, ch.iv, 0), is_equal(em, ch.iv, chunks - 1)
-                    self.chunk = (lo, hi.results[0], first, last)
+                    self.chunk = (lo, hi, first, last)
                     filter_tiles(col0, lanes, dots)
                 self.chunk = None
             else:

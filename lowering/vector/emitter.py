@@ -154,6 +154,12 @@ class Emitter:
             b = self.index(b)
         return self.emit(arith.AddiOp(a, b)).results[0]
 
+    def minui(self, a: Value, b: int | Value) -> Value:
+        """The smaller of two indices."""
+        if isinstance(b, int):
+            b = self.index(b)
+        return self.emit(arith.MinUIOp(a, b)).results[0]
+
     def mul(self, a: Value, b: int) -> Value:
         if b == 1:
             return a

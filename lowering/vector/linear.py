@@ -59,7 +59,7 @@ def emit_linear(
         b, part = decompose(em, task, [batch, parts])
         first, last = part_bounds(em, part, blocks + (1 if rest else 0), parts)
         if blocks:
-            end = em.emit(arith.MinUIOp(last, em.index(blocks))).results[0]
+            end = em.minui(last, blocks)
             with em.loop(first, end) as mb:
                 rows(b, em.mul(mb.iv, LINEAR_UNROLL), LINEAR_UNROLL)
         if rest:

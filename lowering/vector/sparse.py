@@ -44,10 +44,6 @@ from patdnn.lowering.vector.tasks import (
 )
 
 
-def _min(em: Emitter, a: Value, b: int) -> Value:
-    return em.emit(arith.MinUIOp(a, em.index(b))).results[0]
-
-
 def _ranges(
     em: Emitter,
     part: Value,
@@ -61,7 +57,7 @@ def _ranges(
     (`body(index)`), the partial last one (`last()`, with the last part) after it."""
     first, end = part_bounds(em, part, full + (1 if partial else 0), parts)
     if full:
-        with em.loop(first, _min(em, end, full)) as unit:
+        with em.loop(first, em.minui(end, full)) as unit:
             body(unit.iv)
     if partial:
         if parts == 1:

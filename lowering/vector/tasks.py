@@ -120,7 +120,7 @@ def part_bounds(em: Emitter, part: Value, units: int, parts: int) -> tuple[Value
         start = em.mul(p, q)
         if r == 0:
             return start
-        extra = em.emit(arith.MinUIOp(p, em.index(r))).results[0]
+        extra = em.minui(p, r)
         return em.add(start, extra)
 
     return at(part), at(em.add(part, 1))

@@ -360,15 +360,19 @@ def test_host_vector_widths(case: Case, vector_width: int) -> None:
 
 
 class ChunkedResidual(nn.Module):
-    """relu(conv1x1(x) + x) over enough input channels to run in chunks: the residual
-    and the activation apply once, after the last chunk."""
+    """relu(conv1x1(x) + x) over enough input channels to run in chunks, written as
+    torchvision writes its blocks (an in-place add and ReLU): the residual and the
+    activation apply once, after the last chunk."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 1)
+        self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.conv(x) + x)
+        out = self.conv(x)
+        out += x
+        return self.relu(out)
 
 
 @pytest.mark.parametrize("target", TARGETS)

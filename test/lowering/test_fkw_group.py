@@ -21,6 +21,7 @@ from patdnn.lowering.fkw_layout import (
     unpack_fkw,
 )
 from patdnn.pruning.patterns import CANDIDATES, hard_prune_mask
+from patdnn.runtime.target import Target
 
 LIBRARY = CANDIDATES[5:13]
 TOLERANCE = 1e-4
@@ -142,22 +143,12 @@ def check_close(result: np.ndarray, reference: np.ndarray) -> None:
     assert float(np.abs(result - reference).max(initial=0.0)) < TOLERANCE * scale
 
 
-def _runs_here(target: str) -> bool:
-    from patdnn.runtime.target import Target, TargetError
-
-    try:
-        Target.get(target)
-    except TargetError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("target", ["host", "x86-avx2", "aarch64"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
 def test_group_tile_matches_pytorch(case: tuple[int, ...], target: str) -> None:
     """aarch64 and an AVX-512 host: the 32-register tiles; x86-avx2 (and an AVX2 host):
     the 16-register ones (`group_tile`)."""
-    if target == "x86-avx2" and not _runs_here(target):
+    if target == "x86-avx2" and not Target.available(target):
         pytest.skip("the host has no AVX2 and FMA")
     model, x, reference = build(case)
     compiled = patdnn.compile(model, x, target=target, library=LIBRARY)

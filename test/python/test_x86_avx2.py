@@ -22,16 +22,9 @@ from patdnn.lowering.upstream import llvm_ir_to_assembly
 from patdnn.runtime import target as target_module
 from patdnn.runtime.target import Target, TargetError
 
-
-def _has_avx2() -> bool:
-    try:
-        Target.get("x86-avx2")
-    except TargetError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _has_avx2(), reason="the host has no AVX2 and FMA")
+pytestmark = pytest.mark.skipif(
+    not Target.available("x86-avx2"), reason="the host has no AVX2 and FMA"
+)
 
 WIDE = re.compile(r"%zmm\d+|%k[0-7]\b|%[xy]mm(1[6-9]|2\d|3[01])\b")
 """512-bit registers, mask registers, and the 16 upper xmm/ymm registers only EVEX
