@@ -21,6 +21,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     IntegerType,
     MemRefType,
+    StridedLayoutAttr,
     VectorType,
     f32,
     i1,
@@ -284,12 +285,20 @@ class Emitter:
         )
         return self.emit(op).results[0]
 
-    def reinterpret(self, ref: Value, shape: Sequence[int]) -> Value:
-        """The same contiguous buffer seen with another static shape."""
+    def reinterpret(
+        self, ref: Value, shape: Sequence[int], outer_stride: int | None = None
+    ) -> Value:
+        """The same contiguous buffer seen with another static shape (with
+        `outer_stride`, elements between two entries of the first dimension when that is
+        more than the rest of the shape holds)."""
         strides = [1] * len(shape)
         for i in range(len(shape) - 2, -1, -1):
             strides[i] = strides[i + 1] * shape[i + 1]
-        ty = MemRefType(f32, list(shape))
+        if outer_stride is not None and len(shape) > 1 and outer_stride != strides[0]:
+            strides[0] = outer_stride
+            ty = MemRefType(f32, list(shape), StridedLayoutAttr(strides, None))
+        else:
+            ty = MemRefType(f32, list(shape))
         op = memref.ReinterpretCastOp.create(
             operands=[ref],
             result_types=[ty],

@@ -155,6 +155,10 @@ PATTERN_CASES = [
     # have no spare vector and the last lanes of a row read the next row
     Case("8to6-14x14-keep0.4", (P(8, 6, keep=0.4, act="relu"),), 14, 14),
     Case("5to7-28x28-keep0.3-empty", (P(5, 7, keep=0.3, empty_filters=1),), 28, 28),
+    # Scratch planes of 64 and 144 cache lines, strided one line more (`plane_stride`):
+    # 32 x 32 floats, and 2 x 2 stride phases of 24 x 24.
+    Case("5to8-30x30-keep0.4-relu", (P(5, 8, keep=0.4, act="relu"),), 30, 30),
+    Case("4to6-45x41-s2-keep0.5", (P(4, 6, stride=2, keep=0.5, empty_filters=1),), 45, 41),
     Case(
         "stem-dense-then-patterns",
         (
@@ -679,4 +683,32 @@ def test_scratch_rows_fit_the_output(case: Case, vector_width: int, row: int) ->
         if op.name == "memref.reinterpret_cast" and len(op.results[0].type.get_shape()) == 5  # type: ignore[union-attr]
     ]
     assert views and all(shape[-1] == row for shape in views)
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+@pytest.mark.parametrize(
+    ("case", "vector_width", "plane", "stride"),
+    [
+        (CASES["5to8-30x30-keep0.4-relu"], 8, 1024, 1040),
+        (CASES["4to6-45x41-s2-keep0.5"], 8, 2304, 2320),
+        (CASES["5to7-28x28-keep0.3-empty"], 8, 960, 960),  # 60 lines: kept as it is
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_scratch_planes_odd_lines(case: Case, vector_width: int, plane: int, stride: int) -> None:
+    """A scratch plane of 64 cache lines or more is strided an odd number of lines, so
+    the same rows of successive channels spread over every L1 set; a smaller one keeps
+    its size. The results stay exact."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, {}, vector_width)
+    views = [
+        op.results[0].type  # type: ignore[union-attr]
+        for op in module.walk()
+        if op.name == "memref.reinterpret_cast" and len(op.results[0].type.get_shape()) == 5  # type: ignore[union-attr]
+    ]
+    assert views
+    for view in views:
+        assert int(np.prod(view.get_shape()[1:])) == plane
+        strides = view.get_strides()
+        assert (strides[0] if strides else plane) == stride
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
