@@ -1,0 +1,267 @@
+"""The tile over output channels of a flat pointwise layer (1x1, stride 1, unpadded, one
+group), as XNNPACK's f32 GEMM microkernels do it.
+
+The tile over pixels (`conv.py`) keeps `filters x cols` vectors of output pixels and
+broadcasts a weight per filter; on the small planes of MobileNet-V2 and ResNet-50 (196
+or 49 pixels) its last vector is mostly masked lanes. This tile vectorises over the
+output channels instead: the weights are prepacked at compile time into the weight blob
+as `[ceil(cout / v)][cin][v]` (the last block zero padded, `pack_channel_weights`), and
+for each input channel a tile of `pixels` pixels x `channel_vectors` vectors of
+channels loads the channels' weight vectors once and broadcasts one input scalar
+`x[ci][p]` per pixel into `pixels x channel_vectors` FMAs (AVX2: 6 pixels x 2 vectors,
+12 accumulators, 2 weights and a broadcast in 15 of the 16 registers). The epilogue
+adds the bias (one vector load per channel vector), then the residual and the
+activation, lane by lane when a residual is read (it is strided over the channels),
+and stores each live lane to its NCHW place `out[co + l][p]`. A last tile of fewer
+pixels and a last block of fewer channels are tiles of their own sizes, so only live
+channels and pixels are stored.
+
+The tasks are images x ranges of channel tiles; each task runs its channel tiles one by
+one over the whole plane (a channel tile's weights stay in cache across the plane).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects import arith, func, memref, vector
+from xdsl.dialects.builtin import DenseResourceAttr, DictionaryAttr, f32
+from xdsl.ir import Operation
+
+from patdnn.dialect.patdnn import Conv2dOp
+from patdnn.lowering.vector.conv import ConvSpec
+from patdnn.lowering.vector.emitter import Emitter, Value
+from patdnn.lowering.vector.memory import WeightBlob
+from patdnn.lowering.vector.pointwise import runs_flat
+from patdnn.lowering.vector.tasks import Phases, decompose, is_equal, part_bounds, split_count
+from patdnn.lowering.vector.tiling import (
+    DEFAULT_TILING,
+    ConvTiling,
+    TilingOptions,
+    channel_pixels,
+)
+
+
+def pack_channel_weights(weight: np.ndarray, width: int) -> np.ndarray:
+    """Dense 1x1 weights `[cout][cin][1][1]` as `[ceil(cout / width)][cin][width]`:
+    block `b`, channel `ci`, lane `l` is `weight[b * width + l][ci]`, zero past `cout`."""
+    cout, cin = weight.shape[:2]
+    blocks = -(-cout // width)
+    padded = np.zeros((blocks * width, cin), dtype=np.float32)
+    padded[:cout] = weight.reshape(cout, cin)
+    return np.ascontiguousarray(padded.reshape(blocks, width, cin).transpose(0, 2, 1))
+
+
+def channel_tiling(
+    *,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    groups: int,
+    cin: int,
+    cout: int,
+    out_h: int,
+    out_w: int,
+    tuning: DictionaryAttr | None,
+    width: int,
+    registers: int,
+    options: TilingOptions = DEFAULT_TILING,
+) -> ConvTiling | None:
+    """The tile over output channels a layer takes (the default rule, then its `tuning`),
+    or None: the tile over pixels. Only flat pointwise layers of one group take one
+    (a single-row output runs flat too: its row is its plane)."""
+    if groups != 1 or kernel != (1, 1) or stride != (1, 1) or padding != (0, 0):
+        return None
+    plane = out_h * out_w
+    if not (runs_flat(kernel, stride, padding, out_h) or out_h == 1):
+        return None
+    default = ConvTiling.default(
+        dense=True,
+        filters_per_group=cout,
+        taps=1,
+        cin=cin,
+        registers=registers,
+        options=options,
+        width=width,
+        out_vectors=-(-plane // width),
+        plane=plane,
+    )
+    tiling = default.tuned(tuning, dense=True, filters_per_group=cout)
+    if tiling.channel_vectors <= 0:
+        return None
+    pixels = tiling.pixels if tiling.pixels > 0 else channel_pixels(registers)
+    vectors = min(tiling.channel_vectors, -(-cout // width))
+    return ConvTiling(1, 1, 1, 0, vectors, min(pixels, plane))
+
+
+def pack_layers(
+    functions: Sequence[func.FuncOp],
+    blob: WeightBlob,
+    width: int,
+    registers: int,
+    options: TilingOptions = DEFAULT_TILING,
+) -> dict[Operation, tuple[DenseResourceAttr, ConvTiling]]:
+    """The layers of `functions` that take a tile over output channels, each with its
+    packed weights (`pack_channel_weights`, placed in `blob` as a weight of their own;
+    the IR only refers to them) and its tile. A layer whose weights are not a constant
+    keeps the tile over pixels."""
+    packed: dict[Operation, tuple[DenseResourceAttr, ConvTiling]] = {}
+    by_handle: dict[str, DenseResourceAttr] = {}
+    for fn in functions:
+        for op in fn.body.walk():
+            if not isinstance(op, Conv2dOp):
+                continue
+            const = op.weight.owner
+            if not isinstance(const, arith.ConstantOp) or not isinstance(
+                const.value, DenseResourceAttr
+            ):
+                continue
+            _, cin, _, _ = op.input.type.get_shape()
+            _, _, kh, kw = op.weight.type.get_shape()
+            _, cout, out_h, out_w = op.result.type.get_shape()
+            tiling = channel_tiling(
+                kernel=(kh, kw),
+                stride=op.stride_values,
+                padding=op.padding_values,
+                groups=op.group_count,
+                cin=cin,
+                cout=cout,
+                out_h=out_h,
+                out_w=out_w,
+                tuning=op.tuning,
+                width=width,
+                registers=registers,
+                options=options,
+            )
+            if tiling is None:
+                continue
+            handle = const.value.resource_handle.data
+            if handle not in by_handle:
+                weights = blob.store.value(const.value).astype(np.float32)
+                name = f"{handle}.channels{width}"
+                by_handle[handle] = blob.place(
+                    blob.store.add(name, pack_channel_weights(weights, width))
+                )
+            packed[op] = (by_handle[handle], tiling)
+    return packed
+
+
+@dataclass
+class ChannelTileGenerator:
+    """Emits a flat pointwise layer with tiles over output channels (module docstring).
+    `spec` is the layer over its flattened planes (`ConvSpec.flattened`), `packed` the
+    weights of `pack_channel_weights` (`[blocks][cin][width]`)."""
+
+    em: Emitter
+    spec: ConvSpec
+    packed: Value
+    width: int
+    tiling: ConvTiling
+    phases: Phases
+    flat: Value = field(init=False)
+    """The input seen as one dimension."""
+
+    def emit(self) -> None:
+        em, s, t, v = self.em, self.spec, self.tiling, self.width
+        self.flat = em.reinterpret(s.input, [s.batch * s.cin * s.out_w])
+        span = t.channel_vectors * v
+        main, rest = divmod(s.cout, span)
+        units = main + (1 if rest else 0)
+        parts = split_count(units, max(1, 16 // s.batch))
+        rest_lanes = [v] * (rest // v) + ([rest % v] if rest % v else [])
+        with self.phases.open(s.batch * parts) as task:
+            n, part = decompose(em, task, [s.batch, parts])
+            first, last = part_bounds(em, part, units, parts)
+            if main:
+                with em.loop(first, em.minui(last, main)) as ct:
+                    self.emit_plane(n, em.mul(ct.iv, t.channel_vectors), [v] * t.channel_vectors)
+            if rest:
+                block = em.index(main * t.channel_vectors)
+                if parts == 1:
+                    self.emit_plane(n, block, rest_lanes)
+                else:
+                    with em.if_else(is_equal(em, part, parts - 1)) as (then, _), em.at(then):
+                        self.emit_plane(n, block, rest_lanes)
+
+    def emit_plane(self, n: Value, block: Value, lanes: list[int]) -> None:
+        """The channel tile of weight blocks `block ..` (`lanes`: live channels of each)
+        over the whole plane: tiles of `pixels` pixels, then one of the pixels left."""
+        em, s, t = self.em, self.spec, self.tiling
+        plane = s.out_w
+        full, left = divmod(plane, t.pixels)
+        bias = self.bias_vectors(block, lanes)
+        if full:
+            with em.loop(0, full) as g:
+                self.emit_tile(n, block, lanes, em.mul(g.iv, t.pixels), t.pixels, bias)
+        if left:
+            self.emit_tile(n, block, lanes, em.index(full * t.pixels), left, bias)
+
+    def bias_vectors(self, block: Value, lanes: list[int]) -> list[Value]:
+        """The initial accumulator of each channel vector: its channels' biases (masked
+        to the live ones), or zero."""
+        em, s, v = self.em, self.spec, self.width
+        if s.bias is None:
+            return [em.splat(0.0, v)] * len(lanes)
+        out: list[Value] = []
+        for u, active in enumerate(lanes):
+            at = [em.mul(em.add(block, u), v)]
+            if active == v:
+                out.append(em.vload(s.bias, at, v))
+            else:
+                out.append(em.vload_masked(s.bias, at, active, v))
+        return out
+
+    def emit_tile(
+        self, n: Value, block: Value, lanes: list[int], p0: Value, pixels: int, bias: list[Value]
+    ) -> None:
+        """`pixels` pixels from `p0` x the channel vectors of blocks `block ..`:
+        `acc[p * len(lanes) + u]`, then the epilogue (`store_tile`)."""
+        em, s, v = self.em, self.spec, self.width
+        nv = len(lanes)
+        acc0 = [bias[u] for _ in range(pixels) for u in range(nv)]
+        plane = s.out_w
+        flat = self.flat
+        origin = em.add(em.mul(n, s.cin * plane), p0)
+        zero = em.index(0)
+        with em.loop(0, s.cin, 1, acc0) as c:
+            w = [em.vload(self.packed, [em.add(block, u), c.iv, zero], v) for u in range(nv)]
+            base = em.add(em.mul(c.iv, plane), origin)
+            out = list(c.carried)
+            for p in range(pixels):
+                x = em.broadcast(em.load(flat, [em.add(base, p)]), v)
+                for u in range(nv):
+                    out[p * nv + u] = em.fma(x, w[u], out[p * nv + u])
+            c.yield_(out)
+        self.store_tile(n, block, lanes, p0, pixels, c.results)
+
+    def store_tile(
+        self,
+        n: Value,
+        block: Value,
+        lanes: list[int],
+        p0: Value,
+        pixels: int,
+        acc: list[Value],
+    ) -> None:
+        """Each live lane `l` of `acc[p * len(lanes) + u]` (bias already in) plus the
+        residual, through the activation, into `out[n][(block + u) * v + l][0][p0 + p]`.
+        Without a residual the activation runs on the whole vector."""
+        em, s, v = self.em, self.spec, self.width
+        nv = len(lanes)
+        zero = em.index(0)
+        for p in range(pixels):
+            pixel = em.add(p0, p)
+            for u, active in enumerate(lanes):
+                value = acc[p * nv + u]
+                if s.residual is None:
+                    value = em.activation(value, s.activation)
+                co0 = em.mul(em.add(block, u), v)
+                for lane in range(active):
+                    x = em.emit(vector.ExtractOp(value, [lane], f32)).results[0]
+                    idx = [n, em.add(co0, lane), zero, pixel]
+                    if s.residual is not None:
+                        x = em.addf(x, em.load(s.residual, idx))
+                        x = em.activation(x, s.activation)
+                    em.emit(memref.StoreOp.get(x, s.output, idx))
