@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects import arith, func, memref, vector
-from xdsl.dialects.builtin import DenseResourceAttr, DictionaryAttr, f32
+from xdsl.dialects.builtin import DenseArrayBase, DenseResourceAttr, DictionaryAttr, f32, i64
 from xdsl.ir import Operation
 
 from patdnn.dialect.patdnn import Conv2dOp
@@ -187,16 +187,35 @@ class ChannelTileGenerator:
 
     def emit_plane(self, n: Value, block: Value, lanes: list[int]) -> None:
         """The channel tile of weight blocks `block ..` (`lanes`: live channels of each)
-        over the whole plane: tiles of `pixels` pixels, then one of the pixels left."""
+        over the whole plane: tiles of `pixels` pixels, then one of the pixels left.
+        The tiles whose transposed stores may run whole vectors past their pixels (into
+        the next tile's, stored after them: `overrun`) come first; the last ones, whose
+        vectors would run past the plane, store exactly."""
         em, s, t = self.em, self.spec, self.tiling
         plane = s.out_w
         full, left = divmod(plane, t.pixels)
+        reach = self.overrun(t.pixels)
+        loose = min(full, (plane - reach) // t.pixels + 1) if plane >= reach else 0
         bias = self.bias_vectors(block, lanes)
-        if full:
-            with em.loop(0, full) as g:
-                self.emit_tile(n, block, lanes, em.mul(g.iv, t.pixels), t.pixels, bias)
+        if loose:
+            with em.loop(0, loose) as g:
+                p0 = em.mul(g.iv, t.pixels)
+                self.emit_tile(n, block, lanes, p0, t.pixels, bias, exact=False)
+        for g in range(loose, full):
+            self.emit_tile(n, block, lanes, em.index(g * t.pixels), t.pixels, bias)
         if left:
             self.emit_tile(n, block, lanes, em.index(full * t.pixels), left, bias)
+
+    def transposes(self) -> bool:
+        """Whether the epilogue transposes the tile (`transpose`) into vectors of one
+        channel's pixels (4 and 8 lanes) rather than storing lane by lane."""
+        return self.width in (4, 8)
+
+    def overrun(self, pixels: int) -> int:
+        """The pixels from a tile's first that its stores write when they need not be
+        exact: whole vectors of its pixels when it transposes."""
+        v = self.width
+        return -(-pixels // v) * v if self.transposes() else pixels
 
     def bias_vectors(self, block: Value, lanes: list[int]) -> list[Value]:
         """The initial accumulator of each channel vector: its channels' biases (masked
@@ -214,10 +233,18 @@ class ChannelTileGenerator:
         return out
 
     def emit_tile(
-        self, n: Value, block: Value, lanes: list[int], p0: Value, pixels: int, bias: list[Value]
+        self,
+        n: Value,
+        block: Value,
+        lanes: list[int],
+        p0: Value,
+        pixels: int,
+        bias: list[Value],
+        exact: bool = True,
     ) -> None:
         """`pixels` pixels from `p0` x the channel vectors of blocks `block ..`:
-        `acc[p * len(lanes) + u]`, then the epilogue (`store_tile`)."""
+        `acc[p * len(lanes) + u]`, then the epilogue (`store_tile`; not `exact`: its
+        stores may run on up to `overrun` pixels)."""
         em, s, v = self.em, self.spec, self.width
         nv = len(lanes)
         acc0 = [bias[u] for _ in range(pixels) for u in range(nv)]
@@ -234,7 +261,10 @@ class ChannelTileGenerator:
                 for u in range(nv):
                     out[p * nv + u] = em.fma(x, w[u], out[p * nv + u])
             c.yield_(out)
-        self.store_tile(n, block, lanes, p0, pixels, c.results)
+        if self.transposes():
+            self.store_transposed(n, block, lanes, p0, pixels, c.results, exact)
+        else:
+            self.store_tile(n, block, lanes, p0, pixels, c.results)
 
     def store_tile(
         self,
@@ -265,3 +295,83 @@ class ChannelTileGenerator:
                         x = em.addf(x, em.load(s.residual, idx))
                         x = em.activation(x, s.activation)
                     em.emit(memref.StoreOp.get(x, s.output, idx))
+
+    def store_transposed(
+        self,
+        n: Value,
+        block: Value,
+        lanes: list[int],
+        p0: Value,
+        pixels: int,
+        acc: list[Value],
+        exact: bool,
+    ) -> None:
+        """The epilogue by vectors of one channel's pixels: each channel vector's
+        accumulators, in groups of `v` pixels, transposed (`transpose`, the missing
+        pixels zero), then plus the residual, through the activation, stored to
+        `out[n][co][0][p0 + group ..]`: whole vectors unless `exact` (the lanes past
+        the tile's pixels fall on the next tile's, which stores them after), else
+        masked to the live pixels. Only live channels are stored."""
+        em, s, v = self.em, self.spec, self.width
+        nv = len(lanes)
+        zero = em.index(0)
+        for g0 in range(0, pixels, v):
+            group = min(v, pixels - g0)
+            active = group if exact else v
+            pixel = em.add(p0, g0)
+            for u, live in enumerate(lanes):
+                rows = [acc[p * nv + u] for p in range(g0, g0 + group)]
+                if s.residual is None:
+                    rows = [em.activation(r, s.activation) for r in rows]
+                rows += [em.splat(0.0, v)] * (v - group)
+                columns = transpose(em, rows)
+                co0 = em.mul(em.add(block, u), v)
+                for lane in range(live):
+                    value = columns[lane]
+                    idx = [n, em.add(co0, lane), zero, pixel]
+                    if s.residual is not None:
+                        if active == v:
+                            value = em.addf(value, em.vload(s.residual, idx, v))
+                        else:
+                            value = em.addf(value, em.vload_masked(s.residual, idx, active, v))
+                        value = em.activation(value, s.activation)
+                    if active == v:
+                        em.vstore(value, s.output, idx)
+                    else:
+                        em.vstore_masked(value, s.output, idx, active)
+
+
+def transpose(em: Emitter, rows: list[Value]) -> list[Value]:
+    """The transpose of `v x v` floats held as `v` vectors (4 or 8 lanes), by shuffles:
+    interleave pairs of rows, then pairs of pairs (the 4 x 4 transposes within each
+    128-bit half), then, with 8 lanes, the halves (AVX's unpack, shufps, permute2f128:
+    24 shuffles for 8 x 8)."""
+    v = len(rows)
+
+    def shuffle(a: Value, b: Value, mask: list[int]) -> Value:
+        ty = a.type
+        op = vector.ShuffleOp(a, b, DenseArrayBase.from_list(i64, mask), result_type=ty)
+        return em.emit(op).results[0]
+
+    quarter = [(k // 4) * 4 for k in range(v)]  # start of each lane's 128-bit group
+    lo = [q + (k % 4) // 2 + (v if k % 2 else 0) for k, q in enumerate(quarter)]
+    hi = [q + 2 + (k % 4) // 2 + (v if k % 2 else 0) for k, q in enumerate(quarter)]
+    pairs: list[Value] = []
+    for i in range(0, v, 2):
+        pairs += [shuffle(rows[i], rows[i + 1], lo), shuffle(rows[i], rows[i + 1], hi)]
+    lo2 = [q + (k % 4) % 2 + (v if (k % 4) >= 2 else 0) for k, q in enumerate(quarter)]
+    hi2 = [q + 2 + (k % 4) % 2 + (v if (k % 4) >= 2 else 0) for k, q in enumerate(quarter)]
+    quads: list[Value] = []
+    for i in range(0, v, 4):
+        t0, t1, t2, t3 = pairs[i : i + 4]
+        quads += [shuffle(t0, t2, lo2), shuffle(t0, t2, hi2)]
+        quads += [shuffle(t1, t3, lo2), shuffle(t1, t3, hi2)]
+    if v == 4:
+        return quads
+    assert v == 8
+    columns: list[Value] = [quads[0]] * v
+    for c in range(4):
+        low = shuffle(quads[c], quads[c + 4], [*range(4), *range(8, 12)])
+        high = shuffle(quads[c], quads[c + 4], [*range(4, 8), *range(12, 16)])
+        columns[c], columns[c + 4] = low, high
+    return columns
