@@ -24,7 +24,7 @@ from xdsl.passes import ModulePass
 from patdnn.dialect.patdnn import PatternConv2dOp
 from patdnn.dialect.weights import weights_of
 from patdnn.errors import LoweringError
-from patdnn.lowering.vector.channel_tile import pack_layers
+from patdnn.lowering.vector.channel_tile import pack_layers, packed_away
 from patdnn.lowering.vector.function import LAYER_OPS, FunctionLowering
 from patdnn.lowering.vector.memory import WEIGHTS_ATTR, WeightBlob
 from patdnn.lowering.vector.tasks import record_schedule
@@ -87,18 +87,20 @@ class LowerPatdnnToVectorPass(ModulePass):
             and not fn.is_declaration
             and any(isinstance(o, (*LAYER_OPS, PatternConv2dOp)) for o in fn.body.walk())
         ]
-        blob = WeightBlob(weights_of(op))
-        for fn in functions:
-            for const in fn.body.walk():
-                if isinstance(const, arith.ConstantOp) and isinstance(
-                    const.result.type, TensorType
-                ):
-                    const.value = blob.place(const.value)
         if self.channel_tiles > 2:
             raise LoweringError(f"channel-tiles must be 0, 1 or 2, got {self.channel_tiles}")
+        blob = WeightBlob(weights_of(op))
         channel_tiles = pack_layers(
             functions, blob, self.vector_width, self.vector_registers, options
         )
+        for fn in functions:
+            for const in fn.body.walk():
+                if (
+                    isinstance(const, arith.ConstantOp)
+                    and isinstance(const.result.type, TensorType)
+                    and not packed_away(const, channel_tiles)
+                ):
+                    const.value = blob.place(const.value)
         for fn in functions:
             lowering = FunctionLowering(
                 fn,

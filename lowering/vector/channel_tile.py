@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects import arith, func, memref, vector
-from xdsl.dialects.builtin import DenseArrayBase, DenseResourceAttr, DictionaryAttr, f32, i64
+from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    DictionaryAttr,
+    f32,
+    i64,
+)
 from xdsl.ir import Operation
 
 from patdnn.dialect.patdnn import Conv2dOp
@@ -106,16 +113,17 @@ def pack_layers(
     """The layers of `functions` that take a tile over output channels, each with its
     packed weights (`pack_channel_weights`, placed in `blob` as a weight of their own;
     the IR only refers to them) and its tile. A layer whose weights are not a constant
-    keeps the tile over pixels."""
+    keeps the tile over pixels. Run before the constants are placed: a weight only
+    these layers read is not placed (`packed_away`)."""
     packed: dict[Operation, tuple[DenseResourceAttr, ConvTiling]] = {}
-    by_handle: dict[str, DenseResourceAttr] = {}
+    by_constant: dict[Operation, DenseResourceAttr] = {}
     for fn in functions:
         for op in fn.body.walk():
             if not isinstance(op, Conv2dOp):
                 continue
             const = op.weight.owner
             if not isinstance(const, arith.ConstantOp) or not isinstance(
-                const.value, DenseResourceAttr
+                const.value, DenseResourceAttr | DenseIntOrFPElementsAttr
             ):
                 continue
             _, cin, _, _ = op.input.type.get_shape()
@@ -137,15 +145,32 @@ def pack_layers(
             )
             if tiling is None:
                 continue
-            handle = const.value.resource_handle.data
-            if handle not in by_handle:
+            if const not in by_constant:
                 weights = blob.store.value(const.value).astype(np.float32)
-                name = f"{handle}.channels{width}"
-                by_handle[handle] = blob.place(
+                name = f"{op.layer_name or 'conv'}.channels{width}"
+                by_constant[const] = blob.place(
                     blob.store.add(name, pack_channel_weights(weights, width))
                 )
-            packed[op] = (by_handle[handle], tiling)
+            packed[op] = (by_constant[const], tiling)
     return packed
+
+
+def packed_away(
+    const: Operation, packed: dict[Operation, tuple[DenseResourceAttr, ConvTiling]]
+) -> bool:
+    """Whether every reader of the constant reads it as the weights of a layer of
+    `packed` (which reads its packed weights instead): the constant then takes no room
+    in the weight blob."""
+    if not const.results:
+        return False
+    value = const.results[0]
+    uses = list(value.uses)
+    return bool(uses) and all(
+        isinstance(use.operation, Conv2dOp)
+        and use.operation in packed
+        and use.operation.weight is value
+        for use in uses
+    )
 
 
 @dataclass

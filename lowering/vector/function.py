@@ -54,7 +54,7 @@ from patdnn.dialect.patdnn import (
     UpsampleOp,
 )
 from patdnn.errors import LoweringError
-from patdnn.lowering.vector.channel_tile import ChannelTileGenerator
+from patdnn.lowering.vector.channel_tile import ChannelTileGenerator, packed_away
 from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
 from patdnn.lowering.vector.depthwise import DepthwiseGenerator, is_depthwise
 from patdnn.lowering.vector.elementwise import (
@@ -173,6 +173,8 @@ class FunctionLowering:
             if op is ret:
                 break
             if isinstance(op, arith.ConstantOp):
+                if packed_away(op, self.channel_tiles):
+                    continue  # its layers read their packed weights
                 assert isinstance(op.value, DenseResourceAttr)
                 offset = self.blob.offset(op.value)
                 view = memref.ViewOp(
@@ -408,7 +410,6 @@ class FunctionLowering:
                 kernel=(1, 1),
                 groups=1,
                 patterns=(((0, 0),),),
-                dense_weight=self.values[op.weight],
                 **common,
             ).flattened(self.em.reinterpret)
             generator = ChannelTileGenerator(
