@@ -239,10 +239,18 @@ thread's CPU time, shared machine): @224 1.17-1.20x (3 x 7 and 5 x 4 the same), 
 
 
 CHANNEL_TILE_MIN_PIXELS = 64
-"""The fewest pixels of a plane that takes the tile over output channels by default."""
-CHANNEL_TILE_MIN_CHANNELS = 96
+"""The fewest pixels of a plane that takes the tile over output channels by default.
+`x86-avx2`, one thread, the thread's CPU time, medians of 7-9 interleaved rounds against
+the tile over pixels (`benchmarks/channel_tiles.py`, Zen 3, load 1-4 on 2 cores): @7 it
+loses to the 3 x 4 pixel tile (960->160 0.97-0.98x, 320->1280 0.87x, 512->2048 0.89x);
+@14 to @56 it gains from 64 input channels on (below)."""
+CHANNEL_TILE_MIN_CHANNELS = 64
 """The fewest input channels of a layer that takes the tile over output channels by
-default."""
+default: with fewer, the epilogue (a transpose and a store per channel and 8 pixels)
+weighs more than the FMAs (24->144 @56 0.93x, 32->192 @28 0.97-0.98x, 48->288 @28
+0.96x; 64->256 @56 1.04-1.07x, 64->384 @14 1.03-1.04x, 144->24 @56 1.08-1.13x,
+384->64 @14 1.10x, 576->96 @14 1.24-1.25x, 1024->256 @14 1.09-1.13x, 256->64 @56
+1.24-1.45x, 512->128 @28 0.95-1.12x)."""
 
 
 def channel_pixels(registers: int) -> int:
