@@ -26,14 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects import arith, func, memref, vector
+from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import (
-    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
     DictionaryAttr,
-    f32,
-    i64,
 )
 from xdsl.ir import Operation
 
@@ -314,7 +311,7 @@ class ChannelTileGenerator:
                     value = em.activation(value, s.activation)
                 co0 = em.mul(em.add(block, u), v)
                 for lane in range(active):
-                    x = em.emit(vector.ExtractOp(value, [lane], f32)).results[0]
+                    x = em.extract_lane(value, lane)
                     idx = [n, em.add(co0, lane), zero, pixel]
                     if s.residual is not None:
                         x = em.addf(x, em.load(s.residual, idx))
@@ -372,11 +369,7 @@ def transpose(em: Emitter, rows: list[Value]) -> list[Value]:
     128-bit half), then, with 8 lanes, the halves (AVX's unpack, shufps, permute2f128:
     24 shuffles for 8 x 8)."""
     v = len(rows)
-
-    def shuffle(a: Value, b: Value, mask: list[int]) -> Value:
-        ty = a.type
-        op = vector.ShuffleOp(a, b, DenseArrayBase.from_list(i64, mask), result_type=ty)
-        return em.emit(op).results[0]
+    shuffle = em.shuffle
 
     quarter = [(k // 4) * 4 for k in range(v)]  # start of each lane's 128-bit group
     lo = [q + (k % 4) // 2 + (v if k % 2 else 0) for k, q in enumerate(quarter)]
