@@ -43,6 +43,7 @@ from patdnn.lowering.vector.tiling import (
     PREFETCH_SEARCH_MIN_CHANNELS,
     TUNING_KEYS,
     ConvTiling,
+    channel_pixels,
     register_class,
 )
 from patdnn.runtime.target import Target
@@ -85,14 +86,12 @@ class LayerTuning:
 
 
 def _as_dict(t: ConvTiling) -> dict[str, int]:
-    return {
-        "filters": t.filters,
-        "rows": t.rows,
-        "cols": t.cols,
-        "prefetch": t.prefetch,
-        "channel_vectors": t.channel_vectors,
-        "pixels": t.pixels,
-    }
+    """The `tuning` entries of a tile; those of the tile over output channels for the
+    candidates of a flat pointwise layer only (which have `pixels`)."""
+    entries = {"filters": t.filters, "rows": t.rows, "cols": t.cols, "prefetch": t.prefetch}
+    if t.pixels:
+        entries |= {"channel_vectors": t.channel_vectors, "pixels": t.pixels}
+    return entries
 
 
 def _input_channels(op: ConvOp) -> int:
@@ -135,8 +134,8 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
         out_vectors=out_vectors,
         plane=plane,
     )
-    tiles = [default]
-    pixels = default.pixels
+    pixels = channel_pixels(registers) if plane else 0
+    tiles = [replace(default, pixels=pixels)]
     if dense and per_group > 1:
         tiles += [
             ConvTiling(f, r, c, pixels=pixels)

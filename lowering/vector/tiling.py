@@ -80,7 +80,7 @@ class ConvTiling:
     many kernels ahead a pattern convolution prefetches its input (0: none). With
     `channel_vectors` > 0, a flat pointwise layer takes instead the tile over output
     channels of `channel_tile.py`: `pixels` pixels x `channel_vectors` vectors of output
-    channels (`pixels` is that tile's size for the register count even when unused)."""
+    channels (0 pixels: `channel_pixels` of the register count)."""
 
     filters: int
     rows: int
@@ -121,16 +121,15 @@ class ConvTiling:
         `plane`: the pixels of a flat pointwise layer of one group (0 for any other
         layer), which takes the tile over output channels where `channel_tile_rule`
         (with `options.channel_tiles`) says so."""
-        pixels = channel_pixels(registers)
         if plane and taps == 1 and groups == 1:
             vectors = channel_tile_rule(options.channel_tiles, registers, plane, cin)
             if vectors:
-                return ConvTiling(1, 1, 1, 0, vectors, pixels)
+                return ConvTiling(1, 1, 1, 0, vectors, channel_pixels(registers))
         if dense and filters_per_group > 1:
             if taps == 1 and groups == 1 and registers < 32:
                 if 0 < out_vectors < 8:
-                    return ConvTiling(min(3, filters_per_group), 1, 4, pixels=pixels)
-                return ConvTiling(min(5, filters_per_group), 1, 2, pixels=pixels)
+                    return ConvTiling(min(3, filters_per_group), 1, 4)
+                return ConvTiling(min(5, filters_per_group), 1, 2)
             filters = next(f for f in (4, 2, 1) if filters_per_group % f == 0)
             if registers >= 32:
                 rows, cols = (2, 2) if taps > 1 else (1, 4)
