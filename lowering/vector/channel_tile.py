@@ -9,12 +9,13 @@ as `[ceil(cout / v)][cin][v]` (the last block zero padded, `pack_channel_weights
 for each input channel a tile of `pixels` pixels x `channel_vectors` vectors of
 channels loads the channels' weight vectors once and broadcasts one input scalar
 `x[ci][p]` per pixel into `pixels x channel_vectors` FMAs (AVX2: 6 pixels x 2 vectors,
-12 accumulators, 2 weights and a broadcast in 15 of the 16 registers). The epilogue
-adds the bias (one vector load per channel vector), then the residual and the
-activation, lane by lane when a residual is read (it is strided over the channels),
-and stores each live lane to its NCHW place `out[co + l][p]`. A last tile of fewer
-pixels and a last block of fewer channels are tiles of their own sizes, so only live
-channels and pixels are stored.
+12 accumulators, 2 weights and a broadcast in 15 of the 16 registers). The bias is the
+accumulators' start (one vector load per channel vector). With 4 or 8 lanes the
+epilogue transposes the tile (`transpose`) into vectors of one channel's pixels, adds
+the residual, applies the activation and stores whole vectors to the NCHW output
+(`store_transposed`); with 16 it stores lane by lane (`store_tile`). A last tile of
+fewer pixels and a last block of fewer channels are tiles of their own sizes, so only
+live channels and pixels are stored.
 
 The tasks are images x ranges of channel tiles; each task runs its channel tiles one by
 one over the whole plane (a channel tile's weights stay in cache across the plane).
@@ -38,7 +39,7 @@ from patdnn.dialect.patdnn import Conv2dOp
 from patdnn.lowering.vector.conv import ConvSpec
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.memory import WeightBlob
-from patdnn.lowering.vector.pointwise import runs_flat
+from patdnn.lowering.vector.pointwise import reads_in_place
 from patdnn.lowering.vector.tasks import Phases, decompose, is_equal, part_bounds, split_count
 from patdnn.lowering.vector.tiling import (
     DEFAULT_TILING,
@@ -74,13 +75,12 @@ def channel_tiling(
     options: TilingOptions = DEFAULT_TILING,
 ) -> ConvTiling | None:
     """The tile over output channels a layer takes (the default rule, then its `tuning`),
-    or None: the tile over pixels. Only flat pointwise layers of one group take one
-    (a single-row output runs flat too: its row is its plane)."""
-    if groups != 1 or kernel != (1, 1) or stride != (1, 1) or padding != (0, 0):
+    or None: the tile over pixels. Only pointwise layers of one group that read their
+    input in place take one, over their flat plane (`pointwise.runs_flat`; a single-row
+    output is its own plane)."""
+    if groups != 1 or not reads_in_place(kernel, stride, padding):
         return None
     plane = out_h * out_w
-    if not (runs_flat(kernel, stride, padding, out_h) or out_h == 1):
-        return None
     default = ConvTiling.default(
         dense=True,
         filters_per_group=cout,
