@@ -35,6 +35,7 @@ from patdnn.lowering.summary import image_macs
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.lowering.vector.pointwise import output_plane
 from patdnn.lowering.vector.tiling import (
+    CHANNEL_SHAPES,
     DENSE_SHAPES,
     DEPTHWISE_SHAPES,
     PATTERN_SHAPES,
@@ -42,6 +43,7 @@ from patdnn.lowering.vector.tiling import (
     PREFETCH_SEARCH_MIN_CHANNELS,
     TUNING_KEYS,
     ConvTiling,
+    channel_pixels,
     register_class,
 )
 from patdnn.runtime.target import Target
@@ -84,7 +86,12 @@ class LayerTuning:
 
 
 def _as_dict(t: ConvTiling) -> dict[str, int]:
-    return {"filters": t.filters, "rows": t.rows, "cols": t.cols, "prefetch": t.prefetch}
+    """The `tuning` entries of a tile; those of the tile over output channels for the
+    candidates of a flat pointwise layer only (which have `pixels`)."""
+    entries = {"filters": t.filters, "rows": t.rows, "cols": t.cols, "prefetch": t.prefetch}
+    if t.pixels:
+        entries |= {"channel_vectors": t.channel_vectors, "pixels": t.pixels}
+    return entries
 
 
 def _input_channels(op: ConvOp) -> int:
@@ -104,6 +111,14 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
     else:
         kh, kw = op.weight.type.get_shape()[2:]
         kernel, taps = (kh, kw), kh * kw
+    flat_pointwise = (
+        dense
+        and groups == 1
+        and kernel == (1, 1)
+        and op.stride_values == (1, 1)
+        and op.padding_values == (0, 0)
+    )
+    plane = out_h * out_w if flat_pointwise else 0
     out_h, out_w = output_plane(kernel, op.stride_values, op.padding_values, out_h, out_w)
     out_vectors = -(-out_w // width)
     regs = register_class(registers)
@@ -117,14 +132,22 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
         groups=groups,
         width=width,
         out_vectors=out_vectors,
+        plane=plane,
     )
-    tiles = [default]
+    pixels = channel_pixels(registers) if plane else 0
+    tiles = [replace(default, pixels=pixels)]
     if dense and per_group > 1:
         tiles += [
-            ConvTiling(f, r, c)
+            ConvTiling(f, r, c, pixels=pixels)
             for f, r, c in DENSE_SHAPES[regs]
             if f <= per_group and (groups == 1 or per_group % f == 0)
         ]
+        if plane:  # the tile over output channels (`channel_tile.py`)
+            tiles += [
+                ConvTiling(1, 1, 1, 0, k, min(p, plane))
+                for k, p in CHANNEL_SHAPES[regs]
+                if (k - 1) * width < cout
+            ]
     elif dense:
         tiles += [ConvTiling(1, r, c) for r, c in DEPTHWISE_SHAPES[regs]]
     else:

@@ -24,6 +24,7 @@ from xdsl.passes import ModulePass
 from patdnn.dialect.patdnn import PatternConv2dOp
 from patdnn.dialect.weights import weights_of
 from patdnn.errors import LoweringError
+from patdnn.lowering.vector.channel_tile import pack_layers, packed_away
 from patdnn.lowering.vector.function import LAYER_OPS, FunctionLowering
 from patdnn.lowering.vector.memory import WEIGHTS_ATTR, WeightBlob
 from patdnn.lowering.vector.tasks import record_schedule
@@ -39,7 +40,8 @@ class LowerPatdnnToVectorPass(ModulePass):
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
     `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`, `fused-copy`,
-    `row-prefetch`, `output-prefetch`: see `vector.tiling.TilingOptions`); a layer's `tuning`
+    `row-prefetch`, `output-prefetch`, `channel-tiles`: see `vector.tiling.TilingOptions`);
+    a layer's `tuning`
     dictionary overrides the default tile.
     """
 
@@ -54,6 +56,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     fused_copy: bool = DEFAULT_TILING.fused_copy
     row_prefetch: int = DEFAULT_TILING.row_prefetch
     output_prefetch: int = DEFAULT_TILING.output_prefetch
+    channel_tiles: int = DEFAULT_TILING.channel_tiles
     parallel: bool = False
     """Each phase of tasks as a function of its own, for an entry point that runs them on
     a thread pool (see `vector.tasks`); without it, one function loops over them."""
@@ -71,6 +74,7 @@ class LowerPatdnnToVectorPass(ModulePass):
             fused_copy=self.fused_copy,
             row_prefetch=self.row_prefetch,
             output_prefetch=self.output_prefetch,
+            channel_tiles=self.channel_tiles,
         )
         for name, value in vars(options).items():
             if value < 0:
@@ -83,16 +87,29 @@ class LowerPatdnnToVectorPass(ModulePass):
             and not fn.is_declaration
             and any(isinstance(o, (*LAYER_OPS, PatternConv2dOp)) for o in fn.body.walk())
         ]
+        if self.channel_tiles > 2:
+            raise LoweringError(f"channel-tiles must be 0, 1 or 2, got {self.channel_tiles}")
         blob = WeightBlob(weights_of(op))
+        channel_tiles = pack_layers(
+            functions, blob, self.vector_width, self.vector_registers, options
+        )
         for fn in functions:
             for const in fn.body.walk():
-                if isinstance(const, arith.ConstantOp) and isinstance(
-                    const.result.type, TensorType
+                if (
+                    isinstance(const, arith.ConstantOp)
+                    and isinstance(const.result.type, TensorType)
+                    and not packed_away(const, channel_tiles)
                 ):
                     const.value = blob.place(const.value)
         for fn in functions:
             lowering = FunctionLowering(
-                fn, self.vector_width, blob, self.vector_registers, options, self.parallel
+                fn,
+                self.vector_width,
+                blob,
+                self.vector_registers,
+                options,
+                self.parallel,
+                channel_tiles,
             )
             for new_fn in lowering.run():
                 op.body.block.insert_op_before(new_fn, fn)

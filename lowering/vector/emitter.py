@@ -188,6 +188,17 @@ class Emitter:
         op = vector.ShuffleOp(value, value, mask, result_type=ty)
         return self.emit(op).results[0]
 
+    def shuffle(self, a: Value, b: Value, lanes: Sequence[int]) -> Value:
+        """The lanes `lanes` of `a` followed by `b` (`vector.shuffle`)."""
+        ty = a.type
+        assert isinstance(ty, VectorType), f"shuffle takes vectors, got {ty}"
+        mask = DenseArrayBase.from_list(i64, list(lanes))
+        return self.emit(vector.ShuffleOp(a, b, mask, result_type=ty)).results[0]
+
+    def extract_lane(self, value: Value, lane: int) -> Value:
+        """Lane `lane` of an f32 vector, as a scalar."""
+        return self.emit(vector.ExtractOp(value, [lane], f32)).results[0]
+
     def even_lanes(self, low: Value, high: Value) -> Value:
         """Lanes 0, 2, 4, ... of `low` followed by `high`: the stride-2 deinterleave of
         two contiguous vectors (one shuffle)."""

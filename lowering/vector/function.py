@@ -54,6 +54,7 @@ from patdnn.dialect.patdnn import (
     UpsampleOp,
 )
 from patdnn.errors import LoweringError
+from patdnn.lowering.vector.channel_tile import ChannelTileGenerator, packed_away
 from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
 from patdnn.lowering.vector.depthwise import DepthwiseGenerator, is_depthwise
 from patdnn.lowering.vector.elementwise import (
@@ -72,6 +73,7 @@ from patdnn.lowering.vector.sparse import emit_sparse_conv1x1, emit_sparse_linea
 from patdnn.lowering.vector.tasks import EntrySchedule, Phases
 from patdnn.lowering.vector.tiling import (
     DEFAULT_TILING,
+    ConvTiling,
     TilingOptions,
     sparse_conv_lanes,
     sparse_spatial_parts,
@@ -111,8 +113,12 @@ class FunctionLowering:
         registers: int = 32,
         options: TilingOptions = DEFAULT_TILING,
         parallel: bool = False,
+        channel_tiles: dict[Operation, tuple[DenseResourceAttr, ConvTiling]] | None = None,
     ):
         self.fn = fn
+        self.channel_tiles = channel_tiles or {}
+        """The layers with tiles over output channels: their packed weights and tiles
+        (`channel_tile.pack_layers`)."""
         self.parallel = parallel
         self.schedule: EntrySchedule | None = None
         """The phases of the parallel form (after `run`, with `parallel`)."""
@@ -131,6 +137,7 @@ class FunctionLowering:
         workspace_type = MemRefType(i8, [0])
         block = Block(arg_types=[*in_types, *out_types, self.blob.memref_type(), workspace_type])
         blob_arg, workspace_arg = block.args[-2], block.args[-1]
+        self.blob_arg = blob_arg
         arena = Arena(workspace_arg)
         self.em = Emitter(block, arena)
         self.phases = Phases(self.em, self.parallel)
@@ -166,6 +173,8 @@ class FunctionLowering:
             if op is ret:
                 break
             if isinstance(op, arith.ConstantOp):
+                if packed_away(op, self.channel_tiles):
+                    continue  # its layers read their packed weights
                 assert isinstance(op.value, DenseResourceAttr)
                 offset = self.blob.offset(op.value)
                 view = memref.ViewOp(
@@ -391,6 +400,23 @@ class FunctionLowering:
                 filter_group=op.filter_group_value,
                 **common,
             )
+        elif op in self.channel_tiles:
+            attr, tiling = self.channel_tiles[op]
+            packed = memref.ViewOp(
+                self.blob_arg, self.em.index(self.blob.offset(attr)), [], _memref_of(attr.type)
+            )
+            self.em.emit(packed)
+            spec = ConvSpec(
+                kernel=(1, 1),
+                groups=1,
+                patterns=(((0, 0),),),
+                **common,
+            ).flattened(self.em.reinterpret)
+            generator = ChannelTileGenerator(
+                self.em, spec, packed.result, self.width, tiling, self.phases
+            )
+            generator.emit()
+            return
         else:
             _, _, kh, kw = op.weight.type.get_shape()
             spec = ConvSpec(

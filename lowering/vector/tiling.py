@@ -43,6 +43,12 @@ class TilingOptions:
     row block's input rows into the L2 cache, a channel per filter tile (0: not at all;
     `ConvGenerator.prefetch_next_rows`). VGG-16 @224 (64 channels) 1.10x, @112 1.03x
     (interleaved, 1 thread, Zen 4); the wider layers prefetch kernels ahead instead."""
+    channel_tiles: int = 1
+    """Where a flat pointwise layer (1x1, stride 1, unpadded, one group) takes the tile
+    over output channels (`channel_tile.py`, `ConvTiling.channel_vectors`): 0 nowhere,
+    1 where `channel_tile_rule` says so (AVX2: planes of at least
+    `CHANNEL_TILE_MIN_PIXELS` pixels and `CHANNEL_TILE_MIN_CHANNELS` input channels),
+    2 in every such layer. A layer's `tuning` overrides it."""
 
     output_prefetch: int = 1
     """Whether a pattern layer's tile prefetches for writing the output lines it stores,
@@ -64,19 +70,24 @@ thread CPU time in tasks (the machine was loaded, wall times moved 2x), VGG-16's
 2 threads but 3-6 % more at 1."""
 
 
-TUNING_KEYS = ("filters", "rows", "cols", "prefetch")
+TUNING_KEYS = ("filters", "rows", "cols", "prefetch", "channel_vectors", "pixels")
 """The integer entries of a layer's `tuning` dictionary that the lowering reads."""
 
 
 @dataclass(frozen=True)
 class ConvTiling:
     """Register tile of a convolution: `filters x rows x cols` output vectors, and how
-    many kernels ahead a pattern convolution prefetches its input (0: none)."""
+    many kernels ahead a pattern convolution prefetches its input (0: none). With
+    `channel_vectors` > 0, a flat pointwise layer takes instead the tile over output
+    channels of `channel_tile.py`: `pixels` pixels x `channel_vectors` vectors of output
+    channels (0 pixels: `channel_pixels` of the register count)."""
 
     filters: int
     rows: int
     cols: int
     prefetch: int = 0
+    channel_vectors: int = 0
+    pixels: int = 0
 
     @staticmethod
     def default(
@@ -90,6 +101,7 @@ class ConvTiling:
         options: TilingOptions = DEFAULT_TILING,
         width: int = 0,
         out_vectors: int = 0,
+        plane: int = 0,
     ) -> ConvTiling:
         """The tile used without tuning. The accumulators, the weights of one input
         channel and one input vector must fit the `registers` vector registers. With 16
@@ -104,7 +116,15 @@ class ConvTiling:
         tile of its own, 5 accumulators of one live lane; 3 x 4 takes it with two full
         vectors. `x86-avx2` builds timed in one interleaved run (medians of 15-25
         rounds): 512->2048 @7 1.19-1.35x, 320->1280 @7 1.11-1.18x; on rows of 25 vectors
-        or more 3 x 4 is 0.91-1.06x of 5 x 2."""
+        or more 3 x 4 is 0.91-1.06x of 5 x 2.
+
+        `plane`: the pixels of a flat pointwise layer of one group (0 for any other
+        layer), which takes the tile over output channels where `channel_tile_rule`
+        (with `options.channel_tiles`) says so."""
+        if plane and taps == 1 and groups == 1:
+            vectors = channel_tile_rule(options.channel_tiles, registers, plane, cin)
+            if vectors:
+                return ConvTiling(1, 1, 1, 0, vectors, channel_pixels(registers))
         if dense and filters_per_group > 1:
             if taps == 1 and groups == 1 and registers < 32:
                 if 0 < out_vectors < 8:
@@ -132,8 +152,11 @@ class ConvTiling:
         """This tile with the entries of a layer's `tuning` dictionary applied: `filters`
         (dense layers only: every filter of a pattern layer has its own kernel list; with
         several groups, a divisor of the filters of a group), `rows`, `cols` (positive)
-        and `prefetch` (kernels ahead, 0 for none). Other values are ignored."""
+        and `prefetch` (kernels ahead, 0 for none); `channel_vectors` (0: the pixel tile)
+        and `pixels` (positive) of the tile over output channels. Other values are
+        ignored."""
         filters, rows, cols, prefetch = self.filters, self.rows, self.cols, self.prefetch
+        vectors, pixels = self.channel_vectors, self.pixels
         if tuning is not None:
             for key, value in tuning.data.items():
                 if not isinstance(value, IntegerAttr):
@@ -150,7 +173,11 @@ class ConvTiling:
                     cols = v
                 elif key == "prefetch" and v >= 0:
                     prefetch = v
-        return ConvTiling(filters, rows, cols, prefetch)
+                elif key == "channel_vectors" and v >= 0:
+                    vectors = v
+                elif key == "pixels" and v >= 1:
+                    pixels = v
+        return ConvTiling(filters, rows, cols, prefetch, vectors, pixels)
 
     def clamped(self, out_h: int, out_vectors: int) -> ConvTiling:
         """No more rows or vectors than the output has."""
@@ -159,6 +186,8 @@ class ConvTiling:
             max(1, min(self.rows, out_h)),
             max(1, min(self.cols, out_vectors)),
             self.prefetch,
+            self.channel_vectors,
+            self.pixels,
         )
 
 
@@ -206,6 +235,46 @@ channel, 4 weight broadcasts, the prefetches) spreads over 3x the FMAs. Timed ag
 thread's CPU time, shared machine): @224 1.17-1.20x (3 x 7 and 5 x 4 the same), @112
 1.17-1.19x (3 x 7 1.17x, 8 x 3 1.14x), @56 1.15x, @28 10 x 2 1.10-1.15x (12 x 2
 1.08x, 14 x 2 1.03x); @14, 14 x 1 against 4 x 1: 1.33-1.44x, 7 x 1 1.21-1.30x."""
+
+
+CHANNEL_TILE_MIN_PIXELS = 64
+"""The fewest pixels of a plane that takes the tile over output channels by default.
+`x86-avx2`, one thread, the thread's CPU time, medians of 7-9 interleaved rounds against
+the tile over pixels (`benchmarks/channel_tiles.py`, Zen 3, load 1-4 on 2 cores): @7 it
+loses to the 3 x 4 pixel tile (960->160 0.97-0.98x, 320->1280 0.87x, 512->2048 0.89x);
+@14 to @56 it gains from 64 input channels on (below)."""
+CHANNEL_TILE_MIN_CHANNELS = 64
+"""The fewest input channels of a layer that takes the tile over output channels by
+default: with fewer, the epilogue (a transpose and a store per channel and 8 pixels)
+weighs more than the FMAs (24->144 @56 0.93x, 32->192 @28 0.97-0.98x, 48->288 @28
+0.96x; 64->256 @56 1.04-1.07x, 64->384 @14 1.03-1.04x, 144->24 @56 1.08-1.13x,
+384->64 @14 1.10x, 576->96 @14 1.24-1.25x, 1024->256 @14 1.09-1.13x, 256->64 @56
+1.24-1.45x, 512->128 @28 0.95-1.12x)."""
+
+
+def channel_pixels(registers: int) -> int:
+    """The pixels of a tile over output channels of 2 vectors: its `2 x pixels`
+    accumulators, the 2 weight vectors and the broadcast input fit the registers
+    (16: 6 pixels, 12 accumulators; 32: 14)."""
+    return max(1, (registers - 4) // 2)
+
+
+def channel_tile_rule(mode: int, registers: int, plane: int, cin: int) -> int:
+    """The output-channel vectors of the default tile of a flat pointwise layer of one
+    group (0: the tile over pixels), by `TilingOptions.channel_tiles` (`mode`): 0
+    never, 2 always, 1 on 16 registers (AVX2) for planes of at least
+    `CHANNEL_TILE_MIN_PIXELS` pixels and `CHANNEL_TILE_MIN_CHANNELS` input channels."""
+    if mode == 0:
+        return 0
+    if mode >= 2:
+        return 2
+    if (
+        registers < 32
+        and plane >= CHANNEL_TILE_MIN_PIXELS
+        and cin >= CHANNEL_TILE_MIN_CHANNELS
+    ):  # fmt: skip
+        return 2
+    return 0
 
 
 def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:
@@ -270,6 +339,13 @@ DENSE_SHAPES: dict[int, tuple[tuple[int, int, int], ...]] = {
 }
 """(filters, rows, cols) tiles tried for a dense layer with several filters per group: the
 accumulators, one input vector and the weights of the filters must fit the registers."""
+
+CHANNEL_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
+    16: ((2, 6), (2, 5), (2, 4), (3, 4), (1, 8)),
+    32: ((2, 14), (2, 12), (3, 8), (4, 6), (2, 8)),
+}
+"""(channel vectors, pixels) tiles over output channels tried for a flat pointwise layer
+of one group (`channel_tile.py`)."""
 
 DEPTHWISE_SHAPES: dict[int, tuple[tuple[int, int], ...]] = {
     16: ((4, 2), (2, 4), (3, 4), (6, 2), (2, 6), (1, 8)),
