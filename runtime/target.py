@@ -44,6 +44,10 @@ class Target:
     features: str
     vector_width: int
     vector_registers: int = 32
+    column_bases: bool = False
+    """Whether the vector loads' immediate offsets must be whole vectors (aarch64's
+    `ldr q`): the pattern tiles then read through a base per column shift
+    (`column-bases` of `lower-patdnn-to-vector`)."""
 
     KNOWN: ClassVar[tuple[str, ...]] = ("host", "x86-avx2", "aarch64")
     HOST_VARIANTS: ClassVar[tuple[str, ...]] = ("host", "x86-avx2")
@@ -116,6 +120,7 @@ def _aarch64() -> Target:
         cpu="cortex-a76",
         features="+neon",
         vector_width=4,
+        column_bases=True,
     )
 
 

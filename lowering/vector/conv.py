@@ -704,6 +704,29 @@ class ConvGenerator:
             return [em.splat_lane(row, t) for t in range(taps)]
         return [em.broadcast(em.load(weight, [k, em.index(first + t)]), v) for t in range(taps)]
 
+    def column_bases(self, base: Value) -> Callable[[int], tuple[Value, int]]:
+        """The base and offset each input vector of a tile is read at (`at` from `base`):
+        with `column_bases`, an offset `at` that is not a whole number of vectors reads
+        from a base of its own, `base + at % width`, at `at - at % width`, so that
+        every tap's immediate offset is a multiple of the vector (a 16-byte `ldr q`
+        offset) whatever its column shift. That base is clamped inside the buffer
+        (`minui`, which it always is): LLVM cannot fold the clamp into the constant
+        offsets, which would bring back one address `add` per load."""
+        em, v = self.em, self.width
+        if not self.options.column_bases or self.reads_input_directly or self.row_stride % v:
+            return lambda at: (base, at)
+        assert self.flat is not None
+        (size,) = shape_of(self.flat)
+        bases: dict[int, Value] = {0: base}
+
+        def shifted(at: int) -> tuple[Value, int]:
+            shift = at % v
+            if shift not in bases:
+                bases[shift] = em.minui(em.add(base, shift), size - 1)
+            return bases[shift], at - shift
+
+        return shifted
+
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and
         the input is read in place; the scratch buffer is padded to whole vectors)."""
@@ -814,10 +837,12 @@ class ConvGenerator:
             (filter level) are merged by `load-redundancy-elimination`."""
             out = list(acc)
             base = em.add(em.mul(channel, self.channel_stride), origin)
+            shifted = self.column_bases(base)
             for at, products in uses(pattern):
+                shift_base, shift_at = shifted(at)
                 for f in range(len(weights)):
                     for t, i, u in products:
-                        x = self.load_at(base, at, lanes[u])
+                        x = self.load_at(shift_base, shift_at, lanes[u])
                         k = (f * rows + i) * len(lanes) + u
                         out[k] = em.fma(x, weights[f][t], out[k])
             return out

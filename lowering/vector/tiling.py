@@ -52,6 +52,14 @@ class TilingOptions:
     512 @14 1.04-1.07x. Without it the output stores of 64 @224 took about a quarter of
     the layer's time."""
 
+    column_bases: int = 0
+    """Whether a pattern or dense tile reads its input vectors through one base index per
+    column shift (`ConvGenerator.column_bases`; 0: one base). For aarch64, where
+    `ldr q` encodes an immediate offset only as a multiple of 16 bytes (or within
+    -256..255 unscaled): the taps of a 3-wide kernel read at 4 and 8 bytes past a vector,
+    which LLVM otherwise reaches by an `add` before each load. VGG-16 256 @56 on
+    llvm-mca (neoverse-n1): 257 instructions, 121 cycles an iteration -> 200, 105."""
+
 
 DEFAULT_TILING = TilingOptions()
 
