@@ -236,7 +236,9 @@ class ConvGenerator:
         on into the next row (or past the buffer's end, into one vector of slack): values
         that no stored lane uses. Rows no longer than that keep a tile's rows on fewer
         lines: 16 floats for 14 outputs (@14, one line a row instead of two), 32 for 28
-        (two instead of three). A buffer holds `channels` planes (default: every input
+        (two instead of three). With `line_rows`, a pattern layer that prefetches kernels
+        ahead pads its rows to whole lines, so that a tile whose column step is whole lines
+        prefetches each line once (`input_span`). A buffer holds `channels` planes (default: every input
         channel); with `slices`, one such buffer of `slice_rows` rows per task, one after
         the other (`scratch_shape` is the shape of one)."""
         s, v = self.spec, self.width
@@ -248,6 +250,8 @@ class ConvGenerator:
         halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh if slice_rows is None else slice_rows
         cols = -(-(s.out_w + halo) // v) * v
+        if self.options.line_rows and self.tiling.prefetch > 0 and s.fkw is not None:
+            cols = -(-cols // LINE_FLOATS) * LINE_FLOATS
         planes = s.cin if channels is None else channels
         self.scratch_shape = (planes, len(self.row_phases), len(self.col_phases), rows, cols)
         size = slices * int(np.prod(self.scratch_shape))
@@ -704,15 +708,18 @@ class ConvGenerator:
             return [em.splat_lane(row, t) for t in range(taps)]
         return [em.broadcast(em.load(weight, [k, em.index(first + t)]), v) for t in range(taps)]
 
-    def column_bases(self, base: Value) -> Callable[[int], tuple[Value, int]]:
-        """The base and offset each input vector of a tile is read at (`at` from `base`):
-        with `column_bases`, an offset `at` that is not a whole number of vectors reads
-        from a base of its own, `base + at % width`, at `at - at % width`, so that
-        every tap's immediate offset is a multiple of the vector (a 16-byte `ldr q`
-        offset) whatever its column shift. That base is clamped inside the buffer
-        (`minui`, which it always is): LLVM cannot fold the clamp into the constant
-        offsets, which would bring back one address `add` per load."""
+    def column_bases(self, channel: Value, origin: Value) -> Callable[[int], tuple[Value, int]]:
+        """The base and offset each input vector of a tile is read at (`at` from the base
+        of `channel` and the tile's `origin`): with `column_bases`, an offset `at` that is
+        not a whole number of vectors reads from a base of its own, the origin shifted by
+        `at % width`, at `at - at % width`, so that every tap's immediate offset is a
+        multiple of the vector (a 16-byte `ldr q` offset) whatever its column shift. The
+        shifted origin is clamped inside the buffer (`minui`, which it always is): LLVM
+        cannot fold the clamp into the constant offsets, which would bring back one
+        address `add` per load; the clamp is the same for every kernel, so LLVM hoists it
+        out of the kernel loop."""
         em, v = self.em, self.width
+        base = em.add(em.mul(channel, self.channel_stride), origin)
         if not self.options.column_bases or self.reads_input_directly or self.row_stride % v:
             return lambda at: (base, at)
         assert self.flat is not None
@@ -722,7 +729,8 @@ class ConvGenerator:
         def shifted(at: int) -> tuple[Value, int]:
             shift = at % v
             if shift not in bases:
-                bases[shift] = em.minui(em.add(base, shift), size - 1)
+                moved = em.minui(em.add(origin, shift), size - 1)
+                bases[shift] = em.add(em.mul(channel, self.channel_stride), moved)
             return bases[shift], at - shift
 
         return shifted
@@ -836,8 +844,7 @@ class ConvGenerator:
             neighbouring rows' taps (kernel level) and by the filters of the tile
             (filter level) are merged by `load-redundancy-elimination`."""
             out = list(acc)
-            base = em.add(em.mul(channel, self.channel_stride), origin)
-            shifted = self.column_bases(base)
+            shifted = self.column_bases(channel, origin)
             for at, products in uses(pattern):
                 shift_base, shift_at = shifted(at)
                 for f in range(len(weights)):

@@ -60,6 +60,13 @@ class TilingOptions:
     which LLVM otherwise reaches by an `add` before each load. VGG-16 256 @56 on
     llvm-mca (neoverse-n1): 257 instructions, 121 cycles an iteration -> 200, 105."""
 
+    line_rows: int = 0
+    """Whether a pattern layer that prefetches kernels ahead pads the rows of its input copy
+    to whole 64-byte lines (`ConvGenerator.allocate_scratch`; 0: to whole vectors). For
+    4-lane vectors (NEON), where 56 + 2 columns pad to 60: 3 prefetches a row instead of 2,
+    and offsets that `prfm` cannot encode. VGG-16 256 @56 on llvm-mca (neoverse-n1): 193
+    instructions, 103 cycles an iteration -> X, Y."""
+
 
 DEFAULT_TILING = TilingOptions()
 
