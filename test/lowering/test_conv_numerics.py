@@ -155,6 +155,9 @@ PATTERN_CASES = [
     # have no spare vector and the last lanes of a row read the next row
     Case("8to6-14x14-keep0.4", (P(8, 6, keep=0.4, act="relu"),), 14, 14),
     Case("5to7-28x28-keep0.3-empty", (P(5, 7, keep=0.3, empty_filters=1),), 28, 28),
+    # 256 input channels: the kernels prefetched ahead, and on aarch64 the copy's rows
+    # padded to whole lines (`line-rows`: 9 outputs and the halo, 16 floats, not 12)
+    Case("256to4-5x9-keep0.3-prefetch", (P(256, 4, keep=0.3, act="relu"),), 5, 9),
     Case(
         "stem-dense-then-patterns",
         (
@@ -680,3 +683,48 @@ def test_scratch_rows_fit_the_output(case: Case, vector_width: int, row: int) ->
     ]
     assert views and all(shape[-1] == row for shape in views)
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [CASES[name] for name in ("9to11-13x53-keep0.3-empty", "6to9-15x57-s2",
+                              "7to5-23x22-pad0-k6", "8to12-13x11-s2", "dense3x3-3to8-9x7-relu",
+                              "dense5x5-4to6-11x9-pad2-relu6")],
+    ids=lambda c: c.id,
+)  # fmt: skip
+def test_column_bases_keep_results(case: Case) -> None:
+    """`column-bases` (on for aarch64, where the host runs it here at 4 lanes): every
+    input vector of a tile is read at a whole number of vectors from the base of its
+    column shift; a base per shift beside the channel's own, and the same numbers."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, {}, 4, column_bases=1)
+    clamps = [op for op in module.walk() if isinstance(op, arith.MinUIOp)]
+    assert clamps
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+    _, _, _, off = compile_with_tuning(built, {}, 4)
+    assert len([op for op in off.walk() if isinstance(op, arith.MinUIOp)]) < len(clamps)
+
+
+def test_line_rows() -> None:
+    """`line-rows` (on for aarch64): a pattern layer that prefetches kernels ahead pads
+    its copy's rows to whole lines, 53 outputs and the halo (55 floats, 56 in vectors of 4
+    lanes) to 64; a tile of 4 vectors then starts each row on a line and prefetches its 2
+    lines, not 3 (the last float's line too), over its 3 rows and 2 halo rows. The
+    numbers stay the same."""
+    built = build(CASES["9to11-13x53-keep0.3-empty"])
+    tuning = {"rows": 3, "cols": 4}
+    per_row = {}
+    for line_rows in (0, 1):
+        runner, weights, _, module = compile_with_tuning(
+            built, tuning, 4, prefetch_min_channels=1, line_rows=line_rows
+        )
+        views = [
+            op.results[0].type.get_shape()  # type: ignore[union-attr]
+            for op in module.walk()
+            if op.name == "memref.reinterpret_cast" and len(op.results[0].type.get_shape()) == 5  # type: ignore[union-attr]
+        ]
+        assert {shape[-1] for shape in views} == {64 if line_rows else 56}
+        loops = [op for op in module.walk() if isinstance(op, scf.ForOp) and _prefetch_offsets(op)]
+        per_row[line_rows] = max(len(_prefetch_offsets(loop)) // (3 + 2) for loop in loops)
+        check_close(runner(built.input.numpy(), weights=weights), built.reference)
+    assert per_row == {0: 3, 1: 2}
