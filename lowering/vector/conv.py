@@ -69,6 +69,12 @@ DOT_TAIL_SHARE = 4
 whose fourth vector would do 16 lanes of multiply-adds for one."""
 
 
+UNSCALED_REACH = 64
+"""Floats past its base an unscaled load reaches (aarch64 `ldur q`: -256..255 bytes):
+the offsets that are no whole vector beyond it need a base of their own
+(`ConvGenerator.column_bases`)."""
+
+
 LINE_FLOATS = 16
 """f32 values in a 64-byte cache line."""
 
@@ -708,7 +714,9 @@ class ConvGenerator:
             return [em.splat_lane(row, t) for t in range(taps)]
         return [em.broadcast(em.load(weight, [k, em.index(first + t)]), v) for t in range(taps)]
 
-    def column_bases(self, channel: Value, origin: Value) -> Callable[[int], tuple[Value, int]]:
+    def column_bases(
+        self, channel: Value, origin: Value, offsets: Sequence[int]
+    ) -> Callable[[int], tuple[Value, int]]:
         """The base and offset each input vector of a tile is read at (`at` from the base
         of `channel` and the tile's `origin`): with `column_bases`, an offset `at` that is
         not a whole number of vectors reads from a base of its own, the origin shifted by
@@ -717,10 +725,19 @@ class ConvGenerator:
         shifted origin is clamped inside the buffer (`minui`, which it always is): LLVM
         cannot fold the clamp into the constant offsets, which would bring back one
         address `add` per load; the clamp is the same for every kernel, so LLVM hoists it
-        out of the kernel loop."""
+        out of the kernel loop. A shift whose taps (`offsets`, those the tile reads) all
+        lie within `UNSCALED_REACH` of the base keeps the tile's base: `ldur q` reaches
+        them, one micro-op each, where a rebased pair is an `ldp` (VGG-16 512 @14 in
+        filter groups of 4 on llvm-mca, neoverse-n1: 39 cycles an iteration; 44 rebased)."""
         em, v = self.em, self.width
         base = em.add(em.mul(channel, self.channel_stride), origin)
-        if not self.options.column_bases or self.reads_input_directly or self.row_stride % v:
+        far = {at % v for at in offsets if at >= UNSCALED_REACH} - {0}
+        if (
+            not self.options.column_bases
+            or self.reads_input_directly
+            or self.row_stride % v
+            or not far
+        ):
             return lambda at: (base, at)
         assert self.flat is not None
         (size,) = shape_of(self.flat)
@@ -728,6 +745,8 @@ class ConvGenerator:
 
         def shifted(at: int) -> tuple[Value, int]:
             shift = at % v
+            if shift not in far:
+                return base, at
             if shift not in bases:
                 moved = em.minui(em.add(origin, shift), size - 1)
                 bases[shift] = em.add(em.mul(channel, self.channel_stride), moved)
@@ -844,8 +863,9 @@ class ConvGenerator:
             neighbouring rows' taps (kernel level) and by the filters of the tile
             (filter level) are merged by `load-redundancy-elimination`."""
             out = list(acc)
-            shifted = self.column_bases(channel, origin)
-            for at, products in uses(pattern):
+            reads = uses(pattern)
+            shifted = self.column_bases(channel, origin, [at for at, _ in reads])
+            for at, products in reads:
                 shift_base, shift_at = shifted(at)
                 for f in range(len(weights)):
                     for t, i, u in products:
