@@ -40,8 +40,8 @@ class LowerPatdnnToVectorPass(ModulePass):
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
     `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`, `fused-copy`,
-    `row-prefetch`, `output-prefetch`, `channel-tiles`: see `vector.tiling.TilingOptions`);
-    a layer's `tuning`
+    `row-prefetch`, `output-prefetch`, `channel-tiles`, `column-bases`, `line-rows`: see
+    `vector.tiling.TilingOptions`); a layer's `tuning`
     dictionary overrides the default tile.
     """
 
@@ -57,6 +57,8 @@ class LowerPatdnnToVectorPass(ModulePass):
     row_prefetch: int = DEFAULT_TILING.row_prefetch
     output_prefetch: int = DEFAULT_TILING.output_prefetch
     channel_tiles: int = DEFAULT_TILING.channel_tiles
+    column_bases: int = DEFAULT_TILING.column_bases
+    line_rows: int = DEFAULT_TILING.line_rows
     parallel: bool = False
     """Each phase of tasks as a function of its own, for an entry point that runs them on
     a thread pool (see `vector.tasks`); without it, one function loops over them."""
@@ -75,6 +77,8 @@ class LowerPatdnnToVectorPass(ModulePass):
             row_prefetch=self.row_prefetch,
             output_prefetch=self.output_prefetch,
             channel_tiles=self.channel_tiles,
+            column_bases=self.column_bases,
+            line_rows=self.line_rows,
         )
         for name, value in vars(options).items():
             if value < 0:

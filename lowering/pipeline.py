@@ -121,6 +121,8 @@ def pipeline_passes(options: PipelineOptions) -> tuple[ModulePass, ...]:
         LowerPatdnnToVectorPass(
             vector_width=width,
             vector_registers=options.target.vector_registers,
+            column_bases=int(options.target.column_bases),
+            line_rows=int(options.target.line_rows),
             parallel=True,
         ),
         LoadRedundancyEliminationPass(),

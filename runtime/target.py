@@ -44,6 +44,14 @@ class Target:
     features: str
     vector_width: int
     vector_registers: int = 32
+    column_bases: bool = False
+    """Whether the vector loads' immediate offsets must be whole vectors (aarch64's
+    `ldr q`): the pattern tiles then read through a base per column shift
+    (`column-bases` of `lower-patdnn-to-vector`)."""
+    line_rows: bool = False
+    """Whether the input copies of the pattern layers that prefetch pad their rows to
+    whole cache lines (`line-rows`): vectors shorter than a line leave rows of a few
+    vectors that start inside a line."""
 
     KNOWN: ClassVar[tuple[str, ...]] = ("host", "x86-avx2", "aarch64")
     HOST_VARIANTS: ClassVar[tuple[str, ...]] = ("host", "x86-avx2")
@@ -116,6 +124,8 @@ def _aarch64() -> Target:
         cpu="cortex-a76",
         features="+neon",
         vector_width=4,
+        column_bases=True,
+        line_rows=True,
     )
 
 

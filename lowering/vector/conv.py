@@ -69,6 +69,12 @@ DOT_TAIL_SHARE = 4
 whose fourth vector would do 16 lanes of multiply-adds for one."""
 
 
+UNSCALED_REACH = 64
+"""Floats past its base an unscaled load reaches (aarch64 `ldur q`: -256..255 bytes):
+the offsets that are no whole vector beyond it need a base of their own
+(`ConvGenerator.column_bases`)."""
+
+
 LINE_FLOATS = 16
 """f32 values in a 64-byte cache line."""
 
@@ -258,7 +264,9 @@ class ConvGenerator:
         on into the next row (or past the buffer's end, into one vector of slack): values
         that no stored lane uses. Rows no longer than that keep a tile's rows on fewer
         lines: 16 floats for 14 outputs (@14, one line a row instead of two), 32 for 28
-        (two instead of three). A buffer holds `channels` planes (default: every input
+        (two instead of three). With `line_rows`, a pattern layer that prefetches kernels
+        ahead pads its rows to whole lines, so that a tile whose column step is whole lines
+        prefetches each line once (`input_span`). A buffer holds `channels` planes (default: every input
         channel); with `slices`, one such buffer of `slice_rows` rows per task, one after
         the other (`scratch_shape` is the shape of one)."""
         s, v = self.spec, self.width
@@ -270,6 +278,8 @@ class ConvGenerator:
         halo = (kw - 1) // sw
         rows = s.out_h + (kh - 1) // sh if slice_rows is None else slice_rows
         cols = -(-(s.out_w + halo) // v) * v
+        if self.options.line_rows and self.tiling.prefetch > 0 and s.fkw is not None:
+            cols = -(-cols // LINE_FLOATS) * LINE_FLOATS
         planes = s.cin if channels is None else channels
         self.scratch_shape = (planes, len(self.row_phases), len(self.col_phases), rows, cols)
         plane = int(np.prod(self.scratch_shape[1:]))
@@ -730,6 +740,46 @@ class ConvGenerator:
             return [em.splat_lane(row, t) for t in range(taps)]
         return [em.broadcast(em.load(weight, [k, em.index(first + t)]), v) for t in range(taps)]
 
+    def column_bases(
+        self, channel: Value, origin: Value, offsets: Sequence[int]
+    ) -> Callable[[int], tuple[Value, int]]:
+        """The base and offset each input vector of a tile is read at (`at` from the base
+        of `channel` and the tile's `origin`): with `column_bases`, an offset `at` that is
+        not a whole number of vectors reads from a base of its own, the origin shifted by
+        `at % width`, at `at - at % width`, so that every tap's immediate offset is a
+        multiple of the vector (a 16-byte `ldr q` offset) whatever its column shift. The
+        shifted origin is clamped inside the buffer (`minui`, which it always is): LLVM
+        cannot fold the clamp into the constant offsets, which would bring back one
+        address `add` per load; the clamp is the same for every kernel, so LLVM hoists it
+        out of the kernel loop. A shift whose taps (`offsets`, those the tile reads) all
+        lie within `UNSCALED_REACH` of the base keeps the tile's base: `ldur q` reaches
+        them, one micro-op each, where a rebased pair is an `ldp` (VGG-16 512 @14 in
+        filter groups of 4 on llvm-mca, neoverse-n1: 39 cycles an iteration; 44 rebased)."""
+        em, v = self.em, self.width
+        base = em.add(em.mul(channel, self.channel_stride), origin)
+        far = {at % v for at in offsets if at >= UNSCALED_REACH} - {0}
+        if (
+            not self.options.column_bases
+            or self.reads_input_directly
+            or self.row_stride % v
+            or not far
+        ):
+            return lambda at: (base, at)
+        assert self.flat is not None
+        (size,) = shape_of(self.flat)
+        bases: dict[int, Value] = {0: base}
+
+        def shifted(at: int) -> tuple[Value, int]:
+            shift = at % v
+            if shift not in far:
+                return base, at
+            if shift not in bases:
+                moved = em.minui(em.add(origin, shift), size - 1)
+                bases[shift] = em.add(em.mul(channel, self.channel_stride), moved)
+            return bases[shift], at - shift
+
+        return shifted
+
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and
         the input is read in place; the scratch buffer is padded to whole vectors)."""
@@ -839,11 +889,13 @@ class ConvGenerator:
             neighbouring rows' taps (kernel level) and by the filters of the tile
             (filter level) are merged by `load-redundancy-elimination`."""
             out = list(acc)
-            base = em.add(em.mul(channel, self.channel_stride), origin)
-            for at, products in uses(pattern):
+            reads = uses(pattern)
+            shifted = self.column_bases(channel, origin, [at for at, _ in reads])
+            for at, products in reads:
+                shift_base, shift_at = shifted(at)
                 for f in range(len(weights)):
                     for t, i, u in products:
-                        x = self.load_at(base, at, lanes[u])
+                        x = self.load_at(shift_base, shift_at, lanes[u])
                         k = (f * rows + i) * len(lanes) + u
                         out[k] = em.fma(x, weights[f][t], out[k])
             return out

@@ -70,10 +70,10 @@ class GroupGenerator(ConvGenerator):
                 self.prefetch_streams(index, weight, k.iv)
                 self.prefetch_kernel(index, k.iv, origin, rows, lanes)
                 w = [self.kernel_weights(weight, k.iv, taps, f * taps) for f in range(nf)]
-                base = em.add(em.mul(channel, self.channel_stride), origin)
+                shifted = self.column_bases(channel, origin, [at for at, _ in reads])
                 out = list(k.carried)
                 for at, products in reads:
-                    x = self.load_at(base, at, lanes[products[0][2]])
+                    x = self.load_at(*shifted(at), lanes[products[0][2]])
                     for f in range(nf):
                         for t, i, u in products:
                             a = (f * rows + i) * len(lanes) + u

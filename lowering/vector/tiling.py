@@ -58,6 +58,23 @@ class TilingOptions:
     512 @14 1.04-1.07x. Without it the output stores of 64 @224 took about a quarter of
     the layer's time."""
 
+    column_bases: int = 0
+    """Whether a pattern or dense tile reads its input vectors through one base index per
+    column shift (`ConvGenerator.column_bases`; 0: one base). For aarch64, where
+    `ldr q` encodes an immediate offset only as a multiple of 16 bytes (or within
+    -256..255 unscaled): the taps of a 3-wide kernel read at 4 and 8 bytes past a vector,
+    which LLVM otherwise reaches by an `add` before each load. VGG-16 256 @56 on
+    llvm-mca (neoverse-n1): 257 instructions, 121 cycles an iteration -> 193, 103
+    (cortex-a76 108 -> 107); the clamp once per kernel rather than once per tile: 200, 105."""
+
+    line_rows: int = 0
+    """Whether a pattern layer that prefetches kernels ahead pads the rows of its input copy
+    to whole 64-byte lines (`ConvGenerator.allocate_scratch`; 0: to whole vectors). For
+    4-lane vectors (NEON), where 56 + 2 columns pad to 60: 3 prefetches a row instead of 2,
+    and offsets that `prfm` cannot encode. VGG-16 256 @56 on llvm-mca (neoverse-n1): 193
+    instructions, 103 cycles an iteration -> 184, 97 (cortex-a76 107 -> 99), for a copy
+    a tenth larger (64 floats a row instead of 60)."""
+
 
 DEFAULT_TILING = TilingOptions()
 

@@ -159,6 +159,9 @@ PATTERN_CASES = [
     # 32 x 32 floats, and 2 x 2 stride phases of 24 x 24.
     Case("5to8-30x30-keep0.4-relu", (P(5, 8, keep=0.4, act="relu"),), 30, 30),
     Case("4to6-45x41-s2-keep0.5", (P(4, 6, stride=2, keep=0.5, empty_filters=1),), 45, 41),
+    # 256 input channels: the kernels prefetched ahead, and on aarch64 the copy's rows
+    # padded to whole lines (`line-rows`: 9 outputs and the halo, 16 floats, not 12)
+    Case("256to4-5x9-keep0.3-prefetch", (P(256, 4, keep=0.3, act="relu"),), 5, 9),
     Case(
         "stem-dense-then-patterns",
         (
@@ -712,3 +715,58 @@ def test_scratch_planes_odd_lines(case: Case, vector_width: int, plane: int, str
         strides = view.get_strides()
         assert (strides[0] if strides else plane) == stride
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+@pytest.mark.parametrize(
+    ("case", "tuning", "rebased"),
+    [
+        (CASES["9to11-13x53-keep0.3-empty"], {}, True),
+        (CASES["6to9-15x57-s2"], {}, True),
+        (CASES["7to5-23x22-pad0-k6"], {}, True),
+        (CASES["8to12-13x11-s2"], {}, True),
+        (CASES["dense3x3-3to8-9x7-relu"], {"rows": 6}, True),
+        (CASES["dense5x5-4to6-11x9-pad2-relu6"], {"rows": 4}, True),
+        # rows of 12 floats, tiles of 1 row: every tap within `ldur` reach of the base
+        (CASES["dense3x3-3to8-9x7-relu"], {"rows": 1}, False),
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_column_bases_keep_results(case: Case, tuning: dict[str, int], rebased: bool) -> None:
+    """`column-bases` (on for aarch64, where the host runs it here at 4 lanes): the input
+    vectors of a tile that lie no whole number of vectors from its base and beyond an
+    unscaled load's reach (`UNSCALED_REACH`) are read from a clamped base of their column
+    shift; a tile whose taps all lie closer keeps its one base. The numbers stay the same."""
+    built = build(case)
+    runner, weights, _, module = compile_with_tuning(built, tuning, 4, column_bases=1)
+    _, _, _, off = compile_with_tuning(built, tuning, 4)
+
+    def clamps(m: ModuleOp) -> int:
+        return sum(1 for op in m.walk() if isinstance(op, arith.MinUIOp))
+
+    assert (clamps(module) > clamps(off)) == rebased
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+def test_line_rows() -> None:
+    """`line-rows` (on for aarch64): a pattern layer that prefetches kernels ahead pads
+    its copy's rows to whole lines, 53 outputs and the halo (55 floats, 56 in vectors of 4
+    lanes) to 64; a tile of 4 vectors then starts each row on a line and prefetches its 2
+    lines, not 3 (the last float's line too), over its 3 rows and 2 halo rows. The
+    numbers stay the same."""
+    built = build(CASES["9to11-13x53-keep0.3-empty"])
+    tuning = {"rows": 3, "cols": 4}
+    per_row = {}
+    for line_rows in (0, 1):
+        runner, weights, _, module = compile_with_tuning(
+            built, tuning, 4, prefetch_min_channels=1, line_rows=line_rows
+        )
+        views = [
+            op.results[0].type.get_shape()  # type: ignore[union-attr]
+            for op in module.walk()
+            if op.name == "memref.reinterpret_cast" and len(op.results[0].type.get_shape()) == 5  # type: ignore[union-attr]
+        ]
+        assert {shape[-1] for shape in views} == {64 if line_rows else 56}
+        loops = [op for op in module.walk() if isinstance(op, scf.ForOp) and _prefetch_offsets(op)]
+        per_row[line_rows] = max(len(_prefetch_offsets(loop)) // (3 + 2) for loop in loops)
+        check_close(runner(built.input.numpy(), weights=weights), built.reference)
+    assert per_row == {0: 3, 1: 2}
