@@ -29,39 +29,50 @@ from patdnn.errors import PatdnnError
 from patdnn.lowering.vector import conv
 from patdnn.lowering.vector.tasks import greedy_makespan
 from patdnn.runtime.host import HostModule
+from patdnn.runtime.threads import POOL_SOURCE
 
 TIMING_POOL = r"""
 #define _POSIX_C_SOURCE 200809L
-#include <stddef.h>
+#include "patdnn_pool.h"
 #include <time.h>
-typedef void (*task_fn)(void *, size_t);
-typedef struct { void (*parallel_for)(void *, task_fn, void *, size_t); void *context; } pool_t;
 enum { MAX_TASKS = 1 << 16 };
 static double times[MAX_TASKS];
 static int phases[MAX_TASKS];
 static size_t recorded;
 static int phase;
+static patdnn_pool *inner; /* NULL: the tasks one after the other on the caller */
+static patdnn_task_fn current;
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
-static void parallel_for(void *context, task_fn task, void *task_context, size_t count) {
-    (void)context;
-    for (size_t i = 0; i < count; i++) {
-        double start = now();
-        task(task_context, i);
-        if (recorded < MAX_TASKS) {
-            times[recorded] = now() - start;
-            phases[recorded++] = phase;
-        }
+static void timed(void *task_context, size_t i) {
+    double start = now();
+    current(task_context, i);
+    if (recorded + i < MAX_TASKS) {
+        times[recorded + i] = now() - start;
+        phases[recorded + i] = phase;
     }
+}
+static void parallel_for(void *context, patdnn_task_fn task, void *task_context, size_t count) {
+    (void)context;
+    current = task;
+    if (inner != NULL) {
+        inner->parallel_for(inner->context, timed, task_context, count);
+    } else {
+        for (size_t i = 0; i < count; i++) timed(task_context, i);
+    }
+    recorded += count;
     phase++;
 }
-static pool_t pool = {parallel_for, NULL};
-void *timing_pool(void) { return &pool; }
+static patdnn_pool pool = {parallel_for, NULL};
+void *timing_pool(int threads) {
+    if (threads > 1 && inner == NULL) inner = patdnn_pool_create(threads);
+    return &pool;
+}
 void timing_reset(void) { recorded = 0; phase = 0; }
-size_t timing_count(void) { return recorded; }
+size_t timing_count(void) { return recorded < MAX_TASKS ? recorded : MAX_TASKS; }
 double timing_time(size_t i) { return times[i]; }
 int timing_phase(size_t i) { return phases[i]; }
 """
@@ -76,12 +87,14 @@ def timing_library(folder: Path) -> ctypes.CDLL:
         raise PatdnnError("task_times needs a C compiler 'cc' on PATH")
     source, library = folder / "timing_pool.c", folder / "libtiming_pool.so"
     source.write_text(TIMING_POOL)
-    command = [cc, "-O2", "-shared", "-fPIC", str(source), "-o", str(library)]
+    command = [cc, "-O2", "-std=c11", "-shared", "-fPIC", "-pthread", f"-I{POOL_SOURCE.parent}",
+               str(source), str(POOL_SOURCE), "-o", str(library)]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         raise PatdnnError(f"building the timing pool failed: {proc.stderr.strip()}")
     lib = ctypes.CDLL(str(library))
     lib.timing_pool.restype = ctypes.c_void_p
+    lib.timing_pool.argtypes = [ctypes.c_int]
     lib.timing_count.restype = ctypes.c_size_t
     lib.timing_time.restype = ctypes.c_double
     lib.timing_time.argtypes = [ctypes.c_size_t]
@@ -128,6 +141,7 @@ def main() -> None:
     parser.add_argument("--layers", default=",".join(LAYERS), help="e.g. 256@56,512@14")
     parser.add_argument("--splits", default="", help="tiles' splits ROWSxCLASSES, e.g. 3x5,3x4")
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds")
+    parser.add_argument("--threads", type=int, default=1, help="1: serial, N: the default pool")
     args = parser.parse_args()
     try:
         names = [n.strip() for n in args.layers.split(",")]
@@ -135,18 +149,20 @@ def main() -> None:
         if unknown:
             raise PatdnnError(f"--layers: unknown {unknown[0]!r}; known: {', '.join(LAYERS)}")
         splits = [parse_split(s) for s in args.splits.split(",") if s.strip()] or [None]
-        if args.rounds < 1:
-            raise PatdnnError(f"--rounds must be positive, got {args.rounds}")
+        if args.rounds < 1 or args.threads < 1:
+            raise PatdnnError("--rounds and --threads must be positive")
         with tempfile.TemporaryDirectory() as folder:
             lib = timing_library(Path(folder))
             for name in names:
-                report(name, splits, args.rounds, lib)
+                report(name, splits, args.rounds, lib, args.threads)
     except PatdnnError as e:
         sys.exit(f"error: {e}")
 
 
-def report(name: str, splits: list[tuple[int, int] | None], rounds: int, lib: ctypes.CDLL) -> None:
-    calls = [build(*LAYERS[name], split, lib.timing_pool()) for split in splits]
+def report(
+    name: str, splits: list[tuple[int, int] | None], rounds: int, lib: ctypes.CDLL, threads: int
+) -> None:
+    calls = [build(*LAYERS[name], split, lib.timing_pool(threads)) for split in splits]
     runs: list[list[list[tuple[int, float]]]] = [[] for _ in calls]
     for r in range(rounds + 1):
         for call, timed in zip(calls, runs, strict=True):
@@ -163,6 +179,7 @@ def report(name: str, splits: list[tuple[int, int] | None], rounds: int, lib: ct
         total = sum(tasks)
         span = {n: sum(greedy_makespan(p, n) for p in phases) for n in (2, 4)}
         label = "chosen split" if split is None else f"tiles {split[0]}x{split[1]}"
+        label += f", {threads} thread(s)"
         print(
             f"{name} {label}: tasks {'+'.join(str(len(p)) for p in phases)}, CPU "
             f"{total * 1e3:.3f} ms; greedy makespan 2 threads {span[2] * 1e3:.3f} ms "
