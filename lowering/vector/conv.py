@@ -45,13 +45,18 @@ from xdsl.dialects.builtin import DictionaryAttr
 from patdnn.lowering.vector.emitter import Emitter, Value, shape_of
 from patdnn.lowering.vector.pointwise import pointwise_chunk, reads_in_place, runs_flat
 from patdnn.lowering.vector.tasks import (
+    BALANCE_TOLERANCE,
+    BALANCE_WORKERS,
     TASKS_PER_PHASE,
     Phases,
+    balanced_split,
     decompose,
     is_equal,
     part_bounds,
+    part_sizes,
     serial_phases,
     split_count,
+    split_excess,
 )
 from patdnn.lowering.vector.tiling import (
     DEFAULT_TILING,
@@ -138,6 +143,10 @@ class ConvSpec:
     pool: str | None = None
     # FKW in groups of this many filters sharing their kernels (`fkw_group.py`).
     filter_group: int = 1
+    filter_work: tuple[int, ...] | None = None
+    """Multiply-adds per output pixel of each stored filter of an FKW layer (its kept
+    kernels' taps), read from its FKW arrays at compile time; None: every filter the
+    same (dense layers, pooling, FKW arrays that are not constants)."""
 
     @property
     def fill(self) -> float:
@@ -486,14 +495,60 @@ class ConvGenerator:
 
     def task_split(self) -> tuple[int, int, int]:
         """(row blocks, row parts, filter parts) of the tiles' phase: output-row-block
-        ranges x filter-tile classes, at most `TASKS_PER_PHASE` tasks."""
+        ranges x filter-tile classes, at most `TASKS_PER_PHASE` tasks, chosen by their
+        work (`tasks.balanced_split`): as many row ranges as there are row blocks (up to
+        `TASKS_PER_PHASE`) and the rest in filter classes, unless another split's greedy
+        schedule on 2 and 4 threads is closer to the ideal."""
         s, t = self.spec, self.tiling
         main_rows, tail_rows = divmod(s.out_h, t.rows)
         row_blocks = main_rows + (1 if tail_rows else 0)
-        main, spare = divmod(s.cout, t.filters)
-        row_parts = split_count(row_blocks)
-        filter_parts = split_count(main + (1 if spare else 0), max(1, TASKS_PER_PHASE // row_parts))
+        block_rows = [t.rows] * main_rows + ([tail_rows] if tail_rows else [])
+        tiles = self.tile_work()
+        images = s.batch if self.reads_input_directly else 1
+
+        def work(split: tuple[int, ...]) -> list[float]:
+            row_parts, filter_parts = split
+            rows, start = [], 0
+            for blocks in part_sizes(row_blocks, row_parts):
+                rows.append(sum(block_rows[start : start + blocks]))
+                start += blocks
+            classes = [sum(tiles[c::filter_parts]) for c in range(filter_parts)]
+            return [r * c for _ in range(images) for r in rows for c in classes]
+
+        default_rows = split_count(row_blocks)
+        default = (default_rows, split_count(len(tiles), max(1, TASKS_PER_PHASE // default_rows)))
+        others = [
+            (r, f)
+            for f in range(1, min(len(tiles), TASKS_PER_PHASE) + 1)
+            for r in range(min(row_blocks, TASKS_PER_PHASE // f), 0, -1)
+            if (r, f) != default
+        ]
+        if split_excess(work(default), BALANCE_WORKERS[:1]) <= 1 + BALANCE_TOLERANCE:
+            # More filter classes than 2 threads need cost more than they balance: each
+            # class re-reads the input rows. 256 @56 (AVX2), thread CPU time of its tasks
+            # in interleaved rounds: 14 x 1 tasks 9.56 ms, 2-thread makespan 4.75 ms,
+            # 4-thread 1.13x over the ideal; 8 x 2 tasks 9.90 ms, 4.93 ms, 1.02x.
+            others = [c for c in others if c[1] <= default[1]]
+
+        row_parts, filter_parts = balanced_split([default, *others], work)
         return row_blocks, row_parts, filter_parts
+
+    def tile_work(self) -> list[int]:
+        """The work of each filter tile (`emit_filters`: the main tiles, then the spare
+        one) per output pixel: its filters' multiply-adds, and one per filter for the
+        epilogue (so that empty filters count too)."""
+        s, t = self.spec, self.tiling
+        main, spare = divmod(s.cout, t.filters)
+        if s.filter_work is not None:
+            per_filter = list(s.filter_work)
+        elif s.pool is not None:
+            per_filter = [len(s.patterns[0])] * s.cout
+        else:
+            per_filter = [len(s.patterns[0]) * (s.cin // s.groups)] * s.cout
+        starts = [j * t.filters for j in range(main + (1 if spare else 0))]
+        return [
+            sum(per_filter[j : j + t.filters]) + len(per_filter[j : j + t.filters]) for j in starts
+        ]
 
     def copies_in_tasks(self) -> bool:
         """Whether every task of the tiles copies the input rows it reads into a scratch

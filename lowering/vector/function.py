@@ -53,6 +53,7 @@ from patdnn.dialect.patdnn import (
     SparseLinearOp,
     UpsampleOp,
 )
+from patdnn.dialect.weights import WeightError, constant_array
 from patdnn.errors import LoweringError
 from patdnn.lowering.vector.channel_tile import ChannelTileGenerator, packed_away
 from patdnn.lowering.vector.conv import ConvGenerator, ConvSpec
@@ -398,6 +399,7 @@ class FunctionLowering:
                     self.values[op.weight],
                 ),
                 filter_group=op.filter_group_value,
+                filter_work=fkw_filter_work(op),
                 **common,
             )
         elif op in self.channel_tiles:
@@ -438,6 +440,21 @@ class FunctionLowering:
             else ConvGenerator
         )
         return kind(self.em, spec, self.width, self.registers, self.options, phases=self.phases)
+
+
+def fkw_filter_work(op: FKWConv2dOp) -> tuple[int, ...] | None:
+    """The multiply-adds per output pixel of each stored filter of a pattern layer (the
+    taps of its kept kernels, those of its group in filter groups), from its constant
+    `pattern_bounds`; None when that is not a constant."""
+    try:
+        bounds = constant_array(op.pattern_bounds).astype(np.int64)
+    except WeightError:
+        return None
+    taps = np.array([len(p) for p in op.patterns.patterns], dtype=np.int64)
+    per_unit = np.diff(bounds, axis=1) @ taps
+    group = op.filter_group_value
+    cout = op.result.type.get_shape()[1]
+    return tuple(int(w) for w in np.repeat(per_unit, group)[:cout])
 
 
 def concat_slices(

@@ -16,7 +16,8 @@ pool (`patdnn.runtime.threads`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import heapq
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -82,6 +83,67 @@ def serial_phases(em: Emitter) -> Phases:
 def split_count(units: int, limit: int = TASKS_PER_PHASE) -> int:
     """Into how many parts `units` pieces of work are split."""
     return max(1, min(units, limit))
+
+
+BALANCE_WORKERS = (2, 4)
+"""The pool sizes whose schedules `balanced_split` keeps close to the ideal."""
+
+BALANCE_TOLERANCE = 0.03
+"""How far above the ideal (the work over the threads) a split's greedy makespan may be."""
+
+
+def greedy_makespan(work: Sequence[float], workers: int) -> float:
+    """When the last of `workers` threads finishes tasks of costs `work` that each thread
+    takes in index order as soon as it is free (the pool's shared counter)."""
+    free = [0.0] * max(1, min(workers, len(work)))
+    for cost in work:
+        heapq.heappush(free, heapq.heappop(free) + cost)
+    return max(free, default=0.0)
+
+
+def split_excess(work: Sequence[float], workers: Sequence[int] = BALANCE_WORKERS) -> float:
+    """The worst greedy makespan of `work` over pools of `workers` threads, relative to
+    the ideal (its total over the threads): 1.0 is a perfect split."""
+    total = sum(work)
+    if total <= 0:
+        return 1.0
+    return max(greedy_makespan(work, n) * n / total for n in workers)
+
+
+def balanced_split(
+    candidates: Sequence[tuple[int, ...]],
+    work: Callable[[tuple[int, ...]], Sequence[float]],
+    workers: Sequence[int] = BALANCE_WORKERS,
+    tolerance: float = BALANCE_TOLERANCE,
+) -> tuple[int, ...]:
+    """The split to use among `candidates` (in order of preference), given each one's
+    task costs in task order (`work`): the first whose greedy makespan is within
+    `tolerance` of the ideal on every pool size of `workers`; else, of those within it
+    on the first pool size (the one that matters most), the one whose worst pool size is
+    closest to the ideal; else the one closest to the ideal on the first pool size
+    (each time the first of those within half a percent of the best). A pure function
+    of the work, so the split (and the output) is the same for every thread count."""
+    if not candidates:
+        raise LoweringError("internal error: no task split to choose from")
+    excess = [[split_excess(work(c), [n]) for n in workers] for c in candidates]
+
+    def closest(chosen: list[int], score: Callable[[list[float]], float]) -> tuple[int, ...]:
+        best = min(score(excess[i]) for i in chosen)
+        return candidates[next(i for i in chosen if score(excess[i]) <= best + 0.005)]
+
+    everywhere = [i for i, e in enumerate(excess) if max(e) <= 1 + tolerance]
+    if everywhere:
+        return candidates[everywhere[0]]
+    first = [i for i, e in enumerate(excess) if e[0] <= 1 + tolerance]
+    if first:
+        return closest(first, max)
+    return closest(list(range(len(candidates))), lambda e: e[0])
+
+
+def part_sizes(units: int, parts: int) -> list[int]:
+    """The sizes of the `parts` ranges of `part_bounds` (the larger ones first)."""
+    q, r = divmod(units, parts)
+    return [q + 1] * r + [q] * (parts - r)
 
 
 def decompose(em: Emitter, task: Value, sizes: Sequence[int]) -> list[Value]:

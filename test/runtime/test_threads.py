@@ -396,3 +396,50 @@ def test_copies_in_tasks_aarch64(tall: tuple[nn.Module, np.ndarray, np.ndarray])
     model, x, ref = tall
     compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64", keep_stages=False)
     _check_threads(compiled, x, ref)
+
+
+class UnevenFilters(nn.Module):
+    """A pattern layer whose filters keep 4, 1 and 1 kernels: its tasks are split by
+    their work (`tasks.balanced_split`), not by the count of rows and filters (the two
+    differ at 14 rows with the AVX2 tiles, 6 tasks instead of 9, and at 17 with the
+    aarch64 ones, 6 instead of 9)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pattern = nn.Conv2d(4, 3, 3, padding=1)
+        mask = torch.zeros_like(self.pattern.weight)
+        for o, kept in enumerate((4, 1, 1)):
+            for i in range(kept):
+                for r, c in ((0, 1), (1, 0), (1, 1), (1, 2)):
+                    mask[o, i, r, c] = 1
+        with torch.no_grad():
+            self.pattern.weight.mul_(mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.pattern(x))
+
+
+@pytest.fixture(scope="module", params=[5, 14, 17], ids=["h5", "h14", "h17"])
+def uneven(request: pytest.FixtureRequest) -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    torch.manual_seed(5)
+    model = UnevenFilters().eval()
+    x = np.random.default_rng(5).standard_normal((1, 4, request.param, 11)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    return model, x, ref
+
+
+def test_uneven_filters_host_bitwise_identical(
+    uneven: tuple[nn.Module, np.ndarray, np.ndarray],
+) -> None:
+    model, x, ref = uneven
+    _check_threads(patdnn.compile(model, torch.from_numpy(x), keep_stages=False), x, ref)
+
+
+@needs_aarch64_tools
+def test_uneven_filters_aarch64_bitwise_identical(
+    uneven: tuple[nn.Module, np.ndarray, np.ndarray],
+) -> None:
+    model, x, ref = uneven
+    compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64", keep_stages=False)
+    _check_threads(compiled, x, ref)
