@@ -17,8 +17,10 @@ the residual, applies the activation and stores whole vectors to the NCHW output
 fewer pixels and a last block of fewer channels are tiles of their own sizes, so only
 live channels and pixels are stored.
 
-The tasks are images x ranges of channel tiles; each task runs its channel tiles one by
-one over the whole plane (a channel tile's weights stay in cache across the plane).
+The tasks are images x ranges of channel tiles x ranges of pixel tiles (about
+`TASKS_PER_PHASE` in all: a layer of few channel tiles, 144->24 @56, still has work for
+every thread); each task runs its channel tiles one by one over its pixels (a channel
+tile's weights stay in cache across them).
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ from patdnn.lowering.vector.conv import ConvSpec
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.memory import WeightBlob
 from patdnn.lowering.vector.pointwise import reads_in_place
-from patdnn.lowering.vector.tasks import Phases, decompose, is_equal, part_bounds, split_count
+from patdnn.lowering.vector.tasks import (
+    TASKS_PER_PHASE,
+    Phases,
+    decompose,
+    is_equal,
+    part_bounds,
+    split_count,
+)
 from patdnn.lowering.vector.tiling import (
     DEFAULT_TILING,
     ConvTiling,
@@ -191,21 +200,32 @@ class ChannelTileGenerator:
         span = t.channel_vectors * v
         main, rest = divmod(s.cout, span)
         units = main + (1 if rest else 0)
-        parts = split_count(units, max(1, 16 // s.batch))
+        most = max(1, TASKS_PER_PHASE // s.batch)
+        parts = split_count(units, most)
+        full = s.out_w // t.pixels
+        spans = split_count(full, most // parts) if full else 1
         rest_lanes = [v] * (rest // v) + ([rest % v] if rest % v else [])
-        with self.phases.open(s.batch * parts) as task:
-            n, part = decompose(em, task, [s.batch, parts])
+        with self.phases.open(s.batch * parts * spans) as task:
+            n, part, piece = decompose(em, task, [s.batch, parts, spans])
             first, last = part_bounds(em, part, units, parts)
+            tiles = part_bounds(em, piece, full, spans)
+
+            def plane(block: Value, lanes: list[int]) -> None:
+                if spans == 1:
+                    self.emit_plane(n, block, lanes)
+                else:
+                    self.emit_span(n, block, lanes, tiles, piece, spans)
+
             if main:
                 with em.loop(first, em.minui(last, main)) as ct:
-                    self.emit_plane(n, em.mul(ct.iv, t.channel_vectors), [v] * t.channel_vectors)
+                    plane(em.mul(ct.iv, t.channel_vectors), [v] * t.channel_vectors)
             if rest:
                 block = em.index(main * t.channel_vectors)
                 if parts == 1:
-                    self.emit_plane(n, block, rest_lanes)
+                    plane(block, rest_lanes)
                 else:
                     with em.if_else(is_equal(em, part, parts - 1)) as (then, _), em.at(then):
-                        self.emit_plane(n, block, rest_lanes)
+                        plane(block, rest_lanes)
 
     def emit_plane(self, n: Value, block: Value, lanes: list[int]) -> None:
         """The channel tile of weight blocks `block ..` (`lanes`: live channels of each)
@@ -216,8 +236,7 @@ class ChannelTileGenerator:
         em, s, t = self.em, self.spec, self.tiling
         plane = s.out_w
         full, left = divmod(plane, t.pixels)
-        reach = self.overrun(t.pixels)
-        loose = min(full, (plane - reach) // t.pixels + 1) if plane >= reach else 0
+        loose = self.loose_tiles()
         bias = self.bias_vectors(block, lanes)
         if loose:
             with em.loop(0, loose) as g:
@@ -227,6 +246,48 @@ class ChannelTileGenerator:
             self.emit_tile(n, block, lanes, em.index(g * t.pixels), t.pixels, bias)
         if left:
             self.emit_tile(n, block, lanes, em.index(full * t.pixels), left, bias)
+
+    def emit_span(
+        self,
+        n: Value,
+        block: Value,
+        lanes: list[int],
+        tiles: tuple[Value, Value],
+        piece: Value,
+        spans: int,
+    ) -> None:
+        """The channel tile over the whole pixel tiles `tiles` of the plane (and, in the
+        last of `spans` pieces, the pixels left): a task of its own, so no store may run
+        past its last tile into the next piece's pixels, which another thread may be
+        storing. Its tiles store loosely (`overrun`) up to the last ones whose vectors
+        would reach past the piece (or past the plane's loose tiles), which store
+        exactly."""
+        em, s, t = self.em, self.spec, self.tiling
+        g0, g1 = tiles
+        full, left = divmod(s.out_w, t.pixels)
+        tail = -(-self.overrun(t.pixels) // t.pixels) - 1
+        exact = g1
+        if tail:
+            below = em.emit(arith.MaxUIOp(em.add(g0, tail), g1)).results[0]
+            exact = em.emit(arith.SubiOp(below, em.index(tail))).results[0]
+        loose = em.minui(exact, em.index(self.loose_tiles()))
+        loose = em.emit(arith.MaxUIOp(g0, loose)).results[0]
+        bias = self.bias_vectors(block, lanes)
+        with em.loop(g0, loose) as g:
+            self.emit_tile(n, block, lanes, em.mul(g.iv, t.pixels), t.pixels, bias, exact=False)
+        with em.loop(loose, g1) as g:
+            self.emit_tile(n, block, lanes, em.mul(g.iv, t.pixels), t.pixels, bias)
+        if left:
+            with em.if_else(is_equal(em, piece, spans - 1)) as (then, _), em.at(then):
+                self.emit_tile(n, block, lanes, em.index(full * t.pixels), left, bias)
+
+    def loose_tiles(self) -> int:
+        """The whole pixel tiles from the plane's start whose stores may overrun
+        (`overrun`) and stay inside the plane."""
+        plane, pixels = self.spec.out_w, self.tiling.pixels
+        reach = self.overrun(pixels)
+        full = plane // pixels
+        return min(full, (plane - reach) // pixels + 1) if plane >= reach else 0
 
     def transposes(self) -> bool:
         """Whether the epilogue transposes the tile (`transpose`) into vectors of one

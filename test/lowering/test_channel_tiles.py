@@ -6,6 +6,7 @@ hardswish, batch 2) on the host at 4, 8 and 16 lanes, on `x86-avx2` and on aarch
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -187,3 +188,41 @@ def test_auto_tune_candidates() -> None:
     assert any(t.channel_vectors == 0 for t in tiles)
     assert all(t.channel_vectors <= 3 for t in tiles)  # 20 channels: at most 3 vectors
     assert all(t.channel_vectors == 0 for t in candidate_tilings(dense, 8, 16))
+
+
+THREADS = (1, 2, 3, 8)
+
+
+@pytest.mark.usefixtures("channel_tiles_everywhere")
+@pytest.mark.parametrize("target", [t for t in ("host", "aarch64") if Target.available(t)])
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[3]], ids=str)
+def test_pixel_ranges_bitwise_identical(shape: Shape, target: str) -> None:
+    """A layer of few channel tiles splits its pixels too (tasks: images x channel-tile
+    ranges x pixel-tile ranges); a range's last tiles store exactly, so no task writes
+    another's pixels, and every thread count gives the same bits."""
+    cin, cout, h, w, batch, residual, act = shape
+    torch.manual_seed(cin + cout)
+    model = Pointwise(cin, cout, ACTIVATIONS[act](), residual).eval()
+    x = torch.randn(batch, cin, h, w)
+    with torch.no_grad():
+        reference = model(x).numpy()
+    compiled = patdnn.compile(model, x, target=target, keep_stages=False, vector_width=8)
+    outputs = {}
+    for n in THREADS:
+        compiled.num_threads = n
+        outputs[n] = compiled(x)
+        np.testing.assert_allclose(outputs[n], reference, rtol=1e-4, atol=1e-4)
+    for n in THREADS[1:]:
+        assert outputs[n].tobytes() == outputs[1].tobytes(), f"{n} threads differ from 1"
+
+
+@pytest.mark.usefixtures("channel_tiles_everywhere")
+def test_few_channel_tiles_split_their_pixels() -> None:
+    """144->24 @56 (MobileNet-V2): 2 channel tiles of 16 channels, 522 pixel tiles; its
+    phase is 2 x 8 tasks, not 2."""
+    model = Pointwise(144, 24, nn.Identity(), False).eval()
+    x = torch.randn(1, 144, 56, 56)
+    compiled = patdnn.compile(model, x, target="host", keep_stages=True, vector_width=8)
+    text = compiled.mlir("lower-patdnn-to-vector")
+    counts = [int(c) for c in re.findall(r'_task\d+", (\d+) : i64', text)]
+    assert counts == [16]
