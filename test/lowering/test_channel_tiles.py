@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ TOLERANCE = 1e-4
 
 
 class Pointwise(nn.Module):
-    """act(conv1x1(x) [+ x])."""
+    """act(conv1x1(x) [+= x]), in-place as torchvision writes its blocks."""
 
     def __init__(self, cin: int, cout: int, act: nn.Module, residual: bool) -> None:
         super().__init__()
@@ -36,7 +36,9 @@ class Pointwise(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        return self.act(y + x if self.residual else y)
+        if self.residual:
+            y += x
+        return self.act(y)
 
 
 Shape = tuple[int, int, int, int, int, bool, str]
@@ -50,7 +52,12 @@ SHAPES: list[Shape] = [
     (96, 8, 8, 8, 1, False, "none"),  # one vector of channels (AVX2)
 ]
 
-ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "none": nn.Identity}
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hardswish": lambda: nn.Hardswish(inplace=True),
+    "none": nn.Identity,
+}
 
 
 @pytest.fixture
@@ -188,32 +195,6 @@ def test_auto_tune_candidates() -> None:
     assert any(t.channel_vectors == 0 for t in tiles)
     assert all(t.channel_vectors <= 3 for t in tiles)  # 20 channels: at most 3 vectors
     assert all(t.channel_vectors == 0 for t in candidate_tilings(dense, 8, 16))
-
-
-THREADS = (1, 2, 3, 8)
-
-
-@pytest.mark.usefixtures("channel_tiles_everywhere")
-@pytest.mark.parametrize("target", [t for t in ("host", "aarch64") if Target.available(t)])
-@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[3]], ids=str)
-def test_pixel_ranges_bitwise_identical(shape: Shape, target: str) -> None:
-    """A layer of few channel tiles splits its pixels too (tasks: images x channel-tile
-    ranges x pixel-tile ranges); a range's last tiles store exactly, so no task writes
-    another's pixels, and every thread count gives the same bits."""
-    cin, cout, h, w, batch, residual, act = shape
-    torch.manual_seed(cin + cout)
-    model = Pointwise(cin, cout, ACTIVATIONS[act](), residual).eval()
-    x = torch.randn(batch, cin, h, w)
-    with torch.no_grad():
-        reference = model(x).numpy()
-    compiled = patdnn.compile(model, x, target=target, keep_stages=False, vector_width=8)
-    outputs = {}
-    for n in THREADS:
-        compiled.num_threads = n
-        outputs[n] = compiled(x)
-        np.testing.assert_allclose(outputs[n], reference, rtol=1e-4, atol=1e-4)
-    for n in THREADS[1:]:
-        assert outputs[n].tobytes() == outputs[1].tobytes(), f"{n} threads differ from 1"
 
 
 @pytest.mark.usefixtures("channel_tiles_everywhere")

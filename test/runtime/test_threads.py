@@ -443,3 +443,40 @@ def test_uneven_filters_aarch64_bitwise_identical(
     model, x, ref = uneven
     compiled = patdnn.compile(model, torch.from_numpy(x), target="aarch64", keep_stages=False)
     _check_threads(compiled, x, ref)
+
+
+class _Pointwise(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 1)
+        self.relu = nn.ReLU6(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x))
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("aarch64", marks=needs_aarch64_tools)])
+@pytest.mark.parametrize(
+    ("cin", "cout", "h", "w", "batch"), [(33, 20, 7, 7, 1), (97, 37, 14, 14, 2)]
+)
+def test_channel_tile_pixel_ranges_bitwise_identical(
+    monkeypatch: pytest.MonkeyPatch, target: str, cin: int, cout: int, h: int, w: int, batch: int
+) -> None:
+    """The tile over output channels (`channel-tiles=2`) of a layer of few channel tiles
+    splits its pixels too: a pixel range's last tiles store exactly, so no task writes
+    another's pixels, and every thread count gives the same bits."""
+    import functools
+
+    import patdnn.lowering.pipeline as pipeline
+
+    lowering = pipeline.LowerPatdnnToVectorPass
+    monkeypatch.setattr(
+        pipeline, "LowerPatdnnToVectorPass", functools.partial(lowering, channel_tiles=2)
+    )
+    torch.manual_seed(cin + cout)
+    model = _Pointwise(cin, cout).eval()
+    x = np.random.default_rng(cin).standard_normal((batch, cin, h, w)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    compiled = patdnn.compile(model, torch.from_numpy(x), target=target, vector_width=8)
+    _check_threads(compiled, x, ref)
