@@ -1,14 +1,21 @@
 /*
  * The default patdnn thread pool (see patdnn_pool.h): pthreads and C11 atomics, no
- * OpenMP. The caller of parallel_for works too; tasks are handed out by an atomic
- * counter, so threads that finish early take more.
+ * OpenMP. The caller of parallel_for works too. As in pthreadpool, each thread owns a
+ * contiguous range of the tasks (thread t of T: [t*n/T, (t+1)*n/T)), runs it from the
+ * front, and then steals from the back of the others' ranges, so threads that finish
+ * early take more. The compiled layers number their tasks so that neighbouring tasks
+ * touch neighbouring data; owning the same share of every layer, a thread mostly reads
+ * what it wrote itself in the layer before, from its own cache. Against one shared
+ * counter, 2 threads, MobileNet-V2 and ResNet-50: 1.02-1.03x on a quiet machine, 1.10-1.26x
+ * with the cores oversubscribed.
  *
  * A job is published under a sequence number (a seqlock: odd while the caller writes
- * it), and the counter that hands out its tasks carries the job's number in its high
- * half: a thread claims task i of job j only while the counter still reads (j, i) with
- * i below the job's count. So a worker that was descheduled, or is still on its way in,
- * can never take a task of a later job, and parallel_for returns as soon as every task
- * has run: it never waits for idle workers to come and go. Workers spin briefly for the
+ * it), and every range carries the job's number beside its bounds: a thread claims task
+ * i of job j only while a range still reads (j, start, end) with i at its start (its
+ * owner) or end - 1 (a thief). So a worker that was descheduled, or is still on its way
+ * in, can never take a task of a later job (unless 2^28 jobs ran meanwhile), and
+ * parallel_for returns as soon as every task has run: it never waits for idle workers to
+ * come and go. A job of more than 2^18 tasks runs as several jobs in a row. Workers spin briefly for the
  * next layer before sleeping on a condition variable, since layers follow each other
  * within microseconds.
  *
@@ -44,6 +51,26 @@
 /* Keeps the counters that threads write on their own cache lines. */
 #define PATDNN_LINE 64
 
+/* A thread's range of the current job: (job << 36) | (start << 18) | end, on a line of
+   its own. */
+#define JOB_BITS 28
+#define IDX_BITS 18
+#define IDX_MASK ((UINT64_C(1) << IDX_BITS) - 1)
+#define JOB_MASK ((UINT64_C(1) << JOB_BITS) - 1)
+typedef struct range {
+    _Alignas(PATDNN_LINE) _Atomic uint64_t bounds;
+} range;
+
+static uint64_t pack(uint64_t job, uint64_t start, uint64_t end) {
+    return ((job & JOB_MASK) << (2 * IDX_BITS)) | (start << IDX_BITS) | end;
+}
+
+struct default_pool;
+/* What a worker thread is started with: its pool and its index (the caller is 0). */
+typedef struct seat {
+    struct default_pool *pool;
+    int id;
+} seat;
 typedef struct default_pool {
     patdnn_pool pool; /* first: a default_pool * is a patdnn_pool * */
     int threads;
@@ -59,36 +86,67 @@ typedef struct default_pool {
     _Atomic(void *) task_context;
     atomic_size_t count;
     atomic_int sleepers; /* workers asleep on `wake`, or about to be */
-    /* (job << 32) | next task index. */
-    _Alignas(PATDNN_LINE) _Atomic uint64_t next;
+    atomic_size_t first; /* the task index of the job's task 0 (a large job's chunk) */
     _Alignas(PATDNN_LINE) atomic_size_t finished;
+    range *ranges; /* one a thread */
+    seat *seats;   /* one a thread */
 } default_pool;
 
-/* Claims and runs tasks of job `job` (whose count is `count`) until none is left. */
-static void run_tasks(default_pool *p, uint64_t job, patdnn_task_fn task, void *context,
-                      size_t count) {
+/* A job as a thread read it: tasks first .. first + count - 1 of `task`. */
+typedef struct job_args {
+    patdnn_task_fn task;
+    void *context;
+    size_t first;
+    size_t count;
+} job_args;
+
+/* Runs task `i` of a job and counts it; 1 when it was the job's last. */
+static int run_one(default_pool *p, const job_args *a, size_t i) {
+    a->task(a->context, a->first + i);
+    size_t done = atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1;
+    if (done == a->count) {
+        pthread_mutex_lock(&p->mutex);
+        if (p->caller_waits) pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mutex);
+        return 1;
+    }
+    return 0;
+}
+
+/* Thread `id` runs its own range of job `job` from the front, then steals from the
+   back of the others' ranges, until none of the job's tasks is left. */
+static void run_tasks(default_pool *p, int id, uint64_t job, const job_args *a) {
     PATDNN_POOL_LATE();
-    uint64_t seen = atomic_load_explicit(&p->next, memory_order_relaxed);
+    job &= JOB_MASK;
+    _Atomic uint64_t *own = &p->ranges[id].bounds;
+    uint64_t seen = atomic_load_explicit(own, memory_order_relaxed);
     for (;;) {
-        if (seen >> 32 != job || (seen & 0xffffffffu) >= count) return;
-        if (!atomic_compare_exchange_weak_explicit(&p->next, &seen, seen + 1,
+        uint64_t s = (seen >> IDX_BITS) & IDX_MASK, e = seen & IDX_MASK;
+        if (seen >> (2 * IDX_BITS) != job || s >= e) break;
+        if (!atomic_compare_exchange_weak_explicit(own, &seen, pack(job, s + 1, e),
                                                    memory_order_acquire, memory_order_relaxed))
             continue;
-        task(context, (size_t)(seen & 0xffffffffu));
-        size_t done = atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1;
-        if (done == count) {
-            /* The last task: wake the caller if it went to sleep. */
-            pthread_mutex_lock(&p->mutex);
-            if (p->caller_waits) pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mutex);
-            return;
+        if (run_one(p, a, (size_t)s)) return;
+        seen = atomic_load_explicit(own, memory_order_relaxed);
+    }
+    for (int k = 1; k < p->threads; k++) {
+        _Atomic uint64_t *other = &p->ranges[(id + k) % p->threads].bounds;
+        seen = atomic_load_explicit(other, memory_order_relaxed);
+        for (;;) {
+            uint64_t s = (seen >> IDX_BITS) & IDX_MASK, e = seen & IDX_MASK;
+            if (seen >> (2 * IDX_BITS) != job || s >= e) break;
+            if (!atomic_compare_exchange_weak_explicit(other, &seen, pack(job, s, e - 1),
+                                                       memory_order_acquire, memory_order_relaxed))
+                continue;
+            if (run_one(p, a, (size_t)(e - 1))) return;
+            seen = atomic_load_explicit(other, memory_order_relaxed);
         }
-        seen = atomic_load_explicit(&p->next, memory_order_relaxed);
     }
 }
 
 static void *worker(void *arg) {
-    default_pool *p = arg;
+    seat *me = arg;
+    default_pool *p = me->pool;
     unsigned long seen = 0;
     for (;;) {
         unsigned long sequence = 0;
@@ -111,33 +169,36 @@ static void *worker(void *arg) {
             if (stop) return NULL;
         }
         /* Read the job, and keep it only if the caller did not start another meanwhile. */
-        patdnn_task_fn task = atomic_load_explicit(&p->task, memory_order_relaxed);
-        void *context = atomic_load_explicit(&p->task_context, memory_order_relaxed);
-        size_t count = atomic_load_explicit(&p->count, memory_order_relaxed);
+        job_args a = {atomic_load_explicit(&p->task, memory_order_relaxed),
+                      atomic_load_explicit(&p->task_context, memory_order_relaxed),
+                      atomic_load_explicit(&p->first, memory_order_relaxed),
+                      atomic_load_explicit(&p->count, memory_order_relaxed)};
         PATDNN_POOL_LATE();
         atomic_thread_fence(memory_order_acquire);
         seen = atomic_load_explicit(&p->sequence, memory_order_relaxed);
         if (seen != sequence) continue;
-        run_tasks(p, sequence >> 1, task, context, count);
+        run_tasks(p, me->id, sequence >> 1, &a);
     }
 }
 
-static void parallel_for(void *context, patdnn_task_fn task, void *task_context, size_t count) {
-    default_pool *p = context;
-    if (p->threads == 1 || count <= 1 || count > 0xffffffffu) {
-        for (size_t i = 0; i < count; i++) task(task_context, i);
-        return;
-    }
-    /* Publish the job: sequence odd, the job, its counter, sequence even. */
+/* Runs tasks first .. first + count - 1 (count <= IDX_MASK) on the pool's threads. */
+static void run_job(default_pool *p, patdnn_task_fn task, void *task_context, size_t first,
+                    size_t count) {
+    /* Publish the job: sequence odd, the job, its ranges, sequence even. */
     unsigned long sequence = atomic_load_explicit(&p->sequence, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->sequence, sequence, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&p->task, task, memory_order_relaxed);
     atomic_store_explicit(&p->task_context, task_context, memory_order_relaxed);
+    atomic_store_explicit(&p->first, first, memory_order_relaxed);
     atomic_store_explicit(&p->count, count, memory_order_relaxed);
     atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
     uint64_t job = (sequence + 1) >> 1;
-    atomic_store_explicit(&p->next, job << 32, memory_order_release);
+    uint64_t threads = (uint64_t)p->threads;
+    for (uint64_t t = 0; t < threads; t++) {
+        uint64_t start = count * t / threads, end = count * (t + 1) / threads;
+        atomic_store_explicit(&p->ranges[t].bounds, pack(job, start, end), memory_order_release);
+    }
     atomic_store(&p->sequence, sequence + 1); /* seq_cst: against `sleepers` below */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mutex);
@@ -145,7 +206,8 @@ static void parallel_for(void *context, patdnn_task_fn task, void *task_context,
         pthread_mutex_unlock(&p->mutex);
     }
 
-    run_tasks(p, job, task, task_context, count);
+    job_args a = {task, task_context, first, count};
+    run_tasks(p, 0, job, &a);
 
     for (int k = 0; k < PATDNN_SPIN; k++) {
         if (atomic_load_explicit(&p->finished, memory_order_acquire) == count) return;
@@ -156,6 +218,18 @@ static void parallel_for(void *context, patdnn_task_fn task, void *task_context,
     while (atomic_load(&p->finished) < count) pthread_cond_wait(&p->done, &p->mutex);
     p->caller_waits = 0;
     pthread_mutex_unlock(&p->mutex);
+}
+
+static void parallel_for(void *context, patdnn_task_fn task, void *task_context, size_t count) {
+    default_pool *p = context;
+    if (p->threads == 1 || count <= 1) {
+        for (size_t i = 0; i < count; i++) task(task_context, i);
+        return;
+    }
+    for (size_t first = 0; first < count; first += IDX_MASK) {
+        size_t rest = count - first;
+        run_job(p, task, task_context, first, rest < IDX_MASK ? rest : IDX_MASK);
+    }
 }
 
 patdnn_pool *patdnn_pool_create(int num_threads) {
@@ -171,17 +245,22 @@ patdnn_pool *patdnn_pool_create(int num_threads) {
     atomic_init(&p->sequence, 0);
     atomic_init(&p->task, NULL);
     atomic_init(&p->task_context, NULL);
+    atomic_init(&p->first, 0);
     atomic_init(&p->count, 0);
     atomic_init(&p->sleepers, 0);
-    atomic_init(&p->next, 0);
     atomic_init(&p->finished, 0);
     p->workers = calloc((size_t)num_threads, sizeof *p->workers);
-    if (p->workers == NULL) {
+    p->seats = calloc((size_t)num_threads, sizeof *p->seats);
+    p->ranges = aligned_alloc(PATDNN_LINE, (size_t)num_threads * sizeof *p->ranges);
+    if (p->workers == NULL || p->seats == NULL || p->ranges == NULL) {
+        free(p->workers); free(p->seats); free(p->ranges);
         free(p);
         return NULL;
     }
+    for (int i = 0; i < num_threads; i++) atomic_init(&p->ranges[i].bounds, 0);
     for (int i = 0; i < num_threads - 1; i++) {
-        if (pthread_create(&p->workers[i], NULL, worker, p) != 0) {
+        p->seats[i + 1].pool = p; p->seats[i + 1].id = i + 1;
+        if (pthread_create(&p->workers[i], NULL, worker, &p->seats[i + 1]) != 0) {
             p->threads = i + 1;
             patdnn_pool_destroy(&p->pool);
             return NULL;
@@ -206,5 +285,7 @@ void patdnn_pool_destroy(patdnn_pool *pool) {
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mutex);
     free(p->workers);
+    free(p->seats);
+    free(p->ranges);
     free(p);
 }

@@ -37,9 +37,9 @@ typedef struct patdnn_pool {
 /* END PATDNN POOL ABI */
 
 /* The default pool: `num_threads` threads in all (the calling thread and
-   num_threads - 1 workers), which take tasks from a shared counter. NULL on failure
-   (num_threads < 1, out of memory, or a thread that cannot start). One call of
-   parallel_for at a time per pool. */
+   num_threads - 1 workers); each runs its own contiguous share of a layer's tasks, then
+   steals from the others'. NULL on failure (num_threads < 1, out of memory, or a thread
+   that cannot start). One call of parallel_for at a time per pool. */
 patdnn_pool *patdnn_pool_create(int num_threads);
 
 /* The number of threads of a pool from patdnn_pool_create. */

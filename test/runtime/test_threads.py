@@ -272,6 +272,14 @@ static job_t jobs[2];
 static atomic_int current;
 static atomic_int wrong;
 
+#define BIG 300000 /* more tasks than a range holds (2^18 - 1): run in chunks */
+static atomic_uchar big[BIG];
+
+static void big_task(void *context, size_t i) {
+    (void)context;
+    atomic_fetch_add(&big[i], 1);
+}
+
 static void task(void *context, size_t i) {
     job_t *j = context;
     if (j->job != atomic_load(&current)) atomic_fetch_add(&wrong, 1);
@@ -299,6 +307,13 @@ int main(void) {
             }
         }
     }
+    pool->parallel_for(pool->context, big_task, NULL, BIG);
+    for (size_t i = 0; i < BIG; i++) {
+        if (atomic_load(&big[i]) != 1) {
+            printf("task %zu of a job of %d ran %d times\n", i, BIG, atomic_load(&big[i]));
+            return 1;
+        }
+    }
     patdnn_pool_destroy(pool);
     if (atomic_load(&wrong)) {
         printf("%d tasks ran after their job returned\n", atomic_load(&wrong));
@@ -314,7 +329,8 @@ def test_default_pool_runs_each_task_once_per_job(tmp_path) -> None:
     """8 threads on fewer cores, 20000 jobs of 2-40 uneven tasks back to back: every task
     runs exactly once, before parallel_for returns, and a worker that arrives late
     (each yields the CPU between reading a job and claiming its tasks) never runs a
-    task of the next job with the last job's arguments."""
+    task of the next job with the last job's arguments; a job of 300000 tasks (more
+    than a thread's range holds) runs each once."""
     import subprocess
 
     from patdnn.runtime.threads import POOL_HEADER, POOL_SOURCE
