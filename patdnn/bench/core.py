@@ -75,6 +75,10 @@ TOLERANCE = 1e-2
 """Largest relative error (max |out - ref| / max(1, max |ref|)) an output may have: fp32
 Winograd (MNN, ncnn) is off by up to a few 1e-3 on the deep VGG layers; a wrong layout or
 a wrong operator is off by about 1."""
+SAMPLE_SECONDS = 0.05
+"""How long a round's stream of calls of one contender lasts (`interleaved_times`): its
+time in the round is their mean, so a model of a few milliseconds is not timed on one
+scheduler tick's luck."""
 
 
 def pattern_prune(
@@ -626,7 +630,7 @@ def run_case(
                     continue
                 calls.append(run)
                 slots.append(slot)
-            timed = interleaved_times(calls, repeat, settle=True)
+            timed = interleaved_times(calls, repeat, settle=True, sample=SAMPLE_SECONDS)
             for slot, times in zip(slots, timed, strict=True):
                 slot.ms = statistics.median(times) * 1e3
     return result
@@ -818,7 +822,8 @@ def profile_layers(
     whole = _compile(case.pruned, case.x, target, None, options)
     calls.append(_patdnn_runner(whole, case.x.numpy()))
     progress(f"timing {len(calls)} layers and the whole model, {repeat} rounds")
-    medians = [statistics.median(t) * 1e3 for t in interleaved_times(calls, repeat)]
+    timed = interleaved_times(calls, repeat, sample=SAMPLE_SECONDS)
+    medians = [statistics.median(t) * 1e3 for t in timed]
     layers = [LayerTime(*row, ms, peak) for row, ms in zip(rows, medians, strict=False)]
     layers.sort(key=lambda layer: layer.ms, reverse=True)
     return layers, medians[-1]

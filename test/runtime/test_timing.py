@@ -19,6 +19,12 @@ def _spin(seconds: float) -> threading.Thread:
     return thread
 
 
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def test_waits_for_a_spinning_thread() -> None:
     """A thread that spins for 60 ms after the call: the next call waits for it."""
     start = time.perf_counter()
@@ -65,3 +71,23 @@ def test_settled_rounds() -> None:
     calls = [lambda: _spin(0.02), lambda: None]
     times = interleaved_times(calls, 3, settle=True)
     assert [len(t) for t in times] == [3, 3]
+
+
+def test_sampled_rounds() -> None:
+    """With `sample`, a short call runs several times a round and its time is the mean;
+    a call longer than the sample runs once."""
+    ran = [0, 0]
+
+    def short() -> None:
+        ran[0] += 1
+        _busy(0.002)
+
+    def long() -> None:
+        ran[1] += 1
+        _busy(0.03)
+
+    times = interleaved_times([short, long], 3, sample=0.02)
+    assert ran[1] == 1 + 3
+    assert ran[0] > 1 + 3  # several calls a round (about 10 on an idle core)
+    assert all(0.0015 < t < 0.02 for t in times[0]), times[0]
+    assert all(t > 0.025 for t in times[1]), times[1]
