@@ -91,6 +91,51 @@ def line_columns(span: int, aligned: bool) -> list[int]:
     return sorted({*range(0, span, LINE_FLOATS), *([] if aligned else [span - 1])})
 
 
+HOISTED_WINDOWS = 5
+"""With `column-bases=2`, a tile of at least this many `unscaled_bases` windows clamps
+each window's origin once, out of the kernel loop; one of fewer clamps each window's
+address in the loop (a compare and a select per window and kernel). LLVM drops the
+hoisted clamps where it can bound the origin, and folds the windows back onto one base
+(VGG-16 on llvm-mca, neoverse-n1, cycles an iteration hoisted / in the loop: 512 @28
+(2 windows) 118 / 72, 512 @14 102 / 68, 256 @56 (4) 77 / 72); with more windows the
+clamps in the loop cost more than they save and run out of registers (128 @112 (6)
+62 / 68, 64 @224 (8) 62 / 119 with 37 spills)."""
+
+
+def unscaled_bases(offsets: Sequence[int], width: int) -> dict[int, int] | None:
+    """The base (from a tile's origin, in floats) each offset of `offsets` is read from
+    with `column-bases=2`, so that every load is one `ldur q` (aarch64): within
+    -`UNSCALED_REACH`..`UNSCALED_REACH` - 1 floats of its base (-256..252 bytes) and never a
+    whole number of vectors from it, which LLVM would encode as `ldr q` (an unsigned
+    offset) and pair into `ldp q`. The bases sit at a column residue (mod `width`) that
+    no offset has: 3 for the shifts 0, 1, 2 of a 3-wide kernel. Greedily, each base
+    serves the offsets of one window of `2 * UNSCALED_REACH - width` floats from the
+    first one it takes, and lies at most 3 floats past the last of them (inside the
+    buffer whenever the loads are). None when every residue occurs."""
+    free = sorted(set(range(width)) - {at % width for at in offsets})
+    if not free or not offsets:
+        return None
+    residue = free[-1]
+    span = 2 * UNSCALED_REACH - 2 * width
+    bases: dict[int, int] = {}
+    ordered = sorted(set(offsets))
+    start = 0
+    while start < len(ordered):
+        first = ordered[start]
+        end = start
+        while end + 1 < len(ordered) and ordered[end + 1] - first <= span:
+            end += 1
+        last = ordered[end]
+        # The smallest base of the residue that reaches `last` (at most 60 floats
+        # below it) and lies past `first`: `first` is then at most 63 floats below.
+        low = max(first, last - (UNSCALED_REACH - width))
+        base = low + (residue - low) % width
+        for at in ordered[start : end + 1]:
+            bases[at] = base
+        start = end + 1
+    return bases
+
+
 PADDED_PLANE_LINES = 64
 """Scratch planes of at least this many cache lines (one way of a 32 KiB L1) get an odd
 line stride (`plane_stride`); a smaller plane keeps its size: 512 @14 (16 lines) timed
@@ -799,7 +844,7 @@ class ConvGenerator:
         self, channel: Value, origin: Value, offsets: Sequence[int]
     ) -> Callable[[int], tuple[Value, int]]:
         """The base and offset each input vector of a tile is read at (`at` from the base
-        of `channel` and the tile's `origin`): with `column_bases`, an offset `at` that is
+        of `channel` and the tile's `origin`). With `column_bases` 1, an offset `at` that is
         not a whole number of vectors reads from a base of its own, the origin shifted by
         `at % width`, at `at - at % width`, so that every tap's immediate offset is a
         multiple of the vector (a 16-byte `ldr q` offset) whatever its column shift. The
@@ -809,7 +854,8 @@ class ConvGenerator:
         out of the kernel loop. A shift whose taps (`offsets`, those the tile reads) all
         lie within `UNSCALED_REACH` of the base keeps the tile's base: `ldur q` reaches
         them, one micro-op each, where a rebased pair is an `ldp` (VGG-16 512 @14 in
-        filter groups of 4 on llvm-mca, neoverse-n1: 39 cycles an iteration; 44 rebased)."""
+        filter groups of 4 on llvm-mca, neoverse-n1: 39 cycles an iteration; 44 rebased).
+        With `column_bases` 2, the bases of `unscaled_bases` instead."""
         em, v = self.em, self.width
         base = em.add(em.mul(channel, self.channel_stride), origin)
         far = {at % v for at in offsets if at >= UNSCALED_REACH} - {0}
@@ -817,11 +863,30 @@ class ConvGenerator:
             not self.options.column_bases
             or self.reads_input_directly
             or self.row_stride % v
-            or not far
+            or (not far and self.options.column_bases < 2)
         ):
             return lambda at: (base, at)
         assert self.flat is not None
         (size,) = shape_of(self.flat)
+        if self.options.column_bases >= 2:
+            windows = unscaled_bases(offsets, v)
+            if windows is not None:
+                moved: dict[int, Value] = {}
+                hoisted = len(set(windows.values())) >= HOISTED_WINDOWS
+
+                def windowed(at: int) -> tuple[Value, int]:
+                    b = windows[at]
+                    if b not in moved:
+                        if hoisted:
+                            shifted = em.minui(em.add(origin, b), size - 1)
+                            moved[b] = em.add(em.mul(channel, self.channel_stride), shifted)
+                        else:
+                            moved[b] = em.minui(em.add(base, b), size - 1)
+                    return moved[b], at - b
+
+                return windowed
+            if not far:
+                return lambda at: (base, at)
         bases: dict[int, Value] = {0: base}
 
         def shifted(at: int) -> tuple[Value, int]:
