@@ -91,17 +91,6 @@ def line_columns(span: int, aligned: bool) -> list[int]:
     return sorted({*range(0, span, LINE_FLOATS), *([] if aligned else [span - 1])})
 
 
-HOISTED_WINDOWS = 5
-"""With `column-bases=2`, a tile of at least this many `unscaled_bases` windows clamps
-each window's origin once, out of the kernel loop; one of fewer clamps each window's
-address in the loop (a compare and a select per window and kernel). LLVM drops the
-hoisted clamps where it can bound the origin, and folds the windows back onto one base
-(VGG-16 on llvm-mca, neoverse-n1, cycles an iteration hoisted / in the loop: 512 @28
-(2 windows) 118 / 72, 512 @14 102 / 68, 256 @56 (4) 77 / 72); with more windows the
-clamps in the loop cost more than they save and run out of registers (128 @112 (6)
-62 / 68, 64 @224 (8) 62 / 119 with 37 spills)."""
-
-
 def unscaled_bases(offsets: Sequence[int], width: int) -> dict[int, int] | None:
     """The base (from a tile's origin, in floats) each offset of `offsets` is read from
     with `column-bases=2`, so that every load is one `ldur q` (aarch64): within
@@ -247,6 +236,9 @@ class ConvGenerator:
     tail_columns: Value | None = None
     """`[task][pixel][channel]`: the input of the last `dot_pixels` pixels, contiguous
     over the channels, gathered by each task (`gather_tail`)."""
+    window_bound: Value | None = None
+    """While a pattern tile runs (`column_bases` 2): the bound its window origins are
+    clamped to, the buffer's last index as a value LLVM cannot see as a constant."""
     chunk: tuple[Value, Value, Value, Value] | None = None
     """While a tile runs over one chunk of the input channels (`channel_chunk`): its
     first and end channel, and whether it is the first and the last chunk (i1)."""
@@ -855,7 +847,13 @@ class ConvGenerator:
         lie within `UNSCALED_REACH` of the base keeps the tile's base: `ldur q` reaches
         them, one micro-op each, where a rebased pair is an `ldp` (VGG-16 512 @14 in
         filter groups of 4 on llvm-mca, neoverse-n1: 39 cycles an iteration; 44 rebased).
-        With `column_bases` 2, the bases of `unscaled_bases` instead."""
+        With `column_bases` 2, the bases of `unscaled_bases` instead, each window's origin
+        clamped out of the kernel loop against `window_bound` (a pattern tile's) or the
+        buffer's last index. Against the constant, LLVM moves a window's shift out of the
+        clamp and back into the offsets (VGG-16 on llvm-mca, neoverse-n1, cycles an
+        iteration, constant / `window_bound`: 256 @56 77 / 68, 512 @28 118 / 70, 512 @14
+        102 / 67; clamping each window's address in the kernel loop instead: 72, 72, 68,
+        and 64 @224 119 with 37 spills)."""
         em, v = self.em, self.width
         base = em.add(em.mul(channel, self.channel_stride), origin)
         far = {at % v for at in offsets if at >= UNSCALED_REACH} - {0}
@@ -872,16 +870,13 @@ class ConvGenerator:
             windows = unscaled_bases(offsets, v)
             if windows is not None:
                 moved: dict[int, Value] = {}
-                hoisted = len(set(windows.values())) >= HOISTED_WINDOWS
+                bound = self.window_bound or em.index(size - 1)
 
                 def windowed(at: int) -> tuple[Value, int]:
                     b = windows[at]
                     if b not in moved:
-                        if hoisted:
-                            shifted = em.minui(em.add(origin, b), size - 1)
-                            moved[b] = em.add(em.mul(channel, self.channel_stride), shifted)
-                        else:
-                            moved[b] = em.minui(em.add(base, b), size - 1)
+                        shifted = em.minui(em.add(origin, b), bound)
+                        moved[b] = em.add(em.mul(channel, self.channel_stride), shifted)
                     return moved[b], at - b
 
                 return windowed
@@ -899,6 +894,16 @@ class ConvGenerator:
             return bases[shift], at - shift
 
         return shifted
+
+    def opaque_last(self, loaded: Value) -> Value | None:
+        """The last index of `flat` as `max(last, loaded)` (`loaded` read from memory, of a
+        value LLVM cannot bound), for `column_bases` 2: LLVM rewrites a clamp of
+        `origin + b` against a constant as a clamp of `origin` plus `b`, and folds `b`
+        back into the loads' offsets. The clamp never binds, so neither does the max."""
+        if self.options.column_bases < 2 or self.flat is None:
+            return None
+        (size,) = shape_of(self.flat)
+        return self.em.emit(arith.MaxUIOp(loaded, self.em.index(size - 1))).results[0]
 
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and
@@ -985,6 +990,7 @@ class ConvGenerator:
         else:
             channels = [em.add(j, f) for f in range(nf)]
         acc0 = self.initial_accumulators(channels, rows * len(lanes))
+        self.window_bound = self.opaque_last(channels[0]) if s.fkw is not None else None
         if self.options.output_prefetch and s.fkw is not None:
             # The output lines the epilogue stores, prefetched for writing before the
             # kernels: each filter tile stores into another channel's plane, lines in no

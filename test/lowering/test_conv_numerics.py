@@ -764,8 +764,8 @@ def test_column_bases_keep_results(case: Case, tuning: dict[str, int], rebased: 
 def test_unscaled_bases_keep_results(case: Case, tuning: dict[str, int]) -> None:
     """`column-bases=2` (the aarch64 target's): every input vector of a tile is read
     from a clamped base of its window (`unscaled_bases`), within `ldur` reach and never a
-    whole vector away, clamped out of the kernel loop or in it (`HOISTED_WINDOWS`). The
-    numbers stay the same."""
+    whole vector away, clamped against the tile's `window_bound` (pattern tiles) or the
+    buffer's last index (dense tiles). The numbers stay the same."""
     built = build(case)
     runner, weights, _, _ = compile_with_tuning(built, tuning, 4, column_bases=2)
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
