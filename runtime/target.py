@@ -44,10 +44,11 @@ class Target:
     features: str
     vector_width: int
     vector_registers: int = 32
-    column_bases: bool = False
-    """Whether the vector loads' immediate offsets must be whole vectors (aarch64's
-    `ldr q`): the pattern tiles then read through a base per column shift
-    (`column-bases` of `lower-patdnn-to-vector`)."""
+    column_bases: int = 0
+    """How the pattern tiles reach their input vectors (`column-bases` of
+    `lower-patdnn-to-vector`): 0 from one base, 1 from a base per column shift (so that
+    every immediate offset is a whole vector, as aarch64's `ldr q` encodes it), 2 from
+    bases within `ldur q` reach (aarch64: one micro-op a load on the Neoverse-N1 model)."""
     line_rows: bool = False
     """Whether the input copies of the pattern layers that prefetch pad their rows to
     whole cache lines (`line-rows`): vectors shorter than a line leave rows of a few
@@ -124,7 +125,7 @@ def _aarch64() -> Target:
         cpu="cortex-a76",
         features="+neon",
         vector_width=4,
-        column_bases=True,
+        column_bases=2,
         line_rows=True,
     )
 

@@ -91,6 +91,40 @@ def line_columns(span: int, aligned: bool) -> list[int]:
     return sorted({*range(0, span, LINE_FLOATS), *([] if aligned else [span - 1])})
 
 
+def unscaled_bases(offsets: Sequence[int], width: int) -> dict[int, int] | None:
+    """The base (from a tile's origin, in floats) each offset of `offsets` is read from
+    with `column-bases=2`, so that every load is one `ldur q` (aarch64): within
+    -`UNSCALED_REACH`..`UNSCALED_REACH` - 1 floats of its base (-256..252 bytes) and never a
+    whole number of vectors from it, which LLVM would encode as `ldr q` (an unsigned
+    offset) and pair into `ldp q`. The bases sit at a column residue (mod `width`) that
+    no offset has: 3 for the shifts 0, 1, 2 of a 3-wide kernel. Greedily, each base
+    serves the offsets of one window of `2 * UNSCALED_REACH - width` floats from the
+    first one it takes, and lies at most 3 floats past the last of them (inside the
+    buffer whenever the loads are). None when every residue occurs."""
+    free = sorted(set(range(width)) - {at % width for at in offsets})
+    if not free or not offsets:
+        return None
+    residue = free[-1]
+    span = 2 * UNSCALED_REACH - 2 * width
+    bases: dict[int, int] = {}
+    ordered = sorted(set(offsets))
+    start = 0
+    while start < len(ordered):
+        first = ordered[start]
+        end = start
+        while end + 1 < len(ordered) and ordered[end + 1] - first <= span:
+            end += 1
+        last = ordered[end]
+        # The smallest base of the residue that reaches `last` (at most 60 floats
+        # below it) and lies past `first`: `first` is then at most 63 floats below.
+        low = max(first, last - (UNSCALED_REACH - width))
+        base = low + (residue - low) % width
+        for at in ordered[start : end + 1]:
+            bases[at] = base
+        start = end + 1
+    return bases
+
+
 PADDED_PLANE_LINES = 64
 """Scratch planes of at least this many cache lines (one way of a 32 KiB L1) get an odd
 line stride (`plane_stride`); a smaller plane keeps its size: 512 @14 (16 lines) timed
@@ -202,6 +236,9 @@ class ConvGenerator:
     tail_columns: Value | None = None
     """`[task][pixel][channel]`: the input of the last `dot_pixels` pixels, contiguous
     over the channels, gathered by each task (`gather_tail`)."""
+    window_bound: Value | None = None
+    """While a pattern tile runs (`column_bases` 2): the bound its window origins are
+    clamped to, the buffer's last index as a value LLVM cannot see as a constant."""
     chunk: tuple[Value, Value, Value, Value] | None = None
     """While a tile runs over one chunk of the input channels (`channel_chunk`): its
     first and end channel, and whether it is the first and the last chunk (i1)."""
@@ -799,7 +836,7 @@ class ConvGenerator:
         self, channel: Value, origin: Value, offsets: Sequence[int]
     ) -> Callable[[int], tuple[Value, int]]:
         """The base and offset each input vector of a tile is read at (`at` from the base
-        of `channel` and the tile's `origin`): with `column_bases`, an offset `at` that is
+        of `channel` and the tile's `origin`). With `column_bases` 1, an offset `at` that is
         not a whole number of vectors reads from a base of its own, the origin shifted by
         `at % width`, at `at - at % width`, so that every tap's immediate offset is a
         multiple of the vector (a 16-byte `ldr q` offset) whatever its column shift. The
@@ -809,7 +846,14 @@ class ConvGenerator:
         out of the kernel loop. A shift whose taps (`offsets`, those the tile reads) all
         lie within `UNSCALED_REACH` of the base keeps the tile's base: `ldur q` reaches
         them, one micro-op each, where a rebased pair is an `ldp` (VGG-16 512 @14 in
-        filter groups of 4 on llvm-mca, neoverse-n1: 39 cycles an iteration; 44 rebased)."""
+        filter groups of 4 on llvm-mca, neoverse-n1: 39 cycles an iteration; 44 rebased).
+        With `column_bases` 2, the bases of `unscaled_bases` instead, each window's origin
+        clamped out of the kernel loop against `window_bound` (a pattern tile's) or the
+        buffer's last index. Against the constant, LLVM moves a window's shift out of the
+        clamp and back into the offsets (VGG-16 on llvm-mca, neoverse-n1, cycles an
+        iteration, constant / `window_bound`: 256 @56 77 / 68, 512 @28 118 / 70, 512 @14
+        102 / 67; clamping each window's address in the kernel loop instead: 72, 72, 68,
+        and 64 @224 119 with 37 spills)."""
         em, v = self.em, self.width
         base = em.add(em.mul(channel, self.channel_stride), origin)
         far = {at % v for at in offsets if at >= UNSCALED_REACH} - {0}
@@ -817,11 +861,27 @@ class ConvGenerator:
             not self.options.column_bases
             or self.reads_input_directly
             or self.row_stride % v
-            or not far
+            or (not far and self.options.column_bases < 2)
         ):
             return lambda at: (base, at)
         assert self.flat is not None
         (size,) = shape_of(self.flat)
+        if self.options.column_bases >= 2:
+            windows = unscaled_bases(offsets, v)
+            if windows is not None:
+                moved: dict[int, Value] = {}
+                bound = self.window_bound or em.index(size - 1)
+
+                def windowed(at: int) -> tuple[Value, int]:
+                    b = windows[at]
+                    if b not in moved:
+                        shifted = em.minui(em.add(origin, b), bound)
+                        moved[b] = em.add(em.mul(channel, self.channel_stride), shifted)
+                    return moved[b], at - b
+
+                return windowed
+            if not far:
+                return lambda at: (base, at)
         bases: dict[int, Value] = {0: base}
 
         def shifted(at: int) -> tuple[Value, int]:
@@ -834,6 +894,16 @@ class ConvGenerator:
             return bases[shift], at - shift
 
         return shifted
+
+    def opaque_last(self, loaded: Value) -> Value | None:
+        """The last index of `flat` as `max(last, loaded)` (`loaded` read from memory, of a
+        value LLVM cannot bound), for `column_bases` 2: LLVM rewrites a clamp of
+        `origin + b` against a constant as a clamp of `origin` plus `b`, and folds `b`
+        back into the loads' offsets. The clamp never binds, so neither does the max."""
+        if self.options.column_bases < 2 or self.flat is None:
+            return None
+        (size,) = shape_of(self.flat)
+        return self.em.emit(arith.MaxUIOp(loaded, self.em.index(size - 1))).results[0]
 
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and
@@ -920,6 +990,7 @@ class ConvGenerator:
         else:
             channels = [em.add(j, f) for f in range(nf)]
         acc0 = self.initial_accumulators(channels, rows * len(lanes))
+        self.window_bound = self.opaque_last(channels[0]) if s.fkw is not None else None
         if self.options.output_prefetch and s.fkw is not None:
             # The output lines the epilogue stores, prefetched for writing before the
             # kernels: each filter tile stores into another channel's plane, lines in no

@@ -55,6 +55,7 @@ class GroupGenerator(ConvGenerator):
         reorder, offset, index, pattern_bounds, weight = s.fkw
         channels = [em.load_index(reorder, [em.add(j, f)]) for f in range(nf)]
         acc0 = self.initial_accumulators(channels, rows * len(lanes))
+        self.window_bound = self.opaque_last(channels[0])
         unit = em.emit(arith.DivUIOp(j, em.index(group))).results[0]
         first = em.load_index(offset, [unit])
         bounds = [

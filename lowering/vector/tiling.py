@@ -65,7 +65,25 @@ class TilingOptions:
     -256..255 unscaled): the taps of a 3-wide kernel read at 4 and 8 bytes past a vector,
     which LLVM otherwise reaches by an `add` before each load. VGG-16 256 @56 on
     llvm-mca (neoverse-n1): 257 instructions, 121 cycles an iteration -> 193, 103
-    (cortex-a76 108 -> 107); the clamp once per kernel rather than once per tile: 200, 105."""
+    (cortex-a76 108 -> 107); the clamp once per kernel rather than once per tile: 200, 105.
+
+    2 (the aarch64 target's): bases per window of offsets within `ldur q` reach and
+    never a whole vector from them (`unscaled_bases`), so that every input vector is one
+    `ldur q`, neither `ldr q` at an unsigned offset nor `ldp q`. llvm-mca's Neoverse-N1
+    model (LLVM 22, dispatch 3 micro-ops a cycle) charges `ldur q` 1 micro-op (L), `ldr q`
+    at an unsigned offset 2 (I, L) and `ldp q` 3; VGG-16's hot loops 251-260 -> 185-216
+    micro-ops, 53/54/49/48/49 % -> 77/78/67/67/71 % of two `fmla` a cycle; cortex-a76
+    (the A57's tables, one load pipe) 96.1/96.1/99.2/101.2/98.2 -> 96.1/96.1/100.2/102.2/
+    96.2 cycles. On the cores themselves the effective addresses and cache lines stay the
+    same. LLVM's N1 tables follow the Neoverse-N1 optimization guide's pipeline columns
+    (its `ldp q`, latency 7, one a cycle, on I and L, is what the guide gives as quoted
+    with it in slothy's N1 model); the guide's table itself was not at hand here, so
+    whether the real core spends an I-pipe slot on `ldr q` at an unsigned offset is the
+    model's word. `ldur q` needs only the load pipe either way, so the change costs no
+    load bandwidth; what it costs is decode: the cores decode 4 instructions a cycle, and
+    each `ldp q` split into two `ldur q` is one more (256 @56: 183 -> 215 instructions for
+    96 `fmla`, 54 cycles of decode against 48 of `fmla`), a cost the model, which
+    counts micro-ops, does not see."""
 
     line_rows: int = 0
     """Whether a pattern layer that prefetches kernels ahead pads the rows of its input copy

@@ -32,6 +32,7 @@ from patdnn.lowering.fkw_layout import FKWLayoutPass
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
 from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
 from patdnn.lowering.upstream import mlir_to_llvm_ir
+from patdnn.lowering.vector.conv import unscaled_bases
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.pruning.patterns import CANDIDATES, Library
 from patdnn.runtime.host import HostModule
@@ -745,6 +746,43 @@ def test_column_bases_keep_results(case: Case, tuning: dict[str, int], rebased: 
 
     assert (clamps(module) > clamps(off)) == rebased
     check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+@pytest.mark.parametrize(
+    ("case", "tuning"),
+    [
+        (CASES["9to11-13x53-keep0.3-empty"], {}),
+        (CASES["6to9-15x57-s2"], {}),
+        (CASES["7to5-23x22-pad0-k6"], {}),
+        (CASES["8to12-13x11-s2"], {}),
+        (CASES["dense3x3-3to8-9x7-relu"], {"rows": 6}),
+        (CASES["dense5x5-4to6-11x9-pad2-relu6"], {"rows": 4}),
+        (CASES["9to11-13x53-keep0.3-empty"], {"rows": 1, "cols": 1}),
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_unscaled_bases_keep_results(case: Case, tuning: dict[str, int]) -> None:
+    """`column-bases=2` (the aarch64 target's): every input vector of a tile is read
+    from a clamped base of its window (`unscaled_bases`), within `ldur` reach and never a
+    whole vector away, clamped against the tile's `window_bound` (pattern tiles) or the
+    buffer's last index (dense tiles). The numbers stay the same."""
+    built = build(case)
+    runner, weights, _, _ = compile_with_tuning(built, tuning, 4, column_bases=2)
+    check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
+def test_unscaled_bases_reach() -> None:
+    """Each offset lies within -64..63 floats of its base (`ldur q`: -256..255 bytes) and
+    at another column residue; the bases lie at most 3 floats past the last offset they
+    serve; None when every residue of the vector occurs."""
+    for row, rows, cols in ((64, 8, 4), (228, 8, 4), (16, 8, 4), (32, 8, 4), (12, 1, 3)):
+        offsets = [r * row + 4 * u + q for r in range(rows) for u in range(cols) for q in range(3)]
+        bases = unscaled_bases(offsets, 4)
+        assert bases is not None
+        for at in offsets:
+            assert -64 <= at - bases[at] <= 63 and (at - bases[at]) % 4
+        assert max(bases.values()) <= max(offsets) + 3
+    assert unscaled_bases([0, 1, 2, 3], 4) is None
 
 
 def test_line_rows() -> None:
