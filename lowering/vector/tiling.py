@@ -49,6 +49,10 @@ class TilingOptions:
     1 where `channel_tile_rule` says so (AVX2: planes of at least
     `CHANNEL_TILE_MIN_PIXELS` pixels and `CHANNEL_TILE_MIN_CHANNELS` input channels),
     2 in every such layer. A layer's `tuning` overrides it."""
+    channel_panels: int = 1
+    """Whether a tile over output channels reads its input from panels packed in a phase
+    of their own (`channel_tile.py`, `ConvTiling.panels`): 0 never, 1 where
+    `channel_panel_rule` says so, 2 always. A layer's `tuning` (`panels`) overrides it."""
 
     output_prefetch: int = 1
     """Whether a pattern layer's tile prefetches for writing the output lines it stores,
@@ -87,7 +91,7 @@ thread CPU time in tasks (the machine was loaded, wall times moved 2x), VGG-16's
 2 threads but 3-6 % more at 1."""
 
 
-TUNING_KEYS = ("filters", "rows", "cols", "prefetch", "channel_vectors", "pixels")
+TUNING_KEYS = ("filters", "rows", "cols", "prefetch", "channel_vectors", "pixels", "panels")
 """The integer entries of a layer's `tuning` dictionary that the lowering reads."""
 
 
@@ -97,7 +101,8 @@ class ConvTiling:
     many kernels ahead a pattern convolution prefetches its input (0: none). With
     `channel_vectors` > 0, a flat pointwise layer takes instead the tile over output
     channels of `channel_tile.py`: `pixels` pixels x `channel_vectors` vectors of output
-    channels (0 pixels: `channel_pixels` of the register count)."""
+    channels (0 pixels: `channel_pixels` of the register count), reading its input
+    from packed panels where `panels` is 1."""
 
     filters: int
     rows: int
@@ -105,6 +110,7 @@ class ConvTiling:
     prefetch: int = 0
     channel_vectors: int = 0
     pixels: int = 0
+    panels: int = 0
 
     @staticmethod
     def default(
@@ -141,7 +147,8 @@ class ConvTiling:
         if plane and taps == 1 and groups == 1:
             vectors = channel_tile_rule(options.channel_tiles, registers, plane, cin)
             if vectors:
-                return ConvTiling(1, 1, 1, 0, vectors, channel_pixels(registers))
+                panels = channel_panel_rule(options.channel_panels, registers, plane, cin)
+                return ConvTiling(1, 1, 1, 0, vectors, channel_pixels(registers), panels)
         if dense and filters_per_group > 1:
             if taps == 1 and groups == 1 and registers < 32:
                 if 0 < out_vectors < 8:
@@ -170,10 +177,10 @@ class ConvTiling:
         (dense layers only: every filter of a pattern layer has its own kernel list; with
         several groups, a divisor of the filters of a group), `rows`, `cols` (positive)
         and `prefetch` (kernels ahead, 0 for none); `channel_vectors` (0: the pixel tile)
-        and `pixels` (positive) of the tile over output channels. Other values are
-        ignored."""
+        and `pixels` (positive) of the tile over output channels, and its `panels` (0 or
+        1). Other values are ignored."""
         filters, rows, cols, prefetch = self.filters, self.rows, self.cols, self.prefetch
-        vectors, pixels = self.channel_vectors, self.pixels
+        vectors, pixels, panels = self.channel_vectors, self.pixels, self.panels
         if tuning is not None:
             for key, value in tuning.data.items():
                 if not isinstance(value, IntegerAttr):
@@ -194,7 +201,9 @@ class ConvTiling:
                     vectors = v
                 elif key == "pixels" and v >= 1:
                     pixels = v
-        return ConvTiling(filters, rows, cols, prefetch, vectors, pixels)
+                elif key == "panels" and v in (0, 1):
+                    panels = v
+        return ConvTiling(filters, rows, cols, prefetch, vectors, pixels, panels)
 
     def clamped(self, out_h: int, out_vectors: int) -> ConvTiling:
         """No more rows or vectors than the output has."""
@@ -205,6 +214,7 @@ class ConvTiling:
             self.prefetch,
             self.channel_vectors,
             self.pixels,
+            self.panels,
         )
 
 
@@ -291,6 +301,18 @@ def channel_tile_rule(mode: int, registers: int, plane: int, cin: int) -> int:
         and cin >= CHANNEL_TILE_MIN_CHANNELS
     ):  # fmt: skip
         return 2
+    return 0
+
+
+def channel_panel_rule(mode: int, registers: int, plane: int, cin: int) -> int:
+    """Whether the default tile over output channels of a flat pointwise layer reads
+    packed input panels, by `TilingOptions.channel_panels` (`mode`): 0 never, 2 always,
+    1 by the measured rule (below)."""
+    del registers, plane, cin
+    if mode == 0:
+        return 0
+    if mode >= 2:
+        return 1
     return 0
 
 
