@@ -110,7 +110,7 @@ def channel_tiling(
     panels = (
         tiling.panels
         if tuning is not None and "panels" in tuning.data
-        else channel_panel_rule(options.channel_panels, registers, plane, cin)
+        else channel_panel_rule(options.channel_panels, registers, cout)
     )
     return ConvTiling(1, 1, 1, 0, vectors, min(pixels, plane), panels)
 
