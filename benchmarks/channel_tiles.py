@@ -1,11 +1,12 @@
 """A/B: flat pointwise layers with the tile over pixels against the tile over output
-channels (`lower-patdnn-to-vector{channel-tiles=0}` against `channel-tiles=2`).
+channels (`lower-patdnn-to-vector{channel-tiles=0}` against `channel-tiles=2`), or any
+two sets of pass options (`--a`, `--b`: `channel-tiles=2,channel-panels=0`).
 
 Both builds of every shape are compiled for the target, then timed in interleaved rounds
 (one call of each build a round, in alternating order) on one thread; the table gives the
-medians of the calling thread's CPU time and their ratio (off / on: above 1, the tile
-over output channels is faster).
+medians of the calling thread's CPU time and their ratio (a / b: above 1, b is faster).
     python benchmarks/channel_tiles.py [--rounds 9] [--target x86-avx2] [--shapes 384:64:14,...]
+        [--a channel-tiles=0] [--b channel-tiles=2]
 """
 
 from __future__ import annotations
@@ -36,10 +37,18 @@ SHAPES = (
 """(cin, cout, plane side) of the 1x1 layers of MobileNet-V2 and ResNet-50."""
 
 
-def build(cin: int, cout: int, size: int, target: str, mode: int) -> patdnn.CompiledModel:
-    """The layer compiled with `channel-tiles=mode`."""
+def pass_options(text: str) -> dict[str, int]:
+    """`name=value,...` pass options of `lower-patdnn-to-vector` as keyword arguments."""
+    pairs = (item.split("=") for item in text.split(",") if item)
+    return {name.strip().replace("-", "_"): int(value) for name, value in pairs}
+
+
+def build(
+    cin: int, cout: int, size: int, target: str, options: dict[str, int]
+) -> patdnn.CompiledModel:
+    """The layer compiled with the pass options `options`."""
     lowering = pipeline.LowerPatdnnToVectorPass
-    pipeline.LowerPatdnnToVectorPass = functools.partial(lowering, channel_tiles=mode)  # type: ignore[misc]
+    pipeline.LowerPatdnnToVectorPass = functools.partial(lowering, **options)  # type: ignore[misc]
     try:
         torch.manual_seed(0)
         layer = torch.nn.Conv2d(cin, cout, 1).eval()
@@ -61,16 +70,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--target", default="x86-avx2")
     parser.add_argument("--shapes", default="", help="cin:cout:size,... (default: all)")
+    parser.add_argument("--a", default="channel-tiles=0", help="pass options of build a")
+    parser.add_argument("--b", default="channel-tiles=2", help="pass options of build b")
     args = parser.parse_args()
     shapes = (
         [tuple(int(n) for n in s.split(":")) for s in args.shapes.split(",")]
         if args.shapes
         else list(SHAPES)
     )
-    print(f"{'layer':>16} {'off ms':>8} {'on ms':>8} {'off/on':>7}  max |diff|")
+    options = [pass_options(args.a), pass_options(args.b)]
+    print(f"a: {args.a}  b: {args.b}")
+    print(f"{'layer':>16} {'a ms':>8} {'b ms':>8} {'a/b':>7}  max |diff|")
     for cin, cout, size in shapes:
         x = np.random.default_rng(0).standard_normal((1, cin, size, size)).astype(np.float32)
-        builds = [build(cin, cout, size, args.target, mode) for mode in (0, 2)]
+        builds = [build(cin, cout, size, args.target, o) for o in options]
         outs = [b(x) for b in builds]
         diff = float(np.abs(outs[0] - outs[1]).max())
         runs = [functools.partial(b, x) for b in builds]

@@ -90,7 +90,7 @@ def _as_dict(t: ConvTiling) -> dict[str, int]:
     candidates of a flat pointwise layer only (which have `pixels`)."""
     entries = {"filters": t.filters, "rows": t.rows, "cols": t.cols, "prefetch": t.prefetch}
     if t.pixels:
-        entries |= {"channel_vectors": t.channel_vectors, "pixels": t.pixels}
+        entries |= {"channel_vectors": t.channel_vectors, "pixels": t.pixels, "panels": t.panels}
     return entries
 
 
@@ -142,9 +142,10 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
             for f, r, c in DENSE_SHAPES[regs]
             if f <= per_group and (groups == 1 or per_group % f == 0)
         ]
-        if plane:  # the tile over output channels (`channel_tile.py`)
+        if plane:  # the tile over output channels (`channel_tile.py`), both input reads
             tiles += [
-                ConvTiling(1, 1, 1, 0, k, min(p, plane))
+                ConvTiling(1, 1, 1, 0, k, min(p, plane), panels)
+                for panels in (1, 0)
                 for k, p in CHANNEL_SHAPES[regs]
                 if (k - 1) * width < cout
             ]

@@ -40,7 +40,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
     `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`, `fused-copy`,
-    `row-prefetch`, `output-prefetch`, `channel-tiles`, `column-bases`, `line-rows`: see
+    `row-prefetch`, `output-prefetch`, `channel-tiles`, `channel-panels`, `column-bases`, `line-rows`: see
     `vector.tiling.TilingOptions`); a layer's `tuning`
     dictionary overrides the default tile.
     """
@@ -57,6 +57,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     row_prefetch: int = DEFAULT_TILING.row_prefetch
     output_prefetch: int = DEFAULT_TILING.output_prefetch
     channel_tiles: int = DEFAULT_TILING.channel_tiles
+    channel_panels: int = DEFAULT_TILING.channel_panels
     column_bases: int = DEFAULT_TILING.column_bases
     line_rows: int = DEFAULT_TILING.line_rows
     parallel: bool = False
@@ -77,6 +78,7 @@ class LowerPatdnnToVectorPass(ModulePass):
             row_prefetch=self.row_prefetch,
             output_prefetch=self.output_prefetch,
             channel_tiles=self.channel_tiles,
+            channel_panels=self.channel_panels,
             column_bases=self.column_bases,
             line_rows=self.line_rows,
         )
@@ -93,6 +95,8 @@ class LowerPatdnnToVectorPass(ModulePass):
         ]
         if self.channel_tiles > 2:
             raise LoweringError(f"channel-tiles must be 0, 1 or 2, got {self.channel_tiles}")
+        if self.channel_panels > 2:
+            raise LoweringError(f"channel-panels must be 0, 1 or 2, got {self.channel_panels}")
         blob = WeightBlob(weights_of(op))
         channel_tiles = pack_layers(
             functions, blob, self.vector_width, self.vector_registers, options

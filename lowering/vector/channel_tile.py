@@ -54,6 +54,7 @@ from patdnn.lowering.vector.tiling import (
     DEFAULT_TILING,
     ConvTiling,
     TilingOptions,
+    channel_panel_rule,
     channel_pixels,
 )
 
@@ -106,7 +107,12 @@ def channel_tiling(
         return None
     pixels = tiling.pixels if tiling.pixels > 0 else channel_pixels(registers)
     vectors = min(tiling.channel_vectors, -(-cout // width))
-    return ConvTiling(1, 1, 1, 0, vectors, min(pixels, plane))
+    panels = (
+        tiling.panels
+        if tuning is not None and "panels" in tuning.data
+        else channel_panel_rule(options.channel_panels, registers, cout)
+    )
+    return ConvTiling(1, 1, 1, 0, vectors, min(pixels, plane), panels)
 
 
 def pack_layers(
@@ -193,10 +199,14 @@ class ChannelTileGenerator:
     phases: Phases
     flat: Value = field(init=False)
     """The input seen as one dimension."""
+    panel: Value | None = field(init=False, default=None)
+    """With `tiling.panels`: the packed input panels (`pack_panels`), one dimension."""
 
     def emit(self) -> None:
         em, s, t, v = self.em, self.spec, self.tiling, self.width
         self.flat = em.reinterpret(s.input, [s.batch * s.cin * s.out_w])
+        if t.panels:
+            self.pack_panels()
         span = t.channel_vectors * v
         main, rest = divmod(s.cout, span)
         units = main + (1 if rest else 0)
@@ -226,6 +236,68 @@ class ChannelTileGenerator:
                 else:
                     with em.if_else(is_equal(em, part, parts - 1)) as (then, _), em.at(then):
                         plane(block, rest_lanes)
+        if self.panel is not None:
+            em.dealloc(self.panel)
+
+    def panel_stride(self) -> int:
+        """Floats between the panels of two pixel tiles: the tile's `cin x pixels`
+        floats, room for the last row's whole-vector stores (`pack_panels`), rounded up
+        to whole 64-byte lines."""
+        s, t, v = self.spec, self.tiling, self.width
+        last = (t.pixels - 1) // v * v
+        return -(-((s.cin - 1) * t.pixels + last + v) // 16) * 16
+
+    def pack_panels(self) -> None:
+        """The phase that packs the input `[cin][plane]` of each image into one panel
+        `[cin][pixels]` per pixel tile (the last one's missing pixels zero), so that a
+        tile's broadcasts read one stream of consecutive floats rather than a line of
+        each input channel. Each row is `pixels` floats of whole-vector loads and
+        stores: a store's lanes past the row fall on the next row, stored after it (the
+        last row's on the panel's own slack); the tiles whose loads would run past the
+        plane load masked. Tasks: images x ranges of pixel tiles."""
+        em, s, t, v = self.em, self.spec, self.tiling, self.width
+        plane, pixels = s.out_w, t.pixels
+        tiles = -(-plane // pixels)
+        stride = self.panel_stride()
+        self.panel = em.alloc([s.batch * tiles * stride])
+        chunks = list(range(0, pixels, v))
+        reach = chunks[-1] + v
+        safe = min(plane // pixels, (plane - reach) // pixels + 1) if plane >= reach else 0
+        parts = split_count(tiles, max(1, TASKS_PER_PHASE // s.batch))
+        panel = self.panel
+        with self.phases.open(s.batch * parts) as task:
+            n, part = decompose(em, task, [s.batch, parts])
+            g0, g1 = part_bounds(em, part, tiles, parts)
+            image = em.mul(n, s.cin * plane)
+
+            def tile(g: Value, live: int | None) -> None:
+                src0 = em.add(image, em.mul(g, pixels))
+                dst0 = em.mul(em.add(em.mul(n, tiles), g), stride)
+                with em.loop(0, s.cin) as c:
+                    src = em.add(em.mul(c.iv, plane), src0)
+                    dst = em.add(em.mul(c.iv, pixels), dst0)
+                    for c0 in chunks:
+                        at = [em.add(src, c0)]
+                        if live is None:
+                            value = em.vload(self.flat, at, v)
+                        elif c0 < live:
+                            value = em.vload_masked(self.flat, at, min(v, live - c0), v)
+                        else:
+                            value = em.splat(0.0, v)
+                        em.vstore(value, panel, [em.add(dst, c0)])
+
+            with em.loop(g0, em.minui(g1, safe)) as g:
+                tile(g.iv, None)
+            full = plane // pixels
+            if safe < full:
+                low = em.emit(arith.MaxUIOp(g0, em.index(safe))).results[0]
+                with em.loop(low, em.minui(g1, full)) as g:
+                    tile(g.iv, pixels)
+            if full < tiles:
+                last = em.index(full)
+                inside = em.emit(arith.CmpiOp(last, g1, "ult")).results[0]
+                with em.if_else(inside) as (then, _), em.at(then):
+                    tile(last, plane - full * pixels)
 
     def emit_plane(self, n: Value, block: Value, lanes: list[int]) -> None:
         """The channel tile of weight blocks `block ..` (`lanes`: live channels of each)
@@ -240,12 +312,11 @@ class ChannelTileGenerator:
         bias = self.bias_vectors(block, lanes)
         if loose:
             with em.loop(0, loose) as g:
-                p0 = em.mul(g.iv, t.pixels)
-                self.emit_tile(n, block, lanes, p0, t.pixels, bias, exact=False)
+                self.emit_tile(n, block, lanes, g.iv, t.pixels, bias, exact=False)
         for g in range(loose, full):
-            self.emit_tile(n, block, lanes, em.index(g * t.pixels), t.pixels, bias)
+            self.emit_tile(n, block, lanes, em.index(g), t.pixels, bias)
         if left:
-            self.emit_tile(n, block, lanes, em.index(full * t.pixels), left, bias)
+            self.emit_tile(n, block, lanes, em.index(full), left, bias)
 
     def emit_span(
         self,
@@ -274,12 +345,12 @@ class ChannelTileGenerator:
         loose = em.emit(arith.MaxUIOp(g0, loose)).results[0]
         bias = self.bias_vectors(block, lanes)
         with em.loop(g0, loose) as g:
-            self.emit_tile(n, block, lanes, em.mul(g.iv, t.pixels), t.pixels, bias, exact=False)
+            self.emit_tile(n, block, lanes, g.iv, t.pixels, bias, exact=False)
         with em.loop(loose, g1) as g:
-            self.emit_tile(n, block, lanes, em.mul(g.iv, t.pixels), t.pixels, bias)
+            self.emit_tile(n, block, lanes, g.iv, t.pixels, bias)
         if left:
             with em.if_else(is_equal(em, piece, spans - 1)) as (then, _), em.at(then):
-                self.emit_tile(n, block, lanes, em.index(full * t.pixels), left, bias)
+                self.emit_tile(n, block, lanes, em.index(full), left, bias)
 
     def loose_tiles(self) -> int:
         """The whole pixel tiles from the plane's start whose stores may overrun
@@ -320,24 +391,30 @@ class ChannelTileGenerator:
         n: Value,
         block: Value,
         lanes: list[int],
-        p0: Value,
+        g: Value,
         pixels: int,
         bias: list[Value],
         exact: bool = True,
     ) -> None:
-        """`pixels` pixels from `p0` x the channel vectors of blocks `block ..`:
+        """`pixels` pixels of pixel tile `g` x the channel vectors of blocks `block ..`:
         `acc[p * len(lanes) + u]`, then the epilogue (`store_tile`; not `exact`: its
-        stores may run on up to `overrun` pixels)."""
-        em, s, v = self.em, self.spec, self.width
+        stores may run on up to `overrun` pixels). The broadcasts read the input in
+        place (a line of each channel) or, with `panels`, the tile's panel."""
+        em, s, t, v = self.em, self.spec, self.tiling, self.width
         nv = len(lanes)
         acc0 = [bias[u] for _ in range(pixels) for u in range(nv)]
-        plane = s.out_w
-        flat = self.flat
-        origin = em.add(em.mul(n, s.cin * plane), p0)
+        p0 = em.mul(g, t.pixels)
+        if self.panel is not None:
+            flat, step = self.panel, t.pixels
+            tiles = -(-s.out_w // t.pixels)
+            origin = em.mul(em.add(em.mul(n, tiles), g), self.panel_stride())
+        else:
+            flat, step = self.flat, s.out_w
+            origin = em.add(em.mul(n, s.cin * s.out_w), p0)
         zero = em.index(0)
         with em.loop(0, s.cin, 1, acc0) as c:
             w = [em.vload(self.packed, [em.add(block, u), c.iv, zero], v) for u in range(nv)]
-            base = em.add(em.mul(c.iv, plane), origin)
+            base = em.add(em.mul(c.iv, step), origin)
             out = list(c.carried)
             for p in range(pixels):
                 x = em.broadcast(em.load(flat, [em.add(base, p)]), v)

@@ -46,9 +46,13 @@ class TilingOptions:
     channel_tiles: int = 1
     """Where a flat pointwise layer (1x1, stride 1, unpadded, one group) takes the tile
     over output channels (`channel_tile.py`, `ConvTiling.channel_vectors`): 0 nowhere,
-    1 where `channel_tile_rule` says so (AVX2: planes of at least
-    `CHANNEL_TILE_MIN_PIXELS` pixels and `CHANNEL_TILE_MIN_CHANNELS` input channels),
-    2 in every such layer. A layer's `tuning` overrides it."""
+    1 where `channel_tile_rule` says so (AVX2: `CHANNEL_TILE_MIN_CHANNELS` input
+    channels and planes of `CHANNEL_TILE_MIN_PIXELS` pixels, or fewer where the tile
+    reads packed panels), 2 in every such layer. A layer's `tuning` overrides it."""
+    channel_panels: int = 1
+    """Whether a tile over output channels reads its input from panels packed in a phase
+    of their own (`channel_tile.py`, `ConvTiling.panels`): 0 never, 1 where
+    `channel_panel_rule` says so, 2 always. A layer's `tuning` (`panels`) overrides it."""
 
     output_prefetch: int = 1
     """Whether a pattern layer's tile prefetches for writing the output lines it stores,
@@ -105,7 +109,7 @@ thread CPU time in tasks (the machine was loaded, wall times moved 2x), VGG-16's
 2 threads but 3-6 % more at 1."""
 
 
-TUNING_KEYS = ("filters", "rows", "cols", "prefetch", "channel_vectors", "pixels")
+TUNING_KEYS = ("filters", "rows", "cols", "prefetch", "channel_vectors", "pixels", "panels")
 """The integer entries of a layer's `tuning` dictionary that the lowering reads."""
 
 
@@ -115,7 +119,8 @@ class ConvTiling:
     many kernels ahead a pattern convolution prefetches its input (0: none). With
     `channel_vectors` > 0, a flat pointwise layer takes instead the tile over output
     channels of `channel_tile.py`: `pixels` pixels x `channel_vectors` vectors of output
-    channels (0 pixels: `channel_pixels` of the register count)."""
+    channels (0 pixels: `channel_pixels` of the register count), reading its input
+    from packed panels where `panels` is 1."""
 
     filters: int
     rows: int
@@ -123,6 +128,7 @@ class ConvTiling:
     prefetch: int = 0
     channel_vectors: int = 0
     pixels: int = 0
+    panels: int = 0
 
     @staticmethod
     def default(
@@ -155,11 +161,13 @@ class ConvTiling:
 
         `plane`: the pixels of a flat pointwise layer of one group (0 for any other
         layer), which takes the tile over output channels where `channel_tile_rule`
-        (with `options.channel_tiles`) says so."""
+        (with `options.channel_tiles`) says so, reading packed input panels where
+        `channel_panel_rule` (with `options.channel_panels`) does."""
         if plane and taps == 1 and groups == 1:
-            vectors = channel_tile_rule(options.channel_tiles, registers, plane, cin)
+            panels = channel_panel_rule(options.channel_panels, registers, filters_per_group)
+            vectors = channel_tile_rule(options.channel_tiles, registers, plane, cin, panels)
             if vectors:
-                return ConvTiling(1, 1, 1, 0, vectors, channel_pixels(registers))
+                return ConvTiling(1, 1, 1, 0, vectors, channel_pixels(registers), panels)
         if dense and filters_per_group > 1:
             if taps == 1 and groups == 1 and registers < 32:
                 if 0 < out_vectors < 8:
@@ -188,10 +196,10 @@ class ConvTiling:
         (dense layers only: every filter of a pattern layer has its own kernel list; with
         several groups, a divisor of the filters of a group), `rows`, `cols` (positive)
         and `prefetch` (kernels ahead, 0 for none); `channel_vectors` (0: the pixel tile)
-        and `pixels` (positive) of the tile over output channels. Other values are
-        ignored."""
+        and `pixels` (positive) of the tile over output channels, and its `panels` (0 or
+        1). Other values are ignored."""
         filters, rows, cols, prefetch = self.filters, self.rows, self.cols, self.prefetch
-        vectors, pixels = self.channel_vectors, self.pixels
+        vectors, pixels, panels = self.channel_vectors, self.pixels, self.panels
         if tuning is not None:
             for key, value in tuning.data.items():
                 if not isinstance(value, IntegerAttr):
@@ -212,7 +220,9 @@ class ConvTiling:
                     vectors = v
                 elif key == "pixels" and v >= 1:
                     pixels = v
-        return ConvTiling(filters, rows, cols, prefetch, vectors, pixels)
+                elif key == "panels" and v in (0, 1):
+                    panels = v
+        return ConvTiling(filters, rows, cols, prefetch, vectors, pixels, panels)
 
     def clamped(self, out_h: int, out_vectors: int) -> ConvTiling:
         """No more rows or vectors than the output has."""
@@ -223,6 +233,7 @@ class ConvTiling:
             self.prefetch,
             self.channel_vectors,
             self.pixels,
+            self.panels,
         )
 
 
@@ -273,11 +284,12 @@ thread's CPU time, shared machine): @224 1.17-1.20x (3 x 7 and 5 x 4 the same), 
 
 
 CHANNEL_TILE_MIN_PIXELS = 64
-"""The fewest pixels of a plane that takes the tile over output channels by default.
-`x86-avx2`, one thread, the thread's CPU time, medians of 7-9 interleaved rounds against
-the tile over pixels (`benchmarks/channel_tiles.py`, Zen 3, load 1-4 on 2 cores): @7 it
-loses to the 3 x 4 pixel tile (960->160 0.97-0.98x, 320->1280 0.87x, 512->2048 0.89x);
-@14 to @56 it gains from 64 input channels on (below)."""
+"""The fewest pixels of a plane that takes the tile over output channels by default
+when it reads its input in place. `x86-avx2`, one thread, the thread's CPU time, medians
+of 7-9 interleaved rounds against the tile over pixels (`benchmarks/channel_tiles.py`,
+Zen 3, load 1-4 on 2 cores): @7 it loses to the 3 x 4 pixel tile (960->160 0.97-0.98x,
+320->1280 0.87x, 512->2048 0.89x); @14 to @56 it gains from 64 input channels on
+(below). Reading packed panels (`channel_panel_rule`) it wins on smaller planes too."""
 CHANNEL_TILE_MIN_CHANNELS = 64
 """The fewest input channels of a layer that takes the tile over output channels by
 default: with fewer, the epilogue (a transpose and a store per channel and 8 pixels)
@@ -285,6 +297,23 @@ weighs more than the FMAs (24->144 @56 0.93x, 32->192 @28 0.97-0.98x, 48->288 @2
 0.96x; 64->256 @56 1.04-1.07x, 64->384 @14 1.03-1.04x, 144->24 @56 1.08-1.13x,
 384->64 @14 1.10x, 576->96 @14 1.24-1.25x, 1024->256 @14 1.09-1.13x, 256->64 @56
 1.24-1.45x, 512->128 @28 0.95-1.12x)."""
+CHANNEL_PANEL_MIN_FILTERS = 128
+"""The fewest output channels of a layer whose tile over output channels reads packed
+input panels by default (`TilingOptions.channel_panels`): the pack is one pass over the
+input whatever the output channels, which the `cout / 16` channel tiles that read it
+must repay. `x86-avx2`, one thread, thread CPU time, medians of 9 interleaved rounds
+against the same tile reading in place (`benchmarks/channel_tiles.py`, Zen 3, load 2-3
+on 2 cores): 2048->512 @7 1.46x, 576->160 @7 1.30x, 512->2048 @7 1.28x, 320->1280 @7
+1.27x, 960->320 @7 1.22x, 160->960 @7 1.20x, 1024->256 @14 1.19x, 64->256 @56 1.12x,
+128->512 @28 1.11x, 512->128 @28 1.06x, 96->576 @14, 64->384 @14, 256->1024 @14,
+256->64 @56 1.00-1.02x; with fewer output channels 576->96 @14 1.05x, 64->64 @56 1.01x,
+384->64 @14 0.98x, 384->96 @14 0.97x, 192->64 @14 0.95x, 144->32 @28 0.94x, 192->32 @28
+0.92x, 96->24 @56 0.88x."""
+CHANNEL_PANEL_MIN_PIXELS = 2
+"""The fewest pixels of a plane that takes the tile over output channels reading packed
+panels by default (against the tile over pixels, as above): 128->512 @3 1.23x, 256->128
+@2 1.19x, 512->256 @4 1.15x, 2048->512 @7 1.26x, 1024->512 @7 1.19x, 960->320 @7
+1.17x, 576->160 @7 1.12x, 160->960 @7 1.09x; a single pixel 1280->1000 @1 0.97x."""
 
 
 def channel_pixels(registers: int) -> int:
@@ -294,22 +323,33 @@ def channel_pixels(registers: int) -> int:
     return max(1, (registers - 4) // 2)
 
 
-def channel_tile_rule(mode: int, registers: int, plane: int, cin: int) -> int:
+def channel_tile_rule(mode: int, registers: int, plane: int, cin: int, panels: int = 0) -> int:
     """The output-channel vectors of the default tile of a flat pointwise layer of one
     group (0: the tile over pixels), by `TilingOptions.channel_tiles` (`mode`): 0
-    never, 2 always, 1 on 16 registers (AVX2) for planes of at least
-    `CHANNEL_TILE_MIN_PIXELS` pixels and `CHANNEL_TILE_MIN_CHANNELS` input channels."""
+    never, 2 always, 1 on 16 registers (AVX2) for layers of at least
+    `CHANNEL_TILE_MIN_CHANNELS` input channels and planes of at least
+    `CHANNEL_TILE_MIN_PIXELS` pixels, or `CHANNEL_PANEL_MIN_PIXELS` where the tile
+    reads packed `panels`."""
     if mode == 0:
         return 0
     if mode >= 2:
         return 2
-    if (
-        registers < 32
-        and plane >= CHANNEL_TILE_MIN_PIXELS
-        and cin >= CHANNEL_TILE_MIN_CHANNELS
-    ):  # fmt: skip
+    fewest = CHANNEL_PANEL_MIN_PIXELS if panels else CHANNEL_TILE_MIN_PIXELS
+    if registers < 32 and plane >= fewest and cin >= CHANNEL_TILE_MIN_CHANNELS:
         return 2
     return 0
+
+
+def channel_panel_rule(mode: int, registers: int, cout: int) -> int:
+    """Whether a tile over output channels of a flat pointwise layer reads packed input
+    panels (1) or its input in place (0), by `TilingOptions.channel_panels` (`mode`): 0
+    never, 2 always, 1 on 16 registers (AVX2, where it was measured) for layers of at
+    least `CHANNEL_PANEL_MIN_FILTERS` output channels."""
+    if mode == 0:
+        return 0
+    if mode >= 2:
+        return 1
+    return 1 if registers < 32 and cout >= CHANNEL_PANEL_MIN_FILTERS else 0
 
 
 def pattern_tile(registers: int, width: int, out_vectors: int) -> tuple[int, int]:

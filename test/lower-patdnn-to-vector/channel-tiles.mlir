@@ -3,6 +3,9 @@
 // RUN: patdnn-opt %s -p 'lower-patdnn-to-vector{vector-width=8 vector-registers=32}' | filecheck %s --check-prefix=WIDE
 // RUN: patdnn-opt %s -p 'lower-patdnn-to-vector{vector-width=8 vector-registers=16 channel-tiles=0}' | filecheck %s --check-prefix=OFF
 // RUN: not patdnn-opt %s -p 'lower-patdnn-to-vector{channel-tiles=3}' 2>&1 | filecheck %s --check-prefix=BAD
+// RUN: patdnn-opt %s -p 'lower-patdnn-to-vector{vector-width=4 vector-registers=16 channel-tiles=2 channel-panels=2}' | filecheck %s --check-prefix=PANELS
+// RUN: patdnn-opt %s -p 'lower-patdnn-to-vector{vector-width=8 vector-registers=16 channel-panels=0}' | filecheck %s --check-prefix=INPLACE
+// RUN: not patdnn-opt %s -p 'lower-patdnn-to-vector{channel-panels=3}' 2>&1 | filecheck %s --check-prefix=BADPANELS
 
 // A flat pointwise layer with the tile over output channels (`channel_tile.py`): its
 // weights packed into the blob as [ceil(cout / 4)][cin][4] (the dense weights are not
@@ -25,6 +28,27 @@
 // CHECK:           vector.store {{.*}} : memref<1x5x1x12xf32>, vector<4xf32>
 // CHECK:         scf.for {{.*}} -> (vector<4xf32>
 // CHECK:         vector.maskedstore {{.*}} : memref<1x5x1x12xf32>, vector<4xi1>, vector<4xf32>
+// With `channel-panels=2` a phase first packs the input into one panel [3][6] per pixel
+// tile in the workspace (2 tiles, 32 floats apart: 3 x 6 floats and the last row's
+// whole-vector stores, rounded up to a line): two vectors a channel row, loaded whole
+// for the first tile and masked for the last (whose second vector would run past the
+// plane's 12 pixels); the tiles then broadcast their inputs from the panels.
+
+// PANELS-LABEL: func.func @small
+// PANELS:         %[[P:.*]] = memref.view {{.*}} to memref<64xf32>
+// PANELS:         scf.for
+// PANELS:           scf.for
+// PANELS:             scf.for
+// PANELS-COUNT-2:       vector.store {{.*}}, %[[P]][{{.*}}] : memref<64xf32>, vector<4xf32>
+// PANELS:           scf.for
+// PANELS:             scf.for
+// PANELS:               vector.maskedload
+// PANELS:               vector.store {{.*}}, %[[P]][{{.*}}] : memref<64xf32>, vector<4xf32>
+// PANELS:         scf.for
+// PANELS:           scf.for {{.*}} -> (vector<4xf32>
+// PANELS:             vector.load %{{.*}} : memref<2x3x4xf32>, vector<4xf32>
+// PANELS:             memref.load %[[P]][{{.*}}] : memref<64xf32>
+// PANELS-NEXT:        vector.broadcast {{.*}} : f32 to vector<4xf32>
 func.func @small(%x: tensor<1x3x3x4xf32>) -> tensor<1x5x3x4xf32> {
   %w = arith.constant dense<[[[[1.0]], [[2.0]], [[3.0]]], [[[4.0]], [[5.0]], [[6.0]]], [[[7.0]], [[8.0]], [[9.0]]], [[[10.0]], [[11.0]], [[12.0]]], [[[13.0]], [[14.0]], [[15.0]]]]> : tensor<5x3x1x1xf32>
   %b = arith.constant dense<[0.5, 1.0, 1.5, 2.0, 2.5]> : tensor<5xf32>
@@ -54,3 +78,20 @@ func.func @rule(%x: tensor<1x96x8x8xf32>) -> tensor<1x8x8x8xf32> {
 }
 
 // BAD: channel-tiles must be 0, 1 or 2, got 3
+
+// BADPANELS: channel-panels must be 0, 1 or 2, got 3
+
+// The default rule on a 7 x 7 plane: with 128 output channels (8 channel tiles) the tile
+// over output channels reads packed panels ([9 tiles][96][6] at 592 floats a tile, in
+// the workspace) and takes the plane; with `channel-panels=0` the tile over pixels.
+
+// RULE-LABEL:  func.func @panels
+// RULE:          memref.view {{.*}} to memref<16x96x8xf32>
+// RULE:          memref.view {{.*}} to memref<5328xf32>
+// INPLACE-LABEL: func.func @panels
+// INPLACE:       memref.view {{.*}} to memref<128x96x1x1xf32>
+func.func @panels(%x: tensor<1x96x7x7xf32>) -> tensor<1x128x7x7xf32> {
+  %w = arith.constant dense<0.25> : tensor<128x96x1x1xf32>
+  %y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>} : tensor<1x96x7x7xf32>, tensor<128x96x1x1xf32> -> tensor<1x128x7x7xf32>
+  func.return %y : tensor<1x128x7x7xf32>
+}

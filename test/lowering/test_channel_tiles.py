@@ -1,7 +1,8 @@
 """The tile over output channels of flat pointwise layers (`vector.channel_tile`): its
-packed weights, the default rule, tuning overrides, and its numbers against PyTorch on
-edge shapes (odd channel counts, planes no tile divides, a residual with ReLU6,
-hardswish, batch 2) on the host at 4, 8 and 16 lanes, on `x86-avx2` and on aarch64."""
+packed weights, the default rules, tuning overrides, and its numbers against PyTorch on
+edge shapes (odd channel counts, planes no tile divides, a single pixel, a residual with
+ReLU6, hardswish, batch 2) on the host at 4, 8 and 16 lanes, on `x86-avx2` and on
+aarch64, reading its input in place and from packed panels."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ import patdnn
 import patdnn.lowering.pipeline as pipeline
 from patdnn.lowering.autotune import candidate_tilings
 from patdnn.lowering.vector.channel_tile import channel_tiling, pack_channel_weights
-from patdnn.lowering.vector.tiling import ConvTiling, TilingOptions, channel_tile_rule
+from patdnn.lowering.vector.tiling import (
+    ConvTiling,
+    TilingOptions,
+    channel_panel_rule,
+    channel_tile_rule,
+)
 from patdnn.runtime.target import Target
 
 TOLERANCE = 1e-4
@@ -50,6 +56,8 @@ SHAPES: list[Shape] = [
     (37, 37, 5, 3, 2, True, "relu6"),  # 15 pixels, residual + ReLU6
     (20, 20, 14, 14, 1, True, "relu6"),
     (96, 8, 8, 8, 1, False, "none"),  # one vector of channels (AVX2)
+    (65, 131, 1, 1, 2, False, "relu"),  # a single pixel
+    (131, 131, 1, 13, 2, True, "relu6"),  # 13 pixels: the panels of tile 1 load masked
 ]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -60,13 +68,14 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-@pytest.fixture
-def channel_tiles_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Compiles with `lower-patdnn-to-vector{channel-tiles=2}`."""
+@pytest.fixture(params=[0, 2], ids=["in-place", "panels"])
+def channel_tiles_everywhere(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """Compiles with `lower-patdnn-to-vector{channel-tiles=2 channel-panels=0|2}`."""
     lowering = pipeline.LowerPatdnnToVectorPass
-    monkeypatch.setattr(
-        pipeline, "LowerPatdnnToVectorPass", functools.partial(lowering, channel_tiles=2)
-    )
+    options = {"channel_tiles": 2, "channel_panels": request.param}
+    monkeypatch.setattr(pipeline, "LowerPatdnnToVectorPass", functools.partial(lowering, **options))
     yield
 
 
@@ -130,32 +139,52 @@ def test_packed_weights() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "registers", "plane", "cin", "vectors"),
+    ("mode", "registers", "plane", "cin", "panels", "vectors"),
     [
-        (1, 16, 196, 96, 2),
-        (1, 16, 3136, 64, 2),
-        (1, 16, 64, 96, 2),
-        (1, 16, 49, 512, 0),  # 7 x 7: the tile over pixels (3 x 4) is faster
-        (1, 16, 196, 32, 0),
-        (1, 32, 196, 512, 0),  # AVX-512 and NEON keep the tile over pixels
-        (0, 16, 196, 512, 0),
-        (2, 32, 49, 8, 2),
+        (1, 16, 196, 96, 0, 2),
+        (1, 16, 3136, 64, 0, 2),
+        (1, 16, 64, 96, 0, 2),
+        (1, 16, 49, 512, 0, 0),  # 7 x 7 in place: the tile over pixels (3 x 4) is faster
+        (1, 16, 49, 512, 1, 2),  # ... but not than the tile reading packed panels
+        (1, 16, 2, 256, 1, 2),
+        (1, 16, 1, 1280, 1, 0),  # a single pixel: the tile over pixels
+        (1, 16, 196, 32, 1, 0),
+        (1, 32, 196, 512, 1, 0),  # AVX-512 and NEON keep the tile over pixels
+        (0, 16, 196, 512, 1, 0),
+        (2, 32, 49, 8, 0, 2),
     ],
 )
-def test_rule(mode: int, registers: int, plane: int, cin: int, vectors: int) -> None:
-    assert channel_tile_rule(mode, registers, plane, cin) == vectors
+def test_rule(mode: int, registers: int, plane: int, cin: int, panels: int, vectors: int) -> None:
+    assert channel_tile_rule(mode, registers, plane, cin, panels) == vectors
 
 
-def _tiling(tuning: dict[str, int], registers: int = 16, mode: int = 1) -> ConvTiling | None:
+@pytest.mark.parametrize(
+    ("mode", "registers", "cout", "panels"),
+    [
+        (1, 16, 128, 1),
+        (1, 16, 2048, 1),
+        (1, 16, 96, 0),  # few channel tiles to repay the pack
+        (1, 32, 2048, 0),
+        (0, 16, 2048, 0),
+        (2, 32, 8, 1),
+    ],
+)
+def test_panel_rule(mode: int, registers: int, cout: int, panels: int) -> None:
+    assert channel_panel_rule(mode, registers, cout) == panels
+
+
+def _tiling(
+    tuning: dict[str, int], registers: int = 16, mode: int = 1, cout: int = 20, size: int = 14
+) -> ConvTiling | None:
     return channel_tiling(
         kernel=(1, 1),
         stride=(1, 1),
         padding=(0, 0),
         groups=1,
         cin=96,
-        cout=20,
-        out_h=14,
-        out_w=14,
+        cout=cout,
+        out_h=size,
+        out_w=size,
         tuning=DictionaryAttr({k: IntegerAttr(v, i64) for k, v in tuning.items()}),
         width=8,
         registers=registers,
@@ -176,6 +205,12 @@ def test_tuning_overrides_the_rule() -> None:
         out_w=7, tuning=None, width=8, registers=16, options=TilingOptions(channel_tiles=2),
     )  # fmt: skip
     assert strided is None
+    # 160 channels take packed panels by default, and @7 the tile over output channels
+    assert _tiling({}, cout=160, size=7) == ConvTiling(1, 1, 1, 0, 2, 6, 1)
+    assert _tiling({"panels": 0}, cout=160) == ConvTiling(1, 1, 1, 0, 2, 6, 0)
+    assert _tiling({"panels": 1}) == ConvTiling(1, 1, 1, 0, 2, 6, 1)
+    # an entry overrides only itself: the rule's tile over output channels, in place
+    assert _tiling({"panels": 0}, cout=160, size=7) == ConvTiling(1, 1, 1, 0, 2, 6, 0)
 
 
 def test_auto_tune_candidates() -> None:
@@ -194,16 +229,17 @@ def test_auto_tune_candidates() -> None:
     assert tiles[0].channel_vectors == 2
     assert any(t.channel_vectors == 0 for t in tiles)
     assert all(t.channel_vectors <= 3 for t in tiles)  # 20 channels: at most 3 vectors
+    assert {t.panels for t in tiles if t.channel_vectors} == {0, 1}
     assert all(t.channel_vectors == 0 for t in candidate_tilings(dense, 8, 16))
 
 
 @pytest.mark.usefixtures("channel_tiles_everywhere")
 def test_few_channel_tiles_split_their_pixels() -> None:
-    """144->24 @56 (MobileNet-V2): 2 channel tiles of 16 channels, 522 pixel tiles; its
-    phase is 2 x 8 tasks, not 2."""
+    """144->24 @56 (MobileNet-V2): 2 channel tiles of 16 channels, 522 pixel tiles; the
+    tiles' phase is 2 x 8 tasks, not 2."""
     model = Pointwise(144, 24, nn.Identity(), False).eval()
     x = torch.randn(1, 144, 56, 56)
     compiled = patdnn.compile(model, x, target="host", keep_stages=True, vector_width=8)
     text = compiled.mlir("lower-patdnn-to-vector")
     counts = [int(c) for c in re.findall(r'_task\d+", (\d+) : i64', text)]
-    assert counts == [16]
+    assert counts[-1] == 16 and len(counts) <= 2  # (with panels: the pack's phase first)

@@ -475,19 +475,30 @@ class _Pointwise(nn.Module):
 @pytest.mark.parametrize(
     ("cin", "cout", "h", "w", "batch"), [(33, 20, 7, 7, 1), (97, 37, 14, 14, 2)]
 )
+@pytest.mark.parametrize("panels", [0, 2])
 def test_channel_tile_pixel_ranges_bitwise_identical(
-    monkeypatch: pytest.MonkeyPatch, target: str, cin: int, cout: int, h: int, w: int, batch: int
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    cin: int,
+    cout: int,
+    h: int,
+    w: int,
+    batch: int,
+    panels: int,
 ) -> None:
     """The tile over output channels (`channel-tiles=2`) of a layer of few channel tiles
     splits its pixels too: a pixel range's last tiles store exactly, so no task writes
-    another's pixels, and every thread count gives the same bits."""
+    another's pixels, and every thread count gives the same bits; with `channel-panels=2`
+    the pack's tasks each write the panels of their own pixel tiles."""
     import functools
 
     import patdnn.lowering.pipeline as pipeline
 
     lowering = pipeline.LowerPatdnnToVectorPass
     monkeypatch.setattr(
-        pipeline, "LowerPatdnnToVectorPass", functools.partial(lowering, channel_tiles=2)
+        pipeline,
+        "LowerPatdnnToVectorPass",
+        functools.partial(lowering, channel_tiles=2, channel_panels=panels),
     )
     torch.manual_seed(cin + cout)
     model = _Pointwise(cin, cout).eval()
