@@ -85,6 +85,20 @@ def test_measured_peak_is_plausible() -> None:
     assert lanes * 0.5 / 4 < peak.gflops < lanes * 4 * 6
 
 
+def test_shares_use_the_higher_of_the_peaks_before_and_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    again = {"host": 80.0, "x86-avx2": 50.0}
+    monkeypatch.setattr(core, "_measure_peaks", lambda ts: [FmaPeak(t, 8, again[t]) for t in ts])
+    loaded, quiet = FmaPeak("host", 8, 40.0), FmaPeak("x86-avx2", 8, 60.0)
+    results = [core.CaseResult("a", "conv", 1, 1, loaded, 0.0),
+               core.CaseResult("b", "conv", 1, 1, loaded, 0.0, target="host"),
+               core.CaseResult("c", "conv", 1, 1, quiet, 0.0, target="x86-avx2")]  # fmt: skip
+    core._settle_peaks(results)
+    assert [r.peak.gflops for r in results] == [80.0, 80.0, 60.0]
+    core._settle_peaks([])
+
+
 def test_relative_error_and_check() -> None:
     ref = np.arange(6, dtype=np.float32).reshape(1, 6)
     assert relative_error(ref.copy(), ref) == 0.0
