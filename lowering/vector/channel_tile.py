@@ -290,7 +290,7 @@ class ChannelTileGenerator:
                 tile(g.iv, None)
             full = plane // pixels
             if safe < full:
-                low = em.emit(arith.MaxUIOp(g0, em.index(safe))).results[0]
+                low = em.maxui(g0, safe)
                 with em.loop(low, em.minui(g1, full)) as g:
                     tile(g.iv, pixels)
             if full < tiles:
@@ -339,10 +339,10 @@ class ChannelTileGenerator:
         tail = -(-self.overrun(t.pixels) // t.pixels) - 1
         exact = g1
         if tail:
-            below = em.emit(arith.MaxUIOp(em.add(g0, tail), g1)).results[0]
+            below = em.maxui(em.add(g0, tail), g1)
             exact = em.emit(arith.SubiOp(below, em.index(tail))).results[0]
         loose = em.minui(exact, em.index(self.loose_tiles()))
-        loose = em.emit(arith.MaxUIOp(g0, loose)).results[0]
+        loose = em.maxui(g0, loose)
         bias = self.bias_vectors(block, lanes)
         with em.loop(g0, loose) as g:
             self.emit_tile(n, block, lanes, g.iv, t.pixels, bias, exact=False)

@@ -98,7 +98,7 @@ def unscaled_bases(offsets: Sequence[int], width: int) -> dict[int, int] | None:
     whole number of vectors from it, which LLVM would encode as `ldr q` (an unsigned
     offset) and pair into `ldp q`. The bases sit at a column residue (mod `width`) that
     no offset has: 3 for the shifts 0, 1, 2 of a 3-wide kernel. Greedily, each base
-    serves the offsets of one window of `2 * UNSCALED_REACH - width` floats from the
+    serves the offsets of one window of `2 * UNSCALED_REACH - 2 * width` floats from the
     first one it takes, and lies at most 3 floats past the last of them (inside the
     buffer whenever the loads are). None when every residue occurs."""
     free = sorted(set(range(width)) - {at % width for at in offsets})
@@ -855,7 +855,8 @@ class ConvGenerator:
         102 / 67; clamping each window's address in the kernel loop instead: 72, 72, 68,
         and 64 @224 119 with 37 spills)."""
         em, v = self.em, self.width
-        base = em.add(em.mul(channel, self.channel_stride), origin)
+        plane = em.mul(channel, self.channel_stride)
+        base = em.add(plane, origin)
         far = {at % v for at in offsets if at >= UNSCALED_REACH} - {0}
         if (
             not self.options.column_bases
@@ -876,7 +877,7 @@ class ConvGenerator:
                     b = windows[at]
                     if b not in moved:
                         shifted = em.minui(em.add(origin, b), bound)
-                        moved[b] = em.add(em.mul(channel, self.channel_stride), shifted)
+                        moved[b] = em.add(plane, shifted)
                     return moved[b], at - b
 
                 return windowed
@@ -903,7 +904,7 @@ class ConvGenerator:
         if self.options.column_bases < 2 or self.flat is None:
             return None
         (size,) = shape_of(self.flat)
-        return self.em.emit(arith.MaxUIOp(loaded, self.em.index(size - 1))).results[0]
+        return self.em.maxui(loaded, size - 1)
 
     def load_at(self, base: Value, offset: int, active: int) -> Value:
         """The input vector at `base + offset` (masked when fewer lanes are active and

@@ -161,6 +161,12 @@ class Emitter:
             b = self.index(b)
         return self.emit(arith.MinUIOp(a, b)).results[0]
 
+    def maxui(self, a: Value, b: int | Value) -> Value:
+        """The larger of two indices."""
+        if isinstance(b, int):
+            b = self.index(b)
+        return self.emit(arith.MaxUIOp(a, b)).results[0]
+
     def mul(self, a: Value, b: int) -> Value:
         if b == 1:
             return a
