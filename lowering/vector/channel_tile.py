@@ -10,12 +10,13 @@ for each input channel a tile of `pixels` pixels x `channel_vectors` vectors of
 channels loads the channels' weight vectors once and broadcasts one input scalar
 `x[ci][p]` per pixel into `pixels x channel_vectors` FMAs (AVX2: 6 pixels x 2 vectors,
 12 accumulators, 2 weights and a broadcast in 15 of the 16 registers). The bias is the
-accumulators' start (one vector load per channel vector). With 4 or 8 lanes the
+accumulators' start (one vector load per channel vector). With 4, 8 or 16 lanes the
 epilogue transposes the tile (`transpose`) into vectors of one channel's pixels, adds
 the residual, applies the activation and stores whole vectors to the NCHW output
-(`store_transposed`); with 16 it stores lane by lane (`store_tile`). A last tile of
-fewer pixels and a last block of fewer channels are tiles of their own sizes, so only
-live channels and pixels are stored.
+(`store_transposed`; AVX-512: 14 pixels x 2 vectors, 28 accumulators, each vector's 14
+pixels and 2 zero rows transposed 16 x 16); any other width stores lane by lane
+(`store_tile`). A last tile of fewer pixels and a last block of fewer channels are
+tiles of their own sizes, so only live channels and pixels are stored.
 
 The tasks are images x ranges of channel tiles x ranges of pixel tiles (about
 `TASKS_PER_PHASE` in all: a layer of few channel tiles, 144->24 @56, still has work for
@@ -362,8 +363,8 @@ class ChannelTileGenerator:
 
     def transposes(self) -> bool:
         """Whether the epilogue transposes the tile (`transpose`) into vectors of one
-        channel's pixels (4 and 8 lanes) rather than storing lane by lane."""
-        return self.width in (4, 8)
+        channel's pixels (4, 8 and 16 lanes) rather than storing lane by lane."""
+        return self.width in (4, 8, 16)
 
     def overrun(self, pixels: int) -> int:
         """The pixels from a tile's first that its stores write when they need not be
@@ -502,10 +503,11 @@ class ChannelTileGenerator:
 
 
 def transpose(em: Emitter, rows: list[Value]) -> list[Value]:
-    """The transpose of `v x v` floats held as `v` vectors (4 or 8 lanes), by shuffles:
-    interleave pairs of rows, then pairs of pairs (the 4 x 4 transposes within each
-    128-bit half), then, with 8 lanes, the halves (AVX's unpack, shufps, permute2f128:
-    24 shuffles for 8 x 8)."""
+    """The transpose of `v x v` floats held as `v` vectors (4, 8 or 16 lanes), by
+    shuffles: interleave pairs of rows, then pairs of pairs (the 4 x 4 transposes within
+    each 128-bit block: AVX's unpack and shufps), then, with 8 or 16 lanes, transpose
+    the `v/4 x v/4` matrix of 128-bit blocks by swapping its off-diagonal halves
+    (permute2f128, shuf_f32x4): 24 shuffles for 8 x 8, 64 for 16 x 16."""
     v = len(rows)
     shuffle = em.shuffle
 
@@ -524,10 +526,36 @@ def transpose(em: Emitter, rows: list[Value]) -> list[Value]:
         quads += [shuffle(t1, t3, lo2), shuffle(t1, t3, hi2)]
     if v == 4:
         return quads
-    assert v == 8
+    assert v in (8, 16)
+    # quads[4 * r + k], block j: column 4 * j + k of rows 4 * r ..; column 4 * j + k is
+    # block j of quads[4 * r + k] at block r, for every r.
     columns: list[Value] = [quads[0]] * v
-    for c in range(4):
-        low = shuffle(quads[c], quads[c + 4], [*range(4), *range(8, 12)])
-        high = shuffle(quads[c], quads[c + 4], [*range(4, 8), *range(12, 16)])
-        columns[c], columns[c + 4] = low, high
+    for k in range(4):
+        blocks = [quads[4 * r + k] for r in range(v // 4)]
+        for j, column in enumerate(transpose_blocks(em, blocks)):
+            columns[4 * j + k] = column
     return columns
+
+
+def transpose_blocks(em: Emitter, rows: list[Value]) -> list[Value]:
+    """The transpose of the `m x m` matrix of 4-lane blocks of `m` vectors of `4 * m`
+    lanes: for each block size `b` (in blocks, m / 2 down to 1), each pair of rows
+    `i, i + b` (i in the first half of a run of `2 * b`) swaps its off-diagonal
+    `b x b` blocks."""
+    m = len(rows)
+    v = 4 * m
+    rows = list(rows)
+    b = m // 2
+    while b:
+        low = [
+            4 * (q if (q // b) % 2 == 0 else v // 4 + q - b) + e for q in range(m) for e in range(4)
+        ]
+        high = [
+            4 * (q + b if (q // b) % 2 == 0 else v // 4 + q) + e for q in range(m) for e in range(4)
+        ]
+        for i in range(m):
+            if (i // b) % 2 == 0:
+                a, c = rows[i], rows[i + b]
+                rows[i], rows[i + b] = em.shuffle(a, c, low), em.shuffle(a, c, high)
+        b //= 2
+    return rows

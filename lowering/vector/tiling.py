@@ -165,7 +165,9 @@ class ConvTiling:
         `channel_panel_rule` (with `options.channel_panels`) does."""
         if plane and taps == 1 and groups == 1:
             panels = channel_panel_rule(options.channel_panels, registers, filters_per_group)
-            vectors = channel_tile_rule(options.channel_tiles, registers, plane, cin, panels)
+            vectors = channel_tile_rule(
+                options.channel_tiles, registers, plane, cin, panels, width, filters_per_group
+            )
             if vectors:
                 return ConvTiling(1, 1, 1, 0, vectors, channel_pixels(registers), panels)
         if dense and filters_per_group > 1:
@@ -323,19 +325,39 @@ def channel_pixels(registers: int) -> int:
     return max(1, (registers - 4) // 2)
 
 
-def channel_tile_rule(mode: int, registers: int, plane: int, cin: int, panels: int = 0) -> int:
+def channel_tile_rule(
+    mode: int, registers: int, plane: int, cin: int, panels: int = 0, width: int = 8, cout: int = 0
+) -> int:
     """The output-channel vectors of the default tile of a flat pointwise layer of one
     group (0: the tile over pixels), by `TilingOptions.channel_tiles` (`mode`): 0
-    never, 2 always, 1 on 16 registers (AVX2) for layers of at least
-    `CHANNEL_TILE_MIN_CHANNELS` input channels and planes of at least
-    `CHANNEL_TILE_MIN_PIXELS` pixels, or `CHANNEL_PANEL_MIN_PIXELS` where the tile
-    reads packed `panels`."""
+    never, 2 always, 1 for layers of at least `CHANNEL_TILE_MIN_CHANNELS` input channels
+    on the targets where it was measured: 16 registers (AVX2) on planes of at least
+    `CHANNEL_TILE_MIN_PIXELS` pixels, or `CHANNEL_PANEL_MIN_PIXELS` where the tile reads
+    packed `panels`; 32 registers of 16 lanes (AVX-512) on any plane, for layers of at
+    least two vectors of output channels (`cout`). NEON (32 registers of 4 lanes) keeps
+    the tile over pixels.
+
+    AVX-512, 14 pixels x 2 vectors of channels transposed 16 x 16 in the epilogue,
+    reading in place (packed panels measured 0.95-1.03x of it), against the tile over
+    pixels, one thread, thread CPU time, medians of 7-9 interleaved rounds
+    (`benchmarks/channel_tiles.py --target host`, Zen 4): 384->64 @14 1.13-1.16x,
+    576->96 @14 1.09-1.20x, 1024->256 @14 1.05-1.23x, 256->64 @56 1.18-1.28x, 512->128
+    @28 1.03-1.06x, 96->576 @14 1.00-1.03x, 64->384 @14 1.04x, 144->32 @28 1.04x,
+    960->160 @7 1.10x, 576->160 @7 1.10x, 320->1280 @7 1.05-1.07x, 512->2048 @7
+    1.06-1.17x, 2048->512 @7 1.23x, 160->960 @7 1.05x, 1280->1000 @1 1.06x. Fewer input
+    channels lose (24->144 @56 0.87x, 32->192 @28 0.91x, 16->96 @112 0.88x, 48->288 @28
+    0.98x), and so do fewer than 32 output channels, whose second vector is part empty
+    (144->24 @56 0.89-0.91x, 96->24 @56 0.85x)."""
     if mode == 0:
         return 0
     if mode >= 2:
         return 2
-    fewest = CHANNEL_PANEL_MIN_PIXELS if panels else CHANNEL_TILE_MIN_PIXELS
-    if registers < 32 and plane >= fewest and cin >= CHANNEL_TILE_MIN_CHANNELS:
+    if cin < CHANNEL_TILE_MIN_CHANNELS:
+        return 0
+    if registers < 32:
+        fewest = CHANNEL_PANEL_MIN_PIXELS if panels else CHANNEL_TILE_MIN_PIXELS
+        return 2 if plane >= fewest else 0
+    if width == 16 and cout >= 2 * width:
         return 2
     return 0
 

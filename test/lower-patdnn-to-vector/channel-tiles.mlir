@@ -6,6 +6,7 @@
 // RUN: patdnn-opt %s -p 'lower-patdnn-to-vector{vector-width=4 vector-registers=16 channel-tiles=2 channel-panels=2}' | filecheck %s --check-prefix=PANELS
 // RUN: patdnn-opt %s -p 'lower-patdnn-to-vector{vector-width=8 vector-registers=16 channel-panels=0}' | filecheck %s --check-prefix=INPLACE
 // RUN: not patdnn-opt %s -p 'lower-patdnn-to-vector{channel-panels=3}' 2>&1 | filecheck %s --check-prefix=BADPANELS
+// RUN: patdnn-opt %s -p 'lower-patdnn-to-vector{vector-width=16 vector-registers=32}' | filecheck %s --check-prefix=AVX512
 
 // A flat pointwise layer with the tile over output channels (`channel_tile.py`): its
 // weights packed into the blob as [ceil(cout / 4)][cin][4] (the dense weights are not
@@ -94,4 +95,32 @@ func.func @panels(%x: tensor<1x96x7x7xf32>) -> tensor<1x128x7x7xf32> {
   %w = arith.constant dense<0.25> : tensor<128x96x1x1xf32>
   %y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>} : tensor<1x96x7x7xf32>, tensor<128x96x1x1xf32> -> tensor<1x128x7x7xf32>
   func.return %y : tensor<1x128x7x7xf32>
+}
+
+// AVX-512 (32 registers of 16 lanes): a layer of 64 or more input channels and 2 or more
+// vectors of output channels takes the tile over output channels by default (14 pixels x
+// 2 vectors, 28 accumulators); the epilogue transposes each vector's 14 pixels and 2 zero
+// rows 16 x 16 by shuffles and stores whole channel vectors (masked for the last tile's
+// 2 pixels), never lane by lane; fewer than 32 output channels keep the tile over pixels.
+
+// AVX512:      dense_resource<{{[^>]*}}channels16{{.*}}> : tensor<3x64x16xf32>
+// AVX512-LABEL: func.func @avx512
+// AVX512:        memref.view {{.*}} to memref<3x64x16xf32>
+// AVX512:        scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// AVX512-COUNT-64: vector.shuffle
+// AVX512-NOT:    memref.store
+// AVX512:        vector.store {{.*}} : memref<1x33x1x16xf32>, vector<16xf32>
+// AVX512:        vector.maskedstore {{.*}} : memref<1x33x1x16xf32>, vector<16xi1>, vector<16xf32>
+// AVX512-LABEL: func.func @avx512_few
+// AVX512:        memref.view {{.*}} to memref<24x64x1x1xf32>
+func.func @avx512(%x: tensor<1x64x4x4xf32>) -> tensor<1x33x4x4xf32> {
+  %w = arith.constant dense<0.5> : tensor<33x64x1x1xf32>
+  %y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>} : tensor<1x64x4x4xf32>, tensor<33x64x1x1xf32> -> tensor<1x33x4x4xf32>
+  func.return %y : tensor<1x33x4x4xf32>
+}
+
+func.func @avx512_few(%x: tensor<1x64x4x4xf32>) -> tensor<1x24x4x4xf32> {
+  %w = arith.constant dense<0.25> : tensor<24x64x1x1xf32>
+  %y = patdnn.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>} : tensor<1x64x4x4xf32>, tensor<24x64x1x1xf32> -> tensor<1x24x4x4xf32>
+  func.return %y : tensor<1x24x4x4xf32>
 }

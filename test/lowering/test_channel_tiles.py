@@ -1,7 +1,7 @@
 """The tile over output channels of flat pointwise layers (`vector.channel_tile`): its
 packed weights, the default rules, tuning overrides, and its numbers against PyTorch on
 edge shapes (odd channel counts, planes no tile divides, a single pixel, a residual with
-ReLU6, hardswish, batch 2) on the host at 4, 8 and 16 lanes, on `x86-avx2` and on
+ReLU6, hardswish, batch 2) on the host at 2, 4, 8 and 16 lanes, on `x86-avx2` and on
 aarch64, reading its input in place and from packed panels."""
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ def _check(target: str, shape: Shape, vector_width: int | None = None) -> None:
 
 
 @pytest.mark.usefixtures("channel_tiles_everywhere")
-@pytest.mark.parametrize("vector_width", [4, 8, 16])
+@pytest.mark.parametrize("vector_width", [2, 4, 8, 16])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_host(shape: Shape, vector_width: int) -> None:
-    """4 and 8 lanes transpose the tile in the epilogue; 16 stores lane by lane."""
+    """4, 8 and 16 lanes transpose the tile in the epilogue; 2 stores lane by lane."""
     _check("host", shape, vector_width)
 
 
@@ -109,17 +109,31 @@ def test_targets(shape: Shape, target: str) -> None:
     _check(target, shape)
 
 
-@pytest.mark.parametrize("target", [t for t in ("x86-avx2",) if Target.available(t)])
+def _takes_channel_tiles(target: Target) -> bool:
+    """Whether the default rule gives 96->37 @14 the tile over output channels on
+    `target` (AVX2 and AVX-512, not NEON)."""
+    return (target.vector_registers, target.vector_width) in ((16, 8), (32, 16))
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        t
+        for t in ("x86-avx2", "host")
+        if Target.available(t) and _takes_channel_tiles(Target.get(t))
+    ],
+)
 def test_default_rule_compiles_channel_tiles(target: str) -> None:
-    """With the default options `x86-avx2` takes the tile over output channels for a
-    layer the rule picks (its weights packed: a blob entry of the packed shape, the
-    dense weights not placed)."""
+    """With the default options `x86-avx2` (and an AVX-512 host) takes the tile over
+    output channels for a layer the rule picks (its weights packed: a blob entry of the
+    packed shape, the dense weights not placed)."""
+    width = Target.get(target).vector_width
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(96, 37, 1), nn.ReLU6()).eval()
     x = torch.randn(1, 96, 14, 14)
     compiled = patdnn.compile(model, x, target=target)
     lowered = compiled.mlir("lower-patdnn-to-vector")
-    assert "tensor<5x96x8xf32>" in lowered
+    assert f"tensor<{-(-37 // width)}x96x{width}xf32>" in lowered
     assert "tensor<37x96x1x1xf32>" not in lowered
     with torch.no_grad():
         reference = model(x).numpy()
@@ -139,23 +153,31 @@ def test_packed_weights() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "registers", "plane", "cin", "panels", "vectors"),
+    ("mode", "registers", "width", "plane", "cin", "cout", "panels", "vectors"),
     [
-        (1, 16, 196, 96, 0, 2),
-        (1, 16, 3136, 64, 0, 2),
-        (1, 16, 64, 96, 0, 2),
-        (1, 16, 49, 512, 0, 0),  # 7 x 7 in place: the tile over pixels (3 x 4) is faster
-        (1, 16, 49, 512, 1, 2),  # ... but not than the tile reading packed panels
-        (1, 16, 2, 256, 1, 2),
-        (1, 16, 1, 1280, 1, 0),  # a single pixel: the tile over pixels
-        (1, 16, 196, 32, 1, 0),
-        (1, 32, 196, 512, 1, 0),  # AVX-512 and NEON keep the tile over pixels
-        (0, 16, 196, 512, 1, 0),
-        (2, 32, 49, 8, 0, 2),
+        (1, 16, 8, 196, 96, 24, 0, 2),
+        (1, 16, 8, 3136, 64, 256, 0, 2),
+        (1, 16, 8, 64, 96, 24, 0, 2),
+        (1, 16, 8, 49, 512, 2048, 0, 0),  # AVX2 @7 in place: the pixel tile (3 x 4) is faster
+        (1, 16, 8, 49, 512, 2048, 1, 2),  # ... but not than the tile reading packed panels
+        (1, 16, 8, 2, 256, 128, 1, 2),
+        (1, 16, 8, 1, 1280, 1000, 1, 0),  # a single pixel: the tile over pixels
+        (1, 16, 8, 196, 32, 192, 1, 0),
+        (1, 32, 16, 196, 512, 128, 0, 2),  # AVX-512 ...
+        (1, 32, 16, 49, 512, 2048, 0, 2),  # ... @7 too
+        (1, 32, 16, 1, 1280, 1000, 0, 2),  # ... and a single pixel
+        (1, 32, 16, 3136, 144, 24, 0, 0),  # ... but not fewer than 2 vectors of channels
+        (1, 32, 16, 784, 48, 288, 0, 0),  # ... nor fewer than 64 input channels
+        (1, 32, 4, 196, 512, 128, 0, 0),  # NEON keeps the tile over pixels
+        (0, 16, 8, 196, 512, 128, 1, 0),
+        (2, 32, 4, 49, 8, 8, 0, 2),
     ],
 )
-def test_rule(mode: int, registers: int, plane: int, cin: int, panels: int, vectors: int) -> None:
-    assert channel_tile_rule(mode, registers, plane, cin, panels) == vectors
+def test_rule(
+    mode: int, registers: int, width: int, plane: int, cin: int, cout: int, panels: int,
+    vectors: int,
+) -> None:  # fmt: skip
+    assert channel_tile_rule(mode, registers, plane, cin, panels, width, cout) == vectors
 
 
 @pytest.mark.parametrize(
