@@ -160,6 +160,22 @@ def _run(args: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise PeerUnavailable(f"{what}: {lines[-1][:200]}")
 
 
+def _mnnconvert_env(work: Path) -> dict[str, str]:
+    """The environment of `mnnconvert`: its usage logger (`MNN.tools.utils.log`) runs
+    `pip install -U aliyun-log-python-sdk` into the running environment when `aliyun.log`
+    does not import, which upgrades or downgrades packages the project pins (once it
+    took protobuf 6.31 to 5.29 and broke ONNX), then reports each conversion over the
+    network. A stub `aliyun` package first on `PYTHONPATH` imports without `LogClient`, so
+    `mnnconvert` runs without its logger (it catches that import error), and with
+    `PIP_NO_INDEX` no pip it starts can reach an index."""
+    stub = work / "no-mnn-logger" / "aliyun"
+    stub.mkdir(parents=True, exist_ok=True)
+    for name in ("__init__.py", "log.py"):
+        (stub / name).write_text("")
+    path = os.pathsep.join(p for p in (str(stub.parent), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "PIP_NO_INDEX": "1"}
+
+
 def _mnn(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -> Runner:
     # A bench extra (make bench-deps), untyped: its API is looked up at run time.
     MNN: Any = importlib.import_module("MNN")
@@ -171,6 +187,7 @@ def _mnn(model: torch.nn.Module, x: torch.Tensor, threads: int, work: Path) -> R
             [_tool("mnnconvert"), "-f", "ONNX", "--modelFile", str(onnx_path),
              "--MNNModel", str(mnn_path), "--bizCode", "patdnn"],
             "MNN: mnnconvert",
+            _mnnconvert_env(work),
         )  # fmt: skip
         if not mnn_path.exists():
             raise PeerUnavailable("MNN: mnnconvert wrote no model")

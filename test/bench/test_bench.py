@@ -552,3 +552,24 @@ def test_models_pruned_in_filter_groups() -> None:
     with pytest.raises(PatdnnError, match="--filter-group 8 does not divide the 12 filters of 2"):
         core.check_filter_groups([1, 8], core.pattern_filters(_separable_net()))
     core.check_filter_groups([1, 2, 4], {"2": 12})
+
+
+def test_mnnconvert_env_keeps_its_logger_from_installing(tmp_path: Path) -> None:
+    """MNN's converter logger runs `pip install` into the environment when `aliyun.log`
+    does not import; under `_mnnconvert_env` it imports (a stub), `LogClient` does not
+    (so `mnnconvert` drops its logger), and pip has no index."""
+    import subprocess
+    import sys
+
+    from patdnn.bench.peers import _mnnconvert_env
+
+    env = _mnnconvert_env(tmp_path)
+    assert env["PIP_NO_INDEX"] == "1"
+    probe = (
+        "import aliyun.log\n"
+        "try:\n    from aliyun.log import LogClient\nexcept ImportError:\n    print('no logger')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "no logger"
