@@ -573,3 +573,23 @@ def test_mnnconvert_env_keeps_its_logger_from_installing(tmp_path: Path) -> None
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "no logger"
+
+
+def test_mnn_logger_stays_off_under_mnnconvert_env(tmp_path: Path) -> None:
+    """MNN's own logger module, imported as `mnnconvert` imports it, fails on `LogClient`
+    under `_mnnconvert_env` (so `mnnconvert` runs without it) and never reaches its
+    `pip install`."""
+    import subprocess
+    import sys
+
+    from patdnn.bench.peers import _mnnconvert_env
+
+    mnn = next(p for p in PEERS if p.name == "MNN")
+    if not mnn.installed:
+        pytest.skip("MNN is not installed (pip install -e '.[bench]')")
+    done = subprocess.run(
+        [sys.executable, "-c", "import MNN.tools.utils.log"],
+        env=_mnnconvert_env(tmp_path), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "cannot import name 'LogClient'" in done.stderr, done.stderr
+    assert "pip install" not in done.stdout
