@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out / 'pruned.pt'}, {args.out / 'report.txt'}, "
               f"{args.out / 'patterns.png'}")  # fmt: skip
     if distributed:
+        # DDP holds the process group: drop it so that the group ends here, not in
+        # interpreter finalization, and wait for rank 0's files before any rank leaves
+        del model, result
+        dist.barrier()
         dist.destroy_process_group()
     return 0
 

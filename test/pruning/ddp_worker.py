@@ -9,6 +9,8 @@ them.
 
 from __future__ import annotations
 
+import faulthandler
+import gc
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +93,7 @@ def run_single():
 
 
 def run_distributed(out: Path, checkpoint_dir: Path) -> None:
+    faulthandler.enable()  # a native abort prints every thread's Python stack
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     ds = dataset()
@@ -109,6 +112,12 @@ def run_distributed(out: Path, checkpoint_dir: Path) -> None:
         },
         out / f"rank{rank}.pt",
     )
+    # DDP's reducer holds the process group: drop it first, so that the group's gloo
+    # threads end in destroy_process_group, not in interpreter finalization; the barrier
+    # keeps either rank from closing its sockets while the other still talks on them
+    del model, result
+    gc.collect()
+    dist.barrier()
     dist.destroy_process_group()
 
 
