@@ -26,6 +26,7 @@ from patdnn.dialect.weights import weights_of
 from patdnn.errors import LoweringError
 from patdnn.lowering.vector.channel_tile import pack_layers, packed_away
 from patdnn.lowering.vector.function import LAYER_OPS, FunctionLowering
+from patdnn.lowering.vector.linear import pack_linear_layers
 from patdnn.lowering.vector.memory import WEIGHTS_ATTR, WeightBlob
 from patdnn.lowering.vector.tasks import record_schedule
 from patdnn.lowering.vector.tiling import DEFAULT_TILING, TilingOptions
@@ -101,12 +102,14 @@ class LowerPatdnnToVectorPass(ModulePass):
         channel_tiles = pack_layers(
             functions, blob, self.vector_width, self.vector_registers, options
         )
+        linear = pack_linear_layers(functions, blob, self.vector_width)
+        packed = channel_tiles.keys() | linear.keys()
         for fn in functions:
             for const in fn.body.walk():
                 if (
                     isinstance(const, arith.ConstantOp)
                     and isinstance(const.result.type, TensorType)
-                    and not packed_away(const, channel_tiles)
+                    and not packed_away(const, packed)
                 ):
                     const.value = blob.place(const.value)
         for fn in functions:
@@ -118,6 +121,7 @@ class LowerPatdnnToVectorPass(ModulePass):
                 options,
                 self.parallel,
                 channel_tiles,
+                linear,
             )
             for new_fn in lowering.run():
                 op.body.block.insert_op_before(new_fn, fn)

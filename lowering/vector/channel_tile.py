@@ -26,7 +26,7 @@ tile's weights stay in cache across them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +38,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Operation
 
-from patdnn.dialect.patdnn import Conv2dOp
+from patdnn.dialect.patdnn import Conv2dOp, LinearOp
 from patdnn.lowering.vector.conv import ConvSpec
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.memory import WeightBlob
@@ -168,18 +168,16 @@ def pack_layers(
     return packed
 
 
-def packed_away(
-    const: Operation, packed: dict[Operation, tuple[DenseResourceAttr, ConvTiling]]
-) -> bool:
+def packed_away(const: Operation, packed: Collection[Operation]) -> bool:
     """Whether every reader of the constant reads it as the weights of a layer of
-    `packed` (which reads its packed weights instead): the constant then takes no room
-    in the weight blob."""
+    `packed` (the layers of `pack_layers` and `linear.pack_linear_layers`, which read
+    their packed weights instead): the constant then takes no room in the weight blob."""
     if not const.results:
         return False
     value = const.results[0]
     uses = list(value.uses)
     return bool(uses) and all(
-        isinstance(use.operation, Conv2dOp)
+        isinstance(use.operation, Conv2dOp | LinearOp)
         and use.operation in packed
         and use.operation.weight is value
         for use in uses

@@ -66,7 +66,7 @@ from patdnn.lowering.vector.elementwise import (
 )
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.fkw_group import GroupGenerator, is_grouped
-from patdnn.lowering.vector.linear import emit_linear
+from patdnn.lowering.vector.linear import emit_linear, emit_packed_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
 from patdnn.lowering.vector.movement import emit_concat, emit_upsample
 from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
@@ -115,11 +115,15 @@ class FunctionLowering:
         options: TilingOptions = DEFAULT_TILING,
         parallel: bool = False,
         channel_tiles: dict[Operation, tuple[DenseResourceAttr, ConvTiling]] | None = None,
+        packed_linear: dict[Operation, DenseResourceAttr] | None = None,
     ):
         self.fn = fn
         self.channel_tiles = channel_tiles or {}
         """The layers with tiles over output channels: their packed weights and tiles
         (`channel_tile.pack_layers`)."""
+        self.packed_linear = packed_linear or {}
+        """The linear layers vectorised over their features: their packed weights
+        (`linear.pack_linear_layers`)."""
         self.parallel = parallel
         self.schedule: EntrySchedule | None = None
         """The phases of the parallel form (after `run`, with `parallel`)."""
@@ -174,7 +178,7 @@ class FunctionLowering:
             if op is ret:
                 break
             if isinstance(op, arith.ConstantOp):
-                if packed_away(op, self.channel_tiles):
+                if packed_away(op, self.channel_tiles.keys() | self.packed_linear.keys()):
                     continue  # its layers read their packed weights
                 assert isinstance(op.value, DenseResourceAttr)
                 offset = self.blob.offset(op.value)
@@ -279,6 +283,14 @@ class FunctionLowering:
         self.schedule = EntrySchedule(name, workspace_size, tuple(phases))
         return functions
 
+    def packed_view(self, attr: DenseResourceAttr) -> Value:
+        """The weights a layer reads packed (`channel_tile.pack_layers`,
+        `linear.pack_linear_layers`), as a view of the weight blob."""
+        view = memref.ViewOp(
+            self.blob_arg, self.em.index(self.blob.offset(attr)), [], _memref_of(attr.type)
+        )
+        return self.em.emit(view).results[0]
+
     def lower_layer(self, op: Operation, out: Value) -> None:
         em, v = self.em, self.width
         if isinstance(op, GlobalAvgPoolOp):
@@ -288,6 +300,13 @@ class FunctionLowering:
             n, k = op.input.type.get_shape()
             m = op.weight.type.get_shape()[0]
             bias = self.values[op.bias] if op.bias is not None else None
+            if op in self.packed_linear:
+                emit_packed_linear(
+                    em, self.phases, v, self.values[op.input],
+                    self.packed_view(self.packed_linear[op]), bias, out,
+                    (n, k, m), op.activation.data,
+                )  # fmt: skip
+                return
             emit_linear(
                 em,
                 self.phases,
@@ -404,10 +423,6 @@ class FunctionLowering:
             )
         elif op in self.channel_tiles:
             attr, tiling = self.channel_tiles[op]
-            packed = memref.ViewOp(
-                self.blob_arg, self.em.index(self.blob.offset(attr)), [], _memref_of(attr.type)
-            )
-            self.em.emit(packed)
             spec = ConvSpec(
                 kernel=(1, 1),
                 groups=1,
@@ -415,7 +430,7 @@ class FunctionLowering:
                 **common,
             ).flattened(self.em.reinterpret)
             generator = ChannelTileGenerator(
-                self.em, spec, packed.result, self.width, tiling, self.phases
+                self.em, spec, self.packed_view(attr), self.width, tiling, self.phases
             )
             generator.emit()
             return
