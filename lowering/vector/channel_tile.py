@@ -26,8 +26,9 @@ tile's weights stay in cache across them).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from xdsl.dialects import arith, func, memref
@@ -116,6 +117,25 @@ def channel_tiling(
     return ConvTiling(1, 1, 1, 0, vectors, min(pixels, plane), panels)
 
 
+L = TypeVar("L", Conv2dOp, LinearOp)
+
+
+def constant_weight_layers(
+    functions: Sequence[func.FuncOp], kind: type[L]
+) -> Iterator[tuple[L, arith.ConstantOp]]:
+    """The layers of type `kind` in `functions` whose weights are a constant, with it:
+    the layers whose weights can be packed at compile time."""
+    for fn in functions:
+        for op in fn.body.walk():
+            if not isinstance(op, kind):
+                continue
+            const = op.weight.owner
+            if isinstance(const, arith.ConstantOp) and isinstance(
+                const.value, DenseResourceAttr | DenseIntOrFPElementsAttr
+            ):
+                yield op, const
+
+
 def pack_layers(
     functions: Sequence[func.FuncOp],
     blob: WeightBlob,
@@ -129,42 +149,29 @@ def pack_layers(
     keeps the tile over pixels. Run before the constants are placed: a weight only
     these layers read is not placed (`packed_away`)."""
     packed: dict[Operation, tuple[DenseResourceAttr, ConvTiling]] = {}
-    by_constant: dict[Operation, DenseResourceAttr] = {}
-    for fn in functions:
-        for op in fn.body.walk():
-            if not isinstance(op, Conv2dOp):
-                continue
-            const = op.weight.owner
-            if not isinstance(const, arith.ConstantOp) or not isinstance(
-                const.value, DenseResourceAttr | DenseIntOrFPElementsAttr
-            ):
-                continue
-            _, cin, _, _ = op.input.type.get_shape()
-            _, _, kh, kw = op.weight.type.get_shape()
-            _, cout, out_h, out_w = op.result.type.get_shape()
-            tiling = channel_tiling(
-                kernel=(kh, kw),
-                stride=op.stride_values,
-                padding=op.padding_values,
-                groups=op.group_count,
-                cin=cin,
-                cout=cout,
-                out_h=out_h,
-                out_w=out_w,
-                tuning=op.tuning,
-                width=width,
-                registers=registers,
-                options=options,
-            )
-            if tiling is None:
-                continue
-            if const not in by_constant:
-                weights = blob.store.value(const.value).astype(np.float32)
-                name = f"{op.layer_name or 'conv'}.channels{width}"
-                by_constant[const] = blob.place(
-                    blob.store.add(name, pack_channel_weights(weights, width))
-                )
-            packed[op] = (by_constant[const], tiling)
+    for op, const in constant_weight_layers(functions, Conv2dOp):
+        _, cin, _, _ = op.input.type.get_shape()
+        _, _, kh, kw = op.weight.type.get_shape()
+        _, cout, out_h, out_w = op.result.type.get_shape()
+        tiling = channel_tiling(
+            kernel=(kh, kw),
+            stride=op.stride_values,
+            padding=op.padding_values,
+            groups=op.group_count,
+            cin=cin,
+            cout=cout,
+            out_h=out_h,
+            out_w=out_w,
+            tuning=op.tuning,
+            width=width,
+            registers=registers,
+            options=options,
+        )
+        if tiling is None:
+            continue
+        name = f"{op.layer_name or 'conv'}.channels{width}"
+        attr = blob.place_packed(const, name, lambda w: pack_channel_weights(w, width))
+        packed[op] = (attr, tiling)
     return packed
 
 

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from xdsl.dialects import arith, func, memref
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, DenseResourceAttr
+from xdsl.dialects.builtin import DenseResourceAttr
 from xdsl.ir import Operation
 
 from patdnn.dialect.patdnn import LinearOp
+from patdnn.lowering.vector.channel_tile import constant_weight_layers
 from patdnn.lowering.vector.emitter import Emitter, Value
 from patdnn.lowering.vector.memory import WeightBlob
 from patdnn.lowering.vector.tasks import Phases, decompose, is_equal, part_bounds, split_count
@@ -62,26 +63,12 @@ def pack_linear_layers(
     with its packed weights (placed in `blob` as a weight of their own; the IR only
     refers to them). Run before the constants are placed, as `channel_tile.pack_layers`."""
     packed: dict[Operation, DenseResourceAttr] = {}
-    by_constant: dict[Operation, DenseResourceAttr] = {}
-    for fn in functions:
-        for op in fn.body.walk():
-            if not isinstance(op, LinearOp):
-                continue
-            const = op.weight.owner
-            if not isinstance(const, arith.ConstantOp) or not isinstance(
-                const.value, DenseResourceAttr | DenseIntOrFPElementsAttr
-            ):
-                continue
-            m = op.weight.type.get_shape()[0]
-            if m < FEATURE_VECTORS * width:
-                continue
-            if const not in by_constant:
-                weights = blob.store.value(const.value).astype(np.float32)
-                name = f"{op.layer_name or 'linear'}.features{width}"
-                by_constant[const] = blob.place(
-                    blob.store.add(name, pack_linear_weights(weights, width))
-                )
-            packed[op] = by_constant[const]
+    for op, const in constant_weight_layers(functions, LinearOp):
+        m = op.weight.type.get_shape()[0]
+        if m < FEATURE_VECTORS * width:
+            continue
+        name = f"{op.layer_name or 'linear'}.features{width}"
+        packed[op] = blob.place_packed(const, name, lambda w: pack_linear_weights(w, width))
     return packed
 
 

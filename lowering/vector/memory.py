@@ -144,6 +144,20 @@ class WeightBlob:
     size: int = 0
     _by_handle: dict[str, int] = field(default_factory=dict[str, int])
     _inline: int = 0
+    _packed: dict[Operation, DenseResourceAttr] = field(
+        default_factory=dict[Operation, DenseResourceAttr]
+    )
+
+    def place_packed(
+        self, const: arith.ConstantOp, name: str, pack: Callable[[np.ndarray], np.ndarray]
+    ) -> DenseResourceAttr:
+        """The constant's weights as `pack` lays them out for a kernel, placed as a
+        weight of their own named `name` (after the first layer that reads them): once
+        per constant, however many layers read it (they are all of one kind)."""
+        if const not in self._packed:
+            weights = self.store.value(const.value).astype(np.float32)
+            self._packed[const] = self.place(self.store.add(name, pack(weights)))
+        return self._packed[const]
 
     def place(self, attr: Attribute) -> DenseResourceAttr:
         """Gives the constant a byte range; returns it as a weight-store handle."""
