@@ -386,10 +386,7 @@ class ChannelTileGenerator:
         out: list[Value] = []
         for u, active in enumerate(lanes):
             at = [em.mul(em.add(block, u), v)]
-            if active == v:
-                out.append(em.vload(s.bias, at, v))
-            else:
-                out.append(em.vload_masked(s.bias, at, active, v))
+            out.append(em.vload_masked(s.bias, at, active, v))
         return out
 
     def emit_tile(
@@ -496,15 +493,9 @@ class ChannelTileGenerator:
                     value = columns[lane]
                     idx = [n, em.add(co0, lane), zero, pixel]
                     if s.residual is not None:
-                        if active == v:
-                            value = em.addf(value, em.vload(s.residual, idx, v))
-                        else:
-                            value = em.addf(value, em.vload_masked(s.residual, idx, active, v))
+                        value = em.addf(value, em.vload_masked(s.residual, idx, active, v))
                         value = em.activation(value, s.activation)
-                    if active == v:
-                        em.vstore(value, s.output, idx)
-                    else:
-                        em.vstore_masked(value, s.output, idx, active)
+                    em.vstore_masked(value, s.output, idx, active)
 
 
 def transpose(em: Emitter, rows: list[Value]) -> list[Value]:

@@ -1123,7 +1123,7 @@ class ConvGenerator:
         """The vector of `ref` (an output-shaped buffer) at `idx`, masked to `active`
         lanes."""
         em, v = self.em, self.width
-        return em.vload(ref, idx, v) if active == v else em.vload_masked(ref, idx, active, v)
+        return em.vload_masked(ref, idx, active, v)
 
     def store_tile(
         self,
@@ -1139,7 +1139,7 @@ class ConvGenerator:
         in) plus the residual, through the activation, stored to output channel
         `channels[f]`, row `oh0 + i`, vector `u` (masked to its active lanes). Over a
         chunk of the input channels (`chunk`) all but the last store the sums alone."""
-        em, s, v = self.em, self.spec, self.width
+        em, s = self.em, self.spec
         places = self.tile_places(n, channels, oh0, col0, rows, lanes)
         for k, (idx, active) in enumerate(places):
             value = acc[k]
@@ -1148,7 +1148,4 @@ class ConvGenerator:
             value = em.activation(value, s.activation)
             if self.chunk is not None:  # a partial sum until the last chunk
                 value = em.select(self.chunk[3], value, acc[k])
-            if active == v:
-                em.vstore(value, s.output, idx)
-            else:
-                em.vstore_masked(value, s.output, idx, active)
+            em.vstore_masked(value, s.output, idx, active)

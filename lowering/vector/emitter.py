@@ -235,7 +235,10 @@ class Emitter:
     def vload_masked(
         self, ref: Value, indices: Sequence[Value], active: int, width: int, fill: float = 0.0
     ) -> Value:
-        """The first `active` lanes from memory, `fill` in the others."""
+        """The first `active` lanes from memory, `fill` in the others (a plain load when
+        `active` is the whole vector)."""
+        if active == width:
+            return self.vload(ref, indices, width)
         ty = VectorType(f32, [width])
         op = vector.MaskedLoadOp.create(
             operands=[ref, *indices, self.mask(active, width), self.splat(fill, width)],
@@ -246,7 +249,11 @@ class Emitter:
     def vstore_masked(
         self, value: Value, ref: Value, indices: Sequence[Value], active: int
     ) -> None:
+        """The first `active` lanes of `value` (a plain store when that is all of them)."""
         (width,) = shape_of(value)
+        if active == width:
+            self.vstore(value, ref, indices)
+            return
         self.emit(vector.MaskedStoreOp(ref, list(indices), self.mask(active, width), value))
 
     def select(self, condition: Value, a: Value, b: Value) -> Value:

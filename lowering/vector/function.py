@@ -124,6 +124,8 @@ class FunctionLowering:
         self.packed_linear = packed_linear or {}
         """The linear layers vectorised over their features: their packed weights
         (`linear.pack_linear_layers`)."""
+        self.packed = self.channel_tiles.keys() | self.packed_linear.keys()
+        """Every layer that reads packed weights (`channel_tile.packed_away`)."""
         self.parallel = parallel
         self.schedule: EntrySchedule | None = None
         """The phases of the parallel form (after `run`, with `parallel`)."""
@@ -178,7 +180,7 @@ class FunctionLowering:
             if op is ret:
                 break
             if isinstance(op, arith.ConstantOp):
-                if packed_away(op, self.channel_tiles.keys() | self.packed_linear.keys()):
+                if packed_away(op, self.packed):
                     continue  # its layers read their packed weights
                 assert isinstance(op.value, DenseResourceAttr)
                 offset = self.blob.offset(op.value)
@@ -301,23 +303,11 @@ class FunctionLowering:
             m = op.weight.type.get_shape()[0]
             bias = self.values[op.bias] if op.bias is not None else None
             if op in self.packed_linear:
-                emit_packed_linear(
-                    em, self.phases, v, self.values[op.input],
-                    self.packed_view(self.packed_linear[op]), bias, out,
-                    (n, k, m), op.activation.data,
-                )  # fmt: skip
-                return
-            emit_linear(
-                em,
-                self.phases,
-                v,
-                self.values[op.input],
-                self.values[op.weight],
-                bias,
-                out,
-                (n, k, m),
-                op.activation.data,
-            )
+                weight, emit = self.packed_view(self.packed_linear[op]), emit_packed_linear
+            else:
+                weight, emit = self.values[op.weight], emit_linear
+            emit(em, self.phases, v, self.values[op.input], weight, bias, out, (n, k, m),
+                 op.activation.data)  # fmt: skip
         elif isinstance(op, SparseConv1x1Op | SparseLinearOp):
             self.lower_sparse(op, out)
         elif isinstance(op, AddOp):

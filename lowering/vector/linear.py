@@ -112,12 +112,8 @@ def emit_packed_linear(
             active = min(width, live - j * width)
             value = acc
             if bias is not None:
-                value = em.addf(value, _load_part(em, bias, [lane0], active, width))
-            value = em.activation(value, activation)
-            if active == width:
-                em.vstore(value, out, [b, lane0])
-            else:
-                em.vstore_masked(value, out, [b, lane0], active)
+                value = em.addf(value, em.vload_masked(bias, [lane0], active, width))
+            em.vstore_masked(em.activation(value, activation), out, [b, lane0], active)
 
     units = len(groups)
     parts = split_count(units)
@@ -132,12 +128,6 @@ def emit_packed_linear(
             with em.if_else(is_equal(em, part, parts - 1)) as (then, _), em.at(then):
                 at = full * group_floats
                 group(b, em.index(at), em.index(at * k), groups[-1], m - at)
-
-
-def _load_part(em: Emitter, ref: Value, idx: Sequence[Value], active: int, width: int) -> Value:
-    if active == width:
-        return em.vload(ref, idx, width)
-    return em.vload_masked(ref, idx, active, width)
 
 
 def emit_linear(

@@ -240,17 +240,9 @@ def emit_sparse_linear(
             at = [n, em.add(first, v * lanes)]
             value = total[v]
             if bias is not None:
-                bvec = (
-                    em.vload(bias, at[1:], lanes)
-                    if active == lanes
-                    else em.vload_masked(bias, at[1:], active, lanes)
-                )
-                value = em.addf(value, bvec)
+                value = em.addf(value, em.vload_masked(bias, at[1:], active, lanes))
             value = em.activation(value, activation)
-            if active == lanes:
-                em.vstore(value, out, at)
-            else:
-                em.vstore_masked(value, out, at, active)
+            em.vstore_masked(value, out, at, active)
 
     with phases.open(n_images * parts) as task:
         n, part = decompose(em, task, [n_images, parts])

@@ -6,6 +6,8 @@ next to the dot-product form of the layers with fewer features."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -21,10 +23,10 @@ from patdnn.runtime.target import Target
 
 TOLERANCE = 1e-4
 
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "hardswish": nn.Hardswish,
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {  # in place, as torchvision writes them
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hardswish": lambda: nn.Hardswish(inplace=True),
     "none": nn.Identity,
 }
 
