@@ -41,7 +41,8 @@ class LowerPatdnnToVectorPass(ModulePass):
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
     `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`, `fused-copy`,
-    `row-prefetch`, `output-prefetch`, `channel-tiles`, `channel-panels`, `column-bases`, `line-rows`: see
+    `row-prefetch`, `output-prefetch`, `channel-tiles`, `channel-panels`, `column-bases`, `line-rows`,
+    `slice-claims`: see
     `vector.tiling.TilingOptions`); a layer's `tuning`
     dictionary overrides the default tile.
     """
@@ -61,6 +62,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     channel_panels: int = DEFAULT_TILING.channel_panels
     column_bases: int = DEFAULT_TILING.column_bases
     line_rows: int = DEFAULT_TILING.line_rows
+    slice_claims: int = DEFAULT_TILING.slice_claims
     parallel: bool = False
     """Each phase of tasks as a function of its own, for an entry point that runs them on
     a thread pool (see `vector.tasks`); without it, one function loops over them."""
@@ -82,6 +84,7 @@ class LowerPatdnnToVectorPass(ModulePass):
             channel_panels=self.channel_panels,
             column_bases=self.column_bases,
             line_rows=self.line_rows,
+            slice_claims=self.slice_claims,
         )
         for name, value in vars(options).items():
             if value < 0:
@@ -98,6 +101,8 @@ class LowerPatdnnToVectorPass(ModulePass):
             raise LoweringError(f"channel-tiles must be 0, 1 or 2, got {self.channel_tiles}")
         if self.channel_panels > 2:
             raise LoweringError(f"channel-panels must be 0, 1 or 2, got {self.channel_panels}")
+        if self.slice_claims > 2:
+            raise LoweringError(f"slice-claims must be 0, 1 or 2, got {self.slice_claims}")
         blob = WeightBlob(weights_of(op))
         channel_tiles = pack_layers(
             functions, blob, self.vector_width, self.vector_registers, options

@@ -40,7 +40,7 @@ from itertools import product
 
 import numpy as np
 from xdsl.dialects import arith, memref
-from xdsl.dialects.builtin import DictionaryAttr
+from xdsl.dialects.builtin import DictionaryAttr, i32
 
 from patdnn.lowering.vector.emitter import Emitter, Value, shape_of
 from patdnn.lowering.vector.pointwise import pointwise_chunk, reads_in_place, runs_flat
@@ -61,6 +61,7 @@ from patdnn.lowering.vector.tasks import (
 from patdnn.lowering.vector.tiling import (
     DEFAULT_TILING,
     FUSED_COPY_MIN_ROWS,
+    SLICE_CLAIM_MIN_BYTES,
     ConvTiling,
     TilingOptions,
     group_tile,
@@ -239,6 +240,9 @@ class ConvGenerator:
     window_bound: Value | None = None
     """While a pattern tile runs (`column_bases` 2): the bound its window origins are
     clamped to, the buffer's last index as a value LLVM cannot see as a constant."""
+    claims: Value | None = None
+    """While a layer whose tasks claim their scratch slices runs (`claims_slices`): one
+    i32 flag a slice, set while a task holds it."""
     chunk: tuple[Value, Value, Value, Value] | None = None
     """While a tile runs over one chunk of the input channels (`channel_chunk`): its
     first and end channel, and whether it is the first and the last chunk (i1)."""
@@ -464,7 +468,8 @@ class ConvGenerator:
         """Strided layers: the padding everywhere, then each phase row gathered from its
         input row, for the input channels in `channels` (default: all). For a column
         stride of 2, a vector of the phase is the even (or odd) lanes of two contiguous
-        input vectors (`even_columns`: one shuffle, masked loads at the edges); for other
+        input vectors (`column_phases`: aligned loads, masked at the right edge, and one or two
+        shuffles); for other
         strides the chunks that straddle the padding go lane by lane."""
         em, s, v = self.em, self.spec, self.width
         assert self.scratch is not None
@@ -481,6 +486,17 @@ class ConvGenerator:
             last = min(rows, (s.height - 1 + ph - a) // sh + 1)
             if last <= first:
                 continue
+            if sw == 2:
+                with em.loop(c_lo, c_hi) as c, em.loop(first, last) as i:
+                    ih = em.add(em.mul(i.iv, sh), a - ph)
+                    offsets = [b - pw for b in self.col_phases]
+                    phases = self.column_phases(n, c.iv, ih, offsets, cols // v)
+                    for bi, offset in enumerate(offsets):
+                        for m in range(0, cols, v):
+                            if any(0 <= (m + lane) * sw + offset < s.width for lane in range(v)):
+                                dst = [c.iv, em.index(ai), em.index(bi), i.iv, em.index(m)]
+                                em.vstore(phases[offset][m // v], self.scratch, dst)
+                continue
             for bi, b in enumerate(self.col_phases):
                 offset = b - pw  # phase column j reads input column j*sw + offset
                 with em.loop(c_lo, c_hi) as c, em.loop(first, last) as i:
@@ -491,12 +507,8 @@ class ConvGenerator:
                         if not any(inside):
                             continue
                         dst = [c.iv, em.index(ai), em.index(bi), i.iv]
-                        if sw == 2 or (sw == 1 and all(inside)):
-                            value = (
-                                self.even_columns(n, c.iv, ih, sources[0])
-                                if sw == 2
-                                else em.vload(s.input, [n, c.iv, ih, em.index(sources[0])], v)
-                            )
+                        if sw == 1 and all(inside):
+                            value = em.vload(s.input, [n, c.iv, ih, em.index(sources[0])], v)
                             em.vstore(value, self.scratch, [*dst, em.index(m)])
                             continue
                         for lane, x in enumerate(sources):
@@ -505,28 +517,54 @@ class ConvGenerator:
                                 idx = [*dst, em.index(m + lane)]
                                 em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
 
-    def even_columns(self, n: Value, c: Value, ih: Value, start: int) -> Value:
-        """Input pixels `X[n][c][ih][start + 2l]` for the lanes l of a vector, the padding
-        value where a column is outside the row: two loads (masked at the right edge)
-        and one shuffle, plus one shift where the first columns are left of the row."""
+    def column_phases(
+        self, n: Value, c: Value, ih: Value, offsets: Sequence[int], vectors: int
+    ) -> dict[int, list[Value]]:
+        """For a column stride of 2, the vectors `m < vectors` of input row `ih` read at
+        each offset `o` of `offsets`: lane `l` of vector `m` is `X[n][c][ih][2(m*v + l) +
+        o]`, the padding value where that column is outside the row. Every input vector
+        of the row is loaded once, at its aligned column (masked at the row's right end),
+        each pair of them is split into its even and its odd lanes (one shuffle each),
+        and an offset other than 0 or 1 takes its vectors out of two neighbouring ones of
+        those by one more shuffle (`Emitter.window`). Reading the row at the odd offsets
+        instead, each vector of each offset from two loads of its own, costs two loads
+        that cross cache lines for one store (MobileNet-V2's 3x3/2 depthwise layer 96
+        @112: 59 % of its time in that copy)."""
         em, s, v = self.em, self.spec, self.width
         fill = em.splat(s.fill, v)
-        before = max(0, -(start // 2))  # lanes left of the row
-        first = start + 2 * before
-        if before >= v or first >= s.width:
-            return fill
+        loaded: dict[int, Value] = {}
+        streams: dict[tuple[int, int], Value] = {}
 
         def part(at: int) -> Value:
-            active = min(v, s.width - at)
-            if active <= 0:
-                return fill
-            src = [n, c, ih, em.index(at)]
-            if active == v:
-                return em.vload(s.input, src, v)
-            return em.vload_masked(s.input, src, active, v, s.fill)
+            """Input columns `at .. at + v`."""
+            if at not in loaded:
+                active = min(v, s.width - at)
+                src = [n, c, ih, em.index(at)]
+                loaded[at] = (
+                    fill if active <= 0 else em.vload_masked(s.input, src, active, v, s.fill)
+                )
+            return loaded[at]
 
-        value = em.even_lanes(part(first), part(first + v))
-        return em.shift_lanes(value, fill, before) if before else value
+        def stream(parity: int, k: int) -> Value:
+            """Lane `l`: input column `2 * (k * v + l) + parity`."""
+            if (parity, k) not in streams:
+                inside = k >= 0 and 2 * k * v < s.width
+                streams[parity, k] = (
+                    em.even_lanes(part(2 * k * v), part(2 * k * v + v), parity) if inside else fill
+                )
+            return streams[parity, k]
+
+        phases: dict[int, list[Value]] = {}
+        for o in offsets:
+            parity, lanes = o % 2, o // 2  # column 2 * (m * v + l + lanes) + parity
+            ahead, shift = divmod(lanes, v)
+            phases[o] = [
+                stream(parity, m + ahead)
+                if shift == 0
+                else em.window(stream(parity, m + ahead), stream(parity, m + ahead + 1), shift)
+                for m in range(vectors)
+            ]
+        return phases
 
     # -- tiles ------------------------------------------------------------------------
 
@@ -622,8 +660,16 @@ class ConvGenerator:
             most = -(-row_blocks // row_parts)
             rows = min(most * self.tiling.rows, s.out_h) + s.kernel[0] - 1
             self.allocate_scratch(row_parts, rows)
+            if self.claims_slices(row_parts):
+                self.claims = em.alloc([row_parts], i32)
+                with phases.open(1):
+                    with em.loop(0, row_parts) as slot:
+                        em.emit(memref.StoreOp.get(em.const_i32(0), self.claims, [slot.iv]))
             for image in range(s.batch):
                 self.emit_tiles(phases, em.index(image), copy=True)
+            if self.claims is not None:
+                em.dealloc(self.claims)
+                self.claims = None
         else:
             self.allocate_scratch()
             parts = split_count(s.cin)
@@ -657,8 +703,10 @@ class ConvGenerator:
             if self.dot_pixels:
                 self.gather_tail(n, task)
             first, last = part_bounds(em, part, row_blocks, row_parts)
+            slot = part
             if copy:
-                self.copy_slice(n, part, first, last)
+                slot = self.claim_slice(row_parts) if self.claims is not None else part
+                self.copy_slice(n, slot, first, last)
             if main_rows:
                 end = em.minui(last, main_rows)
                 with em.loop(first, end) as rb:
@@ -676,13 +724,42 @@ class ConvGenerator:
                     with em.if_else(is_equal(em, part, row_parts - 1)) as (then, _):
                         with em.at(then):
                             tail_block()
+            if copy and self.claims is not None:
+                em.atomic("assign", self.claims, [slot], em.const_i32(0))  # released
             self.slice_at = None
         if self.tail_columns is not None:
             em.dealloc(self.tail_columns)
 
+    def claims_slices(self, slices: int) -> bool:
+        """Whether the tasks that copy their rows into `slices` scratch slices claim the
+        first free one (`TilingOptions.slice_claims`)."""
+        mode = self.options.slice_claims
+        nbytes = slices * self.spec.cin * self.plane_stride * 4
+        return slices > 1 and (mode == 2 or (mode == 1 and nbytes >= SLICE_CLAIM_MIN_BYTES))
+
+    def claim_slice(self, slices: int) -> Value:
+        """The first of the `slices` scratch slices that no running task holds, taken:
+        each claim flag is set with an atomic `or` of 1 until one was clear, then of 0
+        (which leaves the others as they are). A pool runs at most `slices` tasks of the
+        phase at once, so one is always free; which one does not change the output
+        (the task copies its rows into it before it reads it). The task clears it at
+        its end; a phase of one task clears every flag before the tiles' phase."""
+        em, claims = self.em, self.claims
+        assert claims is not None
+        none = em.index(slices)
+        with em.loop(0, slices, 1, [none]) as slot:
+            (found,) = slot.carried
+            searching = is_equal(em, found, slices)
+            want = em.select(searching, em.const_i32(1), em.const_i32(0))
+            held = em.atomic("ori", claims, [slot.iv], want)
+            clear = em.emit(arith.CmpiOp(held, em.const_i32(0), "eq")).results[0]
+            taken = em.emit(arith.AndIOp(searching, clear)).results[0]
+            slot.yield_([em.select(taken, slot.iv, found)])
+        return slot.results[0]
+
     def copy_slice(self, n: Value, part: Value, first: Value, last: Value) -> None:
-        """Task `part`'s scratch slice: the scratch rows that output row blocks
-        `first .. last` read, and `slice_at` for their tiles."""
+        """The scratch slice `part` (the task's, or the one it claimed): the scratch rows
+        that output row blocks `first .. last` read, and `slice_at` for their tiles."""
         em, s, t = self.em, self.spec, self.tiling
         row0 = em.mul(first, t.rows)
         rows_end = em.minui(em.mul(last, t.rows), s.out_h)

@@ -86,6 +86,12 @@ class PrefetchOp(IRDLOperation):
         )
 
 
+ATOMIC_KINDS = {"assign": 3, "ori": 14}
+"""`memref.atomic_rmw` kinds by name: the values of MLIR's `AtomicRMWKind` in the pinned
+`mlir-opt` (it prints `atomic_rmw ori` as `kind = 14`; the enum has grown over MLIR's
+releases, so a test checks the LLVM IR for the `or` and `xchg` they stand for)."""
+
+
 class BufferPlan(Protocol):
     """Where `Emitter.alloc` puts buffers: `memory.Arena`, the workspace plan."""
 
@@ -181,6 +187,20 @@ class Emitter:
     def load(self, ref: Value, indices: Sequence[Value]) -> Value:
         return self.emit(memref.LoadOp.get(ref, list(indices))).results[0]
 
+    def const_i32(self, value: int) -> Value:
+        return self._constant(("i32", value), arith.ConstantOp.from_int_and_width(value, 32))
+
+    def atomic(self, kind: str, ref: Value, indices: Sequence[Value], value: Value) -> Value:
+        """`ref[indices]` combined with the i32 `value` in one atomic read-modify-write
+        (`memref.atomic_rmw`, ordered acquire-release): `kind` "ori" or "assign"; returns
+        the value it replaced."""
+        op = memref.AtomicRMWOp.create(
+            operands=[value, ref, *indices],
+            result_types=[i32],
+            properties={"kind": IntegerAttr(ATOMIC_KINDS[kind], i64)},
+        )
+        return self.emit(op).results[0]
+
     # -- vectors -------------------------------------------------------------------------
 
     def broadcast(self, scalar: Value, width: int) -> Value:
@@ -205,21 +225,28 @@ class Emitter:
         """Lane `lane` of an f32 vector, as a scalar."""
         return self.emit(vector.ExtractOp(value, [lane], f32)).results[0]
 
-    def even_lanes(self, low: Value, high: Value) -> Value:
-        """Lanes 0, 2, 4, ... of `low` followed by `high`: the stride-2 deinterleave of
-        two contiguous vectors (one shuffle)."""
+    def even_lanes(self, low: Value, high: Value, first: int = 0) -> Value:
+        """Lanes `first`, `first + 2`, `first + 4`, ... of `low` followed by `high`: the
+        stride-2 deinterleave of two contiguous vectors (one shuffle; `first` 1: the odd
+        lanes)."""
         ty = low.type
         assert isinstance(ty, VectorType), f"even_lanes takes vectors, got {ty}"
-        mask = DenseArrayBase.from_list(i64, list(range(0, 2 * ty.get_shape()[0], 2)))
+        mask = DenseArrayBase.from_list(i64, list(range(first, 2 * ty.get_shape()[0], 2)))
         return self.emit(vector.ShuffleOp(low, high, mask, result_type=ty)).results[0]
 
-    def shift_lanes(self, value: Value, fill: Value, lanes: int) -> Value:
-        """`value` moved up by `lanes` lanes, the first `lanes` lanes from `fill`."""
-        ty = value.type
-        assert isinstance(ty, VectorType), f"shift_lanes takes vectors, got {ty}"
-        v = ty.get_shape()[0]
-        mask = DenseArrayBase.from_list(i64, [*range(lanes), *range(v, 2 * v - lanes)])
-        return self.emit(vector.ShuffleOp(fill, value, mask, result_type=ty)).results[0]
+    def window(self, low: Value, high: Value, shift: int) -> Value:
+        """Lanes `shift .. shift + width` of `low` followed by `high` (two contiguous
+        vectors): the vector `shift` lanes past the start of `low`. Shuffled as 32-bit
+        integers, for which LLVM's x86 backend selects one `valignd` (for floats it takes
+        `vpermt2ps`, whose index vector takes a register)."""
+        ty = low.type
+        assert isinstance(ty, VectorType), f"window takes vectors, got {ty}"
+        (v,) = ty.get_shape()
+        ints = VectorType(i32, [v])
+        a, b = (self.emit(arith.BitcastOp(x, ints)).results[0] for x in (low, high))
+        mask = DenseArrayBase.from_list(i64, list(range(shift, shift + v)))
+        shifted = self.emit(vector.ShuffleOp(a, b, mask, result_type=ints)).results[0]
+        return self.emit(arith.BitcastOp(shifted, ty)).results[0]
 
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
         return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]

@@ -4,9 +4,10 @@
 // group here) has its own padded, phase-split plane in the workspace (3 x 2 x 2 x 5 x
 // 8 floats, rows as long as the output reads, and one vector of slack: 1936 bytes, 1984
 // with the workspace's alignment), fills its padding rows, then per channel gathers the phase
-// rows from the input (two loads and a shuffle a vector; at the left edge the vector
-// moves up a lane, at the right a masked load) and computes the channel's tiles from the
-// plane, its 9 weights and bias loaded once.
+// rows from the input (each input vector loaded once at its aligned column, the last one
+// masked at the row's end, each pair split into its odd and even lanes; the phase of
+// column offset -1 is the odd lanes moved up one lane, the padding in front) and computes
+// the channel's tiles from the plane, its 9 weights and bias loaded once.
 
 // CHECK:       builtin.module attributes {patdnn.entries = {depthwise = [1984 : i64, [["depthwise_task0", 3 : i64]]]}
 
@@ -20,13 +21,21 @@
 // CHECK:         scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:      scf.for %[[G:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NEXT:        scf.for
-// CHECK:               %[[LOW:.*]] = vector.load %[[X]][%[[N]], %[[G]], %{{.*}}, %{{.*}}]
-// CHECK-NEXT:          %[[HIGH:.*]] = vector.load %[[X]][%[[N]], %[[G]], %{{.*}}, %{{.*}}]
-// CHECK-NEXT:          %[[ODD:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [0, 2, 4, 6]
-// CHECK-NEXT:          %[[FIRST:.*]] = vector.shuffle %[[ZERO]], %[[ODD]] [0, 4, 5, 6]
-// CHECK-NEXT:          vector.store %[[FIRST]], %[[P]][%[[TASK]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}]
+// CHECK:               %[[LOW:.*]] = vector.load %[[X]][%[[N]], %[[G]], %{{.*}}, %[[C0:.*]]]
+// CHECK-NEXT:          %[[HIGH:.*]] = vector.load %[[X]][%[[N]], %[[G]], %{{.*}}, %[[C4:.*]]]
+// CHECK-NEXT:          %[[ODD:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [1, 3, 5, 7]
+// CHECK-NEXT:          %[[PAD:.*]] = arith.bitcast %[[ZERO]] : vector<4xf32> to vector<4xi32>
+// CHECK-NEXT:          %[[ODDI:.*]] = arith.bitcast %[[ODD]] : vector<4xf32> to vector<4xi32>
+// CHECK-NEXT:          %[[UP:.*]] = vector.shuffle %[[PAD]], %[[ODDI]] [3, 4, 5, 6] : vector<4xi32>
+// CHECK-NEXT:          %[[FIRST:.*]] = arith.bitcast %[[UP]] : vector<4xi32> to vector<4xf32>
 // CHECK-NEXT:          %[[EDGE:.*]] = vector.maskedload %[[X]]
-// CHECK-NEXT:          vector.shuffle %[[EDGE]], %[[ZERO]] [0, 2, 4, 6]
+// CHECK-NEXT:          %[[ODD2:.*]] = vector.shuffle %[[EDGE]], %[[ZERO]] [1, 3, 5, 7]
+// CHECK:               %[[EVEN:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [0, 2, 4, 6]
+// CHECK-NEXT:          %[[EVEN2:.*]] = vector.shuffle %[[EDGE]], %[[ZERO]] [0, 2, 4, 6]
+// CHECK-NEXT:          vector.store %[[FIRST]], %[[P]][%[[TASK]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C0]]]
+// CHECK-NEXT:          vector.store %{{.*}}, %[[P]][%[[TASK]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C4]]]
+// CHECK-NEXT:          vector.store %[[EVEN]], %[[P]][%[[TASK]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C0]]]
+// CHECK-NEXT:          vector.store %[[EVEN2]], %[[P]][%[[TASK]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C4]]]
 // CHECK-NOT:     memref.load %[[X]]
 // CHECK:             memref.load %[[W]][%[[G]], %{{.*}}, %{{.*}}, %{{.*}}]
 // CHECK:             scf.for

@@ -414,6 +414,46 @@ def test_copies_in_tasks_aarch64(tall: tuple[nn.Module, np.ndarray, np.ndarray])
     _check_threads(compiled, x, ref)
 
 
+def _claiming(target: str, model: nn.Module, x: np.ndarray) -> patdnn.CompiledModel:
+    """`model` compiled with `slice-claims=2`: every layer that copies its rows in its
+    tasks claims a free scratch slice, however small its slices."""
+    import functools
+
+    import patdnn.lowering.pipeline as pipeline
+
+    lowering = pipeline.LowerPatdnnToVectorPass
+    pipeline.LowerPatdnnToVectorPass = functools.partial(lowering, slice_claims=2)  # type: ignore[misc]
+    try:
+        return patdnn.compile(model, torch.from_numpy(x), target=target, keep_stages=False)
+    finally:
+        pipeline.LowerPatdnnToVectorPass = lowering  # type: ignore[misc]
+
+
+def test_slice_claims_host(tall: tuple[nn.Module, np.ndarray, np.ndarray]) -> None:
+    """Tasks that take the first free slice compute the bits of tasks that each write
+    their own, at any thread count: 16 threads run every task of a phase at once, so a
+    slice that two tasks held together would show. The claims are an atomic `or` and
+    an atomic exchange (the `memref.atomic_rmw` kinds of `Emitter.atomic`), and a phase
+    of one task per layer clears them."""
+    model, x, ref = tall
+    own = patdnn.compile(model, torch.from_numpy(x), keep_stages=False)
+    claiming = _claiming("host", model, x)
+    assert "atomicrmw or" in claiming.llvm_ir and "atomicrmw xchg" in claiming.llvm_ir
+    assert "atomicrmw" not in own.llvm_ir  # slices this small are not claimed by default
+    assert _task_phases(claiming) == _task_phases(own) + 2
+    _check_threads(claiming, x, ref)
+    expected = own(x).tobytes()
+    claiming.num_threads = 16
+    for _ in range(5):
+        assert claiming(x).tobytes() == expected
+
+
+@needs_aarch64_tools
+def test_slice_claims_aarch64(tall: tuple[nn.Module, np.ndarray, np.ndarray]) -> None:
+    model, x, ref = tall
+    _check_threads(_claiming("aarch64", model, x), x, ref)
+
+
 class UnevenFilters(nn.Module):
     """A pattern layer whose filters keep 4, 1 and 1 kernels: its tasks are split by
     their work (`tasks.balanced_split`), not by the count of rows and filters (the two
