@@ -401,10 +401,14 @@ def test_copies_in_tasks_host(
     images = x.shape[0]
     assert _task_phases(fused) == 2 * images and _task_phases(separate) == 4 * images
     _check_threads(fused, x, ref)
-    expected = separate(x).tobytes()
-    fused.num_threads = 16
+    _check_all_at_once(fused, x, separate(x).tobytes())
+
+
+def _check_all_at_once(compiled: patdnn.CompiledModel, x: np.ndarray, expected: bytes) -> None:
+    """16 threads, which run every task of a phase at once, give `expected`, 5 times."""
+    compiled.num_threads = 16
     for _ in range(5):
-        assert fused(x).tobytes() == expected
+        assert compiled(x).tobytes() == expected
 
 
 @needs_aarch64_tools
@@ -442,10 +446,7 @@ def test_slice_claims_host(tall: tuple[nn.Module, np.ndarray, np.ndarray]) -> No
     assert "atomicrmw" not in own.llvm_ir  # slices this small are not claimed by default
     assert _task_phases(claiming) == _task_phases(own) + 2
     _check_threads(claiming, x, ref)
-    expected = own(x).tobytes()
-    claiming.num_threads = 16
-    for _ in range(5):
-        assert claiming(x).tobytes() == expected
+    _check_all_at_once(claiming, x, own(x).tobytes())
 
 
 @needs_aarch64_tools
