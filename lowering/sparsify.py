@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import Float32Type, ModuleOp, StringAttr, TensorType
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.transforms.dead_code_elimination import dce
@@ -180,6 +180,27 @@ def _remark(layer: str, choice: SparseChoice, kind: str, rows: int, cols: int) -
     )
 
 
+def subsampled_input(layer: Conv2dOp) -> SSAValue:
+    """The input of a 1x1, unpadded convolution as the same layer of stride 1 reads it:
+    for other strides, the pixels it uses, through a `patdnn.pool2d` of a 1x1 window and
+    the layer's strides inserted before it (copied once); the input itself otherwise."""
+    if layer.stride_values == (1, 1):
+        return layer.input
+    n, cin = layer.input.type.get_shape()[:2]
+    ho, wo = layer.result.type.get_shape()[2:]
+    subsample = Pool2dOp(
+        layer.input,
+        TensorType(Float32Type(), [n, cin, ho, wo]),
+        kind="max",
+        kernel=(1, 1),
+        strides=layer.stride_values,
+        padding=(0, 0),
+        layer=layer.layer.data if layer.layer is not None else None,
+    )
+    Rewriter.insert_op(subsample, InsertPoint.before(layer))
+    return subsample.result
+
+
 @dataclass(frozen=True)
 class SparsifyPass(ModulePass):
     """
@@ -211,7 +232,7 @@ class SparsifyPass(ModulePass):
             raise LoweringError("sparsify costs must not be negative")
         options = SparseOptions(self.threshold, *costs)
         for layer in list(op.walk()):
-            if isinstance(layer, Conv2dOp) and _is_pointwise(layer):
+            if isinstance(layer, Conv2dOp) and is_pointwise(layer):
                 self._rewrite(layer, "conv", options)
             elif isinstance(layer, LinearOp):
                 self._rewrite(layer, "linear", options)
@@ -244,23 +265,8 @@ class SparsifyPass(ModulePass):
             constants.append(constant)
         results = [c.results[0] for c in constants]
         if isinstance(layer, Conv2dOp):
-            source = layer.input
-            if layer.stride_values != (1, 1):
-                n, cin = layer.input.type.get_shape()[:2]
-                ho, wo = layer.result.type.get_shape()[2:]
-                subsample = Pool2dOp(
-                    layer.input,
-                    TensorType(Float32Type(), [n, cin, ho, wo]),
-                    kind="max",
-                    kernel=(1, 1),
-                    strides=layer.stride_values,
-                    padding=(0, 0),
-                    layer=layer.layer.data if layer.layer is not None else None,
-                )
-                Rewriter.insert_op(subsample, InsertPoint.before(layer))
-                source = subsample.result
             new: Operation = SparseConv1x1Op(
-                source,
+                subsampled_input(layer),
                 results,
                 layer.result.type,
                 bias=layer.bias,
@@ -281,7 +287,7 @@ class SparsifyPass(ModulePass):
         Rewriter.replace_op(layer, new)
 
 
-def _is_pointwise(op: Conv2dOp) -> bool:
+def is_pointwise(op: Conv2dOp) -> bool:
     """A 1x1, unpadded, one-group convolution (any stride)."""
     _, _, kh, kw = op.weight.type.get_shape()
     return op.group_count == 1 and reads_in_place((kh, kw), (1, 1), op.padding_values)

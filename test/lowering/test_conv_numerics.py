@@ -180,6 +180,22 @@ DENSE_CASES = [
     Case("dense3x3-4to6-7x9-pad0-nobias", (D(4, 6, padding=0, bias=False),), 7, 9),
     Case("dense1x1-16to24-5x7", (D(16, 24, kernel=1, padding=0),), 5, 7),
     Case("dense1x1-3to5-4x3-s2", (D(3, 5, kernel=1, padding=0, stride=2),), 4, 3),
+    # Strided 1x1 layers subsample first, then run flat (`subsample_strided_pointwise`):
+    # odd planes, the tile over output channels (64 input channels), a batch of two.
+    Case(
+        "dense1x1-20to36-15x13-s2-relu",
+        (D(20, 36, kernel=1, padding=0, stride=2, act="relu"),),
+        15,
+        13,
+    ),
+    Case("dense1x1-64to40-30x29-s2", (D(64, 40, kernel=1, padding=0, stride=2),), 30, 29),
+    Case(
+        "dense1x1-64to48-9x11-s2-bn-batch2",
+        (D(64, 48, kernel=1, padding=0, stride=2, bn=True),),
+        9,
+        11,
+        2,
+    ),
     # The last pixels of the flat plane as dot products: 1 pixel past whole vectors on 16
     # and on 4 lanes (7 x 7), 4 on 16 lanes (14 x 14), 1 on 4 lanes (5 x 5), batch 2.
     Case("dense1x1-32to20-7x7-relu", (D(32, 20, kernel=1, padding=0, act="relu"),), 7, 7),
