@@ -111,15 +111,11 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
     else:
         kh, kw = op.weight.type.get_shape()[2:]
         kernel, taps = (kh, kw), kh * kw
-    flat_pointwise = (
-        dense
-        and groups == 1
-        and kernel == (1, 1)
-        and op.stride_values == (1, 1)
-        and op.padding_values == (0, 0)
-    )
+    # A strided one runs flat too, after its subsample (`subsample_strided_pointwise`).
+    flat_pointwise = dense and groups == 1 and kernel == (1, 1) and op.padding_values == (0, 0)
     plane = out_h * out_w if flat_pointwise else 0
-    out_h, out_w = output_plane(kernel, op.stride_values, op.padding_values, out_h, out_w)
+    stride = (1, 1) if flat_pointwise else op.stride_values
+    out_h, out_w = output_plane(kernel, stride, op.padding_values, out_h, out_w)
     out_vectors = -(-out_w // width)
     regs = register_class(registers)
     cin = _input_channels(op)

@@ -157,6 +157,25 @@ def test_candidates(registers: int) -> None:
                 assert t.filters == 1
 
 
+def test_strided_pointwise_candidates_run_flat() -> None:
+    """A strided 1x1 layer runs flat after its subsample, so its candidates are those of
+    a flat pointwise layer (tiles over output channels among them), and each gives
+    PyTorch's output (9 x 8 outputs of a 17 x 15 input)."""
+    torch.manual_seed(3)
+    layer = nn.Conv2d(64, 40, 1, stride=2).eval()
+    x = torch.randn(1, 64, 17, 15)
+    (op,) = conv_ops(fkw_module(nn.Sequential(layer), x))
+    target = Target.get("host")
+    tiles = candidate_tilings(op, target.vector_width, target.vector_registers)
+    assert any(t.channel_vectors for t in tiles)
+    candidates = compile_candidates(op, tiles, target, target.vector_width, target.vector_registers)
+    with torch.no_grad():
+        ref = layer(x).numpy()
+    for i, tile in enumerate(tiles):
+        out = candidates.run(i, [x.numpy()])
+        assert np.abs(out - ref).max() <= TOLERANCE * max(1.0, float(np.abs(ref).max())), tile
+
+
 def test_every_candidate_computes_the_same() -> None:
     """The candidate tiles of each layer, compiled side by side, all give PyTorch's
     output for that layer (13 x 11 outputs: row and column tails for every tile)."""
