@@ -31,6 +31,7 @@ from patdnn.dialect.weights import attach_weights, weights_of
 from patdnn.errors import PatdnnError
 from patdnn.lowering.load_redundancy_elimination import LoadRedundancyEliminationPass
 from patdnn.lowering.lower_patdnn_to_vector import LowerPatdnnToVectorPass
+from patdnn.lowering.sparsify import is_pointwise
 from patdnn.lowering.summary import image_macs
 from patdnn.lowering.vector.memory import pack_weight_blob, workspace_bytes
 from patdnn.lowering.vector.pointwise import output_plane
@@ -112,7 +113,7 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
         kh, kw = op.weight.type.get_shape()[2:]
         kernel, taps = (kh, kw), kh * kw
     # A strided one runs flat too, after its subsample (`subsample_strided_pointwise`).
-    flat_pointwise = dense and groups == 1 and kernel == (1, 1) and op.padding_values == (0, 0)
+    flat_pointwise = isinstance(op, Conv2dOp) and is_pointwise(op)
     plane = out_h * out_w if flat_pointwise else 0
     stride = (1, 1) if flat_pointwise else op.stride_values
     out_h, out_w = output_plane(kernel, stride, op.padding_values, out_h, out_w)

@@ -38,8 +38,11 @@ def subsample_strided_pointwise(fn: func.FuncOp) -> None:
     downsample layers) reads the pixels it uses through a `patdnn.pool2d` of a 1x1 window
     (`sparsify.subsampled_input`) and becomes a stride-1 layer: a flat pointwise layer,
     which takes the tile over output channels, over a plane of no padding lanes (its
-    28 x 28 output rows would fill 2 vectors of 16 lanes with 28 each). ResNet-50's
-    256->512 @56/2 (Zen 4, 1 thread, medians of 9 interleaved rounds): see the README."""
+    28 x 28 output rows would fill 2 vectors of 16 lanes with 28 each). Against the
+    strided layer read from its phase copy (Zen 4, medians of 11 interleaved rounds, 1 /
+    2 threads): 256->512 @56/2 1.22x / 1.15x, 512->1024 @28/2 1.14x / 1.15x,
+    1024->2048 @14/2 2.32x / 2.27x; 64->128 @57/2 1.04x / 0.78x (the pool is a phase of
+    its own)."""
     for layer in list(fn.body.walk()):
         if isinstance(layer, Conv2dOp) and is_pointwise(layer) and layer.stride_values != (1, 1):
             source = subsampled_input(layer)

@@ -489,13 +489,7 @@ class ConvGenerator:
             if sw == 2:
                 with em.loop(c_lo, c_hi) as c, em.loop(first, last) as i:
                     ih = em.add(em.mul(i.iv, sh), a - ph)
-                    offsets = [b - pw for b in self.col_phases]
-                    phases = self.column_phases(n, c.iv, ih, offsets, cols // v)
-                    for bi, offset in enumerate(offsets):
-                        for m in range(0, cols, v):
-                            if any(0 <= (m + lane) * sw + offset < s.width for lane in range(v)):
-                                dst = [c.iv, em.index(ai), em.index(bi), i.iv, em.index(m)]
-                                em.vstore(phases[offset][m // v], self.scratch, dst)
+                    self.copy_phase_row(n, c.iv, ih, c.iv, ai, i.iv)
                 continue
             for bi, b in enumerate(self.col_phases):
                 offset = b - pw  # phase column j reads input column j*sw + offset
@@ -517,6 +511,22 @@ class ConvGenerator:
                                 idx = [*dst, em.index(m + lane)]
                                 em.emit(memref.StoreOp.get(pixel, self.scratch, idx))
 
+    def copy_phase_row(
+        self, n: Value, c: Value, ih: Value, slot: Value, phase: int, row: Value
+    ) -> None:
+        """Input row `ih` of channel `c` of image `n`, column stride 2, into row `row` of
+        row phase `phase` of scratch channel `slot`: every column phase whole, padding
+        included (`column_phases`)."""
+        em, v = self.em, self.width
+        assert self.scratch is not None
+        cols = self.scratch_shape[-1]
+        offsets = [b - self.spec.padding[1] for b in self.col_phases]
+        phases = self.column_phases(n, c, ih, offsets, cols // v)
+        for bi, offset in enumerate(offsets):
+            for m, value in enumerate(phases[offset]):
+                dst = [slot, em.index(phase), em.index(bi), row, em.index(m * v)]
+                em.vstore(value, self.scratch, dst)
+
     def column_phases(
         self, n: Value, c: Value, ih: Value, offsets: Sequence[int], vectors: int
     ) -> dict[int, list[Value]]:
@@ -526,7 +536,7 @@ class ConvGenerator:
         of the row is loaded once, at its aligned column (masked at the row's right end),
         each pair of them is split into its even and its odd lanes (one shuffle each),
         and an offset other than 0 or 1 takes its vectors out of two neighbouring ones of
-        those by one more shuffle (`Emitter.window`). Reading the row at the odd offsets
+        those by one more shuffle. Reading the row at the odd offsets
         instead, each vector of each offset from two loads of its own, costs two loads
         that cross cache lines for one store (MobileNet-V2's 3x3/2 depthwise layer 96
         @112: 59 % of its time in that copy)."""
@@ -561,7 +571,11 @@ class ConvGenerator:
             phases[o] = [
                 stream(parity, m + ahead)
                 if shift == 0
-                else em.window(stream(parity, m + ahead), stream(parity, m + ahead + 1), shift)
+                else em.shuffle(
+                    stream(parity, m + ahead),
+                    stream(parity, m + ahead + 1),
+                    range(shift, shift + v),
+                )
                 for m in range(vectors)
             ]
         return phases
@@ -703,9 +717,9 @@ class ConvGenerator:
             if self.dot_pixels:
                 self.gather_tail(n, task)
             first, last = part_bounds(em, part, row_blocks, row_parts)
-            slot = part
+            # Only a layer whose tasks copy their rows (`copy`) claims its slices.
+            slot = part if self.claims is None else self.claim_slice(row_parts)
             if copy:
-                slot = self.claim_slice(row_parts) if self.claims is not None else part
                 self.copy_slice(n, slot, first, last)
             if main_rows:
                 end = em.minui(last, main_rows)
@@ -724,7 +738,7 @@ class ConvGenerator:
                     with em.if_else(is_equal(em, part, row_parts - 1)) as (then, _):
                         with em.at(then):
                             tail_block()
-            if copy and self.claims is not None:
+            if self.claims is not None:
                 em.atomic("assign", self.claims, [slot], em.const_i32(0))  # released
             self.slice_at = None
         if self.tail_columns is not None:
@@ -1139,7 +1153,7 @@ class ConvGenerator:
             cout_g = s.cout // s.groups
             if self.chunk is not None:
                 places = self.tile_places(n, channels, oh0, col0, rows, lanes)
-                partial = [self.load_place(s.output, idx, active) for idx, active in places]
+                partial = [em.vload_masked(s.output, idx, active, v) for idx, active in places]
                 acc0 = [em.select(self.chunk[2], a, p) for a, p in zip(acc0, partial, strict=True)]
             group_base = em.mul(em.emit(arith.DivUIOp(j, em.index(cout_g))).results[0], cin_g)
             lo, hi = (0, cin_g) if self.chunk is None else self.chunk[:2]
@@ -1196,12 +1210,6 @@ class ConvGenerator:
                 for u, active in enumerate(lanes):
                     yield [n, co, row, em.add(col0, u * v)], active
 
-    def load_place(self, ref: Value, idx: Sequence[Value], active: int) -> Value:
-        """The vector of `ref` (an output-shaped buffer) at `idx`, masked to `active`
-        lanes."""
-        em, v = self.em, self.width
-        return em.vload_masked(ref, idx, active, v)
-
     def store_tile(
         self,
         n: Value,
@@ -1221,7 +1229,7 @@ class ConvGenerator:
         for k, (idx, active) in enumerate(places):
             value = acc[k]
             if s.residual is not None:
-                value = em.addf(value, self.load_place(s.residual, idx, active))
+                value = em.addf(value, em.vload_masked(s.residual, idx, active, self.width))
             value = em.activation(value, s.activation)
             if self.chunk is not None:  # a partial sum until the last chunk
                 value = em.select(self.chunk[3], value, acc[k])

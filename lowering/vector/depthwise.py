@@ -13,7 +13,7 @@ The plane has the layout of `ConvGenerator.allocate_scratch` (padded rows of who
 vectors; for stride 2 the 2 x 2 phases), so the tiles address it with the same
 compile-time tap offsets. Its padding is written once per task: the copy only writes the
 input's own pixels (stride 1), or whole phase rows, each vector deinterleaved from two
-input vectors (stride 2, `ConvGenerator.column_phases`), never lane by lane.
+input vectors (stride 2, `ConvGenerator.copy_phase_row`), never lane by lane.
 """
 
 from __future__ import annotations
@@ -103,11 +103,9 @@ class DepthwiseGenerator(ConvGenerator):
     def copy_plane(self, n: Value, g: Value, slot: Value) -> None:
         """Input channel `g` of image `n` into the task's plane: stride 1, each input
         row between its padding columns (the last vector masked); stride 2, each phase
-        row whole, its vectors deinterleaved from the input row (`column_phases`)."""
-        em, s, v = self.em, self.spec, self.width
-        assert self.scratch is not None
-        (sh, _), (ph, pw) = s.stride, s.padding
-        cols = self.scratch_shape[-1]
+        row whole, its vectors deinterleaved from the input row (`copy_phase_row`)."""
+        em, s = self.em, self.spec
+        sh, ph = s.stride[0], s.padding[0]
         if s.stride == (1, 1):
             with em.loop(0, s.height) as ih:
                 self.copy_input_row(n, g, ih.iv, slot, em.add(ih.iv, ph))
@@ -118,12 +116,7 @@ class DepthwiseGenerator(ConvGenerator):
                 continue
             with em.loop(first, last) as i:
                 ih = em.add(em.mul(i.iv, sh), a - ph)
-                offsets = [b - pw for b in self.col_phases]
-                phases = self.column_phases(n, g, ih, offsets, cols // v)
-                for bi, offset in enumerate(offsets):
-                    for m, value in enumerate(phases[offset]):
-                        dst = [slot, em.index(ai), em.index(bi), i.iv, em.index(m * v)]
-                        em.vstore(value, self.scratch, dst)
+                self.copy_phase_row(n, g, ih, slot, ai, i.iv)
 
     # -- the tiles of one output channel ---------------------------------------------
 

@@ -234,20 +234,6 @@ class Emitter:
         mask = DenseArrayBase.from_list(i64, list(range(first, 2 * ty.get_shape()[0], 2)))
         return self.emit(vector.ShuffleOp(low, high, mask, result_type=ty)).results[0]
 
-    def window(self, low: Value, high: Value, shift: int) -> Value:
-        """Lanes `shift .. shift + width` of `low` followed by `high` (two contiguous
-        vectors): the vector `shift` lanes past the start of `low`. Shuffled as 32-bit
-        integers, for which LLVM's x86 backend selects one `valignd` (for floats it takes
-        `vpermt2ps`, whose index vector takes a register)."""
-        ty = low.type
-        assert isinstance(ty, VectorType), f"window takes vectors, got {ty}"
-        (v,) = ty.get_shape()
-        ints = VectorType(i32, [v])
-        a, b = (self.emit(arith.BitcastOp(x, ints)).results[0] for x in (low, high))
-        mask = DenseArrayBase.from_list(i64, list(range(shift, shift + v)))
-        shifted = self.emit(vector.ShuffleOp(a, b, mask, result_type=ints)).results[0]
-        return self.emit(arith.BitcastOp(shifted, ty)).results[0]
-
     def vload(self, ref: Value, indices: Sequence[Value], width: int) -> Value:
         return self.emit(vector.LoadOp(ref, list(indices), VectorType(f32, [width]))).results[0]
 

@@ -266,7 +266,7 @@ same 16 accumulators, each input vector shared by 2 filters instead of 4. Agains
 x 2 (Zen 4, 1 thread, medians of 15 interleaved rounds, two runs for the stems):
 ResNet-50's 7x7/2 stem 1.07x and 1.12x, MobileNet-V2's 3x3/2 stem 1.04x and 1.09x,
 dense 3x3 64->64 @56 1.28x, 32->64 @112 1.16x (4 x 1 x 4: 1.06-1.11x, 1.03-1.05x, 1.24x,
-1.07x). NEON keeps 4 x 2 x 2: not measured there."""
+1.07x), VGG-16's 3->64 @224 2.28x and 2.27x (4 x 1 x 4: 1.33x). NEON keeps 4 x 2 x 2: not measured there."""
 
 
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {

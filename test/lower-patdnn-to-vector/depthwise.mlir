@@ -24,10 +24,7 @@
 // CHECK:               %[[LOW:.*]] = vector.load %[[X]][%[[N]], %[[G]], %{{.*}}, %[[C0:.*]]]
 // CHECK-NEXT:          %[[HIGH:.*]] = vector.load %[[X]][%[[N]], %[[G]], %{{.*}}, %[[C4:.*]]]
 // CHECK-NEXT:          %[[ODD:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [1, 3, 5, 7]
-// CHECK-NEXT:          %[[PAD:.*]] = arith.bitcast %[[ZERO]] : vector<4xf32> to vector<4xi32>
-// CHECK-NEXT:          %[[ODDI:.*]] = arith.bitcast %[[ODD]] : vector<4xf32> to vector<4xi32>
-// CHECK-NEXT:          %[[UP:.*]] = vector.shuffle %[[PAD]], %[[ODDI]] [3, 4, 5, 6] : vector<4xi32>
-// CHECK-NEXT:          %[[FIRST:.*]] = arith.bitcast %[[UP]] : vector<4xi32> to vector<4xf32>
+// CHECK-NEXT:          %[[FIRST:.*]] = vector.shuffle %[[ZERO]], %[[ODD]] [3, 4, 5, 6]
 // CHECK-NEXT:          %[[EDGE:.*]] = vector.maskedload %[[X]]
 // CHECK-NEXT:          %[[ODD2:.*]] = vector.shuffle %[[EDGE]], %[[ZERO]] [1, 3, 5, 7]
 // CHECK:               %[[EVEN:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [0, 2, 4, 6]

@@ -122,7 +122,7 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // A dense stride-2 layer: the scratch copy is split into 2 x 2 phases. Each input vector
 // of a row is loaded once at its aligned column (the last one masked at the row's end),
 // each pair split into its odd and its even lanes; the phase of column offset -1 is the
-// odd lanes moved up a lane, the padding in front (a shuffle as integers). Tiles of 4 filters x 2 rows x
+// odd lanes moved up a lane, the padding in front. Tiles of 4 filters x 2 rows x
 // 2 vectors loop over the input channels with all 9 taps. The output row is 5 wide: a
 // full vector and a 1-lane tail.
 
@@ -143,10 +143,7 @@ func.func @fkw(%x: tensor<1x2x5x10xf32>) -> tensor<1x2x5x10xf32> {
 // CHECK:         %[[LOW:.*]] = vector.load %[[X]]
 // CHECK-NEXT:    %[[HIGH:.*]] = vector.load %[[X]]
 // CHECK-NEXT:    %[[ODD:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [1, 3, 5, 7] : vector<4xf32>, vector<4xf32>
-// CHECK-NEXT:    %[[PAD:.*]] = arith.bitcast %[[ZERO:.*]] : vector<4xf32> to vector<4xi32>
-// CHECK-NEXT:    %[[ODDI:.*]] = arith.bitcast %[[ODD]] : vector<4xf32> to vector<4xi32>
-// CHECK-NEXT:    %[[UP:.*]] = vector.shuffle %[[PAD]], %[[ODDI]] [3, 4, 5, 6] : vector<4xi32>, vector<4xi32>
-// CHECK-NEXT:    %[[PHASE:.*]] = arith.bitcast %[[UP]] : vector<4xi32> to vector<4xf32>
+// CHECK-NEXT:    %[[PHASE:.*]] = vector.shuffle %[[ZERO:.*]], %[[ODD]] [3, 4, 5, 6] : vector<4xf32>, vector<4xf32>
 // CHECK-NEXT:    %[[EDGE:.*]] = vector.maskedload %[[X]]
 // CHECK-NEXT:    vector.shuffle %[[EDGE]], %[[ZERO]] [1, 3, 5, 7] : vector<4xf32>, vector<4xf32>
 // CHECK:         %[[EVEN:.*]] = vector.shuffle %[[LOW]], %[[HIGH]] [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>

@@ -285,10 +285,10 @@ def build(case: Case) -> Built:
                 bn.running_mean.uniform_(-0.3, 0.3)
                 bn.running_var.uniform_(0.5, 2.0)
             modules.append(bn)
-        if layer.act == "relu":
-            modules.append(nn.ReLU())
+        if layer.act == "relu":  # in place, as torchvision writes its models
+            modules.append(nn.ReLU(inplace=True))
         elif layer.act == "relu6":
-            modules.append(nn.ReLU6())
+            modules.append(nn.ReLU6(inplace=True))
     model = nn.Sequential(*modules).eval()
     x = torch.randn(case.batch, case.layers[0].cin, case.height, case.width) * 2.0
     with torch.no_grad():

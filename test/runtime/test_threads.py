@@ -359,13 +359,14 @@ class TallLayers(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.first = nn.Conv2d(4, 6, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
         self.pattern = nn.Conv2d(6, 8, 3, padding=0)
         _pattern_pruned(self.pattern)
         with torch.no_grad():
             self.pattern.weight[3].zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pattern(torch.relu(self.first(x)))
+        return self.pattern(self.relu(self.first(x)))
 
 
 def _task_phases(compiled: patdnn.CompiledModel) -> int:
