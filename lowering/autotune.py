@@ -130,6 +130,7 @@ def candidate_tilings(op: ConvOp, width: int, registers: int) -> list[ConvTiling
         width=width,
         out_vectors=out_vectors,
         plane=plane,
+        tail=out_w % width,
     )
     pixels = channel_pixels(registers) if plane else 0
     tiles = [replace(default, pixels=pixels)]

@@ -59,8 +59,8 @@ class LowerPatdnnToVectorPass(ModulePass):
     `vector-registers` (32 for NEON and AVX-512, 16 for AVX2), which sizes the default
     register tiles, and the thresholds of the default tiles (`prefetch-distance`,
     `prefetch-min-channels`, `stream-prefetch`, `stream-prefetch-min-bytes`, `fused-copy`,
-    `row-prefetch`, `output-prefetch`, `channel-tiles`, `channel-panels`, `column-bases`, `line-rows`,
-    `slice-claims`: see
+    `row-prefetch`, `output-prefetch`, `channel-tiles`, `channel-panels`, `column-bases`,
+    `narrow-tail`, `line-rows`, `slice-claims`: see
     `vector.tiling.TilingOptions`); a layer's `tuning`
     dictionary overrides the default tile.
     """
@@ -79,6 +79,7 @@ class LowerPatdnnToVectorPass(ModulePass):
     channel_tiles: int = DEFAULT_TILING.channel_tiles
     channel_panels: int = DEFAULT_TILING.channel_panels
     column_bases: int = DEFAULT_TILING.column_bases
+    narrow_tail: int = DEFAULT_TILING.narrow_tail
     line_rows: int = DEFAULT_TILING.line_rows
     slice_claims: int = DEFAULT_TILING.slice_claims
     parallel: bool = False
@@ -101,6 +102,7 @@ class LowerPatdnnToVectorPass(ModulePass):
             channel_tiles=self.channel_tiles,
             channel_panels=self.channel_panels,
             column_bases=self.column_bases,
+            narrow_tail=self.narrow_tail,
             line_rows=self.line_rows,
             slice_claims=self.slice_claims,
         )
@@ -119,6 +121,8 @@ class LowerPatdnnToVectorPass(ModulePass):
             raise LoweringError(f"channel-tiles must be 0, 1 or 2, got {self.channel_tiles}")
         if self.channel_panels > 2:
             raise LoweringError(f"channel-panels must be 0, 1 or 2, got {self.channel_panels}")
+        if self.narrow_tail > 1:
+            raise LoweringError(f"narrow-tail must be 0 or 1, got {self.narrow_tail}")
         if self.slice_claims > 2:
             raise LoweringError(f"slice-claims must be 0, 1 or 2, got {self.slice_claims}")
         for fn in functions:

@@ -65,6 +65,7 @@ from patdnn.lowering.vector.tiling import (
     ConvTiling,
     TilingOptions,
     group_tile,
+    lane_width,
 )
 
 LOWEST_F32 = float(np.finfo(np.float32).min)
@@ -273,6 +274,7 @@ class ConvGenerator:
             options=self.options,
             width=self.width,
             out_vectors=self.out_vectors,
+            tail=self.tail_lanes,
         )
         if s.filter_group > 1:
             rows, cols = group_tile(self.registers, s.filter_group, self.out_vectors)
@@ -997,15 +999,33 @@ class ConvGenerator:
         (size,) = shape_of(self.flat)
         return self.em.maxui(loaded, size - 1)
 
+    def lane_width(self, active: int) -> int:
+        """The lanes of the vector that computes `active` output columns of a tile's row:
+        the target's, or 8 on a 16-lane target for a last vector of at most 8 columns
+        (`TilingOptions.narrow_tail`)."""
+        return lane_width(self.options, self.width, active)
+
+    def narrowed(self, value: Value, active: int) -> Value:
+        """`value`, a vector of the target's width, cut to `lane_width(active)` lanes."""
+        width = self.lane_width(active)
+        return value if width == self.width else self.em.low_lanes(value, width)
+
+    def tile_accumulators(self, init: Sequence[Value], lanes: Sequence[int]) -> list[Value]:
+        """The accumulators `init` of a tile whose rows hold the vectors `lanes`
+        (`acc[k]` is vector `k % len(lanes)` of its row), each at its `lane_width`."""
+        return [self.narrowed(a, lanes[k % len(lanes)]) for k, a in enumerate(init)]
+
     def load_at(self, base: Value, offset: int, active: int) -> Value:
-        """The input vector at `base + offset` (masked when fewer lanes are active and
-        the input is read in place; the scratch buffer is padded to whole vectors)."""
-        em, v = self.em, self.width
+        """The input vector at `base + offset` for `active` output columns, of
+        `lane_width(active)` lanes (masked when fewer lanes are active and the input is
+        read in place; the scratch buffer is padded to whole vectors)."""
+        em = self.em
+        width = self.lane_width(active)
         assert self.flat is not None
         index = [em.add(base, offset)]
-        if self.reads_input_directly and active != v:
-            return em.vload_masked(self.flat, index, active, v)
-        return em.vload(self.flat, index, v)
+        if self.reads_input_directly and active != width:
+            return em.vload_masked(self.flat, index, active, width)
+        return em.vload(self.flat, index, width)
 
     def emit_filters(
         self, n: Value, oh0: Value, rows: int, filter_class: Value, classes: int = 1
@@ -1081,7 +1101,7 @@ class ConvGenerator:
             channels = [em.load_index(reorder, [j])]
         else:
             channels = [em.add(j, f) for f in range(nf)]
-        acc0 = self.initial_accumulators(channels, rows * len(lanes))
+        acc0 = self.tile_accumulators(self.initial_accumulators(channels, rows * len(lanes)), lanes)
         self.window_bound = self.opaque_last(channels[0]) if s.fkw is not None else None
         if self.options.output_prefetch and s.fkw is not None:
             # The output lines the epilogue stores, prefetched for writing before the
@@ -1109,13 +1129,19 @@ class ConvGenerator:
             out = list(acc)
             reads = uses(pattern)
             shifted = self.column_bases(channel, origin, [at for at, _ in reads])
+            narrow = {
+                (f, t, active): self.narrowed(w, active)
+                for f, ws in enumerate(weights)
+                for t, w in enumerate(ws)
+                for active in set(lanes)
+            }
             for at, products in reads:
                 shift_base, shift_at = shifted(at)
                 for f in range(len(weights)):
                     for t, i, u in products:
                         x = self.load_at(shift_base, shift_at, lanes[u])
                         k = (f * rows + i) * len(lanes) + u
-                        out[k] = em.fma(x, weights[f][t], out[k])
+                        out[k] = em.fma(x, narrow[f, t, lanes[u]], out[k])
             return out
 
         if s.pool is not None:
@@ -1123,12 +1149,15 @@ class ConvGenerator:
             base = em.add(em.mul(j, self.channel_stride), origin)
             for at, products in uses(0):
                 for _, i, u in products:
-                    x = self.load_at(base, at, v)
+                    x = self.load_at(base, at, lanes[u])
                     k = i * len(lanes) + u
                     acc[k] = em.maxf(acc[k], x) if s.pool == "max" else em.addf(acc[k], x)
             if s.pool == "avg":
                 scale = em.splat(1.0 / (s.kernel[0] * s.kernel[1]), v)
-                acc = [em.mulf(a, scale) for a in acc]
+                acc = [
+                    em.mulf(a, self.narrowed(scale, lanes[k % len(lanes)]))
+                    for k, a in enumerate(acc)
+                ]
         elif s.fkw is not None:
             _, offset, index, pattern_bounds, weight = s.fkw
             base = em.load_index(offset, [j])
@@ -1153,7 +1182,10 @@ class ConvGenerator:
             cout_g = s.cout // s.groups
             if self.chunk is not None:
                 places = self.tile_places(n, channels, oh0, col0, rows, lanes)
-                partial = [em.vload_masked(s.output, idx, active, v) for idx, active in places]
+                partial = [
+                    em.vload_masked(s.output, idx, active, self.lane_width(active))
+                    for idx, active in places
+                ]
                 acc0 = [em.select(self.chunk[2], a, p) for a, p in zip(acc0, partial, strict=True)]
             group_base = em.mul(em.emit(arith.DivUIOp(j, em.index(cout_g))).results[0], cin_g)
             lo, hi = (0, cin_g) if self.chunk is None else self.chunk[:2]
@@ -1229,7 +1261,8 @@ class ConvGenerator:
         for k, (idx, active) in enumerate(places):
             value = acc[k]
             if s.residual is not None:
-                value = em.addf(value, em.vload_masked(s.residual, idx, active, self.width))
+                (width,) = shape_of(value)
+                value = em.addf(value, em.vload_masked(s.residual, idx, active, width))
             value = em.activation(value, s.activation)
             if self.chunk is not None:  # a partial sum until the last chunk
                 value = em.select(self.chunk[3], value, acc[k])

@@ -135,11 +135,13 @@ class DepthwiseGenerator(ConvGenerator):
 
         def tile(oh0: Value, col0: Value, rows: int, lanes: Sequence[int]) -> None:
             origin = em.add(base, self.tile_origin(oh0, col0))
-            acc = [init] * (rows * len(lanes))
+            acc = self.tile_accumulators([init] * (rows * len(lanes)), lanes)
+            taps = {(t, a): self.narrowed(w, a) for t, w in enumerate(weights) for a in set(lanes)}
             for at, products in self.input_uses(0, rows, len(lanes)):
                 for tap, i, u in products:
                     k = i * len(lanes) + u
-                    acc[k] = em.fma(self.load_at(origin, at, v), weights[tap], acc[k])
+                    x = self.load_at(origin, at, lanes[u])
+                    acc[k] = em.fma(x, taps[tap, lanes[u]], acc[k])
             self.store_tile(n, [co], oh0, col0, rows, lanes, acc)
 
         blocks, rest = divmod(self.full_vectors, t.cols)

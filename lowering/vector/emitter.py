@@ -221,6 +221,13 @@ class Emitter:
         mask = DenseArrayBase.from_list(i64, list(lanes))
         return self.emit(vector.ShuffleOp(a, b, mask, result_type=ty)).results[0]
 
+    def low_lanes(self, value: Value, width: int) -> Value:
+        """The first `width` lanes of `value`, as a vector of `width` (a shuffle; the low
+        half of a 512-bit register is its 256-bit register, no instruction)."""
+        mask = DenseArrayBase.from_list(i64, list(range(width)))
+        op = vector.ShuffleOp(value, value, mask, result_type=VectorType(f32, [width]))
+        return self.emit(op).results[0]
+
     def extract_lane(self, value: Value, lane: int) -> Value:
         """Lane `lane` of an f32 vector, as a scalar."""
         return self.emit(vector.ExtractOp(value, [lane], f32)).results[0]

@@ -54,7 +54,7 @@ class GroupGenerator(ConvGenerator):
         group = s.filter_group
         reorder, offset, index, pattern_bounds, weight = s.fkw
         channels = [em.load_index(reorder, [em.add(j, f)]) for f in range(nf)]
-        acc0 = self.initial_accumulators(channels, rows * len(lanes))
+        acc0 = self.tile_accumulators(self.initial_accumulators(channels, rows * len(lanes)), lanes)
         self.window_bound = self.opaque_last(channels[0])
         unit = em.emit(arith.DivUIOp(j, em.index(group))).results[0]
         first = em.load_index(offset, [unit])
@@ -71,14 +71,21 @@ class GroupGenerator(ConvGenerator):
                 self.prefetch_streams(index, weight, k.iv)
                 self.prefetch_kernel(index, k.iv, origin, rows, lanes)
                 w = [self.kernel_weights(weight, k.iv, taps, f * taps) for f in range(nf)]
+                narrow = {
+                    (f, t, active): self.narrowed(w[f][t], active)
+                    for f in range(nf)
+                    for t in range(taps)
+                    for active in set(lanes)
+                }
                 shifted = self.column_bases(channel, origin, [at for at, _ in reads])
                 out = list(k.carried)
                 for at, products in reads:
-                    x = self.load_at(*shifted(at), lanes[products[0][2]])
+                    active = lanes[products[0][2]]
+                    x = self.load_at(*shifted(at), active)
                     for f in range(nf):
                         for t, i, u in products:
                             a = (f * rows + i) * len(lanes) + u
-                            out[a] = em.fma(x, w[f][t], out[a])
+                            out[a] = em.fma(x, narrow[f, t, active], out[a])
                 k.yield_(out)
             acc = k.results
         self.store_tile(n, channels, oh0, col0, rows, lanes, acc)

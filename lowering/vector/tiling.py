@@ -98,6 +98,13 @@ class TilingOptions:
     writing a cold one each (VGG-16 64 @224: 16 slices of 1 MB). Costs a phase of one
     task before the tiles that clears the claims."""
 
+    narrow_tail: int = 1
+    """Whether the last vector of a tile's row, when it holds at most half the lanes of a
+    16-lane target, is computed as a vector of 8 lanes (`ConvGenerator.lane_width`; 0:
+    at the target's width). Zen 4 issues a 512-bit multiply-add as two 256-bit halves,
+    so the 8-lane vector takes half the FMA slots of the 16-lane one it replaces, and its
+    loads read one cache line instead of two: a 56-wide row is 3.5 vectors."""
+
     line_rows: int = 0
     """Whether a pattern layer that prefetches kernels ahead pads the rows of its input copy
     to whole 64-byte lines (`ConvGenerator.allocate_scratch`; 0: to whole vectors). For
@@ -108,6 +115,21 @@ class TilingOptions:
 
 
 DEFAULT_TILING = TilingOptions()
+
+
+def lane_width(options: TilingOptions, width: int, active: int) -> int:
+    """The lanes of the vector that computes `active` output columns on a target of
+    `width` lanes: `width`, or half of it for at most half a vector of columns on a
+    16-lane target (`TilingOptions.narrow_tail`)."""
+    if options.narrow_tail and width >= 16 and active <= width // 2:
+        return width // 2
+    return width
+
+
+NARROW_TAIL_SPARE = 4
+"""Vector registers a pattern tile with a narrowed last vector leaves free for its inputs
+beyond its accumulators and the 8- and 16-lane copies of its weights
+(`ConvTiling.default`)."""
 
 SLICE_CLAIM_MIN_BYTES = 4 << 20
 """The fewest bytes of all its scratch slices for which a layer that copies its input
@@ -157,6 +179,7 @@ class ConvTiling:
         width: int = 0,
         out_vectors: int = 0,
         plane: int = 0,
+        tail: int = 0,
     ) -> ConvTiling:
         """The tile used without tuning. The accumulators, the weights of one input
         channel and one input vector must fit the `registers` vector registers. With 16
@@ -166,7 +189,13 @@ class ConvTiling:
         accumulators; on AVX-512, a layer of several taps whose output row has 4 vectors
         or more takes 2 filters x 2 rows x 4 vectors (`DENSE_WIDE_TILE`), the others 4 x 2
         x 2. A pattern layer's tile comes from `PATTERN_TILES` by register
-        count, vector width and the output row's vectors (`out_vectors`).
+        count, vector width and the output row's vectors (`out_vectors`); where the row's
+        last vector (`tail` lanes, 0 when it is full) is narrowed (`lane_width`), its
+        weights take a register in each width, and the tile gives up rows until its
+        accumulators, both copies of the weights and `NARROW_TAIL_SPARE` inputs fit:
+        VGG-16 conv 256 @56 (3.5 vectors a row) 5 x 4 1.07x and 4 x 4 1.08x over the
+        full-width 6 x 4, whose narrowed tile spills (1.02x; Zen 4, 1 thread, medians
+        of 9 interleaved rounds).
 
         The short pointwise rows are the 7 x 7 planes of ResNet-50 and MobileNet-V2 (49
         lanes: 6 vectors and 1 lane on AVX2): with 2 vectors a tile the last lane gets a
@@ -204,6 +233,9 @@ class ConvTiling:
         wide = cin >= options.prefetch_min_channels
         prefetch = options.prefetch_distance if not dense and wide else 0
         rows, cols = pattern_tile(registers, width, out_vectors)
+        if tail and lane_width(options, width, tail) < width:
+            room = registers - NARROW_TAIL_SPARE - 2 * taps
+            rows = max(1, min(rows, room // cols))
         return ConvTiling(1, rows, cols, prefetch)
 
     def tuned(

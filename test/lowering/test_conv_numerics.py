@@ -148,8 +148,10 @@ PATTERN_CASES = [
     Case("5to6-5x7-all-pruned-nobias", (P(5, 6, 6, keep=0.0, bias=False),), 5, 7),
     Case("2to3-7x7-batch2", (P(2, 3, keep=0.5, act="relu"),), 7, 7, batch=2),
     # Rows of 2 and 4 vectors of 16 lanes with a tail, and row counts no tile divides:
-    # the AVX-512 default tiles (6 x 4 and 10 x 2) with their tail blocks.
+    # the AVX-512 default tiles (6 x 4 and 10 x 2) with their tail blocks; 53 columns
+    # end in 5 (computed on 8 lanes, `narrow-tail`), 61 in 13 (on 16).
     Case("9to11-13x53-keep0.3-empty", (P(9, 11, keep=0.3, empty_filters=2, act="relu"),), 13, 53),
+    Case("6to10-13x61-keep0.3", (P(6, 10, keep=0.3, act="relu"),), 13, 61),
     Case("6to9-15x57-s2", (P(6, 9, stride=2, keep=0.4),), 15, 57),
     Case("7to5-23x22-pad0-k6", (P(7, 5, 6, padding=0, keep=0.5),), 23, 22),
     # 14 and 28 outputs a row: with the halo, 16 and 32 floats, the rows of the copy
@@ -458,6 +460,36 @@ def compile_with_tuning(
     return HostModule(llvm_ir, "forward", signature, target=target), weights, tile, module
 
 
+def _fma_widths(module: ModuleOp) -> set[int]:
+    """The lane counts of the module's vector FMAs."""
+    return {
+        op.results[0].type.get_shape()[0] for op in module.walk() if isinstance(op, vector.FMAOp)
+    }  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("case", "tuning", "widths"),
+    [
+        (CASES["9to11-13x53-keep0.3-empty"], {}, {8, 16}),  # 53 = 3 x 16 + 5
+        (CASES["6to10-13x61-keep0.3"], {}, {16}),  # 61 = 3 x 16 + 13
+        (CASES["17to33-9x7-k12-keep0.25-empty"], {}, {8}),  # 7 columns: one vector
+        (CASES["dense3x3-3to8-9x7-relu"], {}, {8}),
+        (CASES["depthwise-7-11x37-pad0"], {}, {8, 16}),  # 35 = 2 x 16 + 3
+        (CASES["6to9-15x57-s2"], {}, {16}),  # 29 = 16 + 13
+    ],
+    ids=lambda x: getattr(x, "id", str(x)),
+)
+def test_narrow_tail(case: Case, tuning: dict[str, int], widths: set[int]) -> None:
+    """On 16 lanes the last vector of a row that holds at most 8 outputs is computed
+    on 8 lanes (`narrow-tail`, the default), every other one on 16; with `narrow-tail=0`
+    all on 16. The numbers match PyTorch either way."""
+    built = build(case)
+    for narrow, expected in ((1, widths), (0, {16})):
+        runner, weights, _, module = compile_with_tuning(built, tuning, 16, narrow_tail=narrow)
+        assert _fma_widths(module) == expected
+        check_close(runner(built.input.numpy(), weights=weights), built.reference)
+
+
 def _fma_chains(block: Block) -> int:
     """The FMA chains that start in `block`: FMAs whose accumulator is not an FMA's."""
     fmas = [op for op in block.ops if isinstance(op, vector.FMAOp)]
@@ -472,9 +504,11 @@ TILE_CASES: Sequence[tuple[str, Case, dict[str, int], int, int]] = [
     ("pattern-rows3-cols3", CASES["8to12-13x11-s2"], {"rows": 3, "cols": 3}, 4, 3 * 2),
     ("pattern-rows8-cols4-clamped", CASES["3to5-7x9-k8-relu"], {"rows": 8, "cols": 4}, 4, 7 * 3),
     ("pattern-filters2", CASES["8to12-13x11-s2"], {"rows": 2, "cols": 1, "filters": 2}, 8, 2),
-    # the AVX-512 defaults: 6 x 4 (4 vectors, 13 rows), 10 x 2 clamped (8 x 29 outputs),
-    # 10 x 2 with a tail row block (21 x 20 outputs)
-    ("pattern-avx512-6x4", CASES["9to11-13x53-keep0.3-empty"], {}, 16, 6 * 4),
+    # the AVX-512 defaults: 6 x 4 (4 vectors, 13 rows), 5 x 4 where the last vector is
+    # narrowed to 8 lanes (53 columns), 10 x 2 clamped (8 x 29 outputs), 10 x 2 with a
+    # tail row block (21 x 20 outputs)
+    ("pattern-avx512-6x4", CASES["6to10-13x61-keep0.3"], {}, 16, 6 * 4),
+    ("pattern-avx512-narrow-5x4", CASES["9to11-13x53-keep0.3-empty"], {}, 16, 5 * 4),
     ("pattern-avx512-10x2-clamped", CASES["6to9-15x57-s2"], {}, 16, 8 * 2),
     ("pattern-avx512-10x2-pad0", CASES["7to5-23x22-pad0-k6"], {}, 16, 10 * 2),
     # the default pattern tile at 4 lanes (6 x 4), clamped: 9 columns are 3 vectors
