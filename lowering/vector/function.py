@@ -69,7 +69,12 @@ from patdnn.lowering.vector.fkw_group import GroupGenerator, is_grouped
 from patdnn.lowering.vector.linear import emit_linear, emit_packed_linear
 from patdnn.lowering.vector.memory import WORKSPACE_ATTR, Arena, WeightBlob
 from patdnn.lowering.vector.movement import emit_concat, emit_upsample
-from patdnn.lowering.vector.pooling import emit_global_avg_pool, pool_spec
+from patdnn.lowering.vector.pooling import (
+    emit_global_avg_pool,
+    emit_strided_pool,
+    pool_spec,
+    reads_rows_in_place,
+)
 from patdnn.lowering.vector.sparse import emit_sparse_conv1x1, emit_sparse_linear
 from patdnn.lowering.vector.tasks import EntrySchedule, Phases
 from patdnn.lowering.vector.tiling import (
@@ -372,7 +377,10 @@ class FunctionLowering:
         """Convolutions and pooling: the register-tiled generator."""
         if isinstance(op, Pool2dOp):
             spec = pool_spec(op, self.values[op.input], out)
-            self.generator(spec).emit()
+            if reads_rows_in_place(spec):
+                emit_strided_pool(self.generator(spec))
+            else:
+                self.generator(spec).emit()
             return
         assert isinstance(op, Conv2dOp | FKWConv2dOp)
         in_shape = op.input.type.get_shape()
