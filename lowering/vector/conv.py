@@ -1010,6 +1010,17 @@ class ConvGenerator:
         width = self.lane_width(active)
         return value if width == self.width else self.em.low_lanes(value, width)
 
+    def narrowed_taps(
+        self, weights: Sequence[Value], lanes: Sequence[int]
+    ) -> dict[tuple[int, int], Value]:
+        """The splat weights of a tile's taps at each vector width its rows use: entry
+        `(tap, active)` is `weights[tap]` `narrowed` for a vector of `active` columns."""
+        return {(t, a): self.narrowed(w, a) for t, w in enumerate(weights) for a in set(lanes)}
+
+    def reduce(self, acc: Value, x: Value) -> Value:
+        """One step of a pooling window's reduction: max, or the sum of an average."""
+        return self.em.maxf(acc, x) if self.spec.pool == "max" else self.em.addf(acc, x)
+
     def tile_accumulators(self, init: Sequence[Value], lanes: Sequence[int]) -> list[Value]:
         """The accumulators `init` of a tile whose rows hold the vectors `lanes`
         (`acc[k]` is vector `k % len(lanes)` of its row), each at its `lane_width`."""
@@ -1129,19 +1140,14 @@ class ConvGenerator:
             out = list(acc)
             reads = uses(pattern)
             shifted = self.column_bases(channel, origin, [at for at, _ in reads])
-            narrow = {
-                (f, t, active): self.narrowed(w, active)
-                for f, ws in enumerate(weights)
-                for t, w in enumerate(ws)
-                for active in set(lanes)
-            }
+            narrow = [self.narrowed_taps(ws, lanes) for ws in weights]
             for at, products in reads:
                 shift_base, shift_at = shifted(at)
                 for f in range(len(weights)):
                     for t, i, u in products:
                         x = self.load_at(shift_base, shift_at, lanes[u])
                         k = (f * rows + i) * len(lanes) + u
-                        out[k] = em.fma(x, narrow[f, t, lanes[u]], out[k])
+                        out[k] = em.fma(x, narrow[f][t, lanes[u]], out[k])
             return out
 
         if s.pool is not None:
@@ -1151,7 +1157,7 @@ class ConvGenerator:
                 for _, i, u in products:
                     x = self.load_at(base, at, lanes[u])
                     k = i * len(lanes) + u
-                    acc[k] = em.maxf(acc[k], x) if s.pool == "max" else em.addf(acc[k], x)
+                    acc[k] = self.reduce(acc[k], x)
             if s.pool == "avg":
                 scale = em.splat(1.0 / (s.kernel[0] * s.kernel[1]), v)
                 acc = [

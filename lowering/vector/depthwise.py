@@ -136,7 +136,7 @@ class DepthwiseGenerator(ConvGenerator):
         def tile(oh0: Value, col0: Value, rows: int, lanes: Sequence[int]) -> None:
             origin = em.add(base, self.tile_origin(oh0, col0))
             acc = self.tile_accumulators([init] * (rows * len(lanes)), lanes)
-            taps = {(t, a): self.narrowed(w, a) for t, w in enumerate(weights) for a in set(lanes)}
+            taps = self.narrowed_taps(weights, lanes)
             for at, products in self.input_uses(0, rows, len(lanes)):
                 for tap, i, u in products:
                     k = i * len(lanes) + u

@@ -71,12 +71,7 @@ class GroupGenerator(ConvGenerator):
                 self.prefetch_streams(index, weight, k.iv)
                 self.prefetch_kernel(index, k.iv, origin, rows, lanes)
                 w = [self.kernel_weights(weight, k.iv, taps, f * taps) for f in range(nf)]
-                narrow = {
-                    (f, t, active): self.narrowed(w[f][t], active)
-                    for f in range(nf)
-                    for t in range(taps)
-                    for active in set(lanes)
-                }
+                narrow = [self.narrowed_taps(ws, lanes) for ws in w]
                 shifted = self.column_bases(channel, origin, [at for at, _ in reads])
                 out = list(k.carried)
                 for at, products in reads:
@@ -85,7 +80,7 @@ class GroupGenerator(ConvGenerator):
                     for f in range(nf):
                         for t, i, u in products:
                             a = (f * rows + i) * len(lanes) + u
-                            out[a] = em.fma(x, narrow[f, t, active], out[a])
+                            out[a] = em.fma(x, narrow[f][t, active], out[a])
                 k.yield_(out)
             acc = k.results
         self.store_tile(n, channels, oh0, col0, rows, lanes, acc)

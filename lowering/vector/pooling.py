@@ -12,6 +12,7 @@ vector registers and reduces once per channel.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from xdsl.dialects import memref
 
@@ -97,11 +98,11 @@ def row_segments(spec: ConvSpec) -> list[tuple[int, int, list[int]]]:
         for r in range(kh)
     ]
     cuts = sorted(
-        {0, spec.out_h, *(x for lo, hi in inside for x in (lo, hi) if 0 < x < spec.out_h)}
+        {0, spec.out_h, *(x for bounds in inside for x in bounds)} & set(range(spec.out_h + 1))
     )
     return [
         (a, b, [r for r, (lo, hi) in enumerate(inside) if lo <= a and b <= hi])
-        for a, b in zip(cuts, cuts[1:], strict=False)
+        for a, b in pairwise(cuts)
     ]
 
 
@@ -134,10 +135,7 @@ def emit_strided_pool(gen: ConvGenerator) -> None:
                         ih = em.add(em.mul(i.iv, sh), r - ph)
                         row = gen.column_phases(image, c.iv, ih, offsets, vectors)
                         for o in offsets:
-                            acc = [
-                                em.maxf(x, y) if s.pool == "max" else em.addf(x, y)
-                                for x, y in zip(acc, row[o], strict=True)
-                            ]
+                            acc = [gen.reduce(x, y) for x, y in zip(acc, row[o], strict=True)]
                     for m, value in enumerate(acc):
                         if scale is not None:
                             value = em.mulf(value, scale)
