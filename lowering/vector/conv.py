@@ -1001,9 +1001,9 @@ class ConvGenerator:
 
     def lane_width(self, active: int) -> int:
         """The lanes of the vector that computes `active` output columns of a tile's row:
-        the target's, or 8 on a 16-lane target for a last vector of at most 8 columns
-        (`TilingOptions.narrow_tail`)."""
-        return lane_width(self.options, self.width, active)
+        the target's, or half of them for a last vector of at most half a vector of
+        columns (`tiling.lane_width`, `TilingOptions.narrow_tail`)."""
+        return lane_width(self.options, self.width, active, self.tiling.filters)
 
     def narrowed(self, value: Value, active: int) -> Value:
         """`value`, a vector of the target's width, cut to `lane_width(active)` lanes."""

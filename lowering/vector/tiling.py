@@ -99,11 +99,19 @@ class TilingOptions:
     task before the tiles that clears the claims."""
 
     narrow_tail: int = 1
-    """Whether the last vector of a tile's row, when it holds at most half the lanes of a
-    16-lane target, is computed as a vector of 8 lanes (`ConvGenerator.lane_width`; 0:
-    at the target's width). Zen 4 issues a 512-bit multiply-add as two 256-bit halves,
-    so the 8-lane vector takes half the FMA slots of the 16-lane one it replaces, and its
-    loads read one cache line instead of two: a 56-wide row is 3.5 vectors."""
+    """Whether the last vector of a tile's row, when it holds at most half the lanes, is
+    computed as a vector of half the target's width (`ConvGenerator.lane_width`; 0: at
+    the target's width): on a 16-lane target in every tile, on an 8-lane one in tiles of
+    one filter (pattern and depthwise tiles). Zen 4 issues a 512-bit multiply-add as two
+    256-bit halves, so the 8-lane vector takes half the FMA slots of the 16-lane one it
+    replaces, and its loads read one cache line instead of two: a 56-wide row is 3.5
+    vectors. On 8 lanes (Zen 3, AVX2, whose FMA is 256 bits wide) the 4-lane vector
+    saves no FMA slot, but its loads never split across two lines; its weights are
+    broadcast once more, a cost that grows with the filters of a tile. Zen 3, 1 thread,
+    medians of 11-15 interleaved rounds, both orders: VGG-16 conv 512 @28 (3.5 vectors
+    a row) 1.14-1.15x, pattern 128 @28 1.05-1.08x, depthwise 3x3 192 @28 1.34-1.65x,
+    depthwise 3x3/2 144 @56 1.01-1.10x; a dense 3x3/2 64->128 @56, tiles of 4 filters,
+    0.90-0.91x, so those stay at full width."""
 
     line_rows: int = 0
     """Whether a pattern layer that prefetches kernels ahead pads the rows of its input copy
@@ -117,11 +125,13 @@ class TilingOptions:
 DEFAULT_TILING = TilingOptions()
 
 
-def lane_width(options: TilingOptions, width: int, active: int) -> int:
-    """The lanes of the vector that computes `active` output columns on a target of
-    `width` lanes: `width`, or half of it for at most half a vector of columns on a
-    16-lane target (`TilingOptions.narrow_tail`)."""
-    if options.narrow_tail and width >= 16 and active <= width // 2:
+def lane_width(options: TilingOptions, width: int, active: int, filters: int = 1) -> int:
+    """The lanes of the vector that computes `active` output columns in a tile of
+    `filters` filters on a target of `width` lanes: `width`, or half of it for at most
+    half a vector of columns on a 16-lane target, or on an 8-lane one in a tile of one
+    filter (`TilingOptions.narrow_tail`)."""
+    narrows = width >= 16 or (width == 8 and filters == 1)
+    if options.narrow_tail and narrows and active <= width // 2:
         return width // 2
     return width
 
@@ -191,11 +201,13 @@ class ConvTiling:
         x 2. A pattern layer's tile comes from `PATTERN_TILES` by register
         count, vector width and the output row's vectors (`out_vectors`); where the row's
         last vector (`tail` lanes, 0 when it is full) is narrowed (`lane_width`), its
-        weights take a register in each width, and the tile gives up rows until its
-        accumulators, both copies of the weights and `NARROW_TAIL_SPARE` inputs fit:
-        VGG-16 conv 256 @56 (3.5 vectors a row) 5 x 4 1.07x and 4 x 4 1.08x over the
-        full-width 6 x 4, whose narrowed tile spills (1.02x; Zen 4, 1 thread, medians
-        of 9 interleaved rounds).
+        weights take a register in each width, and with 32 registers the tile gives up
+        rows until its accumulators, both copies of the weights and `NARROW_TAIL_SPARE`
+        inputs fit: VGG-16 conv 256 @56 (3.5 vectors a row) 5 x 4 1.07x and 4 x 4 1.08x
+        over the full-width 6 x 4, whose narrowed tile spills (1.02x; Zen 4, 1 thread,
+        medians of 9 interleaved rounds). With 16 (AVX2) the tile keeps its rows: its
+        inputs are read by the multiply-adds' memory operands, and conv 512 @28's 2 x 4
+        cut to 1 x 4 ran 0.78x (Zen 3).
 
         The short pointwise rows are the 7 x 7 planes of ResNet-50 and MobileNet-V2 (49
         lanes: 6 vectors and 1 lane on AVX2): with 2 vectors a tile the last lane gets a
@@ -233,7 +245,7 @@ class ConvTiling:
         wide = cin >= options.prefetch_min_channels
         prefetch = options.prefetch_distance if not dense and wide else 0
         rows, cols = pattern_tile(registers, width, out_vectors)
-        if tail and lane_width(options, width, tail) < width:
+        if tail and registers >= 32 and lane_width(options, width, tail) < width:
             room = registers - NARROW_TAIL_SPARE - 2 * taps
             rows = max(1, min(rows, room // cols))
         return ConvTiling(1, rows, cols, prefetch)

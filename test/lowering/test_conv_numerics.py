@@ -468,24 +468,31 @@ def _fma_widths(module: ModuleOp) -> set[int]:
 
 
 @pytest.mark.parametrize(
-    ("case", "tuning", "widths"),
+    ("case", "tuning", "lanes", "widths"),
     [
-        (CASES["9to11-13x53-keep0.3-empty"], {}, {8, 16}),  # 53 = 3 x 16 + 5
-        (CASES["6to10-13x61-keep0.3"], {}, {16}),  # 61 = 3 x 16 + 13
-        (CASES["17to33-9x7-k12-keep0.25-empty"], {}, {8}),  # 7 columns: one vector
-        (CASES["dense3x3-3to8-9x7-relu"], {}, {8}),
-        (CASES["depthwise-7-11x37-pad0"], {}, {8, 16}),  # 35 = 2 x 16 + 3
-        (CASES["6to9-15x57-s2"], {}, {16}),  # 29 = 16 + 13
+        (CASES["9to11-13x53-keep0.3-empty"], {}, 16, {8, 16}),  # 53 = 3 x 16 + 5
+        (CASES["6to10-13x61-keep0.3"], {}, 16, {16}),  # 61 = 3 x 16 + 13
+        (CASES["17to33-9x7-k12-keep0.25-empty"], {}, 16, {8}),  # 7 columns: one vector
+        (CASES["dense3x3-3to8-9x7-relu"], {}, 16, {8}),
+        (CASES["depthwise-7-11x37-pad0"], {}, 16, {8, 16}),  # 35 = 2 x 16 + 3
+        (CASES["6to9-15x57-s2"], {}, 16, {16}),  # 29 = 16 + 13
+        # 8 lanes: tiles of one filter only
+        (CASES["5to7-28x28-keep0.3-empty"], {}, 8, {4, 8}),  # 28 = 3 x 8 + 4
+        (CASES["3to5-7x9-k8-relu"], {"rows": 1}, 8, {4, 8}),  # 9 = 8 + 1
+        (CASES["9to11-13x53-keep0.3-empty"], {}, 8, {8}),  # 53 = 6 x 8 + 5
+        (CASES["depthwise-7-11x37-pad0"], {}, 8, {4, 8}),  # 35 = 4 x 8 + 3
+        (CASES["dense5x5-4to6-11x9-pad2-relu6"], {}, 8, {8}),  # 2 filters a tile
     ],
     ids=lambda x: getattr(x, "id", str(x)),
 )
-def test_narrow_tail(case: Case, tuning: dict[str, int], widths: set[int]) -> None:
-    """On 16 lanes the last vector of a row that holds at most 8 outputs is computed
-    on 8 lanes (`narrow-tail`, the default), every other one on 16; with `narrow-tail=0`
-    all on 16. The numbers match PyTorch either way."""
+def test_narrow_tail(case: Case, tuning: dict[str, int], lanes: int, widths: set[int]) -> None:
+    """The last vector of a row that holds at most half a vector of outputs is computed
+    on half the lanes (`narrow-tail`, the default): on 16 lanes in every tile, on 8 in
+    tiles of one filter; every other vector at the full width, and with `narrow-tail=0`
+    all of them. The numbers match PyTorch either way."""
     built = build(case)
-    for narrow, expected in ((1, widths), (0, {16})):
-        runner, weights, _, module = compile_with_tuning(built, tuning, 16, narrow_tail=narrow)
+    for narrow, expected in ((1, widths), (0, {lanes})):
+        runner, weights, _, module = compile_with_tuning(built, tuning, lanes, narrow_tail=narrow)
         assert _fma_widths(module) == expected
         check_close(runner(built.input.numpy(), weights=weights), built.reference)
 
