@@ -315,7 +315,7 @@ dense 3x3 64->64 @56 1.28x, 32->64 @112 1.16x (4 x 1 x 4: 1.06-1.11x, 1.03-1.05x
 
 PATTERN_TILES: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {
     (32, 4): ((0, 6, 4),),
-    (16, 8): ((28, 4, 2), (14, 4, 3), (7, 4, 2), (4, 2, 4), (0, 5, 2)),
+    (16, 8): ((7, 4, 2), (4, 2, 4), (0, 5, 2)),
     (32, 16): ((3, 6, 4), (2, 10, 2), (0, 14, 1)),
 }
 """Default (rows, cols) tile of a pattern layer by (register class, vector lanes): rows of
@@ -343,6 +343,11 @@ time, medians of 7-11 interleaved rounds, 3 runs, load 6-7 on 2 cores): @56 4 x 
 1.26-1.34x over 2 x 5 (5 x 2 1.13-1.32x, 3 x 2 1.21x, 6 x 2 1.16x, 2 x 4 1.07x, 3 x 3
 1.00x, 1 x 7 0.87x, 2 x 7 0.81x); @28 the spill-free 2 x 4 1.02-1.07x over 3 x 4 (12
 accumulators, 4 weights: 8 stack accesses a kernel), 5 x 2 0.73-0.77x, 4 x 2 0.81-0.90x.
+@112 (14 vectors) takes 4 x 2 as well since the rounds of `interleaved_times` rotate
+their order (with a fixed order the build timed second won by 4-11 %, whichever it
+was): host build on a Zen 3 core, 1 thread, medians of 11 rounds in both orders, 4 x 2
+1.05x and 1.08x over 4 x 3 (12 accumulators and 4 weights in 16 registers: 4-12 stack
+accesses a kernel); `auto-tune` picks 4 x 2 there too.
 On the same core unloaded (load 0.2, 9 rounds): @56 4 x 2 and 2 x 5 the same (1.00x),
 @28 2 x 4 1.12x over 3 x 4; the gain of 4 x 2 @56 is that of a core that shares its
 caches.

@@ -200,7 +200,7 @@ def test_command_line(tmp_path: Path) -> None:
         (9, 1, 1, (5, 2)),
         (27, 1, 1, (2, 4)),
         (53, 1, 1, (4, 2)),
-        (113, 1, 1, (4, 3)),
+        (113, 1, 1, (4, 2)),  # 15 vectors
         (30, 1, 0, (2, 4)),  # 28 outputs: VGG-16 @28's 4 vectors, the last half empty
         (58, 1, 0, (4, 2)),  # 56 outputs: 7 whole vectors, a tail tile of one
         (59, 2, 1, (2, 4)),  # 30 outputs
@@ -211,7 +211,7 @@ def test_every_default_pattern_tile(
     width: int, stride: int, padding: int, tile: tuple[int, int]
 ) -> None:
     """Output rows of 2, 4, 7 and 15 vectors: each row of the AVX2 `PATTERN_TILES` entry
-    (5 x 2, 2 x 4, 4 x 2, 4 x 3), each with a partial last vector and a partial row block,
+    (5 x 2, 2 x 4, 4 x 2), each with a partial last vector and a partial row block,
     with padding 0 and stride 2 too, and a filter with no kernel left."""
     from patdnn.lowering.vector.tiling import pattern_tile
 

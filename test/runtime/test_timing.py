@@ -87,7 +87,17 @@ def test_sampled_rounds() -> None:
         _busy(0.03)
 
     times = interleaved_times([short, long], 3, sample=0.02)
-    assert ran[1] == 1 + 3
+    assert ran[1] == 2 + 3  # warm-up, the call that sets the count, one a round
     assert ran[0] > 1 + 3  # several calls a round (about 10 on an idle core)
     assert all(0.0015 < t < 0.02 for t in times[0]), times[0]
     assert all(t > 0.025 for t in times[1]), times[1]
+
+
+def test_rounds_rotate_the_order() -> None:
+    """Round r starts with call r % n, each call once a round after one warm-up each."""
+    order: list[int] = []
+    calls = [lambda i=i: order.append(i) for i in range(3)]
+    times = interleaved_times(calls, 4)
+    assert [len(t) for t in times] == [4, 4, 4]
+    assert order[:3] == [0, 1, 2]  # the warm-up calls
+    assert order[3:] == [0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 1, 2]
