@@ -50,6 +50,14 @@ def wait_until_idle(
         idle = idle + 1 if _cpu_seconds() - before < window / 10 else 0
 
 
+def _stream_count(call: Callable[[], object], sample: float) -> int:
+    """How many calls of `call` take about `sample` seconds (at least 1), from the time
+    of one more call."""
+    start = time.perf_counter()
+    call()
+    return max(1, round(sample / max(time.perf_counter() - start, 1e-9)))
+
+
 def interleaved_times(
     calls: Sequence[Callable[[], object]], rounds: int, settle: bool = False, sample: float = 0.0
 ) -> list[list[float]]:
@@ -74,18 +82,10 @@ def interleaved_times(
     inferences, and alone on the machine."""
     for call in calls:
         call()
-    counts: list[int] = []
-    for call in calls:
-        if not sample:
-            counts.append(1)
-            continue
-        start = time.perf_counter()
-        call()
-        counts.append(max(1, round(sample / max(time.perf_counter() - start, 1e-9))))
+    counts = [_stream_count(call, sample) if sample else 1 for call in calls]
     times: list[list[float]] = [[] for _ in calls]
     for r in range(rounds):
-        for k in range(len(calls)):
-            i = (r + k) % len(calls)
+        for i in [(r + k) % len(calls) for k in range(len(calls))]:
             call = calls[i]
             if settle:
                 wait_until_idle()

@@ -102,7 +102,7 @@ class TilingOptions:
     """Whether the last vector of a tile's row, when it holds at most half the lanes, is
     computed as a vector of half the target's width (`ConvGenerator.lane_width`; 0: at
     the target's width): on a 16-lane target in every tile, on an 8-lane one in tiles of
-    one filter (pattern and depthwise tiles). Zen 4 issues a 512-bit multiply-add as two
+    one filter (pattern, depthwise and pooling tiles). Zen 4 issues a 512-bit multiply-add as two
     256-bit halves, so the 8-lane vector takes half the FMA slots of the 16-lane one it
     replaces, and its loads read one cache line instead of two: a 56-wide row is 3.5
     vectors. On 8 lanes (Zen 3, AVX2, whose FMA is 256 bits wide) the 4-lane vector

@@ -478,7 +478,7 @@ def _fma_widths(module: ModuleOp) -> set[int]:
         (CASES["6to9-15x57-s2"], {}, 16, {16}),  # 29 = 16 + 13
         # 8 lanes: tiles of one filter only
         (CASES["5to7-28x28-keep0.3-empty"], {}, 8, {4, 8}),  # 28 = 3 x 8 + 4
-        (CASES["3to5-7x9-k8-relu"], {"rows": 1}, 8, {4, 8}),  # 9 = 8 + 1
+        (CASES["3to5-7x9-k8-relu"], {}, 8, {4, 8}),  # 9 = 8 + 1
         (CASES["9to11-13x53-keep0.3-empty"], {}, 8, {8}),  # 53 = 6 x 8 + 5
         (CASES["depthwise-7-11x37-pad0"], {}, 8, {4, 8}),  # 35 = 4 x 8 + 3
         (CASES["dense5x5-4to6-11x9-pad2-relu6"], {}, 8, {8}),  # 2 filters a tile
